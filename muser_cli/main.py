@@ -1,0 +1,112 @@
+"""The `muser` command line. Each command parses, calls one library function, and formats."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from muser_cli import output
+from muser_cli.output import err
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Tag, index and search a music library with the MUSER model.")
+
+EXIT_FILE_FAILED = 1
+EXIT_USAGE = 2
+EXIT_MODEL = 3
+
+CheckpointOpt = typer.Option(None, "--checkpoint", "-c", help="Checkpoint file (default: the one shipped with muser, or $MUSER_CHECKPOINT).")
+DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+
+
+def _load(checkpoint: Optional[Path], device: str):
+    from muser_model.errors import MuserError
+    from muser_model.runtime import load_model
+
+    try:
+        return load_model(checkpoint, device)
+    except MuserError as exc:
+        output.error(str(exc))
+        raise typer.Exit(EXIT_MODEL) from exc
+
+
+@app.command()
+def tag(
+    inputs: list[Path] = typer.Argument(..., help="Audio files or folders (searched recursively)."),
+    top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="How many tags to show."),
+    labels: str = typer.Option("", "--labels", help='Also score these words, e.g. "calm,angry,piano".'),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per file on stdout."),
+    timeline: bool = typer.Option(False, "--timeline", help="Tags for every window of each file."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Windows per model batch."),
+    checkpoint: Optional[Path] = CheckpointOpt,
+    device: str = DeviceOpt,
+) -> None:
+    """Print the top MTT-50 tags and the genre of each audio file."""
+    from muser_model.errors import AudioError, MuserError
+    from muser_model.tagging import iter_audio_files, label_list, tag_files
+
+    files = list(iter_audio_files(inputs))
+    if not files:
+        output.error("no audio files found in " + ", ".join(str(p) for p in inputs))
+        raise typer.Exit(EXIT_USAGE)
+    lm = _load(checkpoint, device)
+    failed = 0
+    try:
+        for result in tag_files(lm, files, k=top_k, labels=label_list(labels), timeline=timeline,
+                                batch_size=batch_size):
+            if isinstance(result, AudioError):
+                failed += 1
+                output.error(str(result))
+            elif as_json:
+                output.json_line(result.to_json())
+            else:
+                _print_tags(result)
+    except MuserError as exc:
+        output.error(str(exc))
+        raise typer.Exit(EXIT_MODEL) from exc
+    if failed:
+        err.print(f"{failed} of {len(files)} file(s) failed")
+        raise typer.Exit(EXIT_FILE_FAILED)
+
+
+def _print_tags(result) -> None:
+    genre = result.genres[0]
+    output.data(str(result.path))
+    output.data(f"  genre   {genre.label} {genre.score:.2f} ({genre.method}; then "
+                f"{output.scores_text(result.genres[1:])})")
+    output.data(f"  tags    {output.scores_text(result.tags)} ({result.tags[0].method}, {result.tags[0].kind})")
+    if result.labels:
+        output.data(f"  labels  {output.scores_text(result.labels)}")
+    for row in result.timeline:
+        output.data(f"  {row.start_s:7.1f}-{row.end_s:<7.1f} {row.genre.label:<10} "
+                    f"{output.scores_text(row.tags)}")
+
+
+@app.command()
+def info(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    checkpoint: Optional[Path] = CheckpointOpt,
+    device: str = DeviceOpt,
+) -> None:
+    """Describe the checkpoint: provenance, config, parameters, training data and metrics."""
+    from muser_model.describe import describe
+
+    lm = _load(checkpoint, device)
+    report = describe(lm)
+    if as_json:
+        output.json_line(report)
+        return
+    for key, value in report.items():
+        output.data(f"{key:<16} {value if not isinstance(value, dict) else ''}")
+        if isinstance(value, dict):
+            for sub, subvalue in value.items():
+                output.data(f"  {sub:<22} {subvalue}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

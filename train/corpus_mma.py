@@ -1,0 +1,781 @@
+"""Render a genre-labelled audio+caption corpus with MMA + FluidSynth (and music21 for classical).
+
+Usage (from the repository root):
+    python -m train.corpus_mma --out /work/corpus/mma --clips-per-style 40 --seed 0 --jobs 2
+
+Sources
+  * MMA (Musical MIDI Accompaniment) groove files from /usr/share/mma/lib/stdlib, grouped into
+    GTZAN genres (blues, country, disco, jazz, pop, reggae, rock) plus extra styles labelled
+    genre "other" (bossa nova, samba, tango, waltz, ...).
+  * classical: Bach chorales and Mozart/Haydn string-quartet movements from the music21 corpus,
+    re-voiced to one General-MIDI program.
+  * hiphop and metal have no honest source here and are not produced.
+
+Split (no leakage): test clips use held-out groove files (or held-out groove variants for genres
+with fewer than 3 groove files, held-out pieces for classical) AND test-only chord progressions;
+train clips use the remaining grooves and progressions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import csv
+import json
+import math
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+MMA_LIB = Path("/usr/share/mma/lib/stdlib")
+SOUNDFONTS = {
+    "FluidR3_GM": "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "TimGM6mb": "/usr/share/sounds/sf2/TimGM6mb.sf2",
+}
+SR = 16000
+CLIP_S = 12.0
+MMA_START_S = 0.5
+
+# ----------------------------------------------------------------------------------------------
+# groove -> genre map (checked against the Doc text of each groove file)
+# ----------------------------------------------------------------------------------------------
+GENRE_GROOVES = {
+    "blues": ["blues", "blues128", "blues68", "fastblues", "slowblues", "boggiewoggie",
+              "shuffleboggie", "countryblues"],
+    "country": ["countryswing", "countrywaltz", "slowcountry", "bluegrass", "westernswing",
+                "hillcountry"],
+    # boneym: "started as a generic Disco pattern"; dsoul: "Disco Soul -- back to the 80s".
+    # bvfunk is "Bob's Funk" (Watermelon Man), not disco -> kept as style "funk" under other.
+    "disco": ["boneym", "dsoul"],
+    "jazz": ["swing", "bebop", "jazzcombo", "jazzguitar", "jazzwaltz", "modernjazz", "slowjazz",
+             "nitejazz", "mellowjazz", "bigband", "dixie", "easyswing", "fastswing"],
+    # popballad's Doc calls itself a rock ballad, 8beat/bubblerock/twist are 60s pop-rock; kept as pop.
+    "pop": ["popballad", "8beat", "bubblerock", "twist", "pianoballad"],
+    # MMA has no reggae groove; ska (written for "Ob-La-Di, Ob-La-Da") is the only relative.
+    "reggae": ["ska"],
+    # ballad's Doc: "A rock ballad in 4." -> rock rather than pop.
+    "rock": ["50srock", "60srock", "basicrock", "rock-128", "folkrock", "rockballad", "softrock",
+             "ballad"],
+    "other": ["bossanova", "samba", "salsa", "mambo", "tango", "lighttango", "rhumba", "bolero",
+              "slowbolero", "trance", "polka", "march", "68march", "waltz", "fastwaltz",
+              "vienesewaltz", "folk", "folkballad", "spiritual", "slowspiritual", "popspiritual",
+              "ragtime", "bvfunk"],
+}
+
+STYLE_WORD = {
+    "blues": "blues", "blues128": "12/8 blues", "blues68": "6/8 blues", "fastblues": "fast blues",
+    "slowblues": "slow blues", "boggiewoggie": "boogie-woogie", "shuffleboggie": "boogie shuffle",
+    "countryblues": "country blues", "countryswing": "country swing",
+    "countrywaltz": "country waltz", "slowcountry": "slow country", "bluegrass": "bluegrass",
+    "westernswing": "western swing", "hillcountry": "hillbilly country", "boneym": "disco",
+    "dsoul": "disco soul", "swing": "swing", "bebop": "bebop", "jazzcombo": "jazz combo",
+    "jazzguitar": "jazz guitar ballad", "jazzwaltz": "jazz waltz", "modernjazz": "modern jazz",
+    "slowjazz": "slow jazz", "nitejazz": "late-night jazz", "mellowjazz": "mellow jazz",
+    "bigband": "big band", "dixie": "dixieland", "easyswing": "easy swing",
+    "fastswing": "fast swing", "popballad": "pop ballad", "8beat": "eight-beat pop",
+    "bubblerock": "bubblegum pop", "twist": "twist", "pianoballad": "piano ballad", "ska": "ska",
+    "50srock": "50s rock", "60srock": "60s rock", "basicrock": "rock", "rock-128": "doo-wop rock",
+    "folkrock": "folk rock", "rockballad": "rock ballad", "softrock": "soft rock",
+    "ballad": "rock ballad", "bossanova": "bossa nova", "samba": "samba", "salsa": "salsa",
+    "mambo": "mambo", "tango": "tango", "lighttango": "tango", "rhumba": "rhumba",
+    "bolero": "bolero", "slowbolero": "slow bolero", "trance": "trance", "polka": "polka",
+    "march": "march", "68march": "6/8 march", "waltz": "waltz", "fastwaltz": "fast waltz",
+    "vienesewaltz": "viennese waltz", "folk": "folk", "folkballad": "folk ballad",
+    "spiritual": "gospel spiritual", "slowspiritual": "slow gospel spiritual",
+    "popspiritual": "pop gospel", "ragtime": "ragtime", "bvfunk": "funk",
+    "chorale": "Bach chorale", "quartet": "string quartet",
+}
+
+# tempo ranges (quarter-note bpm) per style; default below
+TEMPO_RANGE = {
+    "slow": (55, 85), "fast": (150, 200), "ballad": (60, 88), "bebop": (170, 230),
+    "ska": (140, 190), "trance": (125, 145), "boneym": (110, 130), "dsoul": (105, 125),
+    "bvfunk": (90, 115), "march": (100, 126), "68march": (100, 126), "polka": (100, 140),
+    "tango": (110, 130), "lighttango": (110, 130), "bossanova": (110, 150),
+    "samba": (140, 190), "salsa": (150, 200), "mambo": (150, 200), "rhumba": (90, 120),
+    "bolero": (80, 110), "ragtime": (90, 130), "spiritual": (70, 110), "folk": (90, 130),
+    "countryswing": (140, 190), "bluegrass": (150, 200), "westernswing": (130, 180),
+    "vienesewaltz": (160, 190), "swing": (110, 180), "bigband": (120, 190), "dixie": (150, 200),
+    "twist": (140, 170), "boggiewoggie": (120, 170), "rock-128": (60, 90),
+    "popspiritual": (80, 110), "folkballad": (70, 95), "jazzguitar": (60, 90),
+    "pianoballad": (60, 90),
+}
+DEFAULT_TEMPO = (80, 160)
+
+
+def tempo_range(style: str):
+    if style in TEMPO_RANGE:
+        return TEMPO_RANGE[style]
+    if style.startswith("slow"):
+        return TEMPO_RANGE["slow"]
+    if style.startswith("fast"):
+        return TEMPO_RANGE["fast"]
+    if "ballad" in style:
+        return TEMPO_RANGE["ballad"]
+    return DEFAULT_TEMPO
+
+
+# ----------------------------------------------------------------------------------------------
+# progressions: written in C major / A minor, one chord per bar; MMA chord names
+# ----------------------------------------------------------------------------------------------
+PROGRESSIONS = {
+    "blues_I-IV-V": ("C", "C7 C7 C7 C7 F7 F7 C7 C7 G7 F7 C7 G7"),
+    "quickchange_blues": ("C", "C7 F7 C7 C7 F7 F7 C7 C7 G7 F7 C7 C7"),
+    "ii-V-I": ("C", "Dm7 G7 Cmaj7 Cmaj7 Dm7 G7 Cmaj7 A7"),
+    "I-vi-IV-V": ("C", "C Am F G C Am F G"),
+    "I-V-vi-IV": ("C", "C G Am F C G Am F"),
+    "minor_i-iv-v": ("Am", "Am Dm Em Am Am Dm E7 Am"),
+    "I-IV-I-V": ("C", "C F C G C F G C"),
+    "andalusian": ("Am", "Am G F E Am G F E"),
+    "minor_ii-V-i": ("Am", "Bm7b5 E7 Am Am Bm7b5 E7 Am A7"),
+    "I-IV-V-IV": ("C", "C F G F C F G F"),
+    "I-iii-IV-V": ("C", "C Em F G C Em F G7"),
+    "circle_of_fifths": ("C", "C Am7 Dm7 G7 Em7 A7 Dm7 G7"),
+}
+PITCHES = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+
+# ----------------------------------------------------------------------------------------------
+# voice pools (MMA voice names = GM programs)
+# ----------------------------------------------------------------------------------------------
+CHORD_POOL = {
+    "blues": ["Piano1", "Honky-TonkPiano", "CleanGuitar", "OverDriveGuitar", "Organ3", "RhodesPiano"],
+    "country": ["SteelGuitar", "NylonGuitar", "Piano1", "Honky-TonkPiano", "Banjo", "Accordion"],
+    "disco": ["EPiano", "Strings", "CleanGuitar", "SynthStrings1", "BrassSection", "Clavinet"],
+    "jazz": ["Piano1", "JazzGuitar", "Vibraphone", "RhodesPiano", "EPiano", "Organ1"],
+    "pop": ["Piano1", "EPiano", "CleanGuitar", "SteelGuitar", "Strings", "WarmPad"],
+    "reggae": ["Organ2", "CleanGuitar", "MutedGuitar", "Piano1", "EPiano"],
+    "rock": ["OverDriveGuitar", "DistortionGuitar", "CleanGuitar", "Piano1", "Organ3", "SteelGuitar"],
+    "other": ["Piano1", "NylonGuitar", "Accordion", "Strings", "Vibraphone", "Marimba", "Organ1",
+              "PolySynth"],
+}
+BASS_POOL = ["AcousticBass", "FingeredBass", "PickedBass", "FretlessBass", "SlapBass1", "SynthBass1"]
+LEAD_POOL = ["Flute", "Violin", "Cello", "Clarinet", "Trumpet", "AltoSax", "Vibraphone",
+             "OrchestralHarp", "Piano2", "SteelGuitar"]
+# classical programs: acoustic grand, string ensemble, church organ, harpsichord, violin, cello,
+# flute, choir aahs
+CLASSICAL_PROGRAMS = [0, 48, 19, 6, 40, 42, 73, 52]
+
+GM_NAMES = [
+    "acoustic grand piano", "bright acoustic piano", "electric grand piano", "honky-tonk piano",
+    "electric piano", "electric piano", "harpsichord", "clavinet", "celesta", "glockenspiel",
+    "music box", "vibraphone", "marimba", "xylophone", "tubular bells", "dulcimer",
+    "drawbar organ", "percussive organ", "rock organ", "church organ", "reed organ", "accordion",
+    "harmonica", "bandoneon", "nylon-string guitar", "steel-string guitar", "jazz guitar",
+    "clean electric guitar", "muted electric guitar", "overdriven guitar", "distorted guitar",
+    "guitar harmonics", "acoustic bass", "fingered electric bass", "picked electric bass",
+    "fretless bass", "slap bass", "slap bass", "synth bass", "synth bass", "violin", "viola",
+    "cello", "contrabass", "tremolo strings", "pizzicato strings", "harp", "timpani",
+    "string ensemble", "slow strings", "synth strings", "synth strings", "choir aahs",
+    "voice oohs", "synth voice", "orchestra hit", "trumpet", "trombone", "tuba", "muted trumpet",
+    "french horn", "brass section", "synth brass", "synth brass", "soprano sax", "alto sax",
+    "tenor sax", "baritone sax", "oboe", "english horn", "bassoon", "clarinet", "piccolo",
+    "flute", "recorder", "pan flute", "blown bottle", "shakuhachi", "whistle", "ocarina",
+    "square lead synth", "sawtooth lead synth", "calliope lead synth", "chiff lead synth",
+    "charang lead synth", "voice lead synth", "fifths lead synth", "bass and lead synth",
+    "fantasia pad", "warm pad", "polysynth pad", "space voice pad", "bowed glass pad",
+    "metallic pad", "halo pad", "sweep pad", "rain synth", "soundtrack synth", "crystal synth",
+    "atmosphere synth", "brightness synth", "goblins synth", "echo drops synth", "sci-fi synth",
+    "sitar", "banjo", "shamisen", "koto", "kalimba", "bagpipe", "fiddle", "shanai",
+    "tinkle bell", "agogo", "steel drums", "woodblock", "taiko drum", "melodic tom",
+    "synth drum", "reverse cymbal", "guitar fret noise", "breath noise", "seashore",
+    "bird tweet", "telephone ring", "helicopter", "applause", "gunshot",
+]
+
+MTAT_VOCAB = {
+    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast",
+    "piano", "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male",
+    "singing", "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman",
+    "male vocal", "no vocal", "pop", "soft", "sitar", "solo", "man", "classic", "choir", "voice",
+    "new age", "dance", "male voice", "female vocal", "beats", "harp", "cello", "no voice",
+    "weird", "country", "metal", "female voice", "choral",
+}
+
+
+def program_tags(p: int):
+    t = []
+    if p in (0, 1, 2, 3, 4, 5):
+        t.append("piano")
+    if p == 6:
+        t.append("harpsichord")
+    if 24 <= p <= 31:
+        t.append("guitar")
+    if 40 <= p <= 51 and p not in (46, 47):
+        t.append("strings")
+    if p in (40, 110):
+        t += ["violin", "strings"]
+    if p == 42:
+        t.append("cello")
+    if p == 46:
+        t.append("harp")
+    if p == 73:
+        t.append("flute")
+    if p == 52:
+        t += ["choir", "choral"]
+    if p in (38, 39, 50, 51, 62, 63) or 80 <= p <= 103:
+        t.append("synth")
+    if p == 104:
+        t.append("sitar")
+    return t
+
+
+GENRE_TAGS = {
+    "rock": ["rock"], "pop": ["pop"], "country": ["country"], "classical": ["classical", "classic"],
+    "disco": ["dance"],
+}
+STYLE_TAGS = {"trance": ["electronic", "techno", "dance"], "countryblues": ["country"],
+              "countrywaltz": ["country"]}
+
+
+# ----------------------------------------------------------------------------------------------
+# minimal MIDI reader: which GM programs actually sound, and whether drums (channel 10) play
+# ----------------------------------------------------------------------------------------------
+def _varlen(b, i):
+    v = 0
+    while True:
+        c = b[i]
+        i += 1
+        v = (v << 7) | (c & 0x7F)
+        if not c & 0x80:
+            return v, i
+
+
+def midi_instruments(path):
+    b = Path(path).read_bytes()
+    if b[:4] != b"MThd":
+        raise ValueError("not a MIDI file")
+    hlen = int.from_bytes(b[4:8], "big")
+    i = 8 + hlen
+    events = []  # (tick, seq, kind, ch, val)
+    seq = 0
+    while i + 8 <= len(b):
+        cid, clen = b[i:i + 4], int.from_bytes(b[i + 4:i + 8], "big")
+        i += 8
+        end = i + clen
+        if cid != b"MTrk":
+            i = end
+            continue
+        tick, status = 0, 0
+        while i < end:
+            d, i = _varlen(b, i)
+            tick += d
+            c = b[i]
+            if c == 0xFF:
+                ln, i = _varlen(b, i + 2)
+                i += ln
+                continue
+            if c in (0xF0, 0xF7):
+                ln, i = _varlen(b, i + 1)
+                i += ln
+                continue
+            if c & 0x80:
+                status = c
+                i += 1
+            hi, ch = status & 0xF0, status & 0x0F
+            n = 1 if hi in (0xC0, 0xD0) else 2
+            data = b[i:i + n]
+            i += n
+            if hi == 0xC0:
+                events.append((tick, seq, "prog", ch, data[0]))
+            elif hi == 0x90 and data[1] > 0:
+                events.append((tick, seq, "note", ch, data[0]))
+            seq += 1
+        i = end
+    events.sort()
+    prog = [0] * 16
+    progs, drums = set(), False
+    for _, _, kind, ch, val in events:
+        if kind == "prog":
+            prog[ch] = val
+        elif ch == 9:
+            drums = True
+        else:
+            progs.add(prog[ch])
+    return sorted(progs), drums
+
+
+# ----------------------------------------------------------------------------------------------
+# groove-file parsing
+# ----------------------------------------------------------------------------------------------
+def groove_variants(stem):
+    txt = (MMA_LIB / f"{stem}.mma").read_text(errors="ignore")
+    names = re.findall(r"^\s*DefGroove\s+(\S+)", txt, flags=re.M | re.I)
+    out = []
+    for n in names:
+        if re.search(r"intro|end|fill", n, re.I) or n in out:
+            continue
+        out.append(n)
+    return out
+
+
+def groove_doc(stem):
+    txt = (MMA_LIB / f"{stem}.mma").read_text(errors="ignore")
+    m = re.search(r"Begin Doc(.*?)\n\s*End", txt, flags=re.S | re.I)
+    return " ".join(m.group(1).split()) if m else ""
+
+
+def groove_beats_per_bar(stem):
+    txt = (MMA_LIB / f"{stem}.mma").read_text(errors="ignore")
+    m = re.search(r"^\s*Time\s+(\d+)", txt, flags=re.M | re.I)
+    return int(m.group(1)) if m else 4
+
+
+# ----------------------------------------------------------------------------------------------
+# audio helpers
+# ----------------------------------------------------------------------------------------------
+def fluid_render(mid, wav, sf2):
+    r = subprocess.run(["fluidsynth", "-ni", "-g", "0.7", "-F", str(wav), "-r", str(SR), sf2,
+                        str(mid)], capture_output=True, timeout=120)
+    if r.returncode != 0 or not Path(wav).exists():
+        raise RuntimeError("fluidsynth failed: " + r.stderr.decode(errors="ignore")[-300:])
+    import soundfile as sf
+    y, sr = sf.read(str(wav), dtype="float32", always_2d=True)
+    y = y.mean(axis=1)
+    if sr != SR:
+        import soxr
+        y = soxr.resample(y, sr, SR)
+    return y
+
+
+def write_clip(y, out_path, title, genre):
+    import soundfile as sf
+    from mutagen.oggvorbis import OggVorbis
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak > 0.99:
+        y = y * (0.99 / peak)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(out_path), y, SR, format="OGG", subtype="VORBIS")
+    tags = OggVorbis(str(out_path))
+    tags["title"] = title
+    tags["artist"] = "MMA + FluidSynth render"
+    tags["genre"] = genre
+    tags.save()
+
+
+def excerpt(y, start_s, rng=None, latest_start=None):
+    n = int(CLIP_S * SR)
+    s = int(start_s * SR)
+    if latest_start is not None and rng is not None:
+        hi = max(start_s, min(latest_start, len(y) / SR - CLIP_S))
+        s = int(rng.uniform(start_s, hi) * SR)
+    seg = y[s:s + n]
+    return seg
+
+
+# ----------------------------------------------------------------------------------------------
+# workers
+# ----------------------------------------------------------------------------------------------
+def render_mma(task):
+    """task: dict planned in the parent. returns (task, result-dict or None, error-str or None)."""
+    try:
+        with tempfile.TemporaryDirectory(prefix="mmaclip_") as td:
+            td = Path(td)
+            song, mid, wav = td / "song.mma", td / "out.mid", td / "out.wav"
+            base_key, chords = PROGRESSIONS[task["progression"]]
+            chords = chords.split()
+            lines = [f"Tempo {task['tempo']}", f"Groove {task['variant']}"]
+            if task["transpose"]:
+                lines.insert(0, f"Transpose {task['transpose']}")
+            if task.get("chord_voice"):
+                lines.append(f"AllTracks Chord Voice {task['chord_voice']}")
+            if task.get("bass_voice"):
+                lines.append(f"AllTracks Bass Walk Voice {task['bass_voice']}")
+            if task.get("lead_voice"):
+                lines.append(f"AllTracks Arpeggio Scale Voice {task['lead_voice']}")
+            for k in range(task["bars"]):
+                lines.append(f"{k + 1} {chords[k % len(chords)]}")
+            song.write_text("\n".join(lines) + "\n")
+            r = subprocess.run(["mma", "-f", str(mid), str(song)], capture_output=True,
+                               timeout=60, cwd=td)
+            if r.returncode != 0 or not mid.exists():
+                err = (r.stdout + r.stderr).decode(errors="ignore")
+                err = " ".join(l for l in err.splitlines() if "PLUGIN" not in l)
+                return task, None, "mma: " + err[-300:]
+            progs, drums = midi_instruments(mid)
+            y = fluid_render(mid, wav, SOUNDFONTS[task["soundfont"]])
+            seg = excerpt(y, MMA_START_S)
+            if len(seg) < int((CLIP_S - 1.0) * SR):
+                return task, None, f"short render {len(y) / SR:.1f}s"
+            rms = float(np.sqrt(np.mean(seg.astype(np.float64) ** 2)))
+            if rms < 1e-3:
+                return task, None, f"silent rms={rms:.2e}"
+            write_clip(seg, Path(task["out_path"]), task["title"], task["genre"])
+            return task, {"programs": progs, "drums": drums, "rms": rms,
+                          "dur": len(seg) / SR}, None
+    except Exception as e:  # noqa: BLE001
+        return task, None, f"{type(e).__name__}: {e}"[:300]
+
+
+def render_classical(task):
+    try:
+        from music21 import corpus, instrument, tempo as m21tempo
+        s = corpus.parse(task["piece"])
+        if task["max_measures"]:
+            s = s.measures(1, task["max_measures"])
+        try:
+            k = s.analyze("key")
+            key = f"{k.tonic.name.replace('-', 'b')} {k.mode}"
+        except Exception:  # noqa: BLE001
+            key = "unknown"
+        prog = task["program"]
+        first_bar_ql = 4.0
+        for p in s.parts:
+            for el in list(p.recurse().getElementsByClass(instrument.Instrument)):
+                el.activeSite.remove(el)
+            for el in list(p.recurse().getElementsByClass(m21tempo.MetronomeMark)):
+                el.activeSite.remove(el)
+            inst = instrument.instrumentFromMidiProgram(prog)
+            inst.midiProgram = prog
+            p.insert(0, inst)
+            p.insert(0, m21tempo.MetronomeMark(number=task["tempo"]))
+        ms = s.parts[0].getElementsByClass("Measure")
+        if len(ms):
+            first_bar_ql = float(ms[0].duration.quarterLength) or 4.0
+        with tempfile.TemporaryDirectory(prefix="m21clip_") as td:
+            td = Path(td)
+            mid, wav = td / "out.mid", td / "out.wav"
+            s.write("midi", fp=str(mid))
+            progs, drums = midi_instruments(mid)
+            y = fluid_render(mid, wav, SOUNDFONTS[task["soundfont"]])
+            rng = random.Random(task["rng_seed"])
+            start = first_bar_ql * 60.0 / task["tempo"] + 0.25
+            seg = excerpt(y, start, rng, latest_start=len(y) / SR - CLIP_S - 1.0)
+            if len(seg) < int((CLIP_S - 1.0) * SR):
+                return task, None, f"short render {len(y) / SR:.1f}s"
+            rms = float(np.sqrt(np.mean(seg.astype(np.float64) ** 2)))
+            if rms < 1e-3:
+                return task, None, f"silent rms={rms:.2e}"
+            write_clip(seg, Path(task["out_path"]), task["title"], task["genre"])
+            return task, {"programs": progs, "drums": drums, "rms": rms,
+                          "dur": len(seg) / SR, "key": key}, None
+    except Exception as e:  # noqa: BLE001
+        return task, None, f"{type(e).__name__}: {e}"[:300]
+
+
+def run_task(task):
+    return render_classical(task) if task["genre"] == "classical" else render_mma(task)
+
+
+# ----------------------------------------------------------------------------------------------
+# planning
+# ----------------------------------------------------------------------------------------------
+def transpose_key(base_key, k):
+    minor = base_key.endswith("m")
+    root = PITCHES.index(base_key.rstrip("m"))
+    return f"{PITCHES[(root + k) % 12]} {'minor' if minor else 'major'}"
+
+
+def classical_pieces():
+    from music21 import corpus
+    bach = sorted(str(p) for p in corpus.getComposer("bach")
+                  if re.search(r"bwv[^/]*\.(mxl|xml|krn)$", str(p).lower()))
+    quartets = []
+    for comp in ("mozart", "haydn"):
+        for p in corpus.getComposer(comp):
+            sp = str(p)
+            if sp.endswith(".mxl") and "movement" in sp.split("/")[-1]:
+                quartets.append(sp)
+    return bach, sorted(quartets)
+
+
+def piece_id(path):
+    parts = Path(path).parts
+    i = parts.index("corpus") if "corpus" in parts else len(parts) - 3
+    return "/".join(parts[i + 1:]).rsplit(".", 1)[0]
+
+
+def plan(args):
+    rng = random.Random(args.seed)
+    out = Path(args.out)
+    prog_names = sorted(PROGRESSIONS)
+    test_progs = sorted(rng.sample(prog_names, 2))
+    train_progs = [p for p in prog_names if p not in test_progs]
+
+    groove_info, heldout = {}, {"files": {}, "variants": {}}
+    tasks = []
+    for genre in sorted(GENRE_GROOVES):
+        files = [f for f in GENRE_GROOVES[genre] if (MMA_LIB / f"{f}.mma").exists()]
+        for f in files:
+            groove_info[f] = {"genre": genre, "variants": groove_variants(f),
+                              "doc": groove_doc(f)[:200], "beats_per_bar": groove_beats_per_bar(f)}
+        file_split = {}
+        if len(files) >= 3:
+            n_test = max(1, round(0.25 * len(files)))
+            test_files = set(rng.sample(files, n_test))
+            heldout["files"][genre] = sorted(test_files)
+            for f in files:
+                file_split[f] = "test" if f in test_files else "train"
+        for f in files:
+            vars_ = groove_info[f]["variants"]
+            if not vars_:
+                continue
+            if f in file_split:
+                var_split = {v: file_split[f] for v in vars_}
+            else:  # few files: hold out groove variants instead
+                n_test = max(1, round(0.25 * len(vars_))) if len(vars_) >= 2 else 0
+                tv = set(rng.sample(vars_, n_test))
+                heldout["variants"][f] = sorted(tv)
+                var_split = {v: ("test" if v in tv else "train") for v in vars_}
+            lo, hi = tempo_range(f)
+            bpb = groove_info[f]["beats_per_bar"]
+            for idx in range(args.clips_per_style):
+                if f in file_split:
+                    split = file_split[f]
+                else:
+                    has_test = any(s == "test" for s in var_split.values())
+                    split = "test" if (has_test and idx % 4 == 3) else "train"
+                variant = rng.choice(sorted(v for v, s in var_split.items() if s == split))
+                progression = rng.choice(test_progs if split == "test" else train_progs)
+                tempo = rng.randint(lo, hi)
+                transpose = rng.randint(-5, 6)
+                bar_s = bpb * 60.0 / tempo
+                plen = len(PROGRESSIONS[progression][1].split())
+                bars = max(plen, math.ceil((CLIP_S + MMA_START_S + 1.5) / bar_s))
+                pool = CHORD_POOL[genre]
+                if f == "trance":
+                    pool = ["PolySynth", "WarmPad", "SawWave", "SynthStrings1", "SquareWave"]
+                sfname = rng.choice(sorted(SOUNDFONTS))
+                tasks.append({
+                    "genre": genre, "style": f, "groove": f, "variant": variant, "split": split,
+                    "progression": progression, "tempo": tempo, "transpose": transpose,
+                    "key": transpose_key(PROGRESSIONS[progression][0], transpose), "bars": bars,
+                    "chord_voice": rng.choice(pool) if rng.random() < 0.5 else None,
+                    "bass_voice": (rng.choice(["SynthBass1", "SynthBass2"]) if f == "trance"
+                                   else rng.choice(BASS_POOL)) if rng.random() < 0.5 else None,
+                    "lead_voice": rng.choice(LEAD_POOL) if rng.random() < 0.4 else None,
+                    "soundfont": sfname,
+                    "out_path": str(out / "audio" / genre / f"{f}_{idx:04d}.ogg"),
+                    "title": f"{STYLE_WORD.get(f, f).title()} groove #{idx}",
+                })
+
+    # classical from music21
+    n_classical = args.classical_clips or max(4, round(args.clips_per_style * 7.5))
+    bach, quartets = classical_pieces()
+    n_q = min(len(quartets), max(2, n_classical // 15))
+    q_sel = rng.sample(quartets, n_q)
+    n_b = min(len(bach), max(2, (n_classical - 3 * n_q) // 2))
+    b_sel = rng.sample(bach, n_b)
+    pieces = [(p, "chorale") for p in sorted(b_sel)] + [(p, "quartet") for p in sorted(q_sel)]
+    piece_split = {}
+    for kind in ("chorale", "quartet"):
+        ps = [p for p, k in pieces if k == kind]
+        if len(ps) >= 3:
+            tp = set(rng.sample(ps, max(1, round(0.25 * len(ps)))))
+        else:
+            tp = set(ps[:1]) if len(ps) >= 2 else set()
+        for p in ps:
+            piece_split[p] = "test" if p in tp else "train"
+    heldout["files"]["classical"] = sorted(piece_id(p) for p, s in piece_split.items()
+                                           if s == "test")
+    per_piece = {"chorale": 2, "quartet": 3}
+    counters = {"chorale": 0, "quartet": 0}
+    for p, kind in pieces:
+        for j in range(per_piece[kind]):
+            if counters["chorale"] + counters["quartet"] >= n_classical:
+                break
+            idx = counters[kind]
+            counters[kind] += 1
+            tempo = rng.randint(56, 96) if kind == "chorale" else rng.randint(72, 140)
+            progs = CLASSICAL_PROGRAMS if kind == "chorale" else [48, 0, 40, 42, 6, 73, 19]
+            tasks.append({
+                "genre": "classical", "style": kind, "groove": piece_id(p), "piece": p,
+                "variant": "", "split": piece_split[p], "progression": "-", "tempo": tempo,
+                "transpose": 0, "key": "", "program": rng.choice(progs),
+                "max_measures": 0 if kind == "chorale" else 48,
+                "soundfont": rng.choice(sorted(SOUNDFONTS)), "rng_seed": rng.randrange(1 << 30),
+                "out_path": str(out / "audio" / "classical" / f"{kind}_{idx:04d}.ogg"),
+                "title": f"{STYLE_WORD[kind].title()} #{idx}",
+            })
+    return tasks, groove_info, heldout, test_progs, train_progs
+
+
+# ----------------------------------------------------------------------------------------------
+# captions
+# ----------------------------------------------------------------------------------------------
+def join_words(ws):
+    ws = list(ws)
+    if len(ws) <= 1:
+        return "".join(ws)
+    return ", ".join(ws[:-1]) + " and " + ws[-1]
+
+
+def an(phrase, cap=False):
+    phrase = phrase.strip()
+    art = "an" if phrase[:1].lower() in "aeiou8" else "a"
+    if cap:
+        art = art.capitalize()
+    return f"{art} {phrase}"
+
+
+def make_row(task, res, out, rng):
+    progs = res["programs"]
+    instruments = []
+    for p in progs:
+        n = GM_NAMES[p]
+        if n not in instruments:
+            instruments.append(n)
+    if res["drums"]:
+        instruments.append("drums")
+    tempo = task["tempo"]
+    tags = []
+    if tempo >= 140:
+        tags.append("fast")
+    elif tempo <= 80:
+        tags.append("slow")
+    if res["drums"]:
+        tags += ["drums", "beat"]
+    for p in progs:
+        tags += program_tags(p)
+    tags += GENRE_TAGS.get(task["genre"], []) + STYLE_TAGS.get(task["style"], [])
+    tags.append("no vocals")
+    seen = []
+    for t in tags:
+        if t in MTAT_VOCAB and t not in seen:
+            seen.append(t)
+    tags = seen
+    key = res.get("key") or task["key"]
+    genre = task["genre"]
+    style_w = STYLE_WORD.get(task["style"], task["style"])
+    genre_w = style_w if genre == "other" else genre
+    tempo_w = "fast" if tempo >= 140 else "slow" if tempo <= 80 else "mid-tempo"
+    if style_w.startswith(("slow", "fast")):
+        tempo_w = ""
+    inst_w = join_words(instruments) if instruments else "various instruments"
+    is_cl = genre == "classical"
+    unit = "piece" if is_cl else "groove"
+    cands = [
+        f"The song belongs to {genre_w}.",
+        an(f"{tempo_w} {style_w} {unit} with {inst_w}.", cap=True),
+        f"The music is characterized by {join_words(tags)}.",
+        f"An instrumental {genre_w} track in {key} at {tempo} bpm featuring {inst_w}.",
+        f"{style_w[0].upper() + style_w[1:]} music played on {inst_w}, "
+        f"{tempo_w or 'instrumental'}, no singing.",
+        "This is " + an(f"{tempo_w} {genre_w} recording; you can hear {inst_w}."),
+    ]
+    if is_cl:
+        cands.append(f"A classical {style_w} excerpt in {key} performed by {inst_w}.")
+    elif task["progression"] != "-":
+        prog_w = task["progression"].replace("_", " ")
+        cands.append(an(f"{style_w} accompaniment over " + an(f"{prog_w} chord progression")
+                        + f" in {key}.", cap=True))
+    order = cands[:]
+    rng.shuffle(order)
+    text = order[0]
+    texts = order[1:1 + rng.choice([3, 4])]
+    return {
+        "path": os.path.relpath(task["out_path"], out),
+        "text": text,
+        "texts": " | ".join(texts),
+        "genre": genre,
+        "style": task["style"],
+        "groove": task["variant"] or task["groove"],
+        "tempo": tempo,
+        "key": key,
+        "progression": task["progression"],
+        "instruments": ";".join(instruments),
+        "soundfont": task["soundfont"],
+        "tags": ";".join(tags),
+        "split": task["split"],
+    }
+
+
+COLUMNS = ["path", "text", "genre", "style", "groove", "tempo", "key", "progression",
+           "instruments", "soundfont", "tags", "split", "texts"]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--clips-per-style", type=int, default=40,
+                    help="clips rendered per MMA groove file")
+    ap.add_argument("--classical-clips", type=int, default=0,
+                    help="music21 classical clips (default 7.5 x clips-per-style)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tasks, groove_info, heldout, test_progs, train_progs = plan(args)
+    print(f"planned {len(tasks)} clips", flush=True)
+
+    results, failures = {}, []
+    # classical jobs are slower: submit them first so they do not straggle at the end
+    order = sorted(range(len(tasks)), key=lambda i: tasks[i]["genre"] != "classical")
+    with cf.ProcessPoolExecutor(max_workers=args.jobs) as ex:
+        futs = {ex.submit(run_task, tasks[i]): i for i in order}
+        for n, fu in enumerate(cf.as_completed(futs), 1):
+            i = futs[fu]
+            _, res, err = fu.result()
+            if err:
+                failures.append({"path": os.path.relpath(tasks[i]["out_path"], out),
+                                 "groove": tasks[i]["variant"] or tasks[i]["groove"],
+                                 "error": err})
+            else:
+                results[i] = res
+            if n % 100 == 0 or n == len(tasks):
+                el = time.time() - t0
+                print(f"{n}/{len(tasks)} done, {len(failures)} failed, {el:.0f}s elapsed, "
+                      f"eta {el / n * (len(tasks) - n):.0f}s", flush=True)
+
+    rows = []
+    for i in sorted(results):
+        rows.append(make_row(tasks[i], results[i], out, random.Random(f"{args.seed}-{i}")))
+    rows.sort(key=lambda r: r["path"])
+    with open(out / "captions.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+
+    counts = {}
+    for r in rows:
+        counts.setdefault(r["genre"], {"train": 0, "test": 0})[r["split"]] += 1
+    total_s = sum(res["dur"] for res in results.values())
+    summary = {
+        "command": " ".join([sys.executable, "-m", "train.corpus_mma"] + (argv or sys.argv[1:])),
+        "seed": args.seed,
+        "clips": len(rows),
+        "counts": counts,
+        "split_totals": {s: sum(c[s] for c in counts.values()) for s in ("train", "test")},
+        "total_hours": round(total_s / 3600, 3),
+        "clip_seconds": CLIP_S,
+        "sample_rate": SR,
+        "failures": len(failures),
+        "failure_list": failures,
+        "soundfonts": SOUNDFONTS,
+        "groove_to_genre": {f: gi["genre"] for f, gi in groove_info.items()},
+        "groove_variants": {f: gi["variants"] for f, gi in groove_info.items()},
+        "groove_docs": {f: gi["doc"] for f, gi in groove_info.items()},
+        "heldout_groove_files": heldout["files"],
+        "heldout_groove_variants": heldout["variants"],
+        "test_progressions": test_progs,
+        "train_progressions": train_progs,
+        "progressions": {k: {"key": v[0], "chords": v[1]} for k, v in PROGRESSIONS.items()},
+        "not_produced": {
+            "hiphop": "no honest hip-hop source (no rap vocals / sampled breaks) in MMA or music21",
+            "metal": "no metal groove in MMA; distorted GM guitar over MMA rock beats would be fake",
+        },
+        "notes": [
+            "reggae is represented only by MMA's ska groove (no reggae groove exists in MMA)",
+            "disco has 2 groove files (boneym, dsoul): held out by groove variant",
+            "bvfunk (Bob's Funk) is labelled other/funk, not disco",
+            "classical = music21 Bach chorales + Mozart/Haydn quartet movements, one GM program "
+            "for all parts; held out by piece",
+            "instruments/tags derived from programs actually sounding in the rendered MIDI",
+        ],
+        "elapsed_s": round(time.time() - t0, 1),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps({k: summary[k] for k in ("clips", "counts", "split_totals", "total_hours",
+                                              "failures", "elapsed_s")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

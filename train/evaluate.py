@@ -1,0 +1,54 @@
+"""Held-out metrics computed through the same inference path users get."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from muser_model.errors import AudioError
+from muser_model.inference import Scorer, TrackEmbedding, embed_files
+from muser_model.runtime import LoadedModel
+from train.data import Clip
+
+
+def embed_clips(lm: LoadedModel, clips: Sequence[Clip], batch_size: int = 32,
+                ) -> tuple[list[Clip], list[TrackEmbedding]]:
+    kept, embs = [], []
+    for clip, result in zip(clips, embed_files(lm, [c.path for c in clips], batch_size)):
+        if not isinstance(result, AudioError):
+            kept.append(clip)
+            embs.append(result)
+    return kept, embs
+
+
+def genre_accuracy(lm: LoadedModel, clips: Sequence[Clip], embs: Sequence[TrackEmbedding],
+                   ) -> dict[str, float | int]:
+    """Zero-shot accuracy over the checkpoint's genres, per tower and fused; head accuracy too."""
+    scorer = Scorer(lm)
+    rows = [i for i, c in enumerate(clips) if c.genre in scorer.genres]
+    if not rows:
+        return {"clips": 0}
+    truth = torch.tensor([scorer.genres.index(clips[i].genre) for i in rows])
+    out: dict[str, float | int] = {"clips": len(rows)}
+    genre_emb = scorer.text_embeddings(scorer.genres, "genres")
+    for tower in ("fused", "wave", "spec"):
+        audio = torch.stack([embs[i].track(tower) for i in rows])  # (N, E)
+        pred = (audio @ genre_emb.t()).argmax(1)
+        out[f"zero_shot_{tower}"] = round(float((pred == truth).float().mean()), 4)
+    if scorer.has_head("genres"):
+        audio = torch.stack([embs[i].track() for i in rows])
+        pred = scorer.head_scores(audio, "genres").argmax(1)
+        out["head_fused"] = round(float((pred == truth).float().mean()), 4)
+    return out
+
+
+def macro_roc_auc(truth: np.ndarray, scores: np.ndarray) -> float:
+    """Mean over labels with both classes present of the ROC-AUC (Mann-Whitney U, ties halved)."""
+    aucs = []
+    for j in range(truth.shape[1]):
+        pos, neg = scores[truth[:, j] == 1, j], scores[truth[:, j] == 0, j]
+        if len(pos) and len(neg):
+            greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+            aucs.append(greater / (len(pos) * len(neg)))
+    return float(np.mean(aucs)) if aucs else float("nan")
