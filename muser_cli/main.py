@@ -53,8 +53,9 @@ def tag(
     lm = _load(checkpoint, device)
     failed = 0
     try:
-        for result in tag_files(lm, files, k=top_k, labels=label_list(labels), timeline=timeline,
-                                batch_size=batch_size):
+        results = tag_files(lm, files, k=top_k, labels=label_list(labels), timeline=timeline,
+                            batch_size=batch_size)
+        for result in output.progress(results, len(files), "tagging"):
             if isinstance(result, AudioError):
                 failed += 1
                 output.error(str(result))
@@ -102,6 +103,14 @@ def info(
         if isinstance(value, dict):
             for sub, subvalue in value.items():
                 output.data(f"  {sub:<22} {subvalue}")
+
+
+from muser_cli import library_cmds  # noqa: E402  (registers the library commands)
+
+app.command()(library_cmds.index)
+app.command()(library_cmds.search)
+app.command()(library_cmds.similar)
+app.command()(library_cmds.status)
 
 
 def main() -> None:

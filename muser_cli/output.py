@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 from rich.console import Console
+
+T = TypeVar("T")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -25,6 +28,21 @@ def data(line: str) -> None:
 
 def json_line(obj: Any) -> None:
     data(json.dumps(obj, ensure_ascii=False))
+
+
+def progress(items: Iterable[T], total: int, label: str) -> Iterator[T]:
+    """A files-done bar on stderr, shown only when stderr is a terminal and there is more than one."""
+    if total < 2 or not err.is_terminal:
+        yield from items
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(label, BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err,
+                  transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        for item in items:
+            yield item
+            bar.advance(task)
 
 
 def scores_text(scores: list[Any]) -> str:

@@ -261,7 +261,7 @@ def _mutagen_info(p: Path, looks_audio: bool) -> AudioInfo:
 def probe(path: str | Path) -> AudioInfo:
     """Duration, native rate, channel count and backend of an audio file."""
     p, looks_audio = _check(path)
-    f = _try_soundfile(p)
+    f = _try_soundfile(p, looks_audio)
     if f is None:
         return _ffprobe_info(p, looks_audio)
     with f:

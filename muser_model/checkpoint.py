@@ -42,6 +42,7 @@ class Checkpoint:
     training: dict[str, Any] = field(default_factory=dict)  # corpus, time, metrics
     muser_version: str = __version__
     content_hash: str = ""  # filled in on save/load
+    format_version: int = FORMAT_VERSION
     path: Path | None = None
 
     def payload(self) -> dict[str, Any]:
@@ -100,7 +101,7 @@ def read_header(path: Path) -> tuple[int, int, bytes]:
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
     path = Path(path)
-    _, length, digest = read_header(path)
+    version, length, digest = read_header(path)
     with open(path, "rb") as f:
         f.seek(_HEADER.size)
         payload = f.read(length + 1)
@@ -114,7 +115,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         ckpt = _from_payload(data)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CorruptCheckpointError(path, f"unreadable payload: {exc}") from exc
-    ckpt.content_hash, ckpt.path = digest.hex(), path
+    ckpt.content_hash, ckpt.path, ckpt.format_version = digest.hex(), path, version
     return ckpt
 
 

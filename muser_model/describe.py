@@ -14,6 +14,7 @@ def describe(lm: LoadedModel) -> dict[str, Any]:
     return {
         "checkpoint": str(ckpt.path),
         "content_hash": ckpt.content_hash,
+        "format_version": ckpt.format_version,
         "muser_version": f"{__version__} (checkpoint written by {ckpt.muser_version})",
         "device": str(lm.device),
         "config": {"name": ckpt.config.name, "embed_dim": ckpt.config.embed_dim,

@@ -8,10 +8,10 @@ class MuserError(Exception):
     """Base class of every error muser raises on purpose."""
 
 
-class AudioError(MuserError):
-    """A file could not be turned into audio samples. Always names the file."""
+class FileError(MuserError):
+    """An error about one file: the message always starts with the file's path."""
 
-    reason = "cannot read audio"
+    reason = "cannot read file"
 
     def __init__(self, path: str | Path, detail: str = "") -> None:
         self.path = Path(path)
@@ -20,6 +20,12 @@ class AudioError(MuserError):
         if detail:
             message += f" ({detail})"
         super().__init__(message)
+
+
+class AudioError(FileError):
+    """A file could not be turned into audio samples."""
+
+    reason = "cannot read audio"
 
 
 class AudioFileNotFoundError(AudioError):
@@ -46,18 +52,10 @@ class AudioTooShortError(AudioError):
     reason = "audio too short"
 
 
-class CheckpointError(MuserError):
-    """A checkpoint file could not be loaded. Always names the file."""
+class CheckpointError(FileError):
+    """A checkpoint file could not be loaded."""
 
     reason = "cannot load checkpoint"
-
-    def __init__(self, path: str | Path, detail: str = "") -> None:
-        self.path = Path(path)
-        self.detail = detail
-        message = f"{self.path}: {self.reason}"
-        if detail:
-            message += f" ({detail})"
-        super().__init__(message)
 
 
 class CheckpointNotFoundError(CheckpointError):

@@ -10,7 +10,9 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -41,7 +43,7 @@ class TrackEmbedding:
 
 @dataclass
 class _Pending:
-    path: Path
+    key: Any
     chunks: list[tuple[torch.Tensor, torch.Tensor]]
     queued: int = 0  # windows waiting in the batch
     done_reading: bool = False
@@ -52,31 +54,33 @@ class _Pending:
         return self.error is not None or (self.done_reading and self.queued == 0)
 
 
-def embed_files(lm: LoadedModel, paths: Iterable[str | Path], batch_size: int = 16,
-                window_s: float | None = None, hop_s: float | None = None,
-                max_windows: int | None = None) -> Iterator[TrackEmbedding | AudioError]:
-    """Yield, in input order, a TrackEmbedding or the AudioError that stopped each file."""
-    cfg = lm.config.audio
-    window_s, hop_s = window_s or cfg.window_s, hop_s or cfg.hop_s
+def embed_windows(lm: LoadedModel, items: Iterable[tuple[Any, Iterable[np.ndarray]]],
+                  batch_size: int = 16) -> Iterator[tuple[Any, list[tuple[torch.Tensor, torch.Tensor]] | AudioError]]:
+    """Embed every window of every item, sharing batches across items.
+
+    `items` yields (key, windows); iterating `windows` may raise AudioError, which then becomes
+    that item's result. Yields (key, [(wave (E,), spec (E,)) per window] or the error) in input
+    order.
+    """
     order: deque[_Pending] = deque()
-    batch: list[tuple[_Pending, torch.Tensor]] = []
+    batch: list[tuple[_Pending, np.ndarray]] = []
 
     def flush() -> None:
         if batch:
             _run_batch(lm, batch)
             batch.clear()
 
-    def drain() -> Iterator[TrackEmbedding | AudioError]:
+    def drain() -> Iterator[tuple[Any, list | AudioError]]:
         while order and order[0].ready:
-            yield _finish(order.popleft(), window_s, hop_s)
+            done = order.popleft()
+            yield done.key, done.error if done.error is not None else done.chunks
 
-    for path in paths:
-        item = _Pending(Path(path), [])
+    for key, windows in items:
+        item = _Pending(key, [])
         order.append(item)
         try:
-            for window in audio.iter_windows(item.path, window_s, hop_s, cfg.sample_rate,
-                                             max_windows=max_windows):
-                batch.append((item, torch.from_numpy(window)))
+            for window in windows:
+                batch.append((item, window))
                 item.queued += 1
                 if len(batch) >= batch_size:
                     flush()
@@ -89,22 +93,34 @@ def embed_files(lm: LoadedModel, paths: Iterable[str | Path], batch_size: int = 
     yield from drain()
 
 
-def _run_batch(lm: LoadedModel, batch: list[tuple[_Pending, torch.Tensor]]) -> None:
-    wave = torch.stack([w for _, w in batch]).to(lm.device)  # (B, N)
+def _run_batch(lm: LoadedModel, batch: list[tuple[_Pending, np.ndarray]]) -> None:
+    wave = torch.from_numpy(np.stack([w for _, w in batch]).astype(np.float32)).to(lm.device)  # (B, N)
     with torch.inference_mode():
         out = lm.model(wave=wave)
+    wave_emb, spec_emb = out.wave.float().cpu(), out.spec.float().cpu()
     for row, (item, _) in enumerate(batch):
         item.queued -= 1
         if item.error is None:
-            item.chunks.append((out.wave[row].float().cpu(), out.spec[row].float().cpu()))
+            item.chunks.append((wave_emb[row], spec_emb[row]))
 
 
-def _finish(item: _Pending, window_s: float, hop_s: float) -> TrackEmbedding | AudioError:
-    if item.error is not None:
-        return item.error
-    wave = torch.stack([w for w, _ in item.chunks])
-    spec = torch.stack([s for _, s in item.chunks])
-    return TrackEmbedding(item.path, wave, spec, window_s, hop_s)
+def to_track(path: str | Path, chunks: list[tuple[torch.Tensor, torch.Tensor]],
+             window_s: float, hop_s: float) -> TrackEmbedding:
+    wave = torch.stack([w for w, _ in chunks])
+    spec = torch.stack([s for _, s in chunks])
+    return TrackEmbedding(Path(path), wave, spec, window_s, hop_s)
+
+
+def embed_files(lm: LoadedModel, paths: Iterable[str | Path], batch_size: int = 16,
+                window_s: float | None = None, hop_s: float | None = None,
+                max_windows: int | None = None) -> Iterator[TrackEmbedding | AudioError]:
+    """Yield, in input order, a TrackEmbedding or the AudioError that stopped each file."""
+    cfg = lm.config.audio
+    window_s, hop_s = window_s or cfg.window_s, hop_s or cfg.hop_s
+    items = ((Path(p), audio.iter_windows(p, window_s, hop_s, cfg.sample_rate, max_windows=max_windows))
+             for p in paths)
+    for path, result in embed_windows(lm, items, batch_size):
+        yield result if isinstance(result, AudioError) else to_track(path, result, window_s, hop_s)
 
 
 # -- scoring ---------------------------------------------------------------------------------

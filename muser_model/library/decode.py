@@ -1,0 +1,82 @@
+"""Work done in decoder processes: tags and fixed windows of one file, or the reason it failed.
+
+Runs in a separate process (see `scan.py`), so it imports only numpy, soundfile, soxr and
+mutagen. A decoder that crashes takes down its process, never the scan.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from muser_model import audio
+from muser_model.errors import AudioError
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+TAG_FIELDS = ("title", "artist", "album", "genre", "date")
+
+
+@dataclass
+class Decoded:
+    path: str
+    windows: np.ndarray | None = None  # (W, N) float16
+    tags: dict[str, str] = field(default_factory=dict)
+    duration_s: float = 0.0
+    error: str = ""  # one-line reason when decoding failed
+
+
+def clean_text(value: object, limit: int = 300) -> str:
+    """Tag text without control characters (NUL included), trimmed and length-limited."""
+    text = value if isinstance(value, str) else str(value)
+    return _CONTROL.sub("", text).strip()[:limit]
+
+
+def read_tags(path: Path) -> dict[str, str]:
+    """Title, artist, album, genre, date as clean strings; broken tags give {} instead of raising."""
+    import mutagen
+
+    try:
+        f = mutagen.File(path, easy=True)
+    except Exception:  # noqa: BLE001 - mutagen raises many types on broken tags
+        return {}
+    if f is None or f.tags is None:
+        return {}
+    tags = {}
+    for key in TAG_FIELDS:
+        try:
+            values = f.tags.get(key) or []
+        except Exception:  # noqa: BLE001
+            continue
+        if values:
+            text = clean_text(values[0])
+            if text:
+                tags[key] = text
+    return tags
+
+
+def window_hop(duration_s: float, window_s: float, hop_s: float, max_windows: int) -> float:
+    """The hop that keeps at most `max_windows` windows, spread evenly over a long track."""
+    if max_windows <= 1 or duration_s <= window_s:
+        return hop_s
+    return max(hop_s, (duration_s - window_s) / (max_windows - 1))
+
+
+def decode_for_index(path: str, window_s: float, hop_s: float, sample_rate: int,
+                     max_windows: int) -> Decoded:
+    item = Decoded(path)
+    try:
+        info = audio.probe(path)
+        item.duration_s = info.duration_s
+        hop = window_hop(info.duration_s, window_s, hop_s, max_windows)
+        windows = list(audio.iter_windows(path, window_s, hop, sample_rate, max_windows=max_windows))
+        item.windows = np.stack(windows).astype(np.float16)  # (W, N)
+    except AudioError as exc:
+        item.error = f"{exc.reason}" + (f" ({exc.detail})" if exc.detail else "")
+        return item
+    except (OSError, ValueError, RuntimeError, MemoryError) as exc:
+        item.error = f"decoding failed ({type(exc).__name__}: {exc})"
+        return item
+    item.tags = read_tags(Path(path))
+    return item

@@ -1,0 +1,223 @@
+"""`muser index`: walk folders, decode in worker processes, embed in batches, commit as we go.
+
+Crash safety: results are committed to the catalogue in small transactions, so a kill loses at
+most the tracks in flight; the next run skips every file whose path, size, mtime and checkpoint
+are unchanged. Decoding runs in a process pool: a decoder that crashes kills only its worker;
+the files that were in flight are retried one at a time to find and fail the culprit.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from muser_model.audio import AUDIO_EXTENSIONS
+from muser_model.errors import MuserError
+from muser_model.inference import embed_windows, to_track
+from muser_model.library.catalogue import TrackRow
+from muser_model.library.decode import Decoded, decode_for_index, window_hop
+from muser_model.library.store import Library
+from muser_model.runtime import LoadedModel
+
+
+class ScanRootError(MuserError):
+    pass
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class ScanPlan:
+    todo: list[FileEntry]
+    unchanged: int
+    skipped_failed: int
+    removed: list[str]
+
+
+@dataclass
+class ScanSummary:
+    indexed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: int = 0
+    skipped_failed: int = 0
+    audio_seconds: float = 0.0
+    seconds: float = 0.0
+    model_changed: bool = False
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class ScanOptions:
+    retry_failed: bool = False
+    workers: int = 2
+    batch_size: int = 16
+    max_windows: int = 64
+    commit_every: int = 16
+
+
+# -- walking -------------------------------------------------------------------------------------
+def walk_audio(roots: Iterable[Path], unreadable: list[str]) -> Iterator[FileEntry]:
+    """Audio files under `roots` (hidden entries skipped, symlink loops cut by device/inode)."""
+    seen_dirs: set[tuple[int, int]] = set()
+    for root in roots:
+        yield from _walk(Path(os.path.abspath(root)), seen_dirs, unreadable)
+
+
+def _walk(folder: Path, seen: set[tuple[int, int]], unreadable: list[str]) -> Iterator[FileEntry]:
+    try:
+        st = folder.stat()
+        if (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        unreadable.append(str(folder))
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            if entry.is_dir():
+                yield from _walk(Path(entry.path), seen, unreadable)
+            elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in AUDIO_EXTENSIONS:
+                st = entry.stat()
+                yield FileEntry(entry.path, st.st_size, st.st_mtime_ns)
+        except OSError:  # vanished or unreadable between listing and stat
+            continue
+
+
+def plan_scan(lib: Library, roots: list[Path], retry_failed: bool, model_hash: str) -> ScanPlan:
+    for root in roots:
+        if not root.is_dir():
+            raise ScanRootError(f"{root}: not a folder")
+    unreadable: list[str] = []
+    states = lib.catalogue.states()
+    todo, unchanged, skipped, seen = [], 0, 0, set()
+    for entry in walk_audio(roots, unreadable):
+        seen.add(entry.path)
+        old = states.get(entry.path)
+        same_file = old is not None and (old.size, old.mtime_ns) == (entry.size, entry.mtime_ns)
+        if same_file and old.status == "ok" and old.model_hash == model_hash:
+            unchanged += 1
+        elif same_file and old.status == "failed" and not retry_failed:
+            skipped += 1
+        else:
+            todo.append(entry)
+    prefixes = tuple(os.path.join(os.path.abspath(r), "") for r in roots)
+    blocked = tuple(os.path.join(u, "") for u in unreadable)
+    removed = [p for p in states if p not in seen and p.startswith(prefixes) and not p.startswith(blocked)]
+    return ScanPlan(todo, unchanged, skipped, removed)
+
+
+# -- decoding in worker processes ---------------------------------------------------------------
+def _quiet_worker() -> None:
+    """Decoder libraries print notes on bad files straight to fd 2: keep them off the user's terminal."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+def _pool(opts: ScanOptions) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=max(1, opts.workers), initializer=_quiet_worker,
+                               mp_context=multiprocessing.get_context("spawn"))
+
+
+def decoded_stream(entries: list[FileEntry], lm: LoadedModel, opts: ScanOptions,
+                   ) -> Iterator[tuple[FileEntry, Decoded]]:
+    """Decode files in a process pool, yielding as they finish; survive worker crashes."""
+    cfg = lm.config.audio
+    args = (cfg.window_s, cfg.hop_s, cfg.sample_rate, opts.max_windows)
+    queue, suspects = deque(entries), deque()
+    pool = _pool(opts)
+    inflight: dict[Future, FileEntry] = {}
+    try:
+        while queue or suspects or inflight:
+            limit, source = (1, suspects) if suspects else (2 * max(1, opts.workers), queue)
+            while source and len(inflight) < limit:
+                entry = source.popleft()
+                inflight[pool.submit(decode_for_index, entry.path, *args)] = entry
+            done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+            crashed = []
+            for fut in done:
+                entry = inflight.pop(fut)
+                try:
+                    yield entry, fut.result()
+                except BrokenProcessPool:
+                    crashed.append(entry)
+            if crashed:
+                lone = len(crashed) == 1 and not inflight and limit == 1
+                if lone:
+                    yield crashed[0], Decoded(crashed[0].path, error="decoder crashed on this file")
+                else:
+                    suspects.extend(crashed + list(inflight.values()))
+                inflight.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = _pool(opts)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+# -- the scan -------------------------------------------------------------------------------------
+def index_library(lib: Library, roots: list[Path], lm: LoadedModel, opts: ScanOptions | None = None,
+                  on_plan: Callable[[ScanPlan], None] | None = None,
+                  on_file: Callable[[FileEntry, str, float], None] | None = None) -> ScanSummary:
+    """Bring the library up to date with the files under `roots`. Call under `lib.writer_lock()`."""
+    opts = opts or ScanOptions()
+    started = time.time()
+    summary = ScanSummary()
+    summary.model_changed = lib.adopt_model(lm.checkpoint.content_hash, lm.config.embed_dim)
+    plan = plan_scan(lib, [Path(r) for r in roots], opts.retry_failed, lm.checkpoint.content_hash)
+    if on_plan:
+        on_plan(plan)
+    summary.unchanged, summary.skipped_failed = plan.unchanged, plan.skipped_failed
+    summary.removed = lib.catalogue.remove(plan.removed)
+    cfg = lm.config.audio
+    pending: list[TrackRow] = []
+    last_commit = time.time()
+
+    def embeddable() -> Iterator[tuple[tuple[FileEntry, Decoded], Iterable]]:
+        for entry, item in decoded_stream(plan.todo, lm, opts):
+            if item.error:
+                lib.catalogue.put_failure(entry.path, entry.size, entry.mtime_ns, item.error)
+                summary.failed += 1
+                summary.failures.append((entry.path, item.error))
+                if on_file:
+                    on_file(entry, "failed", 0.0)
+                continue
+            yield (entry, item), item.windows
+
+    for (entry, item), chunks in embed_windows(lm, embeddable(), opts.batch_size):
+        hop = window_hop(item.duration_s, cfg.window_s, cfg.hop_s, opts.max_windows)
+        track = to_track(entry.path, chunks, cfg.window_s, hop).track().numpy()
+        pending.append(TrackRow(entry.path, entry.size, entry.mtime_ns, track, item.tags,
+                                item.duration_s, len(chunks)))
+        summary.audio_seconds += item.duration_s
+        if on_file:
+            on_file(entry, "indexed", item.duration_s)
+        if len(pending) >= opts.commit_every or time.time() - last_commit > 10:
+            summary.indexed += _commit(lib, pending, lm)
+            last_commit = time.time()
+    summary.indexed += _commit(lib, pending, lm)
+    lib.sync_index()
+    summary.seconds = time.time() - started
+    return summary
+
+
+def _commit(lib: Library, rows: list[TrackRow], lm: LoadedModel) -> int:
+    n = len(rows)
+    if rows:
+        lib.catalogue.put_tracks(rows, lm.checkpoint.content_hash)
+        rows.clear()
+    return n

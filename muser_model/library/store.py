@@ -1,0 +1,145 @@
+"""A library on disk: folder with `catalogue.sqlite`, `index-<generation>.hnsw` and a lock file."""
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from collections.abc import Iterator
+
+import numpy as np
+
+from muser_model.errors import MuserError
+from muser_model.library.ann import AnnIndex
+from muser_model.library.catalogue import Catalogue
+from muser_model.library.paths import library_dir
+
+
+class LibraryError(MuserError):
+    pass
+
+
+class LibraryBusyError(LibraryError):
+    pass
+
+
+class LibraryNotFoundError(LibraryError):
+    pass
+
+
+class ModelMismatchError(LibraryError):
+    pass
+
+
+class Library:
+    def __init__(self, root: Path, name: str = "") -> None:
+        self.root = root
+        self.name = name or root.name
+        self.catalogue = Catalogue(root / "catalogue.sqlite")
+
+    @classmethod
+    def open(cls, name: str = "default", create: bool = False) -> "Library":
+        root = library_dir(name)
+        if not (root / "catalogue.sqlite").exists():
+            if not create:
+                raise LibraryNotFoundError(
+                    f"library {name!r} does not exist yet ({root}); build it with: muser index DIR"
+                    + ("" if name == "default" else f" --library {name}"))
+            root.mkdir(parents=True, exist_ok=True)
+        return cls(root, name)
+
+    def close(self) -> None:
+        self.catalogue.close()
+
+    @contextmanager
+    def writer_lock(self, wait: bool = False) -> Iterator[None]:
+        """One writer at a time; a second `muser index` waits or is refused with a clear message."""
+        with open(self.root / "lock", "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or "another process"
+                raise LibraryBusyError(
+                    f"library {self.name!r} is being indexed by {holder}; "
+                    "wait for it or run again with --wait") from None
+            f.seek(0)
+            f.truncate()
+            f.write(f"pid {os.getpid()}")
+            f.flush()
+            try:
+                yield
+            finally:
+                f.seek(0)
+                f.truncate()
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    # -- model identity -------------------------------------------------------------------------
+    @property
+    def model_hash(self) -> str:
+        return self.catalogue.get_meta("model_hash") or ""
+
+    def adopt_model(self, model_hash: str, dim: int) -> bool:
+        """Record the checkpoint this library is embedded with; True if it changed (re-embed all)."""
+        old = self.model_hash
+        if old == model_hash:
+            return False
+        with self.catalogue.transaction() as db:
+            self.catalogue.set_meta("model_hash", model_hash, db)
+            self.catalogue.set_meta("embed_dim", str(dim), db)
+            self.catalogue.set_meta("index_generation", "-1", db)
+            db.execute("DELETE FROM changes")
+        self._remove_index_files(keep=None)
+        return bool(old)
+
+    def check_model(self, model_hash: str) -> None:
+        if self.model_hash and self.model_hash != model_hash:
+            raise ModelMismatchError(
+                f"library {self.name!r} was indexed with checkpoint {self.model_hash[:12]}, "
+                f"but this one is {model_hash[:12]}: run `muser index` again to re-embed it")
+
+    # -- ANN index ------------------------------------------------------------------------------
+    def _index_file(self, generation: int) -> Path:
+        return self.root / f"index-{generation}.hnsw"
+
+    def _remove_index_files(self, keep: Path | None) -> None:
+        for path in self.root.glob("index-*.hnsw*"):
+            if path != keep:
+                path.unlink(missing_ok=True)
+
+    def ann(self) -> tuple[AnnIndex, bool]:
+        """The index, brought up to date with the catalogue; True if it differs from the file."""
+        cat = self.catalogue
+        with cat.snapshot():
+            model, dim = self.model_hash, int(cat.get_meta("embed_dim") or 0)
+            saved_gen = int(cat.get_meta("index_generation") or -1)
+            ids, vectors = cat.vectors(model)
+            changes = cat.changes_since(saved_gen)
+        path = self._index_file(saved_gen)
+        if saved_gen < 0 or not path.exists():
+            return AnnIndex.build(ids, vectors, dim), True
+        try:
+            ann = AnnIndex.load(path, dim, set(ids.tolist()))
+        except (RuntimeError, OSError):  # unreadable index file: rebuild it from the catalogue
+            return AnnIndex.build(ids, vectors, dim), True
+        if not changes:
+            return ann, False
+        # deletions are already applied: load() marks every label the catalogue no longer has
+        keep = np.isin(ids, [tid for tid, op in changes if op == "put"])
+        ann.put(ids[keep], vectors[keep])
+        if ann.needs_compaction():
+            return AnnIndex.build(ids, vectors, dim), True
+        return ann, True
+
+    def sync_index(self) -> AnnIndex:
+        """Write the index for the catalogue's current generation (atomically) and prune old ones."""
+        generation = self.catalogue.generation
+        ann, changed = self.ann()
+        target = self._index_file(generation)
+        if changed or not target.exists():
+            ann.save(target)
+            with self.catalogue.transaction() as db:
+                self.catalogue.set_meta("index_generation", str(generation), db)
+            self.catalogue.forget_changes(generation)
+            self._remove_index_files(keep=target)
+        return ann
