@@ -17,12 +17,15 @@ DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 
 
 def _fail(exc: Exception) -> typer.Exit:
+    from muser_model.library.paths import LibraryNameError
     from muser_model.library.query import EmptyLibraryError, QueryError
+    from muser_model.library.scan import ScanRootError
     from muser_model.library.store import LibraryBusyError, LibraryNotFoundError, ModelMismatchError
 
     output.error(str(exc))
     codes = {LibraryBusyError: EXIT_BUSY, ModelMismatchError: EXIT_MODEL, LibraryNotFoundError: EXIT_USAGE,
-             EmptyLibraryError: EXIT_USAGE, QueryError: EXIT_USAGE}
+             EmptyLibraryError: EXIT_USAGE, QueryError: EXIT_USAGE, LibraryNameError: EXIT_USAGE,
+             ScanRootError: EXIT_USAGE}
     return typer.Exit(next((c for t, c in codes.items() if isinstance(exc, t)), EXIT_MODEL))
 
 

@@ -65,6 +65,7 @@ class ScanOptions:
     batch_size: int = 16
     max_windows: int = 64
     commit_every: int = 16
+    decoder: Callable[..., Decoded] = decode_for_index  # runs in the worker processes
 
 
 # -- walking -------------------------------------------------------------------------------------
@@ -147,7 +148,7 @@ def decoded_stream(entries: list[FileEntry], lm: LoadedModel, opts: ScanOptions,
             limit, source = (1, suspects) if suspects else (2 * max(1, opts.workers), queue)
             while source and len(inflight) < limit:
                 entry = source.popleft()
-                inflight[pool.submit(decode_for_index, entry.path, *args)] = entry
+                inflight[pool.submit(opts.decoder, entry.path, *args)] = entry
             done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
             crashed = []
             for fut in done:

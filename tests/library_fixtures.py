@@ -1,0 +1,67 @@
+"""Generated on-disk music libraries for the library tests."""
+from __future__ import annotations
+
+import subprocess
+import shutil
+from pathlib import Path
+
+import mutagen
+
+from tests.conftest import write_clip
+
+
+def tag_file(path: Path, **tags: str) -> None:
+    f = mutagen.File(path, easy=True)
+    for key, value in tags.items():
+        f[key] = value
+    f.save()
+
+
+def make_library(root: Path) -> dict[str, Path]:
+    """Six good tracks in three formats with tags, in nested folders with odd names."""
+    files = {
+        "blues": write_clip(root / "Blues Band" / "Slow Night.ogg", 110.0, 6.0, seed=1),
+        "jazz": write_clip(root / "Jazz" / "Café Été.flac", 440.0, 5.0, seed=2),
+        "rock": write_clip(root / "Rock" / "loud.ogg", 880.0, 4.0, seed=3),
+        "piano": write_clip(root / "Piano" / "sonata.flac", 261.6, 7.0, seed=4),
+        "plain": write_clip(root / "plain.wav", 330.0, 3.0, seed=5),
+        "hidden": write_clip(root / ".hidden" / "skip.ogg", 330.0, 3.0, seed=6),
+    }
+    tag_file(files["blues"], title="Slow Night", artist="Ann Lee", genre="Blues", date="1962")
+    tag_file(files["jazz"], title="Café Été", artist="Zoë Quartet", album="Nuits", genre="Jazz", date="1999-04-01")
+    tag_file(files["rock"], title="Loud", artist="The Amps", genre="Rock", date="2005")
+    tag_file(files["piano"], title="Sonata\x00 No. 1", artist="Ann Lee\x01", genre="Classical", date="1790")
+    if shutil.which("ffmpeg"):
+        m4a = root / "Rock" / "track.m4a"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(files["rock"]), "-c:a", "aac", str(m4a)], check=True)
+        files["m4a"] = m4a
+    return files
+
+
+def add_bad_files(root: Path) -> dict[str, Path]:
+    bad = root / "bad"
+    bad.mkdir(parents=True, exist_ok=True)
+    good = write_clip(bad / "source.ogg", 200.0, 4.0, seed=9)
+    data = good.read_bytes()
+    files = {
+        "empty": bad / "empty.mp3",
+        "text": bad / "readme.mp3",
+        "truncated": bad / "truncated.ogg",
+        "broken_tags": bad / "broken tags.wav",
+    }
+    files["empty"].write_bytes(b"")
+    files["text"].write_text("this is not music\n" * 20)
+    files["truncated"].write_bytes(data[:700])
+    _wav_with_broken_id3(files["broken_tags"])
+    good.unlink()
+    return files
+
+
+def _wav_with_broken_id3(path: Path) -> None:
+    """A good WAV followed by an 'id3 ' chunk whose ID3 header is garbage (mutagen cannot parse it)."""
+    write_clip(path, 300.0, 3.0, seed=10)
+    junk = b"ID3\x03\x00\x00\x7f\x7f\x7f\x7f" + bytes(range(200, 230))
+    chunk = b"id3 " + len(junk).to_bytes(4, "little") + junk
+    raw = bytearray(path.read_bytes() + chunk)
+    raw[4:8] = (len(raw) - 8).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))

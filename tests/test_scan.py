@@ -1,0 +1,191 @@
+"""`muser index`: incremental, crash-safe scans that survive bad files."""
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from muser_model.library.decode import Decoded, clean_text, decode_for_index, window_hop
+from muser_model.library.scan import ScanOptions, index_library
+from muser_model.library.store import Library, LibraryBusyError
+from tests.conftest import make_tiny_checkpoint, write_clip
+from tests.library_fixtures import add_bad_files, make_library
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def _scan(lm, root, **kw):
+    lib = Library.open("default", create=True)
+    try:
+        with lib.writer_lock():
+            return index_library(lib, [root], lm, ScanOptions(workers=1, **kw))
+    finally:
+        lib.close()
+
+
+def _consistent(lib: Library) -> None:
+    """Catalogue and ANN index agree: same ids, same vectors."""
+    ann, changed = lib.ann()
+    assert not changed  # the saved index file is current
+    ids, vectors = lib.catalogue.vectors(lib.model_hash)
+    assert ann.size == len(ids)
+    for i, v in zip(ids, vectors):
+        ((got, score),) = ann.query(v, 1, allowed={int(i)})
+        assert got == i and score > 0.999
+
+
+def test_first_scan_then_nothing_to_do(home, tiny_model, tmp_path):
+    files = make_library(tmp_path / "music")
+    first = _scan(tiny_model, tmp_path / "music")
+    expected = len(files) - 1  # the hidden folder is skipped
+    assert (first.indexed, first.failed, first.unchanged) == (expected, 0, 0)
+    again = _scan(tiny_model, tmp_path / "music")
+    assert (again.indexed, again.unchanged, again.removed) == (0, expected, 0)
+    lib = Library.open()
+    rows = {Path(r[0]).name: r for r in lib.catalogue.db.execute("SELECT path, title, artist, year, genre FROM tracks")}
+    assert rows["Café Été.flac"][1:] == ("Café Été", "Zoë Quartet", 1999, "Jazz")
+    assert rows["sonata.flac"][1:3] == ("Sonata No. 1", "Ann Lee")  # NUL and control bytes stripped
+    assert "skip.ogg" not in rows
+    _consistent(lib)
+
+
+def test_only_touched_files_are_embedded_again(home, tiny_model, tmp_path):
+    files = make_library(tmp_path / "music")
+    _scan(tiny_model, tmp_path / "music")
+    os.utime(files["rock"], ns=(time.time_ns(), time.time_ns() + 5_000_000_000))
+    summary = _scan(tiny_model, tmp_path / "music")
+    assert summary.indexed == 1 and summary.unchanged == len(files) - 2
+    _consistent(Library.open())
+
+
+def test_removed_files_leave_the_index(home, tiny_model, tmp_path):
+    files = make_library(tmp_path / "music")
+    _scan(tiny_model, tmp_path / "music")
+    files["jazz"].unlink()
+    summary = _scan(tiny_model, tmp_path / "music")
+    assert summary.removed == 1
+    lib = Library.open()
+    assert lib.catalogue.find_path(str(files["jazz"])) is None
+    _consistent(lib)
+
+
+def test_bad_files_fail_once_and_are_not_retried(home, tiny_model, tmp_path):
+    make_library(tmp_path / "music")
+    bad = add_bad_files(tmp_path / "music")
+    first = _scan(tiny_model, tmp_path / "music")
+    reasons = {Path(p).name: r for p, r in first.failures}
+    assert set(reasons) == {"empty.mp3", "readme.mp3", "truncated.ogg"}
+    assert "empty" in reasons["empty.mp3"] and "not an audio file" in reasons["readme.mp3"]
+    assert first.indexed >= 6  # the good ones and the WAV with broken tags
+    again = _scan(tiny_model, tmp_path / "music")
+    assert again.failed == 0 and again.skipped_failed == 3
+    retried = _scan(tiny_model, tmp_path / "music", retry_failed=True)
+    assert retried.failed == 3
+    write_clip(bad["truncated"], 500.0, 3.0)  # the user repairs a file: it changed, so it is tried
+    fixed = _scan(tiny_model, tmp_path / "music")
+    assert fixed.indexed == 1 and fixed.skipped_failed == 2
+    _consistent(Library.open())
+
+
+def test_checkpoint_change_re_embeds_everything(home, tiny_model, tmp_path):
+    from muser_model.runtime import load_model
+
+    files = make_library(tmp_path / "music")
+    _scan(tiny_model, tmp_path / "music")
+    other = load_model(make_tiny_checkpoint(tmp_path / "other.muser", seed=1), "cpu")
+    summary = _scan(other, tmp_path / "music")
+    assert summary.model_changed and summary.indexed == len(files) - 1
+    lib = Library.open()
+    assert lib.model_hash == other.checkpoint.content_hash
+    _consistent(lib)
+
+
+def test_second_writer_is_refused(home, tiny_model, tmp_path):
+    make_library(tmp_path / "music")
+    lib = Library.open("default", create=True)
+    with lib.writer_lock():
+        with pytest.raises(LibraryBusyError, match="--wait"):
+            _scan(tiny_model, tmp_path / "music")
+
+
+def test_symlink_loop_and_unicode_paths(home, tiny_model, tmp_path):
+    music = tmp_path / "music"
+    write_clip(music / "ünï cödé" / "a b.ogg", 220.0, 3.0)
+    (music / "ünï cödé" / "loop").symlink_to(music, target_is_directory=True)
+    summary = _scan(tiny_model, music)
+    assert summary.indexed == 1 and summary.failed == 0
+
+
+def crashing_decoder(path: str, *args) -> Decoded:
+    """Stands in for a decoder that segfaults on one file."""
+    if "crash" in Path(path).name:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return decode_for_index(path, *args)
+
+
+def test_a_decoder_crash_fails_only_its_file(home, tiny_model, tmp_path):
+    music = tmp_path / "music"
+    for i in range(5):
+        write_clip(music / f"ok{i}.ogg", 200.0 + 50 * i, 2.5, seed=i)
+    write_clip(music / "crash.ogg", 300.0, 2.5)
+    lib = Library.open("default", create=True)
+    with lib.writer_lock():
+        summary = index_library(lib, [music], tiny_model, ScanOptions(workers=2, decoder=crashing_decoder))
+    assert summary.indexed == 5
+    assert [(Path(p).name, r) for p, r in summary.failures] == [("crash.ogg", "decoder crashed on this file")]
+
+
+def test_long_tracks_are_sampled_evenly(tmp_path):
+    path = write_clip(tmp_path / "long.flac", 220.0, 60.0)
+    item = decode_for_index(str(path), 2.0, 2.0, 16000, 8)
+    assert item.windows.shape == (8, 32000) and item.windows.dtype == np.float16
+    assert window_hop(60.0, 2.0, 2.0, 8) == pytest.approx(58.0 / 7)
+    assert window_hop(10.0, 2.0, 2.0, 8) == 2.0
+
+
+def test_clean_text():
+    assert clean_text("a\x00b\x1f c \x7f") == "ab c"
+    assert clean_text(b"bytes".decode()) == "bytes"
+
+
+@pytest.mark.slow
+def test_kill_minus_nine_then_resume(home, tiny_checkpoint, tmp_path):
+    music = tmp_path / "music"
+    n = 40
+    for i in range(n):
+        write_clip(music / f"t{i:02d}.ogg", 100.0 + 20 * i, 4.0, seed=i)
+    cmd = [sys.executable, "-m", "muser_cli.main", "index", str(music), "-c", str(tiny_checkpoint),
+           "--workers", "1", "--batch-size", "2"]
+    env = {**os.environ, "MUSER_HOME": str(home)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = home / "libraries" / "default" / "catalogue.sqlite"
+    deadline = time.time() + 120
+    committed = 0
+    while time.time() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                committed = sqlite3.connect(db).execute("SELECT COUNT(*) FROM tracks").fetchone()[0]
+            except sqlite3.Error:
+                committed = 0
+            if committed >= 16:
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 0 < committed < n, "the kill should land mid-scan"
+    done = subprocess.run(cmd + ["--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    summary = json.loads(done.stdout)
+    assert summary["unchanged"] >= committed and summary["indexed"] + summary["unchanged"] == n
+    _consistent(Library.open())

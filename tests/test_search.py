@@ -1,0 +1,137 @@
+"""`muser index/search/similar/status` through the CLI on a generated library."""
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from muser_cli.main import app
+from muser_model.library.query import Filters, QueryError, parse_query, parse_years
+from tests.conftest import make_tiny_checkpoint, write_clip
+from tests.library_fixtures import add_bad_files, make_library
+
+runner = CliRunner()
+
+
+def _run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _lines(text):
+    return [json.loads(l) for l in text.splitlines() if l.strip()]
+
+
+@pytest.fixture
+def indexed(tmp_path, monkeypatch, tiny_checkpoint):
+    monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
+    files = make_library(tmp_path / "music")
+    add_bad_files(tmp_path / "music")
+    res = _run("index", tmp_path / "music", "-c", tiny_checkpoint, "--workers", 1, "--json",
+               "--log", tmp_path / "failures.log")
+    assert res.exit_code == 0, res.stderr
+    return files, json.loads(res.stdout), tmp_path
+
+
+def test_index_summary_and_failure_log(indexed):
+    files, summary, tmp = indexed
+    assert summary["indexed"] == len(files) - 1 + 1  # hidden skipped; the broken-tags WAV is fine
+    assert summary["failed"] == 3
+    log = (tmp / "failures.log").read_text().splitlines()
+    assert len(log) == 3 and all("\t" in line for line in log)
+
+
+def test_search_json_lines(indexed, tiny_checkpoint):
+    res = _run("search", "slow blues", "--json", "-n", 3, "-c", tiny_checkpoint)
+    assert res.exit_code == 0, res.stderr
+    hits = _lines(res.stdout)
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
+    assert {"path", "title", "artist", "album", "genre", "year", "duration"} <= set(hits[0])
+
+
+def test_filters_by_option_and_by_field_syntax(indexed, tiny_checkpoint):
+    by_option = _lines(_run("search", "music", "--artist", "ann lee", "--json", "-c", tiny_checkpoint).stdout)
+    by_syntax = _lines(_run("search", 'music artist:"Ann Lee"', "--json", "-c", tiny_checkpoint).stdout)
+    assert sorted(h["title"] for h in by_option) == ["Slow Night", "Sonata No. 1"]
+    assert sorted(h["path"] for h in by_syntax) == sorted(h["path"] for h in by_option)
+    years = _lines(_run("search", "music", "--year", "1950-2000", "--json", "-c", tiny_checkpoint).stdout)
+    assert sorted(h["year"] for h in years) == [1962, 1999]
+    genre = _lines(_run("search", "genre:jazz", "--json", "-c", tiny_checkpoint).stdout)
+    assert [h["title"] for h in genre] == ["Café Été"]
+
+
+def test_m3u_playlist(indexed, tiny_checkpoint):
+    _, _, tmp = indexed
+    res = _run("search", "piano", "-n", 2, "--m3u", tmp / "list.m3u", "-c", tiny_checkpoint)
+    assert res.exit_code == 0
+    lines = (tmp / "list.m3u").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "#EXTM3U" and lines[1].startswith("#EXTINF:") and Path(lines[2]).is_file()
+    assert len(lines) == 5
+
+
+def test_similar_to_an_indexed_track_excludes_itself(indexed, tiny_checkpoint):
+    files, _, _ = indexed
+    res = _run("similar", files["jazz"], "--json", "-n", 3, "-c", tiny_checkpoint)
+    assert res.exit_code == 0, res.stderr
+    hits = _lines(res.stdout)
+    assert len(hits) == 3 and str(files["jazz"]) not in [h["path"] for h in hits]
+
+
+def test_similar_to_an_outside_file_finds_its_twin(indexed, tiny_checkpoint, tmp_path):
+    files, _, _ = indexed
+    twin = tmp_path / "elsewhere" / "copy.ogg"
+    twin.parent.mkdir()
+    twin.write_bytes(files["blues"].read_bytes())
+    (hit, *_) = _lines(_run("similar", twin, "--json", "-c", tiny_checkpoint).stdout)
+    assert hit["path"] == str(files["blues"]) and hit["score"] > 0.999
+
+
+def test_similar_to_a_bad_file(indexed, tiny_checkpoint, tmp_path):
+    (tmp_path / "x.mp3").write_text("nope")
+    res = _run("similar", tmp_path / "x.mp3", "-c", tiny_checkpoint)
+    assert res.exit_code == 1 and "x.mp3" in res.stderr
+
+
+def test_status(indexed):
+    files, _, _ = indexed
+    report = _lines(_run("status", "--json").stdout)[0]
+    assert report["tracks"] == len(files) and report["failed"] == 3
+    assert report["index_bytes"] > 0 and report["index_pending_changes"] == 0
+
+
+def test_empty_query_missing_and_empty_library(tmp_path, monkeypatch, tiny_checkpoint):
+    monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
+    res = _run("search", "piano", "-c", tiny_checkpoint)
+    assert res.exit_code == 2 and "does not exist" in res.stderr and "muser index" in res.stderr
+    (tmp_path / "nothing").mkdir()
+    assert _run("index", tmp_path / "nothing", "-c", tiny_checkpoint).exit_code == 0
+    res = _run("search", "piano", "-c", tiny_checkpoint)
+    assert res.exit_code == 2 and "no indexed tracks" in res.stderr
+    res = _run("search", "   ", "-c", tiny_checkpoint)
+    assert res.exit_code == 2 and "empty query" in res.stderr
+    res = _run("index", tmp_path / "missing", "-c", tiny_checkpoint)
+    assert res.exit_code == 2 and "missing" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_searching_with_another_checkpoint_is_refused(indexed, tmp_path):
+    other = make_tiny_checkpoint(tmp_path / "other.muser", seed=3)
+    res = _run("search", "piano", "-c", other)
+    assert res.exit_code == 3 and "muser index" in res.stderr
+
+
+def test_libraries_are_kept_apart(indexed, tiny_checkpoint, tmp_path):
+    write_clip(tmp_path / "second" / "only.ogg", 500.0, 3.0)
+    assert _run("index", tmp_path / "second", "--library", "work", "-c", tiny_checkpoint).exit_code == 0
+    hits = _lines(_run("search", "anything", "--library", "work", "--json", "-c", tiny_checkpoint).stdout)
+    assert [Path(h["path"]).name for h in hits] == ["only.ogg"]
+    assert _run("search", "x", "--library", "../evil", "-c", tiny_checkpoint).exit_code == 2
+
+
+def test_parse_query_and_years():
+    words, f = parse_query('calm piano artist:"Nina Simone" year:1960-1969 genre:jazz')
+    assert words == "calm piano"
+    assert f == Filters(artist="Nina Simone", genre="jazz", year_min=1960, year_max=1969)
+    assert parse_years("1999") == (1999, 1999)
+    assert parse_years("1990-") == (1990, None) and parse_years("-1980") == (None, 1980)
+    with pytest.raises(QueryError):
+        parse_years("nineties")
