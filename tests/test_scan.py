@@ -157,6 +157,18 @@ def test_clean_text():
     assert clean_text(b"bytes".decode()) == "bytes"
 
 
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
 @pytest.mark.slow
 def test_kill_minus_nine_then_resume(home, tiny_checkpoint, tmp_path):
     music = tmp_path / "music"
@@ -179,8 +191,13 @@ def test_kill_minus_nine_then_resume(home, tiny_checkpoint, tmp_path):
             if committed >= 16:
                 break
         time.sleep(0.05)
+    workers = _children(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.1)
+    assert workers and not any(Path(f"/proc/{w}").exists() for w in workers), "orphaned decoder processes"
     assert 0 < committed < n, "the kill should land mid-scan"
     done = subprocess.run(cmd + ["--json"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

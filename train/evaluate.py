@@ -36,11 +36,25 @@ def genre_accuracy(lm: LoadedModel, clips: Sequence[Clip], embs: Sequence[TrackE
         audio = torch.stack([embs[i].track(tower) for i in rows])  # (N, E)
         pred = (audio @ genre_emb.t()).argmax(1)
         out[f"zero_shot_{tower}"] = round(float((pred == truth).float().mean()), 4)
+        if tower == "fused":
+            out["zero_shot_per_genre"] = _per_genre(pred, truth, scorer.genres)
     if scorer.has_head("genres"):
         audio = torch.stack([embs[i].track() for i in rows])
         pred = scorer.head_scores(audio, "genres").argmax(1)
         out["head_fused"] = round(float((pred == truth).float().mean()), 4)
+        out["head_per_genre"] = _per_genre(pred, truth, scorer.genres)
     return out
+
+
+def _per_genre(pred: torch.Tensor, truth: torch.Tensor, genres: list[str]) -> dict[str, str]:
+    """genre -> "correct/total (most common wrong guess)" for genres present in `truth`."""
+    report = {}
+    for g in truth.unique().tolist():
+        mask = truth == g
+        wrong = pred[mask & (pred != truth)]
+        confusion = f", mostly {genres[int(wrong.mode().values)]} when wrong" if len(wrong) else ""
+        report[genres[g]] = f"{int((pred[mask] == g).sum())}/{int(mask.sum())}{confusion}"
+    return report
 
 
 def macro_roc_auc(truth: np.ndarray, scores: np.ndarray) -> float:

@@ -41,6 +41,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_steps: int = 50
     clip_s: float = 12.0  # seconds of each clip kept in memory; windows are cropped from it
+    gain_db: float = 5.0  # random gain augmentation range
     seed: int = 0
     device: str = "auto"
     max_clips: int = 0  # 0 = all
@@ -81,6 +82,11 @@ class TextBank:
         return model.encode_text(tokens.to(device), mask.to(device))
 
 
+def _gain(rng: random.Random, max_db: float) -> float:
+    """Random gain of ±max_db decibels (the paper's gain augmentation)."""
+    return 10 ** (rng.uniform(-max_db, max_db) / 20) if max_db else 1.0
+
+
 def lr_at(step: int, total: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -119,7 +125,7 @@ def train_epochs(model: Muser, clips: list[Clip], waves: list[np.ndarray], bank:
         started, sums = time.time(), {"loss": 0.0}
         for step in range(steps_per_epoch):
             idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            batch = np.stack([random_crop(waves[i], window, rng) for i in idx])
+            batch = np.stack([random_crop(waves[i], window, rng) * _gain(rng, cfg.gain_db) for i in idx])
             text_ids = [bank.index[rng.choice(clips[i].texts)] for i in idx]
             out = model(wave=torch.from_numpy(batch).to(device))
             text = bank.encode(model, text_ids, device)
@@ -208,7 +214,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     defaults = TrainConfig(data_dir="", out="")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--out", required=True)
-    for name in ("model", "epochs", "batch_size", "lr", "weight_decay", "warmup_steps", "clip_s",
+    for name in ("model", "epochs", "batch_size", "lr", "weight_decay", "warmup_steps", "clip_s", "gain_db",
                  "seed", "device", "max_clips", "corpus_name", "corpus_note"):
         value = getattr(defaults, name)
         p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -123,16 +124,24 @@ def plan_scan(lib: Library, roots: list[Path], retry_failed: bool, model_hash: s
 
 
 # -- decoding in worker processes ---------------------------------------------------------------
-def _quiet_worker() -> None:
-    """Decoder libraries print notes on bad files straight to fd 2: keep them off the user's terminal."""
+def _init_worker(parent: int) -> None:
+    """Silence decoder libraries (they print notes on bad files straight to fd 2) and exit when
+    the parent dies: a SIGKILLed `muser index` must not leave decoders waiting forever."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
 
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
 
 def _pool(opts: ScanOptions) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=max(1, opts.workers), initializer=_quiet_worker,
-                               mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(max_workers=max(1, opts.workers), initializer=_init_worker,
+                               initargs=(os.getpid(),), mp_context=multiprocessing.get_context("spawn"))
 
 
 def decoded_stream(entries: list[FileEntry], lm: LoadedModel, opts: ScanOptions,
