@@ -7,14 +7,9 @@ from typing import Optional
 import typer
 
 from muser_cli import output
+from muser_cli.common import (EXIT_BUSY, EXIT_MODEL, EXIT_USAGE, CheckpointOpt, DeviceOpt, LibraryOpt,
+                              load_model_or_exit)
 from muser_cli.output import err
-
-EXIT_USAGE, EXIT_MODEL, EXIT_BUSY = 2, 3, 4
-
-LibraryOpt = typer.Option("default", "--library", "-l", help="Library name (several can live side by side).")
-CheckpointOpt = typer.Option(None, "--checkpoint", "-c", help="Checkpoint file (default: the shipped one).")
-DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or cuda.")
-
 
 def _fail(exc: Exception) -> typer.Exit:
     from muser_model.library.paths import LibraryNameError
@@ -27,12 +22,6 @@ def _fail(exc: Exception) -> typer.Exit:
              EmptyLibraryError: EXIT_USAGE, QueryError: EXIT_USAGE, LibraryNameError: EXIT_USAGE,
              ScanRootError: EXIT_USAGE}
     return typer.Exit(next((c for t, c in codes.items() if isinstance(exc, t)), EXIT_MODEL))
-
-
-def _model(checkpoint: Optional[Path], device: str):
-    from muser_cli.main import _load
-
-    return _load(checkpoint, device)
 
 
 def index(
@@ -53,7 +42,7 @@ def index(
     from muser_model.library.scan import ScanOptions, index_library
     from muser_model.library.store import Library
 
-    lm = _model(checkpoint, device)
+    lm = load_model_or_exit(checkpoint, device)
     opts = ScanOptions(retry_failed=retry_failed, workers=workers, batch_size=batch_size,
                        max_windows=max_windows)
     try:
@@ -168,7 +157,7 @@ def search(
         if not text.strip() and not filters.active():
             raise _empty_query()
         lib = Library.open(library)
-        lm = _model(checkpoint, device)
+        lm = load_model_or_exit(checkpoint, device)
         hits = search_text(lib, lm, text, limit, filters)
     except MuserError as exc:
         raise _fail(exc) from exc
@@ -198,7 +187,7 @@ def similar(
     try:
         filters = _filters(artist, genre, album, year)
         lib = Library.open(library)
-        lm = _model(checkpoint, device)
+        lm = load_model_or_exit(checkpoint, device)
         hits = find_similar(lib, lm, target, limit, filters)
     except AudioError as exc:
         output.error(str(exc))

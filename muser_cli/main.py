@@ -7,28 +7,12 @@ from typing import Optional
 import typer
 
 from muser_cli import output
+from muser_cli.common import (EXIT_FILE_FAILED, EXIT_MODEL, EXIT_USAGE, CheckpointOpt, DeviceOpt,
+                              load_model_or_exit)
 from muser_cli.output import err
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Tag, index and search a music library with the MUSER model.")
-
-EXIT_FILE_FAILED = 1
-EXIT_USAGE = 2
-EXIT_MODEL = 3
-
-CheckpointOpt = typer.Option(None, "--checkpoint", "-c", help="Checkpoint file (default: the one shipped with muser, or $MUSER_CHECKPOINT).")
-DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or cuda.")
-
-
-def _load(checkpoint: Optional[Path], device: str):
-    from muser_model.errors import MuserError
-    from muser_model.runtime import load_model
-
-    try:
-        return load_model(checkpoint, device)
-    except MuserError as exc:
-        output.error(str(exc))
-        raise typer.Exit(EXIT_MODEL) from exc
 
 
 @app.command()
@@ -50,7 +34,7 @@ def tag(
     if not files:
         output.error("no audio files found in " + ", ".join(str(p) for p in inputs))
         raise typer.Exit(EXIT_USAGE)
-    lm = _load(checkpoint, device)
+    lm = load_model_or_exit(checkpoint, device)
     failed = 0
     try:
         results = tag_files(lm, files, k=top_k, labels=label_list(labels), timeline=timeline,
@@ -93,7 +77,7 @@ def info(
     """Describe the checkpoint: provenance, config, parameters, training data and metrics."""
     from muser_model.describe import describe
 
-    lm = _load(checkpoint, device)
+    lm = load_model_or_exit(checkpoint, device)
     report = describe(lm)
     if as_json:
         output.json_line(report)
