@@ -61,6 +61,9 @@ def _print_tags(result) -> None:
     output.data(f"  genre   {genre.label} {genre.score:.2f} ({genre.method}; then "
                 f"{output.scores_text(result.genres[1:])})")
     output.data(f"  tags    {output.scores_text(result.tags)} ({result.tags[0].method}, {result.tags[0].kind})")
+    if result.zero_shot_genres:
+        output.data(f"  zero-shot genre {output.scores_text(result.zero_shot_genres)}; "
+                    f"tags {output.scores_text(result.zero_shot_tags)}")
     if result.labels:
         output.data(f"  labels  {output.scores_text(result.labels)}")
     for row in result.timeline:

@@ -166,9 +166,12 @@ class Scorer:
         logits = emb @ self._heads[f"{kind}.weight"].t() + self._heads[f"{kind}.bias"]
         return torch.sigmoid(logits) if kind == "tags" else torch.softmax(logits, dim=-1)
 
-    def scores(self, emb: torch.Tensor, kind: str) -> tuple[torch.Tensor, str, str]:
-        """(N, E) -> ((N, L) scores, score kind, method) for "tags" or "genres"."""
-        if self.has_head(kind):
+    def scores(self, emb: torch.Tensor, kind: str, method: str = "auto") -> tuple[torch.Tensor, str, str]:
+        """(N, E) -> ((N, L) scores, score kind, method) for "tags" or "genres".
+
+        method "auto" uses the trained head when the checkpoint has one, else zero-shot.
+        """
+        if method in ("auto", "head") and self.has_head(kind):
             return self.head_scores(emb, kind), "probability", "head"
         labels = self.tags if kind == "tags" else self.genres
         cos = emb @ self.text_embeddings(labels, kind).t()  # (N, L)

@@ -28,6 +28,9 @@ class TagResult:
     genres: list[LabelScore]  # best first; genres[0] is the prediction
     labels: list[LabelScore] = field(default_factory=list)  # --labels, best first
     timeline: list[WindowTags] = field(default_factory=list)
+    # the zero-shot answer too, when `tags`/`genres` above come from trained heads
+    zero_shot_tags: list[LabelScore] = field(default_factory=list)
+    zero_shot_genres: list[LabelScore] = field(default_factory=list)
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -83,6 +86,11 @@ def _tag_one(scorer: Scorer, emb: TrackEmbedding, k: int, labels: list[str],
         tags=top_k(tag_scores[0], scorer.tags, k, tag_kind, tag_method),
         genres=top_k(genre_scores[0], scorer.genres, 3, g_kind, g_method),
     )
+    if tag_method == "head" or g_method == "head":
+        zs_tags, zs_tag_kind, _ = scorer.scores(track, "tags", "zero-shot")
+        zs_genres, zs_g_kind, _ = scorer.scores(track, "genres", "zero-shot")
+        result.zero_shot_tags = top_k(zs_tags[0], scorer.tags, k, zs_tag_kind, "zero-shot")
+        result.zero_shot_genres = top_k(zs_genres[0], scorer.genres, 3, zs_g_kind, "zero-shot")
     if labels:
         probs, _ = scorer.open_labels(track, labels)
         result.labels = top_k(probs[0], labels, len(labels), "probability", "zero-shot")

@@ -76,6 +76,7 @@ def test_one_epoch_then_muser_tag_loads_it(tmp_path):
     assert res.exit_code == 0, res.stderr
     rows = [json.loads(line) for line in res.stdout.splitlines()]
     assert len(rows) == 4 and rows[0]["genre"]["method"] == "head"
+    assert rows[0]["zero_shot_genres"][0]["method"] == "zero-shot" and len(rows[0]["zero_shot_tags"]) == 5
 
 
 def test_parse_args_defaults():
