@@ -28,7 +28,8 @@ def tag(
 ) -> None:
     """Print the top MTT-50 tags and the genre of each audio file."""
     from muser_model.errors import AudioError, MuserError
-    from muser_model.tagging import iter_audio_files, label_list, tag_files
+    from muser_model.files import iter_audio_files
+    from muser_model.tagging import label_list, tag_files
 
     files = list(iter_audio_files(inputs))
     if not files:

@@ -5,8 +5,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-
-from muser_model.audio import AUDIO_EXTENSIONS
 from muser_model.errors import AudioError
 from muser_model.inference import LabelScore, Scorer, TrackEmbedding, embed_files, top_k
 from muser_model.runtime import LoadedModel
@@ -37,30 +35,6 @@ class TagResult:
         data["path"] = str(self.path)
         data["genre"] = data["genres"][0] if data["genres"] else None
         return data
-
-
-def iter_audio_files(inputs: Iterable[str | Path]) -> Iterator[Path]:
-    """Files as given; directories walked recursively (sorted, hidden entries skipped)."""
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            yield from _walk(path)
-        else:
-            yield path
-
-
-def _walk(folder: Path) -> Iterator[Path]:
-    try:
-        entries = sorted(folder.iterdir())
-    except OSError:
-        return
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            yield from _walk(entry)
-        elif entry.is_file() and entry.suffix.lower() in AUDIO_EXTENSIONS:
-            yield entry
 
 
 def tag_files(lm: LoadedModel, paths: Iterable[str | Path], k: int = 5,

@@ -16,7 +16,7 @@ import numpy as np
 
 from muser_model import audio
 from muser_model.errors import AudioError
-from muser_model.tagging import iter_audio_files
+from muser_model.files import iter_audio_files
 from muser_model.vocab import DEFAULT_TEMPLATES
 
 

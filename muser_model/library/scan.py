@@ -18,8 +18,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from muser_model.audio import AUDIO_EXTENSIONS
 from muser_model.errors import MuserError
+from muser_model.files import FileEntry, walk_audio
 from muser_model.inference import embed_windows, to_track
 from muser_model.library.catalogue import TrackRow
 from muser_model.library.decode import Decoded, decode_for_index, window_hop
@@ -29,13 +29,6 @@ from muser_model.runtime import LoadedModel
 
 class ScanRootError(MuserError):
     pass
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    path: str
-    size: int
-    mtime_ns: int
 
 
 @dataclass
@@ -67,37 +60,6 @@ class ScanOptions:
     max_windows: int = 64
     commit_every: int = 16
     decoder: Callable[..., Decoded] = decode_for_index  # runs in the worker processes
-
-
-# -- walking -------------------------------------------------------------------------------------
-def walk_audio(roots: Iterable[Path], unreadable: list[str]) -> Iterator[FileEntry]:
-    """Audio files under `roots` (hidden entries skipped, symlink loops cut by device/inode)."""
-    seen_dirs: set[tuple[int, int]] = set()
-    for root in roots:
-        yield from _walk(Path(os.path.abspath(root)), seen_dirs, unreadable)
-
-
-def _walk(folder: Path, seen: set[tuple[int, int]], unreadable: list[str]) -> Iterator[FileEntry]:
-    try:
-        st = folder.stat()
-        if (st.st_dev, st.st_ino) in seen:
-            return
-        seen.add((st.st_dev, st.st_ino))
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError:
-        unreadable.append(str(folder))
-        return
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        try:
-            if entry.is_dir():
-                yield from _walk(Path(entry.path), seen, unreadable)
-            elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in AUDIO_EXTENSIONS:
-                st = entry.stat()
-                yield FileEntry(entry.path, st.st_size, st.st_mtime_ns)
-        except OSError:  # vanished or unreadable between listing and stat
-            continue
 
 
 def plan_scan(lib: Library, roots: list[Path], retry_failed: bool, model_hash: str) -> ScanPlan:

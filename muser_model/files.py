@@ -1,0 +1,57 @@
+"""Finding audio files: recursive, sorted, hidden entries skipped, symlink loops cut."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from muser_model.audio import AUDIO_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str  # absolute
+    size: int
+    mtime_ns: int
+
+
+def walk_audio(roots: Iterable[str | Path], unreadable: list[str] | None = None) -> Iterator[FileEntry]:
+    """Audio files under `roots` by extension; folders that cannot be listed go to `unreadable`."""
+    seen_dirs: set[tuple[int, int]] = set()
+    for root in roots:
+        yield from _walk(Path(os.path.abspath(root)), seen_dirs,
+                         unreadable if unreadable is not None else [])
+
+
+def _walk(folder: Path, seen: set[tuple[int, int]], unreadable: list[str]) -> Iterator[FileEntry]:
+    try:
+        st = folder.stat()
+        if (st.st_dev, st.st_ino) in seen:  # a symlink loop, or the same folder twice
+            return
+        seen.add((st.st_dev, st.st_ino))
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        unreadable.append(str(folder))
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            if entry.is_dir():
+                yield from _walk(Path(entry.path), seen, unreadable)
+            elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in AUDIO_EXTENSIONS:
+                st = entry.stat()
+                yield FileEntry(entry.path, st.st_size, st.st_mtime_ns)
+        except OSError:  # vanished or unreadable between listing and stat
+            continue
+
+
+def iter_audio_files(inputs: Iterable[str | Path]) -> Iterator[Path]:
+    """Files as given (whatever their extension); folders walked for audio files."""
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            yield from (Path(e.path) for e in walk_audio([path]))
+        else:
+            yield path
