@@ -135,3 +135,12 @@ def test_parse_query_and_years():
     assert parse_years("1990-") == (1990, None) and parse_years("-1980") == (None, 1980)
     with pytest.raises(QueryError):
         parse_years("nineties")
+
+
+def test_similar_by_title(indexed, tiny_checkpoint):
+    hits = _lines(_run("similar", "Slow Night", "--json", "-n", 2, "-c", tiny_checkpoint).stdout)
+    assert len(hits) == 2 and all(h["title"] != "Slow Night" for h in hits)
+    res = _run("similar", "o", "-c", tiny_checkpoint)  # too vague: several tracks match
+    assert res.exit_code == 2 and "several" in res.stderr
+    res = _run("similar", "no such thing 100%", "-c", tiny_checkpoint)
+    assert res.exit_code == 2 and "no such file" in res.stderr

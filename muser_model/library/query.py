@@ -26,6 +26,11 @@ class QueryError(MuserError):
     pass
 
 
+def like_pattern(value: str) -> str:
+    """A SQL LIKE pattern (ESCAPE '\\') matching `value` anywhere, its wildcards taken literally."""
+    return "%" + re.sub(r"([%_\\])", r"\\\1", value) + "%"
+
+
 @dataclass
 class Filters:
     artist: str = ""
@@ -45,7 +50,7 @@ class Filters:
             value = getattr(self, name)
             if value:
                 parts.append(f"{name} LIKE ? ESCAPE '\\'")
-                params.append("%" + re.sub(r"([%_\\])", r"\\\1", value) + "%")
+                params.append(like_pattern(value))
         if self.year_min is not None:
             parts.append("year >= ?")
             params.append(self.year_min)
@@ -156,14 +161,30 @@ def embed_track_file(lm: LoadedModel, path: Path, max_windows: int = 64) -> np.n
 
 def similar(lib: Library, lm: LoadedModel, target: str, limit: int = 10,
             filters: Filters | None = None) -> list[Hit]:
-    """Tracks that sound like `target`: an indexed path, or any audio file."""
+    """Tracks that sound like `target`: an audio file (indexed or not), or an indexed track named
+    by a unique part of its title or path."""
     _ready(lib, lm)
     filters = filters or Filters()
-    path = os.path.abspath(target)
-    track_id = lib.catalogue.find_path(path)
+    track_id = lib.catalogue.find_path(os.path.abspath(target))
+    if track_id is None and not Path(target).exists():
+        track_id = _track_by_name(lib, target)
     if track_id is not None:
         ids, vectors = lib.catalogue.vectors(lib.model_hash, [track_id])
         if len(ids):
             return _rank(lib, vectors[0], limit, filters, exclude=track_id)
     query = embed_track_file(lm, Path(target))
     return _rank(lib, query, limit, filters)
+
+
+def _track_by_name(lib: Library, name: str) -> int:
+    pattern = like_pattern(name)
+    rows = lib.catalogue.db.execute(
+        "SELECT id, path FROM tracks WHERE status='ok' AND (title LIKE ? ESCAPE '\\' OR path LIKE ? ESCAPE '\\') "
+        "ORDER BY path LIMIT 6", (pattern, pattern)).fetchall()
+    if not rows:
+        raise QueryError(f"{name}: no such file, and no indexed track has it in its title or path")
+    if len(rows) > 1:
+        shown = "; ".join(r[1] for r in rows[:5])
+        raise QueryError(f"{name!r} matches several tracks ({shown}{'; ...' if len(rows) > 5 else ''}): "
+                         "give more of the title or the path")
+    return rows[0][0]

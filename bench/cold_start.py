@@ -1,0 +1,67 @@
+"""Cold-start wall time of `muser tag` on a 30 s mp3 and `muser search` on a 10,000-track library.
+
+    python bench/cold_start.py [--runs 7]
+
+Each run is a fresh process (imports, checkpoint load, decode, inference). The 10k library is
+made by writing 10,000 catalogue rows with clustered unit vectors under the shipped checkpoint's
+hash, then building its index: the query path (`muser search`) is exactly the real one.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, summary, time_command, write_mp3  # noqa: E402
+
+
+def fake_library(home: Path, n: int, seed: int = 0) -> None:
+    import os
+
+    os.environ["MUSER_HOME"] = str(home)
+    from muser_model.checkpoint import load_checkpoint
+    from muser_model.library.catalogue import TrackRow
+    from muser_model.library.store import Library
+    from muser_model.runtime import default_checkpoint_path
+
+    ckpt = load_checkpoint(default_checkpoint_path())
+    rng = np.random.default_rng(seed)
+    dim = ckpt.config.embed_dim
+    centres = rng.standard_normal((n // 20, dim))
+    vecs = centres[rng.integers(0, len(centres), n)] + 0.3 * rng.standard_normal((n, dim))
+    vecs = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
+    lib = Library.open("bench", create=True)
+    lib.adopt_model(ckpt.content_hash, dim)
+    for start in range(0, n, 1000):
+        rows = [TrackRow(f"/music/track{i:06d}.mp3", 1000 + i, i, vecs[i],
+                         {"title": f"Track {i}", "artist": f"Artist {i % 300}", "genre": "rock"}, 200.0, 40)
+                for i in range(start, min(n, start + 1000))]
+        lib.catalogue.put_tracks(rows, ckpt.content_hash)
+    lib.sync_index()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--tracks", type=int, default=10_000)
+    args = ap.parse_args()
+    print(machine())
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        clip = write_mp3(tmp / "clip30s.mp3", 30.0)
+        muser = [sys.executable, "-m", "muser_cli.main"]
+        time_command(muser + ["tag", str(clip)], 1)  # warm the page cache, not the process
+        print(f"muser tag clip30s.mp3: {summary(time_command(muser + ['tag', str(clip)], args.runs))}")
+        fake_library(tmp / "home", args.tracks)
+        env = {"MUSER_HOME": str(tmp / "home")}
+        query = muser + ["search", "melancholic piano", "--library", "bench"]
+        time_command(query, 1, env)
+        print(f"muser search on {args.tracks} tracks: {summary(time_command(query, args.runs, env))}")
+
+
+if __name__ == "__main__":
+    main()
