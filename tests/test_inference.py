@@ -73,3 +73,13 @@ def test_heads_are_used_when_present(tiny_checkpoint, clips, tmp_path):
     lm = load_model(tmp_path / "heads.muser", "cpu")
     scores, kind, method = Scorer(lm).scores(_track(lm, clips[0]).track()[None], "genres")
     assert method == "head" and int(scores.argmax()) == 9  # the bias alone decides: "rock"
+
+
+def test_tagging_never_builds_the_text_tower(tiny_checkpoint, clips):
+    from muser_model.tagging import tag_files
+
+    lm = load_model(tiny_checkpoint, "cpu")
+    (result,) = list(tag_files(lm, clips[:1]))
+    assert result.tags and lm.model.text_encoder is None  # stored label embeddings were enough
+    lm.embed_texts(["piano"])
+    assert lm.model.text_encoder is not None
