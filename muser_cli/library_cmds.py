@@ -157,11 +157,25 @@ def search(
         if not text.strip() and not filters.active():
             raise _empty_query()
         lib = Library.open(library)
-        lm = load_model_or_exit(checkpoint, device)
-        hits = search_text(lib, lm, text, limit, filters)
+        model_hash, embed = _text_embedder(lib, checkpoint, device)
+        hits = search_text(lib, embed, model_hash, text, limit, filters)
     except MuserError as exc:
         raise _fail(exc) from exc
     _show_hits(hits, as_json, m3u)
+
+
+def _text_embedder(lib, checkpoint: Optional[Path], device: str):
+    """(checkpoint hash, texts -> vectors): numpy when the library stored the text head (no torch
+    import, the fast path), else the full model."""
+    from muser_model.checkpoint import checkpoint_hash, default_checkpoint_path
+
+    model_hash = checkpoint_hash(checkpoint or default_checkpoint_path())
+    lib.check_model(model_hash)
+    fast = lib.numpy_text_embedder(model_hash)
+    if fast is not None:
+        return model_hash, fast
+    lm = load_model_or_exit(checkpoint, device)
+    return model_hash, lambda texts: lm.embed_texts(texts).float().cpu().numpy()
 
 
 def _empty_query():

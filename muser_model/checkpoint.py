@@ -15,16 +15,19 @@ import struct
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from importlib import resources
+from typing import TYPE_CHECKING, Any
 
 from muser_model import __version__
 from muser_model.config import ModelConfig
 from muser_model.errors import (CheckpointNotFoundError, CheckpointVersionError,
                                 CorruptCheckpointError, ForeignCheckpointError)
 
+if TYPE_CHECKING:
+    import torch
+
 MAGIC = b"MUSERCK\x00"
+DEFAULT_CHECKPOINT_NAME = "default.muser"
 FORMAT_VERSION = 1
 _HEADER = struct.Struct("<8sIQ32s")
 
@@ -60,8 +63,23 @@ class Checkpoint:
         }
 
 
+def default_checkpoint_path() -> Path:
+    """The checkpoint shipped inside the package; `MUSER_CHECKPOINT` overrides it."""
+    override = os.environ.get("MUSER_CHECKPOINT")
+    if override:
+        return Path(override).expanduser()
+    return Path(str(resources.files("muser_model") / "checkpoints" / DEFAULT_CHECKPOINT_NAME))
+
+
+def checkpoint_hash(path: str | Path) -> str:
+    """The content hash from the header alone (no torch import, no payload read)."""
+    return read_header(Path(path))[2].hex()
+
+
 def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> str:
     """Write atomically (temp file + rename); returns the content hash."""
+    import torch
+
     buffer = io.BytesIO()
     torch.save(ckpt.payload(), buffer)
     payload = buffer.getvalue()
@@ -100,6 +118,8 @@ def read_header(path: Path) -> tuple[int, int, bytes]:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+    import torch
+
     path = Path(path)
     version, length, digest = read_header(path)
     with open(path, "rb") as f:

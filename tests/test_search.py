@@ -144,3 +144,25 @@ def test_similar_by_title(indexed, tiny_checkpoint):
     assert res.exit_code == 2 and "several" in res.stderr
     res = _run("similar", "no such thing 100%", "-c", tiny_checkpoint)
     assert res.exit_code == 2 and "no such file" in res.stderr
+
+
+def test_search_does_not_import_torch(indexed, tiny_checkpoint):
+    files, _, tmp = indexed
+    script = (
+        "import sys, json\n"
+        "from typer.testing import CliRunner\n"
+        "from muser_cli.main import app\n"
+        f"res = CliRunner().invoke(app, ['search', 'slow blues', '--json', '-c', {str(tiny_checkpoint)!r}])\n"
+        "print(json.dumps({'code': res.exit_code, 'hits': len(res.stdout.splitlines()), 'torch': 'torch' in sys.modules}))\n"
+    )
+    import os
+    import subprocess
+    import sys as _sys
+
+    out = subprocess.run([_sys.executable, "-c", script], capture_output=True, text=True, env=os.environ.copy())
+    report = json.loads(out.stdout)
+    assert report == {"code": 0, "hits": len(files), "torch": False}
+    fast = _lines(_run("search", "slow blues", "--json", "-c", tiny_checkpoint).stdout)
+    (tmp / "home" / "libraries" / "default").glob("text-head-*.npz").__next__().unlink()
+    slow = _lines(_run("search", "slow blues", "--json", "-c", tiny_checkpoint).stdout)  # torch fallback
+    assert [h["path"] for h in fast] == [h["path"] for h in slow]

@@ -23,7 +23,8 @@ from muser_model.inference import label_prompts
 from muser_model.loss import TriModalContrastiveLoss
 from muser_model.model import Muser
 from muser_model.runtime import LoadedModel, resolve_device
-from muser_model.text_tower import Tokenizer, tower_identity
+from muser_model.text_assets import tower_identity
+from muser_model.text_tower import Tokenizer
 from muser_model.vocab import DEFAULT_TEMPLATES, GTZAN_GENRES, MTT_TAGS
 from train.data import Clip, load_clip_audio, random_crop, read_folder
 from train.evaluate import embed_clips, genre_accuracy
@@ -156,7 +157,7 @@ def label_embeddings(lm: LoadedModel) -> dict[str, torch.Tensor]:
 
 
 def make_checkpoint(model: Muser, training: dict) -> Checkpoint:
-    identity = tower_identity(model.config.text)
+    identity = tower_identity(model.config.text.package)
     return Checkpoint(
         config=model.config,
         state_dict={k: v.detach().cpu() for k, v in model.checkpoint_state().items()},

@@ -113,14 +113,24 @@ class Catalogue:
     def vectors(self, model_hash: str, ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids (N,), vectors (N, E)) of good tracks embedded by `model_hash`."""
         query = "SELECT id, vector FROM tracks WHERE status='ok' AND model_hash=?"
-        rows = self.db.execute(query, (model_hash,)).fetchall()
-        if ids is not None:
-            wanted = set(ids)
-            rows = [r for r in rows if r[0] in wanted]
+        if ids is None:
+            rows = self.db.execute(query, (model_hash,)).fetchall()
+        else:
+            rows = []
+            wanted = list(ids)
+            for start in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
+                chunk = wanted[start : start + 900]
+                marks = ",".join("?" * len(chunk))
+                rows += self.db.execute(f"{query} AND id IN ({marks})", (model_hash, *chunk)).fetchall()
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         return (np.array([r[0] for r in rows], dtype=np.int64),
                 np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]))
+
+    def ids(self, model_hash: str) -> np.ndarray:
+        """(N,) ids of good tracks embedded by `model_hash` (no vectors read)."""
+        rows = self.db.execute("SELECT id FROM tracks WHERE status='ok' AND model_hash=?", (model_hash,))
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def rows(self, ids: Iterable[int]) -> dict[int, sqlite3.Row]:
         ids = list(ids)

@@ -8,11 +8,17 @@ from pathlib import Path
 
 import numpy as np
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from muser_model.errors import AudioError, MuserError
-from muser_model.inference import embed_windows, to_track
 from muser_model.library.decode import decode_for_index
 from muser_model.library.store import Library, LibraryError
-from muser_model.runtime import LoadedModel
+
+if TYPE_CHECKING:
+    from muser_model.runtime import LoadedModel
+
+TextEmbedder = Callable[[list[str]], np.ndarray]  # texts -> (N, E) normalised
 
 EXACT_BELOW = 4096  # filtered candidate sets smaller than this are ranked exactly
 TEXT_FIELDS = ("artist", "album", "genre", "title")
@@ -101,8 +107,8 @@ class Hit:
         return asdict(self)
 
 
-def _ready(lib: Library, lm: LoadedModel) -> None:
-    lib.check_model(lm.checkpoint.content_hash)
+def _ready(lib: Library, model_hash: str) -> None:
+    lib.check_model(model_hash)
     if not lib.catalogue.counts().get("ok"):
         raise EmptyLibraryError(f"library {lib.name!r} has no indexed tracks yet; run: muser index DIR")
 
@@ -137,20 +143,24 @@ def _hit(rank: int, score: float, row) -> Hit:
                row["genre"], row["year"], row["duration"])
 
 
-def search_text(lib: Library, lm: LoadedModel, text: str, limit: int = 10,
+def search_text(lib: Library, embed: TextEmbedder, model_hash: str, text: str, limit: int = 10,
                 filters: Filters | None = None) -> list[Hit]:
+    """Rank the library's tracks against a text query; `embed` maps texts into the space of the
+    checkpoint whose hash is `model_hash` (the numpy path or `LoadedModel.embed_texts`)."""
     words, filters = parse_query(text, filters)
-    if not words and not (filters and filters.active()):
+    if not words and not filters.active():
         raise QueryError("empty query: give some words, e.g. muser search \"melancholic piano\"")
-    _ready(lib, lm)
-    if not words:  # filters only: list matching tracks by title
+    _ready(lib, model_hash)
+    if not words:  # filters only: rank the matching tracks by their genre or artist
         words = " ".join(filter(None, [filters.genre, filters.artist])) or "music"
-    query = lm.embed_texts([words])[0].float().cpu().numpy()
+    query = np.asarray(embed([words]), dtype=np.float32)[0]
     return _rank(lib, query, limit, filters)
 
 
 def embed_track_file(lm: LoadedModel, path: Path, max_windows: int = 64) -> np.ndarray:
     """(E,) embedding of a file, computed exactly as `muser index` does."""
+    from muser_model.inference import embed_windows, to_track
+
     cfg = lm.config.audio
     item = decode_for_index(str(path), cfg.window_s, cfg.hop_s, cfg.sample_rate, max_windows)
     if item.error:
@@ -163,7 +173,7 @@ def similar(lib: Library, lm: LoadedModel, target: str, limit: int = 10,
             filters: Filters | None = None) -> list[Hit]:
     """Tracks that sound like `target`: an audio file (indexed or not), or an indexed track named
     by a unique part of its title or path."""
-    _ready(lib, lm)
+    _ready(lib, lm.checkpoint.content_hash)
     filters = filters or Filters()
     track_id = lib.catalogue.find_path(os.path.abspath(target))
     if track_id is None and not Path(target).exists():

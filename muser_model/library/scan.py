@@ -150,6 +150,7 @@ def index_library(lib: Library, roots: list[Path], lm: LoadedModel, opts: ScanOp
     started = time.time()
     summary = ScanSummary()
     summary.model_changed = lib.adopt_model(lm.checkpoint.content_hash, lm.config.embed_dim)
+    lib.save_text_head(lm.checkpoint.content_hash, lm.checkpoint.state_dict, lm.config.text)
     plan = plan_scan(lib, [Path(r) for r in roots], opts.retry_failed, lm.checkpoint.content_hash)
     if on_plan:
         on_plan(plan)

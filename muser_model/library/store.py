@@ -7,8 +7,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Iterator
 
-import numpy as np
-
 from muser_model.errors import MuserError
 from muser_model.library.ann import AnnIndex
 from muser_model.library.catalogue import Catalogue
@@ -90,6 +88,8 @@ class Library:
             self.catalogue.set_meta("index_generation", "-1", db)
             db.execute("DELETE FROM changes")
         self._remove_index_files(keep=None)
+        for stale in self.root.glob("text-head-*.npz"):
+            stale.unlink(missing_ok=True)
         return bool(old)
 
     def check_model(self, model_hash: str) -> None:
@@ -97,6 +97,28 @@ class Library:
             raise ModelMismatchError(
                 f"library {self.name!r} was indexed with checkpoint {self.model_hash[:12]}, "
                 f"but this one is {model_hash[:12]}: run `muser index` again to re-embed it")
+
+    # -- text head for torch-free queries ------------------------------------------------------
+    def text_head_path(self, model_hash: str) -> Path:
+        return self.root / f"text-head-{model_hash[:16]}.npz"
+
+    def save_text_head(self, model_hash: str, state_dict: dict, text_config) -> None:
+        """Keep the checkpoint's text projection beside the library so that `muser search` can
+        embed queries in numpy (see muser_model.text_numpy)."""
+        from muser_model.text_numpy import save_text_head
+
+        path = self.text_head_path(model_hash)
+        if not path.exists():
+            save_text_head(state_dict, text_config, path)
+
+    def numpy_text_embedder(self, model_hash: str):
+        """A torch-free text embedder for this checkpoint, or None if its head was not stored."""
+        path = self.text_head_path(model_hash)
+        if not path.exists():
+            return None
+        from muser_model.text_numpy import NumpyTextEmbedder
+
+        return NumpyTextEmbedder(path)
 
     # -- ANN index ------------------------------------------------------------------------------
     def _index_file(self, generation: int) -> Path:
@@ -113,22 +135,21 @@ class Library:
         with cat.snapshot():
             model, dim = self.model_hash, int(cat.get_meta("embed_dim") or 0)
             saved_gen = int(cat.get_meta("index_generation") or -1)
-            ids, vectors = cat.vectors(model)
+            ids = cat.ids(model)
             changes = cat.changes_since(saved_gen)
-        path = self._index_file(saved_gen)
-        if saved_gen < 0 or not path.exists():
-            return AnnIndex.build(ids, vectors, dim), True
-        try:
-            ann = AnnIndex.load(path, dim, set(ids.tolist()))
-        except (RuntimeError, OSError):  # unreadable index file: rebuild it from the catalogue
-            return AnnIndex.build(ids, vectors, dim), True
-        if not changes:
-            return ann, False
-        # deletions are already applied: load() marks every label the catalogue no longer has
-        keep = np.isin(ids, [tid for tid, op in changes if op == "put"])
-        ann.put(ids[keep], vectors[keep])
-        if ann.needs_compaction():
-            return AnnIndex.build(ids, vectors, dim), True
+            path = self._index_file(saved_gen)
+            ann = None
+            if saved_gen >= 0 and path.exists():
+                try:
+                    ann = AnnIndex.load(path, dim, set(ids.tolist()))
+                except (RuntimeError, OSError):  # unreadable index file: rebuilt below
+                    ann = None
+            if ann is None or (changes and ann.needs_compaction()):
+                return AnnIndex.build(*cat.vectors(model), dim), True
+            if not changes:
+                return ann, False
+            # deletions are already applied: load() marks every label the catalogue no longer has
+            ann.put(*cat.vectors(model, {tid for tid, op in changes if op == "put"}))
         return ann, True
 
     def sync_index(self) -> AnnIndex:
