@@ -26,7 +26,7 @@ from muser_model.errors import (AudioError, AudioFileNotFoundError, AudioPermiss
 SAMPLE_RATE = 16_000
 AUDIO_EXTENSIONS: frozenset[str] = frozenset(
     {".mp3", ".ogg", ".oga", ".opus", ".flac", ".wav", ".m4a", ".aac",
-     ".aiff", ".aif", ".wma", ".mp4"}
+     ".aiff", ".aif", ".au", ".wma", ".mp4"}
 )
 _FFMPEG_ONLY = frozenset({".m4a", ".aac", ".wma", ".mp4"})
 _BLOCK_S = 30.0
