@@ -49,7 +49,7 @@ def _looks_like_audio(head: bytes) -> bool:
     """True when the first bytes match a known audio container signature."""
     return (
         (head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE")
-        or head[:4] in (b"fLaC", b"OggS", b"\x30\x26\xb2\x75")
+        or head[:4] in (b"fLaC", b"OggS", b"\x30\x26\xb2\x75", b".snd")  # .snd = Sun/NeXT .au (GTZAN)
         or head[:3] == b"ID3"
         or (head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"))
         or head[4:8] == b"ftyp"
