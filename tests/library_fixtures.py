@@ -52,6 +52,15 @@ def add_bad_files(root: Path) -> dict[str, Path]:
     files["empty"].write_bytes(b"")
     files["text"].write_text("this is not music\n" * 20)
     files["truncated"].write_bytes(data[:700])
+    mp3 = bad / "source.mp3"
+    import soundfile as sf
+
+    from tests.conftest import tone
+
+    sf.write(mp3, tone(200.0, 4.0), 16000, format="MP3")
+    files["truncated_mp3"] = bad / "truncated.mp3"
+    files["truncated_mp3"].write_bytes(mp3.read_bytes()[:400])
+    mp3.unlink()
     _wav_with_broken_id3(files["broken_tags"])
     good.unlink()
     return files

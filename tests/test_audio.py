@@ -319,6 +319,11 @@ def test_without_ffmpeg(sines, tmp_path, monkeypatch, name, header, expected):
         assert "needs ffmpeg, which is not installed" in str(err)
 
 
-def test_audio_extensions():
-    assert {".mp3", ".ogg", ".oga", ".opus", ".flac", ".wav", ".m4a", ".aac",
-            ".aiff", ".aif", ".wma", ".mp4"} == audio.AUDIO_EXTENSIONS
+def test_audio_extensions_are_found_by_the_walker(tmp_path):
+    from muser_model.files import walk_audio
+
+    for name in ("a.MP3", "b.flac", "c.au", "d.m4a", "notes.txt", "cover.jpg", ".hidden.ogg"):
+        (tmp_path / name).write_bytes(b"x")
+    found = sorted(Path(e.path).name for e in walk_audio([tmp_path]))
+    assert found == ["a.MP3", "b.flac", "c.au", "d.m4a"]
+    assert {".txt", ".jpg", ".pdf"}.isdisjoint(audio.AUDIO_EXTENSIONS)

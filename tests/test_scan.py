@@ -83,16 +83,16 @@ def test_bad_files_fail_once_and_are_not_retried(home, tiny_model, tmp_path):
     bad = add_bad_files(tmp_path / "music")
     first = _scan(tiny_model, tmp_path / "music")
     reasons = {Path(p).name: r for p, r in first.failures}
-    assert set(reasons) == {"empty.mp3", "readme.mp3", "truncated.ogg"}
+    assert set(reasons) == {"empty.mp3", "readme.mp3", "truncated.ogg", "truncated.mp3"}
     assert "empty" in reasons["empty.mp3"] and "not an audio file" in reasons["readme.mp3"]
     assert first.indexed >= 6  # the good ones and the WAV with broken tags
     again = _scan(tiny_model, tmp_path / "music")
-    assert again.failed == 0 and again.skipped_failed == 3
+    assert again.failed == 0 and again.skipped_failed == 4
     retried = _scan(tiny_model, tmp_path / "music", retry_failed=True)
-    assert retried.failed == 3
+    assert retried.failed == 4
     write_clip(bad["truncated"], 500.0, 3.0)  # the user repairs a file: it changed, so it is tried
     fixed = _scan(tiny_model, tmp_path / "music")
-    assert fixed.indexed == 1 and fixed.skipped_failed == 2
+    assert fixed.indexed == 1 and fixed.skipped_failed == 3
     _consistent(Library.open())
 
 
@@ -206,3 +206,34 @@ def test_kill_minus_nine_then_resume(home, tiny_checkpoint, tmp_path):
     summary = json.loads(done.stdout)
     assert summary["unchanged"] >= committed and summary["indexed"] + summary["unchanged"] == n
     _consistent(Library.open())
+
+
+def vanishing_decoder(path: str, *args) -> Decoded:
+    """The user deletes a file after the scan listed it and before it is decoded."""
+    if "vanish" in Path(path).name:
+        Path(path).unlink()
+    return decode_for_index(path, *args)
+
+
+def test_a_file_deleted_during_the_scan(home, tiny_model, tmp_path):
+    music = tmp_path / "music"
+    write_clip(music / "stays.ogg", 220.0, 2.5)
+    write_clip(music / "vanish.ogg", 330.0, 2.5)
+    lib = Library.open("default", create=True)
+    with lib.writer_lock():
+        summary = index_library(lib, [music], tiny_model, ScanOptions(workers=1, decoder=vanishing_decoder))
+    assert summary.indexed == 1 and [Path(p).name for p, _ in summary.failures] == ["vanish.ogg"]
+    assert "no such file" in summary.failures[0][1]
+    again = _scan(tiny_model, music)
+    assert again.removed == 1 and again.unchanged == 1
+    _consistent(Library.open())
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_an_unreadable_file(home, tiny_model, tmp_path):
+    music = tmp_path / "music"
+    write_clip(music / "ok.ogg", 220.0, 2.5)
+    locked = write_clip(music / "locked.ogg", 330.0, 2.5)
+    locked.chmod(0)
+    summary = _scan(tiny_model, music)
+    assert summary.indexed == 1 and "permission" in summary.failures[0][1]

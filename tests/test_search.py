@@ -35,9 +35,9 @@ def indexed(tmp_path, monkeypatch, tiny_checkpoint):
 def test_index_summary_and_failure_log(indexed):
     files, summary, tmp = indexed
     assert summary["indexed"] == len(files) - 1 + 1  # hidden skipped; the broken-tags WAV is fine
-    assert summary["failed"] == 3
+    assert summary["failed"] == 4
     log = (tmp / "failures.log").read_text().splitlines()
-    assert len(log) == 3 and all("\t" in line for line in log)
+    assert len(log) == 4 and all("\t" in line for line in log)
 
 
 def test_search_json_lines(indexed, tiny_checkpoint):
@@ -95,7 +95,7 @@ def test_similar_to_a_bad_file(indexed, tiny_checkpoint, tmp_path):
 def test_status(indexed):
     files, _, _ = indexed
     report = _lines(_run("status", "--json").stdout)[0]
-    assert report["tracks"] == len(files) and report["failed"] == 3
+    assert report["tracks"] == len(files) and report["failed"] == 4
     assert report["index_bytes"] > 0 and report["index_pending_changes"] == 0
 
 
