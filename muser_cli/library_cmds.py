@@ -8,7 +8,7 @@ import typer
 
 from muser_cli import output
 from muser_cli.common import (EXIT_BUSY, EXIT_MODEL, EXIT_USAGE, CheckpointOpt, DeviceOpt, LibraryOpt,
-                              load_model_or_exit)
+                              PrecisionOpt, load_model_or_exit)
 from muser_cli.output import err
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -36,13 +36,14 @@ def index(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     checkpoint: Optional[Path] = CheckpointOpt,
     device: str = DeviceOpt,
+    precision: str = PrecisionOpt,
 ) -> None:
     """Add a music folder to the library: embed new and changed files, drop removed ones."""
     from muser_model.errors import MuserError
     from muser_model.library.scan import ScanOptions, index_library
     from muser_model.library.store import Library
 
-    lm = load_model_or_exit(checkpoint, device)
+    lm = load_model_or_exit(checkpoint, device, precision)
     opts = ScanOptions(retry_failed=retry_failed, workers=workers, batch_size=batch_size,
                        max_windows=max_windows)
     try:
@@ -192,6 +193,7 @@ def similar(
     artist: str = typer.Option("", "--artist"), genre: str = typer.Option("", "--genre"),
     album: str = typer.Option("", "--album"), year: str = typer.Option("", "--year"),
     library: str = LibraryOpt, checkpoint: Optional[Path] = CheckpointOpt, device: str = DeviceOpt,
+    precision: str = PrecisionOpt,
 ) -> None:
     """Find tracks in the library that sound like a given track."""
     from muser_model.errors import AudioError, MuserError
@@ -201,7 +203,7 @@ def similar(
     try:
         filters = _filters(artist, genre, album, year)
         lib = Library.open(library)
-        lm = load_model_or_exit(checkpoint, device)
+        lm = load_model_or_exit(checkpoint, device, precision)
         hits = find_similar(lib, lm, target, limit, filters)
     except AudioError as exc:
         output.error(str(exc))

@@ -8,7 +8,7 @@ import typer
 
 from muser_cli import output
 from muser_cli.common import (EXIT_FILE_FAILED, EXIT_MODEL, EXIT_USAGE, CheckpointOpt, DeviceOpt,
-                              load_model_or_exit)
+                              PrecisionOpt, load_model_or_exit)
 from muser_cli.output import err
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -25,6 +25,7 @@ def tag(
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Windows per model batch."),
     checkpoint: Optional[Path] = CheckpointOpt,
     device: str = DeviceOpt,
+    precision: str = PrecisionOpt,
 ) -> None:
     """Print the top MTT-50 tags and the genre of each audio file."""
     from muser_model.errors import AudioError, MuserError
@@ -35,7 +36,7 @@ def tag(
     if not files:
         output.error("no audio files found in " + ", ".join(str(p) for p in inputs))
         raise typer.Exit(EXIT_USAGE)
-    lm = load_model_or_exit(checkpoint, device)
+    lm = load_model_or_exit(checkpoint, device, precision)
     failed = 0
     try:
         results = tag_files(lm, files, k=top_k, labels=label_list(labels), timeline=timeline,

@@ -115,6 +115,7 @@ class SpectrogramEncoder(nn.Module):
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         x = self.input_norm(self.logmel(wave).unsqueeze(1))  # (B, 1, M, T)
+        x = x.contiguous(memory_format=torch.channels_last)
         x = self.blocks(x).amax(dim=2)  # (B, C, T')
         return _pool_time(x)
 

@@ -83,3 +83,12 @@ def test_tagging_never_builds_the_text_tower(tiny_checkpoint, clips):
     assert result.tags and lm.model.text_encoder is None  # stored label embeddings were enough
     lm.embed_texts(["piano"])
     assert lm.model.text_encoder is not None
+
+
+def test_bf16_inference_stays_close_to_fp32(tiny_checkpoint, clips):
+    fp32 = _track(load_model(tiny_checkpoint, "cpu", "fp32"), clips[2]).track()
+    bf16_model = load_model(tiny_checkpoint, "cpu", "bf16")
+    assert bf16_model.autocast_dtype == torch.bfloat16
+    bf16 = _track(bf16_model, clips[2]).track()
+    assert float(fp32 @ bf16) > 0.99
+    assert torch.equal(bf16, _track(bf16_model, clips[2]).track())  # still deterministic
