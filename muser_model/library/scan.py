@@ -86,6 +86,9 @@ def plan_scan(lib: Library, roots: list[Path], retry_failed: bool, model_hash: s
 
 
 # -- decoding in worker processes ---------------------------------------------------------------
+_AHEAD = 6  # files in flight per worker: decoders keep working while the model runs a batch
+
+
 def _init_worker(parent: int) -> None:
     """Silence decoder libraries (they print notes on bad files straight to fd 2) and exit when
     the parent dies: a SIGKILLed `muser index` must not leave decoders waiting forever."""
@@ -116,7 +119,7 @@ def decoded_stream(entries: list[FileEntry], lm: LoadedModel, opts: ScanOptions,
     inflight: dict[Future, FileEntry] = {}
     try:
         while queue or suspects or inflight:
-            limit, source = (1, suspects) if suspects else (2 * max(1, opts.workers), queue)
+            limit, source = (1, suspects) if suspects else (_AHEAD * max(1, opts.workers), queue)
             while source and len(inflight) < limit:
                 entry = source.popleft()
                 inflight[pool.submit(opts.decoder, entry.path, *args)] = entry
