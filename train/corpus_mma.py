@@ -394,17 +394,20 @@ def render_mma(task):
                 return task, None, "mma: " + err[-300:]
             progs, drums = midi_instruments(mid)
             y = fluid_render(mid, wav, SOUNDFONTS[task["soundfont"]])
-            seg = excerpt(y, MMA_START_S)
-            if len(seg) < int((CLIP_S - 1.0) * SR):
-                return task, None, f"short render {len(y) / SR:.1f}s"
-            rms = float(np.sqrt(np.mean(seg.astype(np.float64) ** 2)))
-            if rms < 1e-3:
-                return task, None, f"silent rms={rms:.2e}"
-            write_clip(seg, Path(task["out_path"]), task["title"], task["genre"])
-            return task, {"programs": progs, "drums": drums, "rms": rms,
-                          "dur": len(seg) / SR}, None
+            return finish_clip(task, y, excerpt(y, MMA_START_S), progs, drums)
     except Exception as e:  # noqa: BLE001
         return task, None, f"{type(e).__name__}: {e}"[:300]
+
+
+def finish_clip(task, y, seg, progs, drums, **extra):
+    """Reject short or silent renders, else write the clip; the worker's (task, info, error)."""
+    if len(seg) < int((CLIP_S - 1.0) * SR):
+        return task, None, f"short render {len(y) / SR:.1f}s"
+    rms = float(np.sqrt(np.mean(seg.astype(np.float64) ** 2)))
+    if rms < 1e-3:
+        return task, None, f"silent rms={rms:.2e}"
+    write_clip(seg, Path(task["out_path"]), task["title"], task["genre"])
+    return task, {"programs": progs, "drums": drums, "rms": rms, "dur": len(seg) / SR, **extra}, None
 
 
 def render_classical(task):
@@ -441,14 +444,7 @@ def render_classical(task):
             rng = random.Random(task["rng_seed"])
             start = first_bar_ql * 60.0 / task["tempo"] + 0.25
             seg = excerpt(y, start, rng, latest_start=len(y) / SR - CLIP_S - 1.0)
-            if len(seg) < int((CLIP_S - 1.0) * SR):
-                return task, None, f"short render {len(y) / SR:.1f}s"
-            rms = float(np.sqrt(np.mean(seg.astype(np.float64) ** 2)))
-            if rms < 1e-3:
-                return task, None, f"silent rms={rms:.2e}"
-            write_clip(seg, Path(task["out_path"]), task["title"], task["genre"])
-            return task, {"programs": progs, "drums": drums, "rms": rms,
-                          "dur": len(seg) / SR, "key": key}, None
+            return finish_clip(task, y, seg, progs, drums, key=key)
     except Exception as e:  # noqa: BLE001
         return task, None, f"{type(e).__name__}: {e}"[:300]
 
