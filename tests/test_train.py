@@ -72,6 +72,8 @@ def test_one_epoch_then_muser_tag_loads_it(tmp_path):
     assert ckpt.training["corpus"] == "generated tones"
     assert {"genres.weight", "tags.weight"} <= set(ckpt.heads)
     assert ckpt.training["metrics"]["heldout_genre"]["clips"] == 3
+    tags = ckpt.training["metrics"]["heldout_tags"]
+    assert tags["clips"] == 3 and 0.0 <= tags["head_roc_auc"] <= 1.0
     res = CliRunner().invoke(app, ["tag", str(corpus / "audio" / "jazz"), "--json", "-c", str(out)])
     assert res.exit_code == 0, res.stderr
     rows = [json.loads(line) for line in res.stdout.splitlines()]

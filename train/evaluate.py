@@ -10,6 +10,7 @@ from muser_model.errors import AudioError
 from muser_model.inference import Scorer, TrackEmbedding, embed_files
 from muser_model.runtime import LoadedModel
 from train.data import Clip
+from train.metrics import macro_pr_auc, macro_roc_auc
 
 
 def embed_clips(lm: LoadedModel, clips: Sequence[Clip], batch_size: int = 32,
@@ -57,12 +58,20 @@ def _per_genre(pred: torch.Tensor, truth: torch.Tensor, genres: list[str]) -> di
     return report
 
 
-def macro_roc_auc(truth: np.ndarray, scores: np.ndarray) -> float:
-    """Mean over labels with both classes present of the ROC-AUC (Mann-Whitney U, ties halved)."""
-    aucs = []
-    for j in range(truth.shape[1]):
-        pos, neg = scores[truth[:, j] == 1, j], scores[truth[:, j] == 0, j]
-        if len(pos) and len(neg):
-            greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-            aucs.append(greater / (len(pos) * len(neg)))
-    return float(np.mean(aucs)) if aucs else float("nan")
+def tag_metrics(lm: LoadedModel, clips: Sequence[Clip], embs: Sequence[TrackEmbedding],
+                ) -> dict[str, float | int]:
+    """Macro ROC-AUC / PR-AUC over the checkpoint's tags against the clips' own tags, zero-shot per
+    tower and fused, and for the trained head."""
+    scorer = Scorer(lm)
+    truth = np.array([[t in c.tags for t in scorer.tags] for c in clips], dtype=int)  # (N, L)
+    out: dict[str, float | int] = {"clips": len(clips), "labels_with_positives": int((truth.sum(0) > 0).sum())}
+    prompts = scorer.text_embeddings(scorer.tags, "tags")
+    for tower in ("fused", "wave", "spec"):
+        scores = (torch.stack([e.track(tower) for e in embs]) @ prompts.t()).numpy()
+        out[f"zero_shot_{tower}_roc_auc"] = round(macro_roc_auc(truth, scores), 4)
+        out[f"zero_shot_{tower}_pr_auc"] = round(macro_pr_auc(truth, scores), 4)
+    if scorer.has_head("tags"):
+        scores = scorer.head_scores(torch.stack([e.track() for e in embs]), "tags").numpy()
+        out["head_roc_auc"] = round(macro_roc_auc(truth, scores), 4)
+        out["head_pr_auc"] = round(macro_pr_auc(truth, scores), 4)
+    return out

@@ -27,7 +27,7 @@ from muser_model.text_assets import tower_identity
 from muser_model.text_tower import Tokenizer
 from muser_model.vocab import DEFAULT_TEMPLATES, GTZAN_GENRES, MTT_TAGS
 from train.data import Clip, load_clip_audio, random_crop, read_folder
-from train.evaluate import embed_clips, genre_accuracy
+from train.evaluate import embed_clips, genre_accuracy, tag_metrics
 from train.heads import fit_heads
 
 
@@ -204,6 +204,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Checkpoint:
     if heldout:
         kept, embs = embed_clips(lm, heldout)
         training["metrics"]["heldout_genre"] = genre_accuracy(lm, kept, embs)
+        training["metrics"]["heldout_tags"] = tag_metrics(lm, kept, embs)
         log(f"held-out genre accuracy: {training['metrics']['heldout_genre']}")
     save_checkpoint(ckpt, cfg.out)
     log(f"saved {cfg.out} ({Path(cfg.out).stat().st_size / 1e6:.1f} MB, hash {ckpt.content_hash[:12]})")
