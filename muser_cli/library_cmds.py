@@ -32,6 +32,8 @@ def index(
     workers: int = typer.Option(2, "--workers", min=1, help="Decoder processes."),
     batch_size: int = typer.Option(16, "--batch-size", min=1),
     max_windows: int = typer.Option(64, "--max-windows", min=1, help="Windows per track at most (long tracks are sampled evenly)."),
+    decode_timeout: float = typer.Option(300.0, "--decode-timeout", min=1.0,
+                                         help="Seconds without any file decoded before a decoder counts as hung."),
     log: Optional[Path] = typer.Option(None, "--log", help="Write every failure with its reason to this file."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     checkpoint: Optional[Path] = CheckpointOpt,
@@ -45,7 +47,7 @@ def index(
 
     lm = load_model_or_exit(checkpoint, device, precision)
     opts = ScanOptions(retry_failed=retry_failed, workers=workers, batch_size=batch_size,
-                       max_windows=max_windows)
+                       max_windows=max_windows, decode_timeout_s=decode_timeout)
     try:
         lib = Library.open(library, create=True)
         with lib.writer_lock(wait=wait), _ScanProgress() as progress:

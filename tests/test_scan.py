@@ -144,6 +144,28 @@ def test_a_decoder_crash_fails_only_its_file(home, tiny_model, tmp_path):
     assert [(Path(p).name, r) for p, r in summary.failures] == [("crash.ogg", "decoder crashed on this file")]
 
 
+def hanging_decoder(path: str, *args) -> Decoded:
+    """Stands in for a decoder stuck in an endless loop on one file."""
+    if "hang" in Path(path).name:
+        time.sleep(3600)
+    return decode_for_index(path, *args)
+
+
+def test_a_hanging_decoder_fails_only_its_file(home, tiny_model, tmp_path):
+    music = tmp_path / "music"
+    for i in range(4):
+        write_clip(music / f"ok{i}.ogg", 200.0 + 50 * i, 2.5, seed=i)
+    write_clip(music / "hang.ogg", 300.0, 2.5)
+    lib = Library.open("default", create=True)
+    started = time.time()
+    with lib.writer_lock():
+        summary = index_library(lib, [music], tiny_model,
+                                ScanOptions(workers=2, decoder=hanging_decoder, decode_timeout_s=4))
+    assert summary.indexed == 4 and time.time() - started < 60
+    assert [Path(p).name for p, _ in summary.failures] == ["hang.ogg"]
+    assert "longer than 4 s" in summary.failures[0][1]
+
+
 def test_long_tracks_are_sampled_evenly(tmp_path):
     path = write_clip(tmp_path / "long.flac", 220.0, 60.0)
     item = decode_for_index(str(path), 2.0, 2.0, 16000, 8)

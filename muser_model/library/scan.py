@@ -60,6 +60,7 @@ class ScanOptions:
     max_windows: int = 64
     commit_every: int = 16
     decoder: Callable[..., Decoded] = decode_for_index  # runs in the worker processes
+    decode_timeout_s: float = 300.0  # no file finishing for this long means a decoder hangs
 
 
 def plan_scan(lib: Library, roots: list[Path], retry_failed: bool, model_hash: str) -> ScanPlan:
@@ -111,7 +112,12 @@ def _pool(opts: ScanOptions) -> ProcessPoolExecutor:
 
 def decoded_stream(entries: list[FileEntry], lm: LoadedModel, opts: ScanOptions,
                    ) -> Iterator[tuple[FileEntry, Decoded]]:
-    """Decode files in a process pool, yielding as they finish; survive worker crashes."""
+    """Decode files in a process pool, yielding as they finish; survive crashes and hangs.
+
+    A crashed worker breaks the pool; a hung one shows as no file finishing or starting for
+    `decode_timeout_s`. Either way the pool is killed with every file in flight; those files are
+    then decoded one at a time, so the one that crashes or hangs alone is failed and the rest go on.
+    """
     cfg = lm.config.audio
     args = (cfg.window_s, cfg.hop_s, cfg.sample_rate, opts.max_windows)
     queue, suspects = deque(entries), deque()
@@ -123,25 +129,37 @@ def decoded_stream(entries: list[FileEntry], lm: LoadedModel, opts: ScanOptions,
             while source and len(inflight) < limit:
                 entry = source.popleft()
                 inflight[pool.submit(opts.decoder, entry.path, *args)] = entry
-            done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
-            crashed = []
+                last_progress = time.monotonic()
+            timeout = max(0.0, last_progress + opts.decode_timeout_s - time.monotonic())
+            done, _ = wait(list(inflight), timeout=timeout, return_when=FIRST_COMPLETED)
+            broken = []
             for fut in done:
                 entry = inflight.pop(fut)
+                last_progress = time.monotonic()
                 try:
                     yield entry, fut.result()
                 except BrokenProcessPool:
-                    crashed.append(entry)
-            if crashed:
-                lone = len(crashed) == 1 and not inflight and limit == 1
-                if lone:
-                    yield crashed[0], Decoded(crashed[0].path, error="decoder crashed on this file")
-                else:
-                    suspects.extend(crashed + list(inflight.values()))
+                    broken.append(entry)
+            if broken or not done:  # a crash, or nothing finished in time: a hang
+                lost = broken + list(inflight.values())
                 inflight.clear()
-                pool.shutdown(wait=False, cancel_futures=True)
+                _kill(pool)
                 pool = _pool(opts)
+                if limit == 1 and len(lost) == 1:
+                    reason = ("decoder crashed on this file" if broken
+                              else f"decoding took longer than {opts.decode_timeout_s:.0f} s")
+                    yield lost[0], Decoded(lost[0].path, error=reason)
+                else:
+                    suspects.extend(lost)
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        _kill(pool)
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now, including workers stuck in a decoder (shutdown alone would wait for them)."""
+    for process in list(getattr(pool, "_processes", {}).values()):  # no public API for this
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 # -- the scan -------------------------------------------------------------------------------------
