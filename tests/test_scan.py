@@ -125,45 +125,30 @@ def test_symlink_loop_and_unicode_paths(home, tiny_model, tmp_path):
     assert summary.indexed == 1 and summary.failed == 0
 
 
-def crashing_decoder(path: str, *args) -> Decoded:
-    """Stands in for a decoder that segfaults on one file."""
-    if "crash" in Path(path).name:
+def misbehaving_decoder(path: str, *args) -> Decoded:
+    """Stands in for a decoder that segfaults on one file and loops forever on another."""
+    name = Path(path).name
+    if name.startswith("crash"):
         os.kill(os.getpid(), signal.SIGKILL)
-    return decode_for_index(path, *args)
-
-
-def test_a_decoder_crash_fails_only_its_file(home, tiny_model, tmp_path):
-    music = tmp_path / "music"
-    for i in range(5):
-        write_clip(music / f"ok{i}.ogg", 200.0 + 50 * i, 2.5, seed=i)
-    write_clip(music / "crash.ogg", 300.0, 2.5)
-    lib = Library.open("default", create=True)
-    with lib.writer_lock():
-        summary = index_library(lib, [music], tiny_model, ScanOptions(workers=2, decoder=crashing_decoder))
-    assert summary.indexed == 5
-    assert [(Path(p).name, r) for p, r in summary.failures] == [("crash.ogg", "decoder crashed on this file")]
-
-
-def hanging_decoder(path: str, *args) -> Decoded:
-    """Stands in for a decoder stuck in an endless loop on one file."""
-    if "hang" in Path(path).name:
+    if name.startswith("hang"):
         time.sleep(3600)
     return decode_for_index(path, *args)
 
 
-def test_a_hanging_decoder_fails_only_its_file(home, tiny_model, tmp_path):
+@pytest.mark.parametrize("bad,reason", [("crash.ogg", "decoder crashed on this file"),
+                                        ("hang.ogg", "decoding took longer than 4 s")])
+def test_a_misbehaving_decoder_fails_only_its_file(home, tiny_model, tmp_path, bad, reason):
     music = tmp_path / "music"
-    for i in range(4):
+    for i in range(5):
         write_clip(music / f"ok{i}.ogg", 200.0 + 50 * i, 2.5, seed=i)
-    write_clip(music / "hang.ogg", 300.0, 2.5)
+    write_clip(music / bad, 300.0, 2.5)
     lib = Library.open("default", create=True)
     started = time.time()
     with lib.writer_lock():
         summary = index_library(lib, [music], tiny_model,
-                                ScanOptions(workers=2, decoder=hanging_decoder, decode_timeout_s=4))
-    assert summary.indexed == 4 and time.time() - started < 60
-    assert [Path(p).name for p, _ in summary.failures] == ["hang.ogg"]
-    assert "longer than 4 s" in summary.failures[0][1]
+                                ScanOptions(workers=2, decoder=misbehaving_decoder, decode_timeout_s=4))
+    assert summary.indexed == 5 and time.time() - started < 60
+    assert [(Path(p).name, r) for p, r in summary.failures] == [(bad, reason)]
 
 
 def test_long_tracks_are_sampled_evenly(tmp_path):
