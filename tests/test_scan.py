@@ -244,3 +244,26 @@ def test_an_unreadable_file(home, tiny_model, tmp_path):
     locked.chmod(0)
     summary = _scan(tiny_model, music)
     assert summary.indexed == 1 and "permission" in summary.failures[0][1]
+
+
+def test_second_writer_can_wait_for_the_first(home, tiny_model, tmp_path):
+    import threading
+
+    write_clip(tmp_path / "music" / "a.ogg", 220.0, 2.5)
+    holder = Library.open("default", create=True)
+    released = threading.Event()
+
+    def hold_then_release():
+        with holder.writer_lock():
+            time.sleep(1.5)
+            released.set()
+
+    thread = threading.Thread(target=hold_then_release)
+    thread.start()
+    time.sleep(0.2)
+    waiter = Library.open("default")
+    with waiter.writer_lock(wait=True):
+        assert released.is_set()  # got the lock only after the first writer let go
+        summary = index_library(waiter, [tmp_path / "music"], tiny_model, ScanOptions(workers=1))
+    thread.join()
+    assert summary.indexed == 1
