@@ -94,6 +94,41 @@ def info(
                 output.data(f"  {sub:<22} {subvalue}")
 
 
+@app.command(name="eval")
+def evaluate(
+    data: str = typer.Option(..., "--data", help="gtzan, fma_small, mtt or folder."),
+    data_dir: Path = typer.Option(..., "--data-dir", help="The dataset's folder, in its usual layout."),
+    split: str = typer.Option("test", "--split", help="train, valid or test."),
+    mtt_split: str = typer.Option("sota", "--mtt-split", help="MTT only: sota or musicnn."),
+    limit: int = typer.Option(0, "--limit", min=0, help="Evaluate the first N clips only (0: all)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    checkpoint: Optional[Path] = CheckpointOpt,
+    device: str = DeviceOpt,
+) -> None:
+    """Zero-shot evaluation on GTZAN, FMA-small or MagnaTagATune, as in the paper."""
+    from muser_model.errors import MuserError
+    from train.evaluate import evaluate_dataset
+
+    lm = load_model_or_exit(checkpoint, device)
+    options = {"split": mtt_split} if data == "mtt" else {}
+    try:
+        report = evaluate_dataset(lm, data, data_dir, split, batch_size, limit, options)
+    except MuserError as exc:
+        output.error(str(exc))
+        raise typer.Exit(EXIT_USAGE) from exc
+    if as_json:
+        output.json_line(report)
+        return
+    for key, value in report.items():
+        if key not in ("confusion", "genres"):
+            output.data(f"{key:<20} {value}")
+    if "confusion" in report:
+        output.data("confusion (rows: truth, columns: prediction): " + " ".join(report["genres"]))
+        for genre, row in zip(report["genres"], report["confusion"]):
+            output.data(f"  {genre:<14} " + " ".join(f"{n:>4}" for n in row))
+
+
 from muser_cli import library_cmds  # noqa: E402  (registers the library commands)
 
 app.command()(library_cmds.index)

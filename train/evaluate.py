@@ -75,3 +75,53 @@ def tag_metrics(lm: LoadedModel, clips: Sequence[Clip], embs: Sequence[TrackEmbe
         out["head_roc_auc"] = round(macro_roc_auc(truth, scores), 4)
         out["head_pr_auc"] = round(macro_pr_auc(truth, scores), 4)
     return out
+
+
+# -- the paper's protocol on the real datasets (`muser eval`) ----------------------------------
+PAPER = {  # MUSER poster, Table 2 (PT+FT); ../shared/README.md
+    "mtt": {"roc_auc": 0.895, "pr_auc": 0.430, "split": "sota: 15,244 / 1,529 / 4,332"},
+    "gtzan": {"accuracy": 0.825, "split": "fault-filtered: 443 / 197 / 290"},
+}
+GENRE_DATASETS = ("gtzan", "fma_small")
+
+
+def evaluate_dataset(lm: LoadedModel, name: str, data_dir, split: str = "test", batch_size: int = 32,
+                     limit: int = 0, reader_options: dict | None = None) -> dict:
+    """Zero-shot evaluation (and the checkpoint's heads where they apply) on one split.
+
+    Genre datasets: accuracy and confusion matrix over the dataset's own genres, prompted with
+    "The song belongs to {genre}". MTT: macro ROC-AUC / PR-AUC over the top-50 tags.
+    """
+    from train.datasets import load_dataset
+
+    report = load_dataset(name, data_dir, **(reader_options or {}))
+    examples = [e for e in report.examples if e.split == split][: limit or None]
+    kept, embs = embed_clips(lm, examples, batch_size)
+    result = {"dataset": name, "split": split, "clips": len(examples), "evaluated": len(kept),
+              "skipped_undecodable": len(examples) - len(kept), "missing_files": len(report.missing)}
+    if not kept:
+        return result
+    metrics = _genre_metrics(lm, kept, embs) if name in GENRE_DATASETS else tag_metrics(lm, kept, embs)
+    result.update(metrics)
+    if name in PAPER:
+        result["paper"] = PAPER[name]
+    return result
+
+
+def _genre_metrics(lm: LoadedModel, clips, embs) -> dict:
+    from muser_model.inference import label_prompts
+
+    genres = sorted({c.genre for c in clips})
+    truth = np.array([genres.index(c.genre) for c in clips])
+    prompts = lm.embed_texts(label_prompts(lm, genres, "genres")).float().cpu()
+    pred = (torch.stack([e.track() for e in embs]) @ prompts.t()).argmax(1).numpy()
+    confusion = np.zeros((len(genres), len(genres)), dtype=int)
+    np.add.at(confusion, (truth, pred), 1)
+    out = {"accuracy": round(float((pred == truth).mean()), 4), "genres": genres,
+           "confusion": confusion.tolist()}
+    scorer = Scorer(lm)
+    if scorer.has_head("genres") and set(genres) <= set(scorer.genres):
+        head = scorer.head_scores(torch.stack([e.track() for e in embs]), "genres")
+        head_pred = np.array([scorer.genres[i] for i in head.argmax(1).tolist()])
+        out["head_accuracy"] = round(float((head_pred == np.array([c.genre for c in clips])).mean()), 4)
+    return out
