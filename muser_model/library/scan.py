@@ -123,6 +123,7 @@ def decoded_stream(entries: list[FileEntry], lm: LoadedModel, opts: ScanOptions,
     queue, suspects = deque(entries), deque()
     pool = _pool(opts)
     inflight: dict[Future, FileEntry] = {}
+    last_progress = time.monotonic()  # last time a file was submitted or finished
     try:
         while queue or suspects or inflight:
             limit, source = (1, suspects) if suspects else (_AHEAD * max(1, opts.workers), queue)
