@@ -215,17 +215,25 @@ def similar(
     _show_hits(hits, as_json, m3u)
 
 
-def status(library: str = LibraryOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+def status(library: str = LibraryOpt, as_json: bool = typer.Option(False, "--json"),
+           failures: bool = typer.Option(False, "--failures", help="List every failed file with its reason.")) -> None:
     """Tracks, failures, model and index of a library."""
     from muser_model.errors import MuserError
     from muser_model.library.status import library_status
     from muser_model.library.store import Library
 
     try:
-        report = library_status(Library.open(library))
+        lib = Library.open(library)
+        report = library_status(lib)
     except MuserError as exc:
         raise _fail(exc) from exc
-    if as_json:
+    if failures:
+        for path, reason in lib.catalogue.failures():
+            if as_json:
+                output.json_line({"path": path, "reason": reason})
+            else:
+                output.data(f"{path}\t{reason}")
+    elif as_json:
         output.json_line(report)
     else:
         for key, value in report.items():

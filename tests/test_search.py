@@ -97,6 +97,9 @@ def test_status(indexed):
     report = _lines(_run("status", "--json").stdout)[0]
     assert report["tracks"] == len(files) and report["failed"] == 4
     assert report["index_bytes"] > 0 and report["index_pending_changes"] == 0
+    failed = _lines(_run("status", "--failures", "--json").stdout)
+    assert len(failed) == 4 and {Path(f["path"]).name for f in failed} >= {"empty.mp3", "readme.mp3"}
+    assert all(f["reason"] for f in failed)
 
 
 def test_empty_query_missing_and_empty_library(tmp_path, monkeypatch, tiny_checkpoint):
