@@ -22,7 +22,8 @@ def tone(freq: float, seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray
 
 def write_clip(path: Path, freq: float = 220.0, seconds: float = 5.0, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = {".ogg": ("OGG", "VORBIS"), ".flac": ("FLAC", "PCM_16"), ".wav": ("WAV", "PCM_16")}
+    fmt = {".ogg": ("OGG", "VORBIS"), ".flac": ("FLAC", "PCM_16"), ".wav": ("WAV", "PCM_16"),
+           ".mp3": ("MP3", None), ".au": ("AU", "PCM_16")}
     fmt_name, subtype = fmt[path.suffix]
     sf.write(path, tone(freq, seconds, seed=seed), SR, format=fmt_name, subtype=subtype)
     return path

@@ -6,23 +6,14 @@ import random
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from muser_model.vocab import MTT_TAGS
-
-SR = 16_000
+from tests.conftest import write_clip
 
 
 def write_audio(path: Path, seconds: float = 1.0, seed: int = 0) -> Path:
-    """A short seeded noisy tone; the format follows the suffix (.mp3, .wav, .au)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SR)) / SR
-    wave = 0.2 * np.sin(2 * np.pi * (180 + 40 * seed) * t) + 0.01 * rng.standard_normal(len(t))
-    formats = {".mp3": ("MP3", None), ".wav": ("WAV", "PCM_16"), ".au": ("AU", "PCM_16")}
-    fmt, subtype = formats[path.suffix]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, wave.astype(np.float32), SR, format=fmt, subtype=subtype)
-    return path
+    """A short seeded tone; the format follows the suffix (.mp3, .wav, .au)."""
+    return write_clip(path, 180.0 + 40 * seed, seconds, seed=seed)
 
 
 # ----------------------------------------------------------------------------- FMA

@@ -24,6 +24,7 @@ class Decoded:
     windows: np.ndarray | None = None  # (W, N) float16
     tags: dict[str, str] = field(default_factory=dict)
     duration_s: float = 0.0
+    hop_s: float = 0.0  # the hop actually used (wider than the config's for long tracks)
     error: str = ""  # one-line reason when decoding failed
 
 
@@ -69,8 +70,8 @@ def decode_for_index(path: str, window_s: float, hop_s: float, sample_rate: int,
     try:
         info = audio.probe(path)
         item.duration_s = info.duration_s
-        hop = window_hop(info.duration_s, window_s, hop_s, max_windows)
-        windows = list(audio.iter_windows(path, window_s, hop, sample_rate, max_windows=max_windows))
+        item.hop_s = window_hop(info.duration_s, window_s, hop_s, max_windows)
+        windows = list(audio.iter_windows(path, window_s, item.hop_s, sample_rate, max_windows=max_windows))
         item.windows = np.stack(windows).astype(np.float16)  # (W, N)
     except AudioError as exc:
         item.error = f"{exc.reason}" + (f" ({exc.detail})" if exc.detail else "")

@@ -166,7 +166,7 @@ def embed_track_file(lm: LoadedModel, path: Path, max_windows: int = 64) -> np.n
     if item.error:
         raise AudioError(path, item.error)
     ((_, chunks),) = list(embed_windows(lm, [(path, item.windows)]))
-    return to_track(path, chunks, cfg.window_s, cfg.hop_s).track().numpy()
+    return to_track(path, chunks, cfg.window_s, item.hop_s).track().numpy()
 
 
 def similar(lib: Library, lm: LoadedModel, target: str, limit: int = 10,

@@ -22,7 +22,7 @@ from muser_model.errors import MuserError
 from muser_model.files import FileEntry, walk_audio
 from muser_model.inference import embed_windows, to_track
 from muser_model.library.catalogue import TrackRow
-from muser_model.library.decode import Decoded, decode_for_index, window_hop
+from muser_model.library.decode import Decoded, decode_for_index
 from muser_model.library.store import Library
 from muser_model.runtime import LoadedModel
 
@@ -194,8 +194,7 @@ def index_library(lib: Library, roots: list[Path], lm: LoadedModel, opts: ScanOp
             yield (entry, item), item.windows
 
     for (entry, item), chunks in embed_windows(lm, embeddable(), opts.batch_size):
-        hop = window_hop(item.duration_s, cfg.window_s, cfg.hop_s, opts.max_windows)
-        track = to_track(entry.path, chunks, cfg.window_s, hop).track().numpy()
+        track = to_track(entry.path, chunks, cfg.window_s, item.hop_s).track().numpy()
         pending.append(TrackRow(entry.path, entry.size, entry.mtime_ns, track, item.tags,
                                 item.duration_s, len(chunks)))
         summary.audio_seconds += item.duration_s
