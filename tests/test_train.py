@@ -1,14 +1,9 @@
 import csv
-import json
 
 import pytest
-from typer.testing import CliRunner
 
-from muser_cli.main import app
-from muser_model.checkpoint import load_checkpoint
 from tests.conftest import write_clip
 from train.data import read_folder
-from train.pretrain import TrainConfig, parse_args, train
 
 GENRES = {"blues": 110.0, "jazz": 330.0, "rock": 990.0}
 
@@ -54,33 +49,3 @@ def test_captions_from_file_tags(tmp_path):
     (clip,) = read_folder(tmp_path)
     assert clip.texts == ["The song titled Night Walk, belongs to Jazz, written by Ann"]
     assert clip.genre == "jazz"
-
-
-def test_one_epoch_then_muser_tag_loads_it(tmp_path):
-    corpus = _corpus(tmp_path / "corpus")
-    (corpus / "audio" / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
-    with open(corpus / "captions.csv", "a") as f:
-        f.write("audio/broken.wav,broken clip,,blues,,train\n")
-    out = tmp_path / "trained.muser"
-    cfg = TrainConfig(data_dir=str(corpus), out=str(out), model="tiny", epochs=1, batch_size=4,
-                      clip_s=4.0, corpus_name="generated tones")
-    logs = []
-    train(cfg, log=logs.append)
-    assert any("broken.wav" in line for line in logs)  # skipped, named, not fatal
-    ckpt = load_checkpoint(out)
-    assert ckpt.training["clips_train"] == 9 and ckpt.training["clips_heldout"] == 3
-    assert ckpt.training["corpus"] == "generated tones"
-    assert {"genres.weight", "tags.weight"} <= set(ckpt.heads)
-    assert ckpt.training["metrics"]["heldout_genre"]["clips"] == 3
-    tags = ckpt.training["metrics"]["heldout_tags"]
-    assert tags["clips"] == 3 and 0.0 <= tags["head_roc_auc"] <= 1.0
-    res = CliRunner().invoke(app, ["tag", str(corpus / "audio" / "jazz"), "--json", "-c", str(out)])
-    assert res.exit_code == 0, res.stderr
-    rows = [json.loads(line) for line in res.stdout.splitlines()]
-    assert len(rows) == 4 and rows[0]["genre"]["method"] == "head"
-    assert rows[0]["zero_shot_genres"][0]["method"] == "zero-shot" and len(rows[0]["zero_shot_tags"]) == 5
-
-
-def test_parse_args_defaults():
-    cfg = parse_args(["--data-dir", "d", "--out", "o", "--epochs", "3", "--no-heads"])
-    assert (cfg.epochs, cfg.heads, cfg.model) == (3, False, "default")

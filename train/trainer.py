@@ -1,0 +1,604 @@
+"""MUSER tri-modal contrastive training: pretraining (PT) and fine-tuning from a checkpoint (PT+FT).
+
+    muser train --data fma_small --data-dir ~/data/fma --out fma.muser
+    muser train --data gtzan --data-dir ~/data/gtzan --init fma.muser --out gtzan.muser
+    torchrun --nproc_per_node 4 -m muser_cli.main train --data mtt --data-dir ~/data/mtt --out mtt.muser
+
+A run keeps its state in a run folder beside `--out` (`<out>.run/`): `state.pt` (weights,
+optimiser, schedule, position; written atomically every epoch and on Ctrl-C, read by `--resume`),
+`last.muser` every epoch, `best.muser` on the best validation score, and `log.jsonl`. Every step's
+randomness (order, crops, captions, augmentations, dropout) is drawn from generators seeded by
+(seed, epoch, step), so a resumed run continues exactly as an uninterrupted one would.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import platform
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from muser_model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from muser_model.config import ModelConfig, named_config
+from muser_model.inference import TrackEmbedding, embed_windows, label_prompts, to_track
+from muser_model.loss import TriModalContrastiveLoss
+from muser_model.model import Muser
+from muser_model.runtime import LoadedModel, build_model, resolve_device
+from muser_model.text_assets import tower_identity
+from muser_model.text_tower import Tokenizer
+from muser_model.vocab import DEFAULT_TEMPLATES, GTZAN_GENRES, MTT_TAGS, genre_text
+from train import distributed
+from train.augment import AugmentConfig, augment
+from train.cache import WaveStore, build_wave_store, cache_home, cached_text_features
+from train.datasets import DatasetError, Example, LoadReport, load_dataset
+
+STATE_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    data: str = "folder"  # fma_small | mtt | gtzan | folder
+    data_dir: str = ""
+    out: str = ""  # the final checkpoint: best on validation, else the last epoch
+    run_dir: str = ""  # default: "<out>.run"
+    init: str = ""  # fine-tune from this checkpoint (the paper's PT+FT)
+    resume: bool = False
+    model: str = "default"  # architecture for a fresh model (ignored with --init)
+    epochs: int = 10
+    batch_size: int = 32  # clips per process per micro-batch
+    accum_steps: int = 1  # micro-batches per optimiser step
+    optimizer: str = "adamw"  # adamw | sgd (the paper's: Nesterov momentum 0.9)
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    clip_s: float = 30.0  # seconds of each clip decoded; training windows are cropped from it
+    gain_db: float = 5.0
+    noise_prob: float = 0.0  # coloured noise, SNR 5-20 dB
+    lowpass_prob: float = 0.0  # low-pass, cut-off 400-1000 Hz
+    amp: str = "auto"  # auto (bf16/fp16 on CUDA, off on CPU) | bf16 | fp16 | off
+    heads: str = "probe"  # probe (linear, after training) | finetune (trained jointly) | none
+    head_weight: float = 1.0
+    select: str = "auto"  # validation metric for best.muser: auto | accuracy | pr_auc | none
+    mtt_split: str = "sota"
+    template: str = ""  # replaces each clip's first caption, e.g. "a {genre} song"
+    cache_dir: str = ""  # "" = $MUSER_HOME/cache or the user cache dir; "none" = no cache
+    workers: int = 2  # decoding threads
+    seed: int = 0
+    device: str = "auto"
+    max_clips: int = 0  # 0 = all
+    max_steps: int = 0  # stop after this many optimiser steps in all (state saved; --resume goes on)
+    corpus_name: str = ""
+    corpus_note: str = ""
+
+
+@dataclass
+class StepInfo:
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    loss: float
+    clips_per_s: float
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Checkpoint | None
+    out: Path | None
+    finished: bool
+    steps: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)
+
+
+class TrainModule(nn.Module):
+    """The model plus the optional jointly-trained heads: one module, so DDP sees every weight."""
+
+    def __init__(self, muser: Muser, n_genres: int, n_tags: int, with_heads: bool) -> None:
+        super().__init__()
+        self.muser = muser
+        e = muser.config.embed_dim
+        self.genre_head = nn.Linear(e, n_genres) if with_heads and n_genres else None
+        self.tag_head = nn.Linear(e, n_tags) if with_heads and n_tags else None
+
+    def forward(self, wave: torch.Tensor, text_features: torch.Tensor):
+        out = self.muser(wave=wave, text_features=text_features)
+        fused = Muser.fuse(out.wave, out.spec)  # (B, E)
+        genre = self.genre_head(fused) if self.genre_head is not None else None
+        tags = self.tag_head(fused) if self.tag_head is not None else None
+        return out, genre, tags
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        state = {f"muser.{k}": v for k, v in self.muser.checkpoint_state().items()}
+        for name in ("genre_head", "tag_head"):
+            head = getattr(self, name)
+            if head is not None:
+                state.update({f"{name}.{k}": v for k, v in head.state_dict().items()})
+        return state
+
+    def head_tensors(self) -> dict[str, torch.Tensor]:
+        out = {}
+        for kind, head in (("genres", self.genre_head), ("tags", self.tag_head)):
+            if head is not None:
+                out[f"{kind}.weight"] = head.weight.detach().cpu().clone()
+                out[f"{kind}.bias"] = head.bias.detach().cpu().clone()
+        return out
+
+
+# -- data --------------------------------------------------------------------------------------
+def load_examples(cfg: TrainConfig) -> LoadReport:
+    options = {"split": cfg.mtt_split} if cfg.data == "mtt" else {}
+    report = load_dataset(cfg.data, cfg.data_dir, **options)
+    if cfg.template:
+        for ex in report.examples:
+            ex.texts = [apply_template(cfg.template, ex)] + ex.texts
+    return report
+
+
+def apply_template(template: str, ex: Example) -> str:
+    """Fill a caption template from a clip's metadata ({genre}, {tags}, {title}, {artist})."""
+    fields = {"genre": genre_text(ex.genre) if ex.genre else "music", "tags": ", ".join(ex.tags),
+              "title": ex.meta.get("title") or ex.path.stem, "artist": ex.meta.get("artist") or "unknown"}
+    try:
+        return " ".join(template.format(**fields).split())
+    except (KeyError, IndexError, ValueError) as exc:
+        raise DatasetError(f"template {template!r}: {exc} (fields: genre, tags, title, artist)") from None
+
+
+def vocabularies(cfg: TrainConfig, examples: Sequence[Example], init: Checkpoint | None) -> tuple[list, list]:
+    """(tags, genres) the checkpoint will carry: the dataset's own genres for genre datasets."""
+    if cfg.data in ("fma_small", "gtzan"):
+        genres = sorted({e.genre for e in examples if e.genre})
+        return list(MTT_TAGS), genres
+    if init is not None:
+        return list(init.tags), list(init.genres)
+    return list(MTT_TAGS), list(GTZAN_GENRES)
+
+
+def validation_metric(cfg: TrainConfig, examples: Sequence[Example]) -> str:
+    if cfg.select != "auto":
+        return cfg.select
+    if cfg.data == "mtt":
+        return "pr_auc"
+    if cfg.data in ("gtzan", "fma_small") or sum(bool(e.genre) for e in examples) >= 2:
+        return "accuracy"
+    return "pr_auc" if any(e.tags for e in examples) else "none"
+
+
+class TextBank:
+    """Every distinct caption once, as frozen MiniLM features (cached on disk)."""
+
+    def __init__(self, texts: list[str], model: Muser, device: torch.device, cache: Path | None) -> None:
+        self.texts = texts
+        self.index = {t: i for i, t in enumerate(texts)}
+        identity = json.dumps(asdict(tower_identity(model.config.text.package)), sort_keys=True)
+        features = cached_text_features(texts, identity, lambda: self._compute(model, device), cache)
+        self.features = torch.from_numpy(np.asarray(features, dtype=np.float32)).to(device)  # (T, 384)
+
+    def _compute(self, model: Muser, device: torch.device) -> np.ndarray:
+        tokenizer = Tokenizer(model.config.text.max_tokens)
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(self.texts), 256):
+                ids, mask = tokenizer(self.texts[start : start + 256])
+                out.append(model.text_encoder(ids.to(device), mask.to(device)).float().cpu())
+        return torch.cat(out).numpy() if out else np.zeros((0, model.config.text.width), np.float32)
+
+
+# -- schedule and randomness ------------------------------------------------------------------
+def lr_at(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def step_seed(seed: int, epoch: int, step: int, rank: int = 0) -> int:
+    return (seed * 1_000_003 + epoch * 10_007 + step * 101 + rank) % (2**31)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    order = list(range(n))
+    random.Random(f"order:{seed}:{epoch}").shuffle(order)
+    return order
+
+
+def make_optimizer(cfg: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: adamw or sgd")
+
+
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return None
+    if amp == "fp16":
+        return torch.float16
+    if amp == "bf16" or device.type != "cuda" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+# -- one run ----------------------------------------------------------------------------------
+class Trainer:
+    def __init__(self, cfg: TrainConfig, log: Callable[[str], None] = print,
+                 progress: Callable[[StepInfo], None] | None = None) -> None:
+        self.cfg = cfg
+        self.env = distributed.setup(resolve_device(cfg.device))
+        self.device = self.env.device
+        self.log = log if self.env.is_main else (lambda _msg: None)
+        self.progress = progress if self.env.is_main else None
+        self.out = Path(cfg.out)
+        self.run_dir = Path(cfg.run_dir) if cfg.run_dir else self.out.with_name(self.out.name + ".run")
+        self.cache = None if cfg.cache_dir == "none" else Path(cfg.cache_dir or cache_home() / "train")
+        self.aug = AugmentConfig(gain_db=cfg.gain_db, noise_prob=cfg.noise_prob, lowpass_prob=cfg.lowpass_prob)
+        self.amp = autocast_dtype(cfg.amp, self.device)
+
+    # setup ---------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed)
+        report = load_examples(cfg)
+        if report.missing:
+            self.log(f"{len(report.missing)} file(s) listed in the metadata are missing, "
+                     f"e.g. {report.missing[0]}")
+        train = report.by_split("train")
+        valid = report.by_split("valid")
+        if not valid and report.by_split("test"):
+            valid = report.by_split("test")
+            self.log("no valid split: the test split is used to select the best epoch")
+        if cfg.max_clips:
+            train, valid = train[: cfg.max_clips], valid[: max(1, cfg.max_clips // 4)]
+        if not train:
+            raise DatasetError(f"{cfg.data_dir}: no training clips in the train split")
+        self.init = load_checkpoint(cfg.init) if cfg.init else None
+        self.muser = self._build_model()
+        tags, genres = vocabularies(cfg, train, self.init)
+        self.tags, self.genres = tags, genres
+        self.train_store, self.train_ex = self._decode(train, "training")
+        self.valid_store, self.valid_ex = self._decode(valid, "validation") if valid else (None, [])
+        self.metric = validation_metric(cfg, self.valid_ex) if self.valid_ex else "none"
+        self.bank = TextBank(sorted({t for e in self.train_ex for t in e.texts}), self.muser, self.device,
+                             self.cache)
+        self.module = TrainModule(self.muser, len(genres), len(tags), cfg.heads == "finetune").to(self.device)
+        self.ddp = self._wrap(self.module)
+        params = [p for p in self.module.parameters() if p.requires_grad]
+        self.params = params
+        self.opt = make_optimizer(cfg, params)
+        world_batch = cfg.batch_size * cfg.accum_steps * self.env.world_size
+        self.steps_per_epoch = max(1, len(self.train_ex) // world_batch)
+        self.total_steps = self.steps_per_epoch * cfg.epochs
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: lr_at(s, self.total_steps, cfg.warmup_steps))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
+        self.loss_fn = TriModalContrastiveLoss()
+        self.position, self.best, self.history = (0, 0), None, []
+        if cfg.resume:
+            self._load_state()
+        self.log(f"{len(self.train_ex)} training clips ({self.train_store.seconds / 16000 / 3600:.2f} h), "
+                 f"{len(self.valid_ex)} validation; {self.steps_per_epoch} steps/epoch × {cfg.epochs}, "
+                 f"global batch {world_batch} on {self.env.world_size} process(es), device {self.device}"
+                 + (f", autocast {str(self.amp).replace('torch.', '')}" if self.amp else ""))
+
+    def _build_model(self) -> Muser:
+        if self.init is not None:
+            model = build_model(self.init, self.device)
+            model.attach_text_tower().load_pretrained()
+            return model.to(self.device)
+        model = Muser(named_config(self.cfg.model))
+        model.text_encoder.load_pretrained()
+        return model.to(self.device)
+
+    def _decode(self, examples: list[Example], what: str) -> tuple[WaveStore, list[Example]]:
+        audio_cfg = self.muser.config.audio
+        paths = [e.path for e in examples]
+        if self.env.is_main:
+            store = build_wave_store(paths, audio_cfg.sample_rate, self.cfg.clip_s, audio_cfg.window_s,
+                                     self.cache, self.cfg.workers, self.log)
+        self.env.barrier()
+        if not self.env.is_main:  # the main process has filled the cache: read it back
+            store = build_wave_store(paths, audio_cfg.sample_rate, self.cfg.clip_s, audio_cfg.window_s,
+                                     self.cache, self.cfg.workers, lambda _m: None)
+        if store.skipped:
+            self.log(f"{len(store.skipped)} {what} clip(s) skipped as undecodable or too short")
+        return store, [examples[i] for i in store.kept]
+
+    def _wrap(self, module: TrainModule) -> nn.Module:
+        if not self.env.enabled:
+            return module
+        from torch.nn.parallel import DistributedDataParallel
+
+        if self.device.type == "cuda":
+            module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+            return DistributedDataParallel(module, device_ids=[self.device.index])
+        return DistributedDataParallel(module)
+
+    # state ---------------------------------------------------------------------------------
+    @property
+    def state_path(self) -> Path:
+        return self.run_dir / "state.pt"
+
+    def _save_state(self) -> None:
+        if not self.env.is_main:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        state = {"version": STATE_VERSION, "config": asdict(self.cfg), "position": self.position,
+                 "module": {k: v.detach().cpu() for k, v in self.module.trainable_state().items()},
+                 "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+                 "scaler": self.scaler.state_dict(), "best": self.best, "history": self.history}
+        tmp = self.state_path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.state_path)
+
+    def _load_state(self) -> None:
+        if not self.state_path.is_file():
+            raise DatasetError(f"{self.state_path}: no training state to resume from")
+        state = torch.load(self.state_path, map_location=self.device, weights_only=False)
+        missing, unexpected = self.module.load_state_dict(state["module"], strict=False)
+        if unexpected or [k for k in missing if ".text_encoder." not in k]:
+            raise DatasetError(f"{self.state_path}: saved weights do not fit this model "
+                               f"(missing {missing[:2]}, unexpected {unexpected[:2]})")
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.position, self.best, self.history = tuple(state["position"]), state["best"], state["history"]
+        self.log(f"resuming at epoch {self.position[0] + 1}, step {self.position[1]} from {self.state_path}")
+
+    # training ------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        self.prepare()
+        try:
+            finished = self._epochs()
+        except KeyboardInterrupt:
+            self._save_state()
+            self.log(f"interrupted: state saved to {self.state_path}; continue with --resume")
+            raise
+        finally:
+            self.env.close()
+        if not finished or not self.env.is_main:
+            return TrainResult(None, None, finished, self.global_step, self.train_store.skipped, self.history)
+        ckpt = self.finalise()
+        return TrainResult(ckpt, self.out, True, self.global_step, self.train_store.skipped, self.history)
+
+    @property
+    def global_step(self) -> int:
+        return self.position[0] * self.steps_per_epoch + self.position[1]
+
+    def _epochs(self) -> bool:
+        cfg = self.cfg
+        while self.position[0] < cfg.epochs:
+            epoch, start = self.position
+            self.module.train()
+            if self.muser.text_encoder is not None:
+                self.muser.text_encoder.eval()  # frozen tower: no dropout noise
+            order = epoch_order(len(self.train_ex), cfg.seed, epoch)
+            sums, started = {}, time.time()
+            for step in range(start, self.steps_per_epoch):
+                terms = self._step(order, epoch, step)
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                self.position = (epoch, step + 1)
+                if self.progress:
+                    done = step + 1 - start
+                    clips = done * cfg.batch_size * cfg.accum_steps * self.env.world_size
+                    self.progress(StepInfo(epoch + 1, cfg.epochs, step + 1, self.steps_per_epoch,
+                                           terms["loss"], clips / max(1e-9, time.time() - started)))
+                if cfg.max_steps and self.global_step >= cfg.max_steps and self.position[1] < self.steps_per_epoch:
+                    self._save_state()
+                    self.log(f"stopped after {self.global_step} steps (--max-steps); state in {self.state_path}")
+                    return False
+            self.position = (epoch + 1, 0)
+            n = max(1, self.steps_per_epoch - start)
+            record = {"epoch": epoch + 1, **{k: round(v / n, 4) for k, v in sums.items()},
+                      "seconds": round(time.time() - started, 1)}
+            record.update(self._end_epoch(record))
+            self.history.append(record)
+            self.log(self._epoch_line(record))
+            self._save_state()
+            if cfg.max_steps and self.global_step >= cfg.max_steps and self.position[0] < cfg.epochs:
+                self.log(f"stopped after {self.global_step} steps (--max-steps); state in {self.state_path}")
+                return False
+        return True
+
+    def _batch(self, order: list[int], epoch: int, step: int, micro: int,
+               ) -> tuple[torch.Tensor, list[int], list[int]]:
+        """(B, N) cropped windows, caption ids and clip indices of one micro-batch of this process."""
+        cfg, env = self.cfg, self.env
+        window = int(self.muser.config.audio.window_s * self.muser.config.audio.sample_rate)
+        per_step = cfg.batch_size * cfg.accum_steps * env.world_size
+        chunk = order[step * per_step : (step + 1) * per_step]
+        mine = chunk[env.rank :: env.world_size]  # this process's share of the global batch
+        idx = mine[micro * cfg.batch_size : (micro + 1) * cfg.batch_size]
+        rng = random.Random(step_seed(cfg.seed, epoch, step * 1000 + micro, env.rank))
+        crops = []
+        for i in idx:
+            start = rng.randint(0, self.train_store.length(i) - window)
+            crops.append(self.train_store.wave(i)[start : start + window])
+        text_ids = [self.bank.index[rng.choice(self.train_ex[i].texts)] for i in idx]
+        return torch.from_numpy(np.stack(crops)), text_ids, idx
+
+    def _step(self, order: list[int], epoch: int, step: int) -> dict[str, float]:
+        cfg = self.cfg
+        self.opt.zero_grad(set_to_none=True)
+        totals: dict[str, float] = {}
+        for micro in range(cfg.accum_steps):
+            seed = step_seed(cfg.seed, epoch, step * 1000 + micro, self.env.rank)
+            torch.manual_seed(seed)  # dropout
+            gen = torch.Generator().manual_seed(seed)
+            wave, text_ids, idx = self._batch(order, epoch, step, micro)
+            wave = augment(wave.to(self.device), self.aug, self.muser.config.audio.sample_rate, gen)
+            loss, terms = self._loss(wave, text_ids, idx)
+            sync = micro == cfg.accum_steps - 1 or not self.env.enabled
+            if sync:
+                self.scaler.scale(loss / cfg.accum_steps).backward()
+            else:
+                with self.ddp.no_sync():
+                    self.scaler.scale(loss / cfg.accum_steps).backward()
+            for k, v in terms.items():
+                totals[k] = totals.get(k, 0.0) + v / cfg.accum_steps
+        self.scaler.unscale_(self.opt)
+        torch.nn.utils.clip_grad_norm_(self.params, 5.0)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.sched.step()
+        return totals
+
+    def _loss(self, wave: torch.Tensor, text_ids: list[int], idx: list[int]):
+        features = self.bank.features[text_ids]
+        with torch.autocast(self.device.type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None):
+            out, genre_logits, tag_logits = self.ddp(wave, features)
+        g = self.env.gather
+        w, s, t = g(out.wave.float()), g(out.spec.float()), g(out.text.float())  # (world*B, E)
+        loss, terms = self.loss_fn(w, s, t, self.muser.logit_scales())
+        terms = {"loss": float(loss.detach()), **terms}
+        head_loss = self._head_loss(genre_logits, tag_logits, idx)
+        if head_loss is not None:
+            terms["heads"] = float(head_loss.detach())
+            loss = loss + self.cfg.head_weight * head_loss
+        return loss, terms
+
+    def _head_loss(self, genre_logits, tag_logits, idx: list[int]) -> torch.Tensor | None:
+        parts = []
+        if genre_logits is not None:
+            rows = [r for r, i in enumerate(idx) if self.train_ex[i].genre in self.genres]
+            target = torch.tensor([self.genres.index(self.train_ex[idx[r]].genre) for r in rows],
+                                  device=self.device)
+            # every rank adds a (possibly zero-weighted) term so DDP sees the same graph everywhere
+            parts.append(F.cross_entropy(genre_logits[rows].float(), target) if rows
+                         else genre_logits.sum() * 0.0)
+        if tag_logits is not None:
+            target = torch.tensor([[t in self.train_ex[i].tags for t in self.tags] for i in idx],
+                                  dtype=torch.float32, device=self.device)
+            parts.append(F.binary_cross_entropy_with_logits(tag_logits.float(), target))
+        return torch.stack(parts).sum() if parts else None
+
+    # evaluation and export ------------------------------------------------------------------
+    def _end_epoch(self, record: dict) -> dict:
+        """Validate, write last.muser and (when it improved) best.muser. Main process only."""
+        extra: dict = {}
+        if self.env.is_main:
+            self.module.eval()
+            ckpt = self.export(record)
+            if self.metric != "none":
+                score = self._validate(ckpt)
+                extra["valid_" + self.metric] = score
+                if self.best is None or score > self.best["score"]:
+                    self.best = {"score": score, "epoch": record["epoch"], "metric": self.metric}
+                    ckpt.training["selected"] = dict(self.best)
+                    save_checkpoint(ckpt, self.run_dir / "best.muser")
+            save_checkpoint(ckpt, self.run_dir / "last.muser")
+        self.env.barrier()
+        return extra
+
+    def _loaded(self, ckpt: Checkpoint) -> LoadedModel:
+        return LoadedModel(self.muser, ckpt, self.device)
+
+    def _validate(self, ckpt: Checkpoint) -> float:
+        from train.evaluate import _genre_metrics, tag_metrics
+
+        lm = self._loaded(ckpt)
+        embs = embed_store(lm, self.valid_store, [e.path for e in self.valid_ex])
+        if self.metric == "accuracy":
+            rows = [i for i, e in enumerate(self.valid_ex) if e.genre]
+            return _genre_metrics(lm, [self.valid_ex[i] for i in rows], [embs[i] for i in rows])["accuracy"]
+        return tag_metrics(lm, self.valid_ex, embs)["zero_shot_fused_pr_auc"]
+
+    def export(self, record: dict | None = None) -> Checkpoint:
+        cfg = self.cfg
+        templates = dict(self.init.templates) if self.init is not None else dict(DEFAULT_TEMPLATES)
+        training = {
+            "corpus": cfg.corpus_name or f"{cfg.data}:{cfg.data_dir}", "corpus_note": cfg.corpus_note,
+            "init": str(cfg.init) if cfg.init else None,
+            "clips_train": len(self.train_ex), "clips_valid": len(self.valid_ex),
+            "clips_skipped": len(self.train_store.skipped),
+            "hours_train": round(self.train_store.seconds / self.muser.config.audio.sample_rate / 3600, 3),
+            "epochs": cfg.epochs, "epochs_done": self.position[0], "steps": self.global_step,
+            "batch_size": cfg.batch_size * cfg.accum_steps * self.env.world_size, "lr": cfg.lr,
+            "optimizer": cfg.optimizer, "seed": cfg.seed, "world_size": self.env.world_size,
+            "augment": asdict(self.aug), "heads": cfg.heads, "last_epoch": record or {},
+            "device": str(self.device), "machine": f"{platform.machine()} {torch.get_num_threads()} threads",
+            "date": dt.date.today().isoformat(), "metrics": {},
+        }
+        ckpt = make_checkpoint(self.muser, training, self.tags, self.genres, templates)
+        lm = self._loaded(ckpt)
+        ckpt.label_embeddings = label_embeddings(lm)
+        ckpt.heads = self.module.head_tensors()
+        return ckpt
+
+    def finalise(self) -> Checkpoint:
+        """The best (or last) checkpoint, with a linear probe fitted if asked, saved to `out`."""
+        from train.heads import fit_heads
+
+        best = self.run_dir / "best.muser"
+        source = best if best.is_file() else self.run_dir / "last.muser"
+        ckpt = load_checkpoint(source)
+        if self.cfg.heads == "probe":
+            lm = LoadedModel(build_model(ckpt, self.device), ckpt, self.device)
+            embs = embed_store(lm, self.train_store, [e.path for e in self.train_ex])
+            ckpt.heads = fit_heads(self.train_ex, embs, ckpt.tags, ckpt.genres, seed=self.cfg.seed)
+        ckpt.training["history"] = self.history
+        ckpt.training["train_seconds"] = round(sum(r["seconds"] for r in self.history), 1)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(ckpt, self.out)
+        self.log(f"saved {self.out} from {source.name} ({self.out.stat().st_size / 1e6:.1f} MB, "
+                 f"hash {ckpt.content_hash[:12]})")
+        return ckpt
+
+    def _epoch_line(self, r: dict) -> str:
+        parts = [f"epoch {r['epoch']}/{self.cfg.epochs}", f"loss {r.get('loss', float('nan')):.3f}"]
+        parts += [f"{k} {v}" for k, v in r.items() if k.startswith("valid_")]
+        return " ".join(parts) + f" ({r['seconds']:.0f} s)"
+
+
+def make_checkpoint(model: Muser, training: dict, tags: Sequence[str] = MTT_TAGS,
+                    genres: Sequence[str] = GTZAN_GENRES, templates: dict | None = None) -> Checkpoint:
+    """A checkpoint of `model`'s current weights (label embeddings and heads are added after)."""
+    identity = tower_identity(model.config.text.package)
+    return Checkpoint(
+        config=model.config, state_dict={k: v.detach().cpu() for k, v in model.checkpoint_state().items()},
+        tags=list(tags), genres=list(genres), templates=dict(templates or DEFAULT_TEMPLATES),
+        text_tower=asdict(identity), training=training,
+    )
+
+
+def label_embeddings(lm: LoadedModel) -> dict[str, torch.Tensor]:
+    ckpt = lm.checkpoint
+    return {
+        "tags": lm.embed_texts(label_prompts(lm, ckpt.tags, "tags")).cpu(),
+        "genres": lm.embed_texts(label_prompts(lm, ckpt.genres, "genres")).cpu(),
+    }
+
+
+def embed_store(lm: LoadedModel, store: WaveStore, paths: Sequence[Path], batch_size: int = 32,
+                ) -> list[TrackEmbedding]:
+    """Track embeddings of decoded clips: fixed windows at the model's hop, as `muser tag` does."""
+    cfg = lm.config.audio
+    window, hop = int(cfg.window_s * cfg.sample_rate), int(cfg.hop_s * cfg.sample_rate)
+
+    def windows(i: int):
+        wave = store.wave(i)
+        for start in range(0, max(1, len(wave) - window + 1), hop):
+            yield wave[start : start + window]
+
+    items = ((i, windows(i)) for i in range(len(store)))
+    was_training = lm.model.training
+    lm.model.eval()
+    out = [to_track(paths[i], chunks, cfg.window_s, cfg.hop_s) for i, chunks in embed_windows(lm, items, batch_size)]
+    lm.model.train(was_training)
+    return out
+
+
+def train(cfg: TrainConfig, log: Callable[[str], None] = print,
+          progress: Callable[[StepInfo], None] | None = None) -> TrainResult:
+    return Trainer(cfg, log, progress).run()
