@@ -1,0 +1,264 @@
+"""Build the whole offline training corpus with one command (idempotent, resumable).
+
+    python -m train.corpus --out /work/corpus --jobs 2 --seed 0
+
+Steps (each is skipped when its output is already there):
+  a. OUT/mma     train.corpus_mma --clips-per-style 40 --classical-clips 320 (rendered MIDI)
+  b. OUT/games   train.corpus_games (music of seven Debian game packages)
+  c. mood        MMA rows get mood captions from train.mood: tempo and key from their known
+                 `tempo`/`key` columns, loudness/dynamics/brightness measured on the audio.
+                 Appended to `texts`; a row is done once its `mood_words` column is filled.
+  d. pseudo tags `python -m train.pseudo_tags --corpus DIR` on each sub-corpus when that module
+                 exists and the sub-corpus has no `teacher_tags` column yet (failure is reported,
+                 not fatal).
+  e. merge       OUT/captions.csv (paths relative to OUT: mma/..., games/...; `source` column)
+                 and OUT/summary.json with totals. Always redone (cheap).
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import csv
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from train import mood
+
+SOURCES = ("mma", "games")
+CLIP_S = 12.0
+MMA_ARGS = ["--clips-per-style", "40", "--classical-clips", "320"]
+# What the MMA sub-corpus is made of (see train/corpus_mma.py); the games list their own.
+MMA_LICENCES = {"MMA groove library": "GPL-2+", "music21 corpus": "BSD-3-Clause",
+                "FluidR3_GM soundfont": "MIT", "TimGM6mb soundfont": "GPL-2"}
+
+
+def log(msg: str) -> None:
+    print(f"[corpus] {msg}", flush=True)
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        r = csv.DictReader(fh)
+        return list(r.fieldnames or []), list(r)
+
+
+def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# a, b: sub-corpora
+# ----------------------------------------------------------------------------------------------
+def run_step(cmd: list[str]) -> int:
+    log("running: " + " ".join(cmd))
+    return subprocess.call(cmd)
+
+
+def running_elsewhere(module: str, sub: Path) -> bool:
+    """True when another process is already building SUB with MODULE (never start a second)."""
+    try:
+        r = subprocess.run(["pgrep", "-f", f"{module} --out {sub}"], capture_output=True,
+                           text=True)
+    except OSError:
+        return False
+    return any(int(p) != os.getpid() for p in r.stdout.split())
+
+
+def ensure_mma(out: Path, seed: int, jobs: int) -> str:
+    if (out / "mma" / "captions.csv").is_file():
+        return "present"
+    if running_elsewhere("train.corpus_mma", out / "mma"):
+        log(f"{out / 'mma'} is being rendered by another process: not starting a second one")
+        return "in progress elsewhere"
+    rc = run_step([sys.executable, "-m", "train.corpus_mma", "--out", str(out / "mma"),
+                   *MMA_ARGS, "--seed", str(seed), "--jobs", str(jobs)])
+    return "built" if rc == 0 else f"failed (exit {rc})"
+
+
+def ensure_games(out: Path, seed: int, jobs: int) -> str:
+    if (out / "games" / "captions.csv").is_file():
+        return "present"
+    if running_elsewhere("train.corpus_games", out / "games"):
+        log(f"{out / 'games'} is being built by another process: not starting a second one")
+        return "in progress elsewhere"
+    rc = run_step([sys.executable, "-m", "train.corpus_games", "--out", str(out / "games"),
+                   "--seed", str(seed), "--jobs", str(jobs)])
+    return "built" if rc == 0 else f"failed (exit {rc})"
+
+
+# ----------------------------------------------------------------------------------------------
+# c: mood captions for rows with known tempo/key
+# ----------------------------------------------------------------------------------------------
+def _subject(row: dict) -> str:
+    try:
+        from train.corpus_mma import STYLE_WORD
+    except ImportError:  # pragma: no cover
+        STYLE_WORD = {}
+    style = STYLE_WORD.get(row.get("style", ""), row.get("style", "")) or row.get("genre", "")
+    if not style or style == "other":
+        return "music"
+    return style if style.endswith("music") else f"{style} music"
+
+
+def _mood_job(args: tuple[str, dict, str]) -> tuple[str, list[str], list[str], str]:
+    path, row, seed_key = args
+    from muser_model import audio
+    try:
+        wave = audio.load_audio(path, 16000)
+        feats = mood.analyse(wave, 16000)
+        err = ""
+    except Exception as e:  # noqa: BLE001 - an unreadable clip still gets metadata words
+        feats, err = None, f"{type(e).__name__}: {e}"[:200]
+    tempo = float(row["tempo"]) if (row.get("tempo") or "").strip() else None
+    key = (row.get("key") or "").strip() or None
+    words = mood.mood_words(feats, known_tempo=tempo, known_mode=key)
+    texts = mood.mood_texts(feats, known_tempo=tempo, known_mode=key, subject=_subject(row),
+                            seed=seed_key)
+    return row["path"], words, texts, err
+
+
+def add_mood(sub: Path, jobs: int = 2, seed: int = 0) -> dict:
+    """Append mood captions to the rows of SUB/captions.csv that have none yet."""
+    cap = sub / "captions.csv"
+    cols, rows = read_csv(cap)
+    todo = [r for r in rows if not (r.get("mood_words") or "").strip()]
+    if not todo:
+        return {"rows": len(rows), "added": 0}
+    work = [(str(sub / r["path"]), r, f"{seed}-{r['path']}") for r in todo]
+    if jobs > 1 and len(work) > 8:
+        with cf.ProcessPoolExecutor(max_workers=jobs) as ex:
+            results = list(ex.map(_mood_job, work, chunksize=16))
+    else:
+        results = [_mood_job(w) for w in work]
+    by_path = {p: (w, t, e) for p, w, t, e in results}
+    errors = 0
+    for r in todo:
+        words, texts, err = by_path[r["path"]]
+        errors += bool(err)
+        have = [r.get("text", "")] + [t for t in (r.get("texts") or "").split(" | ") if t]
+        new = [t for t in texts if t not in have]
+        r["texts"] = " | ".join([t for t in have[1:]] + new)
+        r["mood_words"] = ";".join(words) or "-"
+        r["mood_tags"] = ";".join(w for w in words if w in ("slow", "fast", "loud", "quiet",
+                                                             "soft"))
+    for c in ("mood_words", "mood_tags"):
+        if c not in cols:
+            cols.append(c)
+    write_csv(cap, cols, rows)
+    return {"rows": len(rows), "added": len(todo), "audio_errors": errors}
+
+
+# ----------------------------------------------------------------------------------------------
+# d: teacher tags (train/pseudo_tags.py, written elsewhere; optional)
+# ----------------------------------------------------------------------------------------------
+def pseudo_tags(sub: Path) -> str:
+    if importlib.util.find_spec("train.pseudo_tags") is None:
+        return "skipped (train/pseudo_tags.py not present)"
+    cols, _ = read_csv(sub / "captions.csv")
+    if "teacher_tags" in cols:
+        return "present"
+    rc = run_step([sys.executable, "-m", "train.pseudo_tags", "--corpus", str(sub)])
+    if rc != 0:
+        log(f"warning: pseudo_tags failed on {sub} (exit {rc}); continuing without")
+        return f"failed (exit {rc})"
+    return "added"
+
+
+# ----------------------------------------------------------------------------------------------
+# e: merge
+# ----------------------------------------------------------------------------------------------
+def merge(out: Path, sources=SOURCES) -> dict:
+    out = Path(out)
+    columns: list[str] = ["path", "source"]
+    merged: list[dict] = []
+    subs = {}
+    for name in sources:
+        cap = out / name / "captions.csv"
+        if not cap.is_file():
+            continue
+        cols, rows = read_csv(cap)
+        columns += [c for c in cols if c not in columns]
+        for r in rows:
+            r = dict(r)
+            r["path"] = f"{name}/{r['path']}"
+            r["source"] = name
+            merged.append(r)
+        summ = out / name / "summary.json"
+        subs[name] = json.loads(summ.read_text()) if summ.is_file() else {}
+    write_csv(out / "captions.csv", columns, merged)
+
+    def count(key, rows):
+        c: dict[str, int] = {}
+        for r in rows:
+            c[r.get(key) or ""] = c.get(r.get(key) or "", 0) + 1
+        return dict(sorted(c.items()))
+
+    per_source = {}
+    for name in subs:
+        rows = [r for r in merged if r["source"] == name]
+        per_source[name] = {"clips": len(rows), "hours": round(len(rows) * CLIP_S / 3600, 3),
+                            "splits": count("split", rows), "genres": count("genre", rows)}
+    licences: dict[str, object] = {}
+    if "mma" in subs:
+        licences["mma"] = MMA_LICENCES
+    if "games" in subs:
+        licences["games"] = {p: {"licences_by_track": v.get("licences", {}),
+                                 "version": v.get("version", "")}
+                             for p, v in subs["games"].get("packages", {}).items()}
+    return {
+        "clips": len(merged), "hours": round(len(merged) * CLIP_S / 3600, 3),
+        "splits": count("split", merged), "genres": count("genre", merged),
+        "sources": per_source, "licences": licences,
+        "with_teacher_tags": sum(1 for r in merged if (r.get("teacher_tags") or "").strip()),
+        "with_mood_words": sum(1 for r in merged
+                               if (r.get("mood_words") or r.get("mood_tags") or "").strip()),
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sources", nargs="*", default=list(SOURCES), choices=list(SOURCES))
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    steps: dict[str, object] = {}
+    if "mma" in args.sources:
+        steps["mma"] = ensure_mma(out, args.seed, args.jobs)
+    if "games" in args.sources:
+        steps["games"] = ensure_games(out, args.seed, args.jobs)
+    if (out / "mma" / "captions.csv").is_file() and "mma" in args.sources:
+        steps["mood_mma"] = add_mood(out / "mma", args.jobs, args.seed)
+        log(f"mood: {steps['mood_mma']}")
+    for name in args.sources:
+        if (out / name / "captions.csv").is_file():
+            steps[f"pseudo_tags_{name}"] = pseudo_tags(out / name)
+    summary = merge(out, args.sources)
+    summary["command"] = "python -m train.corpus " + " ".join(argv if argv is not None
+                                                             else sys.argv[1:])
+    summary["seed"] = args.seed
+    summary["steps"] = steps
+    summary["elapsed_s"] = round(time.time() - t0, 1)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps({k: summary[k] for k in ("clips", "hours", "splits", "steps", "elapsed_s")},
+                     indent=1))
+    failed = [k for k, v in steps.items() if isinstance(v, str) and v.startswith("failed")
+              and not k.startswith("pseudo")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,654 @@
+"""Cut the Ogg Vorbis music of seven Debian game packages into captioned 12 s excerpts.
+
+Usage (from the repository root):
+    sudo apt-get install wesnoth-1.16-music fretsonfire-songs-muldjord hyperrogue-music \\
+        supertuxkart-data hedgewars-data widelands-data frozen-bubble-data
+    python -m train.corpus_games --out /work/corpus/games --seed 0 --jobs 2
+
+Sources: exactly the packages in GAMES. Files come from `dpkg -L`; only music folders are used
+(sound effects, voices, critters and cut-scene audio are skipped) and tracks shorter than 30 s
+(jingles, victory/defeat stings) are dropped. Frets on Fire songs ship as stems (song.ogg +
+guitar.ogg): they are mixed back into one track.
+
+Per track: Vorbis tags (title, artist/composer, album, genre, description/comment), the
+package's Debian description, the game, and the licence from /usr/share/doc/PKG/copyright
+(DEP-5 stanzas matched per file; otherwise the licence named in the text). Up to
+MAX_EXCERPTS evenly spaced excerpts of 12 s, 16 kHz mono, 16-bit FLAC; silent excerpts are
+skipped. Each excerpt gets several captions: facts from the tags and the game, style words
+only where the tags, title, file name or package description contain them (no instrument is
+guessed), and mood/tempo captions measured on the excerpt by train.mood.
+
+genre: a GTZAN genre only when the Vorbis GENRE tag names it ("Death Metal" -> metal,
+"Romantic Classical" -> classical); otherwise "other". tags: left empty (game clips have no
+complete MTT labels; the measured MTT words slow/fast/loud/quiet/soft are in `mood_tags`).
+split: by track, seeded; variants of one piece (SuperTuxKart's "_fast" last-lap versions,
+Hedgewars' "_sd" sudden-death versions) share the split. About 15% of each package's tracks
+are held out.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import configparser
+import csv
+import fnmatch
+import hashlib
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from train import mood
+from train.corpus_mma import COLUMNS as MMA_COLUMNS
+
+SR = 16000
+CLIP_S = 12.0
+MIN_TRACK_S = 30.0
+EXCERPT_EVERY_S = 20.0   # one excerpt per this many seconds of track
+MAX_EXCERPTS = 16
+EDGE_S = 2.0             # keep away from the very start and end
+SILENT_RMS_DB = -45.0
+TEST_FRACTION = 0.15
+
+# package -> game facts. `kind` paraphrases the Debian description (of the game's main
+# package where the data package says nothing); `music` are path patterns of music files.
+GAMES: dict[str, dict] = {
+    "wesnoth-1.16-music": {
+        "game": "The Battle for Wesnoth", "short": "Wesnoth",
+        "kind": "turn-based fantasy strategy game", "music": ["*/data/core/music/*.ogg"]},
+    "fretsonfire-songs-muldjord": {
+        "game": "Frets on Fire", "short": "Frets on Fire",
+        "kind": "guitar rhythm game", "music": ["*/songs/*/*.ogg"],
+        # debian/copyright: "composed by El Senator of the danish metal band Muldjord"
+        "extra": ["a song by the Danish metal band Muldjord"]},
+    "hyperrogue-music": {
+        "game": "HyperRogue", "short": "HyperRogue",
+        "kind": "roguelike game on the hyperbolic plane", "music": ["*/hyperrogue/music/*.ogg"]},
+    "supertuxkart-data": {
+        "game": "SuperTuxKart", "short": "SuperTuxKart", "kind": "3D kart racing game",
+        "music": ["*/data/music/*.ogg", "*/data/tracks/*/*.ogg"],
+        # track folders also hold ambience and cut-scene speech: keep only long files there
+        "skip": ["*/introcutscene*/*", "*steam*", "*sheep*", "*speech*"], "min_s": {"/tracks/": 60}},
+    "hedgewars-data": {
+        "game": "Hedgewars", "short": "Hedgewars", "kind": "turn-based artillery game",
+        "music": ["*/Data/Music/*.ogg"]},
+    "widelands-data": {
+        "game": "Widelands", "short": "Widelands", "kind": "fantasy real-time strategy game",
+        "music": ["*/data/music/*.ogg"]},
+    "frozen-bubble-data": {
+        "game": "Frozen Bubble", "short": "Frozen Bubble", "kind": "puzzle arcade game",
+        "music": ["*/frozen-bubble/snd/*zik*.ogg"]},
+}
+PACKAGES = tuple(GAMES)
+
+STEM_NAMES = {"song", "guitar", "rhythm", "drums", "bass", "vocals", "keys"}
+VARIANT_SUFFIX = re.compile(r"(?i)[_-](fast|f|sd)$")
+
+# GENRE tag -> GTZAN genre (first match wins)
+GTZAN_FROM_TAG = (
+    (r"metal", "metal"), (r"hip[ -]?hop|\brap\b", "hiphop"), (r"\brock\b", "rock"),
+    (r"classical", "classical"), (r"\bjazz", "jazz"), (r"\bblues", "blues"),
+    (r"\bcountry\b", "country"), (r"\bdisco\b", "disco"), (r"\breggae\b", "reggae"),
+    (r"\bpop\b", "pop"),
+)
+# Style words (never guessed): genre and instrument words only from the GENRE, ALBUM and
+# DESCRIPTION tags; a few unambiguous style words also from the title or file name ("Rock" is a
+# Hedgewars map theme, "Recorder 2" need not be a recorder).
+TAG_STYLE_WORDS = ("orchestral", "symphonic", "celtic", "oriental", "folk", "electronic",
+                   "techno", "psychedelic", "ambient", "piano", "guitar", "metal", "death metal",
+                   "thrash metal", "rock", "classical", "romantic", "jazz", "waltz", "march",
+                   "dance", "lullaby", "soundtrack", "renaissance", "medieval")
+TITLE_STYLE_WORDS = ("orchestral", "symphony", "celtic", "oriental", "techno", "waltz", "lullaby",
+                     "renaissance", "medieval", "dance")
+ROLE_WORDS = ((r"menu", "Menu music"), (r"main theme", "Main theme"), (r"\bintro", "Intro music"),
+              (r"battle", "Battle music"), (r"\bwin\b|victory", "Victory music"),
+              (r"\blose\b|defeat", "Defeat music"), (r"sdmusic|\bsd\b", "Sudden-death music"),
+              (r"\bfast\b", "Last-lap music"), (r"tension", "Tension music"),
+              (r"\bingame\b", "In-game music"))
+
+COLUMNS = MMA_COLUMNS + ["source", "package", "game", "track", "title", "artist", "album",
+                         "tag_genre", "offset_s", "licence", "copyright", "mood_tags",
+                         "tempo_est", "key_est", "rms_db", "centroid_hz"]
+
+
+# ----------------------------------------------------------------------------------------------
+# discovery and metadata
+# ----------------------------------------------------------------------------------------------
+def dpkg_files(package: str) -> list[str]:
+    r = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True)
+    if r.returncode != 0:
+        return []
+    return [ln for ln in r.stdout.splitlines() if ln.lower().endswith(".ogg")]
+
+
+def is_music(package: str, path: str) -> bool:
+    info = GAMES.get(package)
+    if info is None:
+        return True
+    if not any(fnmatch.fnmatch(path, p) for p in info["music"]):
+        return False
+    return not any(fnmatch.fnmatch(path.lower(), p.lower()) for p in info.get("skip", []))
+
+
+def discover(packages=PACKAGES) -> list[tuple[str, str]]:
+    """(package, ogg path) for every music file of the installed packages."""
+    return [(p, f) for p in packages for f in dpkg_files(p) if is_music(p, f)]
+
+
+def package_description(package: str) -> str:
+    try:
+        r = subprocess.run(["dpkg-query", "-W", "-f", "${Description}", package],
+                           capture_output=True, text=True, timeout=30)
+        return r.stdout.strip() if r.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def package_version(package: str) -> str:
+    try:
+        r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", package],
+                           capture_output=True, text=True, timeout=30)
+        return r.stdout.strip() if r.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def parse_dep5(text: str) -> list[dict]:
+    """Files stanzas of a machine-readable debian/copyright: [{files, copyright, licence}]."""
+    stanzas = []
+    for block in re.split(r"\n\s*\n", text):
+        fields, cur = {}, None
+        for line in block.splitlines():
+            m = re.match(r"^([A-Za-z-]+):\s*(.*)$", line)
+            if m and not line.startswith((" ", "\t")):
+                cur = m.group(1).lower()
+                fields[cur] = m.group(2).strip()
+            elif cur and line.startswith((" ", "\t")):
+                fields[cur] += "\n" + line.strip()
+        if "files" in fields and "license" in fields:
+            stanzas.append({"files": fields["files"].split(),
+                            "copyright": " ".join(fields.get("copyright", "").split()),
+                            "licence": fields["license"].splitlines()[0].strip()})
+    return stanzas
+
+
+def licence_from_text(text: str) -> str:
+    t = " ".join(text.split()).lower()
+    if "creative commons" in t and "sharealike" in t.replace("share-alike", "sharealike") \
+            .replace("share alike", "sharealike"):
+        ver = re.search(r"(?:sharealike|share-alike|share alike)[^.]{0,40}?(\d\.\d)", t)
+        return f"CC-BY-SA-{ver.group(1) if ver else '3.0'}"
+    if "gnu general public license" in t:
+        later = "any later version" in t or "or later" in t
+        ver = re.search(r"general public license,? (?:as published [^.]*?)?version (\d)", t)
+        v = ver.group(1) if ver else "2"
+        return f"GPL-{v}{'+' if later else ''}"
+    return "unknown"
+
+
+@dataclass
+class Licensing:
+    stanzas: list = field(default_factory=list)
+    package_licence: str = "unknown"
+
+    def lookup(self, path: str) -> tuple[str, str]:
+        """(licence, copyright holder of a file-specific stanza or "") for an installed path."""
+        best, best_pat = None, ""
+        for st in self.stanzas:  # DEP-5: the last matching stanza wins
+            for pat in st["files"]:
+                if pat == "*" or fnmatch.fnmatch(path, "*/" + pat.lstrip("./")):
+                    best, best_pat = st, pat
+        if best is None:
+            return self.package_licence, ""
+        # the holder names the composer only in a stanza written for audio files
+        specific = best_pat.lower().endswith(".ogg") and "commission" not in best["copyright"]
+        return best["licence"], best["copyright"] if specific else ""
+
+
+def licensing(package: str) -> Licensing:
+    f = Path("/usr/share/doc") / package / "copyright"
+    try:
+        text = f.read_text(errors="replace")
+    except OSError:
+        return Licensing()
+    stanzas = parse_dep5(text) if text.lstrip().startswith("Format:") else []
+    return Licensing(stanzas, licence_from_text(text))
+
+
+def clean_person(s: str) -> str:
+    s = re.sub(r"\s*[-/]+\s*(www\.|https?://)\S*", "", s)
+    s = re.sub(r"\(?https?://\S+\)?|<[^>]*>|\S+@\S+", "", s)
+    s = re.sub(r"^\s*(\(c\)|©)?\s*\d{4}(\s*[-,]\s*\d{4})*,?\s*", "", s, flags=re.I)
+    return " ".join(s.split()).strip(" ,;-")
+
+
+def read_tags(path: str) -> dict[str, str]:
+    import mutagen
+    out = {}
+    try:
+        m = mutagen.File(path)
+        tags = m.tags if m is not None and m.tags is not None else {}
+        for k in ("title", "artist", "composer", "album", "genre", "description", "comment",
+                  "comments", "license"):
+            v = tags.get(k) if hasattr(tags, "get") else None
+            if v:
+                out[k] = " ".join(str(v[0]).split())
+    except Exception:  # noqa: BLE001 - broken tags lose captions, never the run
+        pass
+    return out
+
+
+def pretty_stem(stem: str) -> str:
+    s = re.sub(r"^(hr3?|ingame)[-_]", "", stem)
+    s = re.sub(r"[_-]+", " ", s).strip()
+    s = re.sub(r"([a-z])([A-Z])", r"\1 \2", s)
+    return s[:1].upper() + s[1:] if s else stem
+
+
+@dataclass
+class Track:
+    package: str
+    paths: list[str]          # several = stems mixed together
+    track: str                # package/<name>
+    group: str                # split unit
+    title: str = ""
+    title_from: str = "tag"
+    artist: str = ""
+    album: str = ""
+    tag_genre: str = ""
+    description: str = ""
+    licence: str = ""
+    copyright: str = ""
+    duration_s: float = 0.0
+
+
+def build_tracks(items: list[tuple[str, str]],
+                 licences: dict[str, Licensing] | None = None) -> tuple[list[Track], list[dict]]:
+    """Group files into tracks (stems of one song -> one track), read tags; drop short ones."""
+    import mutagen
+    licences = licences if licences is not None else {}
+    by_dir: dict[tuple[str, str], list[str]] = {}
+    singles: list[tuple[str, str]] = []
+    for pkg, path in items:
+        if Path(path).stem.lower() in STEM_NAMES:
+            by_dir.setdefault((pkg, str(Path(path).parent)), []).append(path)
+        else:
+            singles.append((pkg, path))
+    units = [(pkg, [p]) for pkg, p in singles]
+    units += [(pkg, sorted(ps, key=lambda p: Path(p).stem != "song")) for (pkg, _), ps
+              in by_dir.items()]
+    tracks, skipped = [], []
+    for pkg, paths in sorted(units, key=lambda u: (u[0], u[1][0])):
+        lic = licences.get(pkg) or Licensing()
+        durs = []
+        for p in paths:
+            try:
+                durs.append(float(mutagen.File(p).info.length))
+            except Exception as e:  # noqa: BLE001
+                skipped.append({"path": p, "reason": f"unreadable: {type(e).__name__}: {e}"[:200]})
+        if not durs:
+            continue
+        dur = max(durs)
+        info = GAMES.get(pkg, {})
+        min_s = MIN_TRACK_S
+        for frag, s in info.get("min_s", {}).items():
+            if frag in paths[0]:
+                min_s = max(min_s, s)
+        if dur < min_s:
+            skipped.append({"path": paths[0], "reason": f"short ({dur:.1f} s < {min_s:.0f} s)"})
+            continue
+        stemmed = len(paths) > 1 or Path(paths[0]).stem.lower() in STEM_NAMES
+        name = Path(paths[0]).parent.name if stemmed else Path(paths[0]).stem
+        tags = read_tags(paths[0])
+        ini = Path(paths[0]).parent / "song.ini"
+        if stemmed and ini.is_file():
+            cp = configparser.ConfigParser(interpolation=None, strict=False)
+            try:
+                cp.read(ini, encoding="utf-8")
+                if cp.has_section("song"):
+                    tags["title"] = cp["song"].get("name", tags.get("title", ""))
+                    tags["artist"] = cp["song"].get("artist", tags.get("artist", ""))
+            except (configparser.Error, UnicodeDecodeError):
+                pass
+        title = re.sub(r"\s*\((fof|frets on fire)[^)]*\)\s*$", "", tags.get("title", ""),
+                       flags=re.I).strip()
+        licence, holder = lic.lookup(paths[0])
+        artist = clean_person(tags.get("artist") or tags.get("composer") or "")
+        desc = tags.get("description") or tags.get("comment") or tags.get("comments") or ""
+        if re.search(r"https?://|www\.|@|cc-by|licen[cs]e", desc, re.I) or len(desc) < 12:
+            desc = ""
+        tracks.append(Track(
+            package=pkg, paths=paths, track=f"{pkg}/{name}",
+            group=f"{pkg}/{VARIANT_SUFFIX.sub('', name).lower()}",
+            title=title, artist=artist or clean_person(holder),
+            album=tags.get("album", "") if tags.get("album", "").lower().strip("?. ") not in
+            ("", "non", "none", "unknown", "untitled") else "",
+            tag_genre=tags.get("genre", ""), description=desc,
+            licence=tags.get("license") and licence == "unknown" and tags["license"] or licence,
+            copyright=holder, duration_s=dur))
+    # a title shared by three or more files of one package is a copy-pasted tag
+    count: dict[tuple[str, str], int] = {}
+    for t in tracks:
+        count[(t.package, t.title.lower())] = count.get((t.package, t.title.lower()), 0) + 1
+    for t in tracks:
+        if not t.title or count[(t.package, t.title.lower())] > 2:
+            t.title, t.title_from = pretty_stem(t.track.split("/", 1)[1]), "filename"
+            if t.title.isdigit():  # "ingame_14" says nothing
+                t.title = ""
+    return tracks, skipped
+
+
+def assign_splits(tracks: list[Track], seed: int, fraction: float = TEST_FRACTION) -> dict[str, str]:
+    """group -> split; per package, the `fraction` of groups with the smallest seeded hash."""
+    out = {}
+    by_pkg: dict[str, list[str]] = {}
+    for t in tracks:
+        by_pkg.setdefault(t.package, [])
+        if t.group not in by_pkg[t.package]:
+            by_pkg[t.package].append(t.group)
+    for pkg, groups in by_pkg.items():
+        ranked = sorted(groups, key=lambda g: hashlib.sha1(f"{seed}:{g}".encode()).hexdigest())
+        n_test = round(fraction * len(groups)) if len(groups) >= 3 else 0
+        for i, g in enumerate(ranked):
+            out[g] = "test" if i < n_test else "train"
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# audio
+# ----------------------------------------------------------------------------------------------
+def load_track(paths: list[str]) -> np.ndarray:
+    from muser_model import audio
+    waves = [audio.load_audio(p, SR) for p in paths]
+    n = max(len(w) for w in waves)
+    y = np.zeros(n, np.float32)
+    for w in waves:
+        y[: len(w)] += w
+    peak = float(np.max(np.abs(y))) if n else 0.0
+    if peak > 0.999:
+        y *= 0.999 / peak
+    return y
+
+
+def excerpt_offsets(dur: float) -> list[float]:
+    usable = dur - 2 * EDGE_S - CLIP_S
+    if usable < 0:
+        return [max(0.0, (dur - CLIP_S) / 2)] if dur >= CLIP_S else []
+    n = int(min(MAX_EXCERPTS, max(1, round((dur - 2 * EDGE_S) / EXCERPT_EVERY_S))))
+    if n == 1:
+        return [round(EDGE_S + usable / 2, 2)]
+    return [round(EDGE_S + usable * i / (n - 1), 2) for i in range(n)]
+
+
+def process_track(job: dict) -> dict:
+    """Decode, cut, analyse and write one track's excerpts (runs in a worker)."""
+    import soundfile as sf
+    out, name = Path(job["out"]), job["name"]
+    res = {"track": job["track"], "excerpts": [], "skipped": [], "error": ""}
+    try:
+        y = load_track(job["paths"])
+    except Exception as e:  # noqa: BLE001 - one bad file never stops the corpus
+        res["error"] = f"{type(e).__name__}: {e}"[:300]
+        return res
+    res["decoded_s"] = len(y) / SR
+    n = int(CLIP_S * SR)
+    for k, off in enumerate(excerpt_offsets(len(y) / SR)):
+        seg = y[int(off * SR): int(off * SR) + n]
+        if len(seg) < n:
+            continue
+        f = mood.analyse(seg, SR)
+        if f.rms_db < SILENT_RMS_DB or f.silent_fraction > 0.5:
+            res["skipped"].append({"offset_s": off, "reason": f"silent ({f.rms_db:.1f} dBFS)"})
+            continue
+        rel = Path("audio") / job["package"] / f"{name}_{k:02d}.flac"
+        dst = out / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_suffix(".tmp.flac")
+        sf.write(tmp, seg, SR, subtype="PCM_16", format="FLAC")
+        os.replace(tmp, dst)
+        res["excerpts"].append({"path": str(rel), "offset_s": off, "features": f.as_dict()})
+    return res
+
+
+# ----------------------------------------------------------------------------------------------
+# captions
+# ----------------------------------------------------------------------------------------------
+def gtzan_genre(tag_genre: str) -> str:
+    g = tag_genre.lower()
+    for pat, genre in GTZAN_FROM_TAG:
+        if re.search(pat, g):
+            return genre
+    return "other"
+
+
+def style_words(t: Track) -> list[str]:
+    tags = " ".join([t.tag_genre, t.album, t.description]).lower()
+    title = " ".join([t.title, t.track.split("/", 1)[1]]).lower().replace("_", " ")
+    found = [w for w in TAG_STYLE_WORDS if re.search(rf"\b{re.escape(w)}\b", tags)]
+    found += [w for w in TITLE_STYLE_WORDS if w not in found
+              and re.search(rf"\b{re.escape(w)}\b", title)]
+    # keep the most specific ("death metal" over "metal")
+    return [w for w in found if not any(w != o and w in o for o in found)]
+
+
+def role(t: Track) -> str:
+    hay = re.sub(r"[_-]+", " ", t.track.split("/", 1)[1] + " " + t.title).lower()
+    for pat, word in ROLE_WORDS:
+        if re.search(pat, hay):
+            return word
+    if t.description.lower().startswith("gameplay music"):
+        return "Gameplay music"
+    return "Music"
+
+
+def _an(phrase: str, cap: bool = False) -> str:
+    art = "an" if phrase[:1].lower() in "aeiou" else "a"
+    return f"{art.capitalize() if cap else art} {phrase}"
+
+
+def captions(t: Track, feats: mood.Features, pkg_desc: str, seed_key: str) -> tuple[str, list[str], list[str]]:
+    """(main text, other texts, mood words) for one excerpt."""
+    info = GAMES.get(t.package, {"game": t.package, "short": t.package, "kind": "game"})
+    game, kind = info["game"], info["kind"]
+    by = f" by {t.artist}" if t.artist else ""
+    titled = (f"titled '{t.title}'" if t.title_from == "tag" else
+              f"'{t.title}'" if t.title else "")
+    styles = style_words(t)
+    genre_w = t.tag_genre.lower() if t.tag_genre and t.tag_genre.lower() not in (
+        "game", "other", "soundtrack", "game music", "widelands") else ""
+    rng = random.Random(seed_key)
+    texts = [" ".join(x for x in [f"{role(t)} from {game}, {_an(kind)},", titled] if x)
+             .rstrip(",") + f"{by}."]
+    if t.artist and t.title:
+        texts.append(f"The song titled {t.title}, belongs to {genre_w or 'game soundtrack'}, "
+                     f"written by {t.artist}")
+    style_phrase = " ".join(w for w in styles if w != "soundtrack" and w not in genre_w)
+    lead = " ".join(x for x in [genre_w, style_phrase] if x)
+    texts.append(_an(f"{lead + ' ' if lead else ''}soundtrack piece from the {kind} {game}", cap=True)
+                 + ".")
+    if t.title:
+        texts.append(f"'{t.title}', {genre_w or 'music'} from the {re.sub('^The ', '', game)} "
+                     f"soundtrack{by}.")
+    if t.album and t.title and t.album.lower() not in game.lower():
+        texts.append(f"'{t.title}' from the album {t.album}{by}.")
+    if t.description:
+        texts.append(f"{t.description.rstrip('.')} ({game}).")
+    texts += info.get("extra", [])
+    subject = f"{genre_w} music" if genre_w else (
+        f"{styles[0]} game music" if styles and styles[0] not in ("soundtrack",) else "game music")
+    words = mood.mood_words(feats)
+    texts += mood.mood_texts(feats, subject=subject, seed=seed_key)
+    texts = list(dict.fromkeys(texts))
+    main = texts[0] if rng.random() < 0.5 else rng.choice(texts)
+    return main, [x for x in texts if x != main], words
+
+
+MTT_MOOD = ("slow", "fast", "loud", "quiet", "soft")
+
+
+def make_rows(t: Track, res: dict, split: str, pkg_desc: str, seed: int) -> list[dict]:
+    rows = []
+    genre = gtzan_genre(t.tag_genre)
+    for ex in res["excerpts"]:
+        feats = mood.Features(**ex["features"])
+        main, others, words = captions(t, feats, pkg_desc, f"{seed}-{ex['path']}")
+        attrs = mood.attributes(feats)
+        rows.append({
+            "path": ex["path"], "text": main, "texts": " | ".join(others), "genre": genre,
+            "style": (t.tag_genre or "game soundtrack").lower(), "groove": "", "tempo": "",
+            "key": "", "progression": "", "instruments": "", "soundfont": "", "tags": "",
+            "split": split, "source": "games", "package": t.package,
+            "game": GAMES.get(t.package, {}).get("game", t.package), "track": t.track,
+            "title": t.title, "artist": t.artist, "album": t.album, "tag_genre": t.tag_genre,
+            "offset_s": ex["offset_s"], "licence": t.licence, "copyright": t.copyright,
+            "mood_tags": ";".join(w for w in words if w in MTT_MOOD),
+            "tempo_est": round(feats.tempo, 1) if attrs["pace"] or feats.tempo_confidence
+            >= mood.TEMPO_MIN_CONF else "",
+            "key_est": feats.key if attrs["mode"] else "",
+            "rms_db": round(feats.rms_db, 1), "centroid_hz": round(feats.centroid_hz),
+        })
+    return rows
+
+
+def safe_name(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", s).strip("_") or "track"
+
+
+def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: int = 2,
+          descriptions: dict[str, str] | None = None, log=print) -> dict:
+    """Write OUT/captions.csv and OUT/summary.json from (package, ogg path) items."""
+    t0 = time.time()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    pkgs = sorted({p for p, _ in items})
+    licences = {p: licensing(p) for p in pkgs}
+    descriptions = descriptions if descriptions is not None else {
+        p: package_description(p) for p in pkgs}
+    tracks, skipped = build_tracks(items, licences)
+    splits = assign_splits(tracks, seed)
+    log(f"{len(items)} music files -> {len(tracks)} tracks ({len(skipped)} files skipped)")
+    jobs_ = [{"out": str(out), "paths": t.paths, "track": t.track, "package": t.package,
+              "name": safe_name(t.track.split("/", 1)[1])} for t in tracks]
+    # resumable: a track whose measured excerpts (features.jsonl) are all on disk is not redone
+    cache_file = out / "features.jsonl"
+    results: dict[str, dict] = {}
+    if cache_file.is_file():
+        for line in cache_file.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            if not r.get("error") and all((out / e["path"]).is_file() for e in r["excerpts"]):
+                results[r["track"]] = r
+    todo = [j for j in jobs_ if j["track"] not in results]
+    log(f"{len(jobs_) - len(todo)} tracks already done, {len(todo)} to cut")
+
+    def keep(r):
+        results[r["track"]] = r
+        with open(cache_file, "a") as fh:
+            fh.write(json.dumps(r) + "\n")
+
+    if jobs <= 1:
+        for j in todo:
+            keep(process_track(j))
+    else:
+        with cf.ProcessPoolExecutor(max_workers=jobs) as ex:
+            futs = {ex.submit(process_track, j): j["track"] for j in todo}
+            for n, fu in enumerate(cf.as_completed(futs), 1):
+                try:
+                    keep(fu.result())
+                except Exception as e:  # noqa: BLE001 - a crashed worker fails one track
+                    keep({"track": futs[fu], "excerpts": [], "skipped": [],
+                          "error": f"worker: {type(e).__name__}: {e}"[:300]})
+                if n % 20 == 0 or n == len(futs):
+                    log(f"{n}/{len(futs)} tracks, {time.time() - t0:.0f}s")
+    rows, errors, silent = [], [], 0
+    per_pkg: dict[str, dict] = {}
+    for t in tracks:
+        res = results[t.track]
+        split = splits[t.group]
+        pk = per_pkg.setdefault(t.package, {
+            "game": GAMES.get(t.package, {}).get("game", t.package),
+            "version": package_version(t.package), "tracks": 0, "excerpts": 0,
+            "train": 0, "test": 0, "track_hours": 0.0, "excerpt_hours": 0.0, "licences": {},
+            "genres": {}, "test_tracks": []})
+        if res["error"]:
+            errors.append({"track": t.track, "paths": t.paths, "error": res["error"]})
+            log(f"error: {t.track}: {res['error']}")
+            continue
+        silent += len(res["skipped"])
+        r = make_rows(t, res, split, descriptions.get(t.package, ""), seed)
+        rows += r
+        pk["tracks"] += 1
+        pk["excerpts"] += len(r)
+        pk[split] += len(r)
+        pk["track_hours"] += t.duration_s / 3600
+        pk["excerpt_hours"] += len(r) * CLIP_S / 3600
+        pk["licences"][t.licence] = pk["licences"].get(t.licence, 0) + 1
+        g = gtzan_genre(t.tag_genre)
+        pk["genres"][g] = pk["genres"].get(g, 0) + len(r)
+        if split == "test":
+            pk["test_tracks"].append(t.track)
+    for pk in per_pkg.values():
+        pk["track_hours"] = round(pk["track_hours"], 3)
+        pk["excerpt_hours"] = round(pk["excerpt_hours"], 3)
+    rows.sort(key=lambda r: r["path"])
+    tmp = out / "captions.csv.tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, out / "captions.csv")
+    licence_totals: dict[str, int] = {}
+    for r in rows:
+        licence_totals[r["licence"]] = licence_totals.get(r["licence"], 0) + 1
+    summary = {
+        "command": "python -m train.corpus_games " + " ".join(sys.argv[1:]),
+        "seed": seed, "packages": per_pkg,
+        "tracks": sum(p["tracks"] for p in per_pkg.values()),
+        "excerpts": len(rows),
+        "split_totals": {s: sum(1 for r in rows if r["split"] == s) for s in ("train", "test")},
+        "genres": {g: sum(1 for r in rows if r["genre"] == g) for g in
+                   sorted({r["genre"] for r in rows})},
+        "hours": round(len(rows) * CLIP_S / 3600, 3),
+        "source_hours": round(sum(p["track_hours"] for p in per_pkg.values()), 3),
+        "licences_by_excerpt": licence_totals,
+        "clip_seconds": CLIP_S, "sample_rate": SR, "format": "FLAC 16-bit mono",
+        "excerpt_every_s": EXCERPT_EVERY_S, "max_excerpts_per_track": MAX_EXCERPTS,
+        "silent_excerpts_skipped": silent, "files_skipped": skipped, "decode_errors": errors,
+        "package_descriptions": {p: d.split("\n")[0] for p, d in descriptions.items()},
+        "elapsed_s": round(time.time() - t0, 1),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--packages", nargs="*", default=list(PACKAGES), choices=list(PACKAGES))
+    args = ap.parse_args(argv)
+    items = discover(args.packages)
+    missing = [p for p in args.packages if not dpkg_files(p)]
+    if missing:
+        print(f"not installed (skipped): {' '.join(missing)}", file=sys.stderr)
+    if not items:
+        print("no music found: install the packages listed in --help", file=sys.stderr)
+        return 2
+    s = build(args.out, items, seed=args.seed, jobs=args.jobs)
+    print(json.dumps({k: s[k] for k in ("tracks", "excerpts", "split_totals", "genres", "hours",
+                                        "licences_by_excerpt", "elapsed_s")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
