@@ -1,8 +1,10 @@
 """Cold-start wall time of `muser tag` on a 30 s mp3 and `muser search` on a 10,000-track library.
 
-    python bench/cold_start.py [--runs 7]
+    python bench/cold_start.py [--runs 7] [--engines auto,torch] [--no-search]
 
-Each run is a fresh process (imports, checkpoint load, decode, inference). The 10k library is
+Each run is a fresh process (imports, checkpoint load, decode, inference). `muser tag` is timed
+once per engine (`--engine auto` is the default a user gets: numpy here, no torch import). The
+runs of the engines are interleaved, so a burst of load from elsewhere hits them alike. The 10k library is
 made by writing 10,000 catalogue rows with clustered unit vectors under the shipped checkpoint's
 hash, then building its index: the query path (`muser search`) is exactly the real one.
 """
@@ -49,14 +51,26 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--tracks", type=int, default=10_000)
+    ap.add_argument("--engines", default="auto,torch", help="comma-separated --engine values to time")
+    ap.add_argument("--no-search", action="store_true", help="time `muser tag` only")
     args = ap.parse_args()
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clip = write_mp3(tmp / "clip30s.mp3", 30.0)
         muser = [sys.executable, "-m", "muser_cli.main"]
-        time_command(muser + ["tag", str(clip)], 1)  # warm the page cache, not the process
-        print(f"muser tag clip30s.mp3: {summary(time_command(muser + ['tag', str(clip)], args.runs))}")
+        engines = [e for e in args.engines.split(",") if e]
+        commands = {e: muser + ["tag", str(clip), "--engine", e] for e in engines}
+        times: dict[str, list[float]] = {e: [] for e in engines}
+        for cmd in commands.values():
+            time_command(cmd, 1)  # warm the page cache, not the process
+        for _ in range(args.runs):
+            for e, cmd in commands.items():
+                times[e] += time_command(cmd, 1)
+        for e in engines:
+            print(f"muser tag clip30s.mp3 --engine {e}: {summary(times[e])}")
+        if args.no_search:
+            return
         fake_library(tmp / "home", args.tracks)
         env = {"MUSER_HOME": str(tmp / "home")}
         query = muser + ["search", "melancholic piano", "--library", "bench"]

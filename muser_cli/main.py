@@ -26,21 +26,23 @@ def tag(
     checkpoint: Optional[Path] = CheckpointOpt,
     device: str = DeviceOpt,
     precision: str = PrecisionOpt,
+    engine: str = typer.Option("auto", "--engine", envvar="MUSER_ENGINE",
+                               help="auto (numpy on CPU for a few minutes of audio: no torch import), numpy or torch."),
 ) -> None:
     """Print the top MTT-50 tags and the genre of each audio file."""
     from muser_model.errors import AudioError, MuserError
     from muser_model.files import iter_audio_files
-    from muser_model.tagging import label_list, tag_files
+    from muser_model.tagging import EngineError, label_list
+    from muser_model.tagging import tag as tag_paths
 
     files = list(iter_audio_files(inputs))
     if not files:
         output.error("no audio files found in " + ", ".join(str(p) for p in inputs))
         raise typer.Exit(EXIT_USAGE)
-    lm = load_model_or_exit(checkpoint, device, precision)
     failed = 0
     try:
-        results = tag_files(lm, files, k=top_k, labels=label_list(labels), timeline=timeline,
-                            batch_size=batch_size)
+        results = tag_paths(files, checkpoint, device, precision, engine, k=top_k,
+                            labels=label_list(labels), timeline=timeline, batch_size=batch_size)
         for result in output.progress(results, len(files), "tagging"):
             if isinstance(result, AudioError):
                 failed += 1
@@ -49,6 +51,9 @@ def tag(
                 output.json_line(result.to_json())
             else:
                 _print_tags(result)
+    except EngineError as exc:
+        output.error(str(exc))
+        raise typer.Exit(EXIT_USAGE) from exc
     except MuserError as exc:
         output.error(str(exc))
         raise typer.Exit(EXIT_MODEL) from exc
@@ -129,12 +134,13 @@ def evaluate(
             output.data(f"  {genre:<14} " + " ".join(f"{n:>4}" for n in row))
 
 
-from muser_cli import library_cmds  # noqa: E402  (registers the library commands)
+from muser_cli import library_cmds, train_cmd  # noqa: E402  (registers the library and training commands)
 
 app.command()(library_cmds.index)
 app.command()(library_cmds.search)
 app.command()(library_cmds.similar)
 app.command()(library_cmds.status)
+app.command()(train_cmd.train)
 
 
 def main() -> None:

@@ -1,17 +1,38 @@
 """One-file, self-describing checkpoints.
 
-Layout: an 8-byte magic, a little-endian uint32 format version, a uint64 payload length, the
+Format 1: an 8-byte magic, a little-endian uint32 format version, a uint64 payload length, the
 payload's SHA-256 (32 bytes), then the payload: a `torch.save` of a dict holding the config,
 weights, vocabularies, templates, text-tower identity, label embeddings and training record.
-The header lets a truncated, foreign or newer file be told apart before unpickling anything,
-and the payload hash is the checkpoint's identity (`content_hash`).
+
+Format 2 (written since muser 0.x, issue 6) adds a numpy section that tagging reads without
+importing torch. After the format-1 header comes a second one, a uint64 section length and the
+section's SHA-256, then the numpy section, then the same `torch.save` payload:
+
+    <8s magic><u32 version=2><u64 payload length><32s payload SHA-256>
+    <u64 numpy length><32s numpy SHA-256>
+    numpy section  (see `pack_arrays`: magic, JSON manifest, 64-byte aligned raw little-endian arrays)
+    torch payload
+
+The numpy section holds the config, vocabularies, templates, text-tower identity and, for
+tagging, the audio towers with BatchNorm folded into the convolutions (eval mode), the
+projections, heads, prompt embeddings and the zero-shot scale (`muser_model.numpy_audio`).
+It is derived from the payload, so the checkpoint's identity (`content_hash`, stored by library
+catalogues) stays the SHA-256 of the torch payload: `upgrade` (format 1 -> 2) keeps the payload
+bytes and therefore the hash; libraries are not re-embedded. Both digests are checked on every
+full load, and the numpy digest whenever the numpy section is read.
+
+The header lets a truncated, foreign or newer file be told apart before unpickling anything.
+
+    python -m muser_model.checkpoint upgrade PATH [PATH ...]   # rewrite in the newest format
 """
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import struct
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +49,11 @@ if TYPE_CHECKING:
 
 MAGIC = b"MUSERCK\x00"
 DEFAULT_CHECKPOINT_NAME = "default.muser"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _HEADER = struct.Struct("<8sIQ32s")
+_NUMPY_HEADER = struct.Struct("<Q32s")  # format >= 2: numpy section length and SHA-256
+NUMPY_MAGIC = b"MUSERNP\x00"
+_ALIGN = 64
 
 
 @dataclass
@@ -77,19 +101,42 @@ def checkpoint_hash(path: str | Path) -> str:
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> str:
-    """Write atomically (temp file + rename); returns the content hash."""
+    """Write atomically (temp file + rename) in the newest format; returns the content hash."""
     import torch
 
     buffer = io.BytesIO()
     torch.save(ckpt.payload(), buffer)
-    payload = buffer.getvalue()
+    return _write(Path(path), buffer.getvalue(), numpy_section(ckpt), ckpt)
+
+
+def numpy_section(ckpt: Checkpoint) -> bytes:
+    """The torch-free section of a checkpoint (see the module docstring); empty when the weights
+    do not fit the config (such a file still saves, and fails to load as before)."""
+    from muser_model.numpy_audio import export_arrays
+
+    try:
+        meta, arrays = export_arrays(ckpt)
+    except (KeyError, ValueError, IndexError):
+        return b""
+    return pack_arrays(meta, arrays)
+
+
+def _write(path: Path, payload: bytes, section: bytes, ckpt: Checkpoint | None = None) -> str:
     digest = hashlib.sha256(payload).digest()
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # keep the mode of a file rewritten in place, else the usual umask'ed 0666
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(_HEADER.pack(MAGIC, FORMAT_VERSION, len(payload), digest))
+            f.write(_NUMPY_HEADER.pack(len(section), hashlib.sha256(section).digest()))
+            f.write(section)
             f.write(payload)
             f.flush()
             os.fsync(f.fileno())
@@ -97,11 +144,51 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> str:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    ckpt.content_hash = digest.hex()
-    return ckpt.content_hash
+    if ckpt is not None:
+        ckpt.content_hash, ckpt.format_version = digest.hex(), FORMAT_VERSION
+    return digest.hex()
+
+
+def pack_arrays(meta: dict[str, Any], arrays: dict[str, Any]) -> bytes:
+    """magic, uint32 manifest length, JSON manifest ({"meta", "arrays": name -> dtype, shape,
+    offset}), zero padding to 64 bytes, then each array's raw little-endian bytes at a 64-byte
+    aligned offset (relative to the data start). Deterministic: same input, same bytes."""
+    import numpy as np
+
+    index, blobs, offset = {}, [], 0
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        a = a.astype(a.dtype.newbyteorder("<"), copy=False)
+        index[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset}
+        raw = a.tobytes()
+        pad = -len(raw) % _ALIGN
+        blobs.append(raw + b"\0" * pad)
+        offset += len(raw) + pad
+    manifest = json.dumps({"meta": meta, "arrays": index}, sort_keys=True).encode()
+    head = NUMPY_MAGIC + struct.pack("<I", len(manifest)) + manifest
+    head += b"\0" * (-len(head) % _ALIGN)
+    return head + b"".join(blobs)
+
+
+def unpack_arrays(section: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Inverse of pack_arrays: (meta, name -> read-only numpy array viewing `section`)."""
+    import numpy as np
+
+    if section[:8] != NUMPY_MAGIC:
+        raise ValueError("numpy section has no magic")
+    (n,) = struct.unpack_from("<I", section, 8)
+    manifest = json.loads(section[12:12 + n])
+    start = 12 + n + (-(12 + n) % _ALIGN)
+    arrays = {}
+    for name, spec in manifest["arrays"].items():
+        dtype = np.dtype(spec["dtype"])
+        count = int(np.prod(spec["shape"], dtype=np.int64))
+        arrays[name] = np.frombuffer(section, dtype, count, start + spec["offset"]).reshape(spec["shape"])
+    return manifest["meta"], arrays
 
 
 def read_header(path: Path) -> tuple[int, int, bytes]:
+    """(format version, torch payload length, payload SHA-256) from the first header."""
     if not path.is_file():
         raise CheckpointNotFoundError(path)
     with open(path, "rb") as f:
@@ -114,22 +201,103 @@ def read_header(path: Path) -> tuple[int, int, bytes]:
     _, version, length, digest = _HEADER.unpack(head)
     if version > FORMAT_VERSION:
         raise CheckpointVersionError(path, f"format {version}, this muser reads up to {FORMAT_VERSION}; upgrade muser")
+    if version < 1:
+        raise CorruptCheckpointError(path, f"format {version} does not exist")
     return version, length, digest
+
+
+@dataclass(frozen=True)
+class _Layout:
+    version: int
+    payload_length: int
+    payload_digest: bytes
+    numpy_length: int = 0  # 0: no numpy section (format 1)
+    numpy_digest: bytes = b""
+
+    @property
+    def numpy_offset(self) -> int:
+        return _HEADER.size + _NUMPY_HEADER.size
+
+    @property
+    def payload_offset(self) -> int:
+        return self.numpy_offset + self.numpy_length if self.version >= 2 else _HEADER.size
+
+
+def _read_layout(path: Path) -> _Layout:
+    version, length, digest = read_header(path)
+    if version < 2:
+        return _Layout(version, length, digest)
+    with open(path, "rb") as f:
+        f.seek(_HEADER.size)
+        ext = f.read(_NUMPY_HEADER.size)
+    if len(ext) < _NUMPY_HEADER.size:
+        raise CorruptCheckpointError(path, f"truncated: only {_HEADER.size + len(ext)} bytes")
+    n_len, n_digest = _NUMPY_HEADER.unpack(ext)
+    return _Layout(version, length, digest, n_len, n_digest)
+
+
+def _read_exact(path: Path, f, offset: int, length: int, what: str, digest: bytes,
+                last: bool = False) -> bytes:
+    f.seek(offset)
+    data = f.read(length + 1 if last else length)
+    if len(data) < length:
+        raise CorruptCheckpointError(path, f"truncated: {len(data)} of {length} {what} bytes")
+    if len(data) > length:
+        raise CorruptCheckpointError(path, "trailing bytes after payload")
+    if hashlib.sha256(data).digest() != digest:
+        raise CorruptCheckpointError(path, f"content hash mismatch ({what})")
+    return data
+
+
+def has_numpy_section(path: str | Path) -> bool:
+    """True when the file carries the torch-free section (format >= 2); reads the header only."""
+    return _read_layout(Path(path)).numpy_length > 0
+
+
+def load_numpy_section(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """(meta, arrays, content hash) of a format-2 file's numpy section, without importing torch.
+
+    Raises CheckpointVersionError for a format-1 file (run `upgrade`), the usual typed errors
+    for a missing, foreign, truncated or corrupt one.
+    """
+    path = Path(path)
+    layout = _read_layout(path)
+    if layout.numpy_length == 0 and layout.version < 2:
+        raise CheckpointVersionError(path, f"format {layout.version} has no numpy section; "
+                                     f"run: python -m muser_model.checkpoint upgrade {path}")
+    if layout.numpy_length == 0:
+        raise CorruptCheckpointError(path, "no numpy section (its weights did not fit its config)")
+    with open(path, "rb") as f:
+        section = _read_exact(path, f, layout.numpy_offset, layout.numpy_length, "numpy section",
+                              layout.numpy_digest)
+        f.seek(0, os.SEEK_END)
+        if f.tell() != layout.payload_offset + layout.payload_length:
+            raise CorruptCheckpointError(path, f"file is {f.tell()} bytes, header says "
+                                         f"{layout.payload_offset + layout.payload_length}")
+    try:
+        meta, arrays = unpack_arrays(section)
+    except (KeyError, TypeError, ValueError, struct.error) as exc:
+        raise CorruptCheckpointError(path, f"unreadable numpy section: {exc}") from exc
+    return meta, arrays, layout.payload_digest.hex()
+
+
+def _read_payload(path: Path) -> tuple[_Layout, bytes]:
+    layout = _read_layout(path)
+    with open(path, "rb") as f:
+        if layout.numpy_length:
+            _read_exact(path, f, layout.numpy_offset, layout.numpy_length, "numpy section",
+                        layout.numpy_digest)
+        payload = _read_exact(path, f, layout.payload_offset, layout.payload_length, "payload",
+                              layout.payload_digest, last=True)
+    return layout, payload
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
     import torch
 
     path = Path(path)
-    version, length, digest = read_header(path)
-    with open(path, "rb") as f:
-        f.seek(_HEADER.size)
-        payload = f.read(length + 1)
-    if len(payload) != length:
-        raise CorruptCheckpointError(path, f"truncated: {len(payload)} of {length} payload bytes"
-                                     if len(payload) < length else "trailing bytes after payload")
-    if hashlib.sha256(payload).digest() != digest:
-        raise CorruptCheckpointError(path, "content hash mismatch")
+    layout, payload = _read_payload(path)
+    version, digest = layout.version, layout.payload_digest
     try:
         data = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
         ckpt = _from_payload(data)
@@ -154,3 +322,34 @@ def _from_payload(data: dict[str, Any]) -> Checkpoint:
         training=dict(data.get("training", {})),
         muser_version=data.get("muser_version", "unknown"),
     )
+
+
+def upgrade_checkpoint(path: str | Path, out: str | Path | None = None) -> tuple[int, str]:
+    """Rewrite `path` (or write `out`) in the newest format; returns (old version, content hash).
+
+    The torch payload is copied byte for byte, so weights and the content hash do not change.
+    """
+    path = Path(path)
+    layout, payload = _read_payload(path)
+    ckpt = load_checkpoint(path)
+    digest = _write(Path(out) if out else path, payload, numpy_section(ckpt))
+    assert digest == layout.payload_digest.hex()
+    return layout.version, digest
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m muser_model.checkpoint")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("upgrade", help="rewrite checkpoints in the newest format (same weights and hash)")
+    up.add_argument("paths", nargs="+", type=Path)
+    args = ap.parse_args(argv)
+    for p in args.paths:
+        old, digest = upgrade_checkpoint(p)
+        print(f"{p}: format {old} -> {FORMAT_VERSION}, content hash {digest[:16]} (unchanged)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

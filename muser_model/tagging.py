@@ -1,13 +1,36 @@
-"""`muser tag` as a library function: files in, tags and genre per file out."""
+"""`muser tag` as a library function: files in, tags and genre per file out.
+
+Two engines compute the same thing: "torch" (`muser_model.model`, any device, bf16 autocast)
+and "numpy" (`muser_model.numpy_audio`, CPU fp32, no torch import: about 1.5 s less start-up on
+a 2-core machine). `tag()` picks one (`choose_engine`); this module never imports torch itself
+unless the torch engine runs.
+"""
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import math
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from muser_model.errors import AudioError
-from muser_model.inference import LabelScore, Scorer, TrackEmbedding, embed_files, top_k
-from muser_model.runtime import LoadedModel
+from muser_model.errors import AudioError, MuserError
+
+if TYPE_CHECKING:
+    from muser_model.inference import LabelScore, TrackEmbedding
+    from muser_model.numpy_audio import NumpyMuser
+    from muser_model.runtime import LoadedModel
+
+ENGINES = ("auto", "numpy", "torch")
+# engine auto runs numpy for at most this many 5 s windows in all (about 5 minutes of audio);
+# beyond that torch's faster convolutions pay back its import (see /work/notes/cold_start.md)
+AUTO_NUMPY_MAX_WINDOWS = 64
+AUTO_NUMPY_MAX_FILES = 32  # more files: torch without probing each one's duration
+
+
+class EngineError(MuserError):
+    """The engine asked for cannot run this request (e.g. numpy with --device cuda)."""
 
 
 @dataclass
@@ -40,17 +63,35 @@ class TagResult:
 def tag_files(lm: LoadedModel, paths: Iterable[str | Path], k: int = 5,
               labels: list[str] | None = None, timeline: bool = False,
               batch_size: int = 16) -> Iterator[TagResult | AudioError]:
-    """Yield a TagResult, or the AudioError naming the file, for each path in order."""
+    """Torch engine: yield a TagResult, or the AudioError naming the file, for each path in order."""
+    from muser_model.inference import Scorer, embed_files, top_k
+
     scorer = Scorer(lm)
     for result in embed_files(lm, paths, batch_size=batch_size):
         if isinstance(result, AudioError):
             yield result
         else:
-            yield _tag_one(scorer, result, k, labels or [], timeline)
+            yield _tag_one(scorer, result, k, labels or [], timeline, top_k)
 
 
-def _tag_one(scorer: Scorer, emb: TrackEmbedding, k: int, labels: list[str],
-             timeline: bool) -> TagResult:
+def tag_files_numpy(model: NumpyMuser, paths: Iterable[str | Path], k: int = 5,
+                    labels: list[str] | None = None, timeline: bool = False,
+                    batch_size: int = 16) -> Iterator[TagResult | AudioError]:
+    """Numpy engine: as `tag_files`, from a format-2 checkpoint's numpy section, no torch."""
+    from muser_model.numpy_audio import NumpyScorer, embed_files, top_k
+
+    scorer = NumpyScorer(model)
+    for result in embed_files(model, paths, batch_size=batch_size):
+        if isinstance(result, AudioError):
+            yield result
+        else:
+            yield _tag_one(scorer, result, k, labels or [], timeline, top_k)
+
+
+def _tag_one(scorer: Any, emb: Any, k: int, labels: list[str], timeline: bool,
+             top_k: Callable[..., list[LabelScore]]) -> TagResult:
+    """Shared by both engines: `scorer`/`emb` are inference.Scorer/TrackEmbedding (torch) or
+    numpy_audio.NumpyScorer/NumpyTrackEmbedding, `top_k` the matching function."""
     track = emb.track()[None]  # (1, E)
     tag_scores, tag_kind, tag_method = scorer.scores(track, "tags")
     genre_scores, g_kind, g_method = scorer.scores(track, "genres")
@@ -69,11 +110,11 @@ def _tag_one(scorer: Scorer, emb: TrackEmbedding, k: int, labels: list[str],
         probs, _ = scorer.open_labels(track, labels)
         result.labels = top_k(probs[0], labels, len(labels), "probability", "zero-shot")
     if timeline:
-        result.timeline = _timeline(scorer, emb, k)
+        result.timeline = _timeline(scorer, emb, k, top_k)
     return result
 
 
-def _timeline(scorer: Scorer, emb: TrackEmbedding, k: int) -> list[WindowTags]:
+def _timeline(scorer: Any, emb: Any, k: int, top_k: Callable[..., list[LabelScore]]) -> list[WindowTags]:
     windows = emb.windows  # (W, E)
     tag_scores, tag_kind, tag_method = scorer.scores(windows, "tags")
     genre_scores, g_kind, g_method = scorer.scores(windows, "genres")
@@ -93,3 +134,97 @@ def label_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+# -- engine selection ------------------------------------------------------------------------
+def cuda_may_be_present() -> bool:
+    """Whether torch could find a GPU here, answered without importing torch.
+
+    False only where that is certain: CUDA_VISIBLE_DEVICES hides every device, macOS (no CUDA
+    builds), or Linux without the NVIDIA driver's (or ROCm's) device nodes. Else True.
+    """
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    if sys.platform == "darwin":
+        return False
+    if sys.platform.startswith("linux"):
+        return any(os.path.exists(p) for p in ("/proc/driver/nvidia/version", "/dev/nvidiactl",
+                                                "/dev/nvidia0", "/dev/kfd"))
+    return True
+
+
+def _estimated_windows(paths: list[Path], window_s: float, hop_s: float) -> int:
+    """Windows the files will give (header probe; an unreadable file counts 1, it fails anyway)."""
+    from muser_model import audio
+
+    total = 0
+    for p in paths:
+        try:
+            seconds = audio.probe(p).duration_s
+        except (AudioError, OSError):
+            seconds = window_s
+        total += max(1, math.ceil(max(seconds - window_s, 0.0) / hop_s) + 1)
+    return total
+
+
+def choose_engine(engine: str, checkpoint: str | Path | None, device: str = "auto",
+                  precision: str = "auto", paths: list[Path] | None = None,
+                  labels: list[str] | None = None) -> tuple[str, NumpyMuser | None, str]:
+    """("numpy" or "torch", the loaded numpy model or None, why) for a tagging request.
+
+    numpy runs when asked for, or under "auto" when all of these hold: --device auto with no GPU
+    possible (`cuda_may_be_present`) or cpu; --precision auto or fp32 (numpy computes fp32, which
+    is also what auto gives on CPUs without native bf16); a format-2 checkpoint; open --labels only
+    with a frozen text tower; at most AUTO_NUMPY_MAX_FILES files and AUTO_NUMPY_MAX_WINDOWS
+    windows. The numpy section is checked here, so checkpoint errors surface as usual.
+    `engine="numpy"` that cannot run raises EngineError; checkpoint errors propagate.
+    """
+    from muser_model.checkpoint import default_checkpoint_path, has_numpy_section
+
+    if engine not in ENGINES:
+        raise EngineError(f"unknown engine {engine!r}; use auto, numpy or torch")
+    if engine == "torch":
+        return "torch", None, "asked for"
+    path = Path(checkpoint) if checkpoint else default_checkpoint_path()
+    why = None
+    if device not in ("auto", "cpu"):
+        why = f"--device {device}"
+    elif device == "auto" and engine == "auto" and cuda_may_be_present():
+        why = "a GPU may be present (--device cpu or --engine numpy forces numpy)"
+    elif precision not in ("auto", "fp32"):
+        why = f"--precision {precision} (numpy computes fp32)"
+    elif not has_numpy_section(path):  # raises the usual checkpoint errors
+        why = f"the checkpoint has no numpy section (python -m muser_model.checkpoint upgrade {path})"
+    if why is None:
+        from muser_model.numpy_audio import NumpyMuser
+
+        model = NumpyMuser.load(path)
+        if labels and not model.can_embed_text:
+            why = "--labels with a fine-tuned text tower"
+        elif engine == "auto" and paths is not None:
+            cfg = model.config.audio
+            if len(paths) > AUTO_NUMPY_MAX_FILES:
+                why = f"more than {AUTO_NUMPY_MAX_FILES} files"
+            elif _estimated_windows(paths, cfg.window_s, cfg.hop_s) > AUTO_NUMPY_MAX_WINDOWS:
+                why = f"more than {AUTO_NUMPY_MAX_WINDOWS} windows of audio"
+        if why is None:
+            return "numpy", model, "no torch needed"
+    if engine == "numpy":
+        raise EngineError(f"--engine numpy cannot run this: {why}")
+    return "torch", None, why
+
+
+def tag(paths: list[Path], checkpoint: str | Path | None = None, device: str = "auto",
+        precision: str = "auto", engine: str = "auto", k: int = 5, labels: list[str] | None = None,
+        timeline: bool = False, batch_size: int = 16) -> Iterator[TagResult | AudioError]:
+    """`muser tag`: pick the engine, load the model, yield results in input order.
+
+    Loading happens on the first `next()`; checkpoint and device problems raise MuserError
+    (EngineError for an engine that cannot run the request).
+    """
+    chosen, model, _ = choose_engine(engine, checkpoint, device, precision, paths, labels)
+    if chosen == "numpy":
+        yield from tag_files_numpy(model, paths, k, labels, timeline, batch_size)
+        return
+    from muser_model.runtime import load_model
+
+    lm = load_model(checkpoint, device, precision)
+    yield from tag_files(lm, paths, k, labels, timeline, batch_size)

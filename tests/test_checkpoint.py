@@ -1,5 +1,6 @@
 import struct
 
+import numpy as np
 import pytest
 import torch
 
@@ -120,3 +121,114 @@ def test_weights_that_do_not_fit_the_config(tiny_checkpoint, tmp_path):
 def test_loads_on_cuda(tiny_checkpoint):
     lm = load_model(tiny_checkpoint, "cuda")
     assert next(lm.model.parameters()).is_cuda
+
+
+# -- format 2: the numpy section ---------------------------------------------------------------
+def _write_format1(ckpt, path):
+    """A file as muser wrote it before format 2: header + torch payload, no numpy section."""
+    import hashlib
+    import io
+
+    from muser_model.checkpoint import _HEADER
+
+    buffer = io.BytesIO()
+    torch.save(ckpt.payload(), buffer)
+    payload = buffer.getvalue()
+    path.write_bytes(_HEADER.pack(MAGIC, 1, len(payload), hashlib.sha256(payload).digest()) + payload)
+    return hashlib.sha256(payload).hexdigest()
+
+
+def test_saved_files_carry_the_numpy_section(tiny_checkpoint):
+    from muser_model.checkpoint import has_numpy_section, load_numpy_section
+
+    assert FORMAT_VERSION == 2 and has_numpy_section(tiny_checkpoint)
+    meta, arrays, digest = load_numpy_section(tiny_checkpoint)
+    ckpt = load_checkpoint(tiny_checkpoint)
+    assert digest == ckpt.content_hash and ckpt.format_version == 2
+    assert ModelConfig.from_dict(meta["config"]) == ckpt.config and meta["tags"] == ckpt.tags
+    assert np.array_equal(arrays["label_embeddings.tags"], ckpt.label_embeddings["tags"].numpy())
+    assert np.array_equal(arrays["wave_proj.0.weight"], ckpt.state_dict["wave_proj.0.weight"].numpy())
+    assert all(a.dtype == np.float32 for a in arrays.values())
+
+
+def test_format1_loads_and_upgrades_to_the_same_hash(tiny_checkpoint, tmp_path):
+    from muser_model.checkpoint import (checkpoint_hash, has_numpy_section, load_numpy_section,
+                                        main, upgrade_checkpoint)
+
+    ckpt = load_checkpoint(tiny_checkpoint)
+    old = tmp_path / "old.muser"
+    digest = _write_format1(ckpt, old)
+    v1 = load_checkpoint(old)
+    assert v1.format_version == 1 and v1.content_hash == digest == checkpoint_hash(old)
+    assert not has_numpy_section(old)
+    with pytest.raises(CheckpointVersionError, match="upgrade"):
+        load_numpy_section(old)
+    lm = load_model(old, "cpu")  # the torch path still reads format 1
+    assert lm.checkpoint.format_version == 1
+
+    assert upgrade_checkpoint(old, tmp_path / "new.muser") == (1, digest)
+    new = load_checkpoint(tmp_path / "new.muser")
+    assert new.format_version == 2 and new.content_hash == digest
+    assert new.state_dict.keys() == v1.state_dict.keys()
+    assert all(torch.equal(new.state_dict[k], v1.state_dict[k]) for k in v1.state_dict)
+    assert main(["upgrade", str(old)]) == 0  # in place, through the command
+    assert has_numpy_section(old) and checkpoint_hash(old) == digest
+    assert (tmp_path / "new.muser").read_bytes() == old.read_bytes()
+
+
+def test_upgrade_keeps_file_mode(tiny_checkpoint, tmp_path):
+    import os
+
+    from muser_model.checkpoint import upgrade_checkpoint
+
+    old = tmp_path / "old.muser"
+    _write_format1(load_checkpoint(tiny_checkpoint), old)
+    os.chmod(old, 0o644)
+    upgrade_checkpoint(old)
+    assert os.stat(old).st_mode & 0o777 == 0o644
+
+
+def test_corrupt_numpy_section_is_caught(tiny_checkpoint, tmp_path):
+    from muser_model.checkpoint import _HEADER, load_numpy_section
+
+    data = bytearray(tiny_checkpoint.read_bytes())
+    data[_HEADER.size + 40 + 200] ^= 0xFF  # inside the numpy section
+    bad = tmp_path / "bad.muser"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(CorruptCheckpointError, match="numpy section"):
+        load_numpy_section(bad)
+    with pytest.raises(CorruptCheckpointError, match="hash"):
+        load_checkpoint(bad)
+
+
+@pytest.mark.parametrize("keep", [60, 5000, -1])
+def test_truncated_format2_numpy_reader(tiny_checkpoint, tmp_path, keep):
+    from muser_model.checkpoint import load_numpy_section
+
+    cut = tmp_path / "cut.muser"
+    data = tiny_checkpoint.read_bytes()
+    cut.write_bytes(data[:keep])
+    with pytest.raises(CorruptCheckpointError, match="cut.muser"):
+        load_numpy_section(cut)
+
+
+def test_numpy_section_is_read_without_torch(tiny_checkpoint):
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from muser_model.numpy_audio import NumpyMuser\n"
+            f"m = NumpyMuser.load({str(tiny_checkpoint)!r})\n"
+            "import numpy as np\n"
+            "w, s = m.embed(np.zeros((1, 32000), np.float32))\n"
+            "print(w.shape, 'torch' in sys.modules)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["(1,", "32)", "False"]
+
+
+def test_shipped_checkpoint_is_current_format():
+    from muser_model.checkpoint import default_checkpoint_path, has_numpy_section, read_header
+
+    path = default_checkpoint_path()
+    assert read_header(path)[0] == FORMAT_VERSION and has_numpy_section(path)
