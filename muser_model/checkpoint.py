@@ -4,7 +4,7 @@ Format 1: an 8-byte magic, a little-endian uint32 format version, a uint64 paylo
 payload's SHA-256 (32 bytes), then the payload: a `torch.save` of a dict holding the config,
 weights, vocabularies, templates, text-tower identity, label embeddings and training record.
 
-Format 2 (written since muser 0.x, issue 6) adds a numpy section that tagging reads without
+Format 2 (what `save_checkpoint` writes) adds a numpy section that tagging reads without
 importing torch. After the format-1 header comes a second one, a uint64 section length and the
 section's SHA-256, then the numpy section, then the same `torch.save` payload:
 
