@@ -44,3 +44,16 @@ def test_human_output(tmp_path, tiny_checkpoint):
     make_gtzan(tmp_path)
     res = _eval("--data", "gtzan", "--data-dir", tmp_path, "-c", tiny_checkpoint)
     assert res.exit_code == 0 and "accuracy" in res.stdout and "confusion" in res.stdout
+
+
+def test_linear_probe_on_the_train_split(tmp_path, tiny_checkpoint):
+    make_gtzan(tmp_path / "g")
+    res = _eval("--data", "gtzan", "--data-dir", tmp_path / "g", "--probe", "--json", "-c", tiny_checkpoint)
+    assert res.exit_code == 0, res.stderr
+    probe = json.loads(res.stdout)["probe"]
+    assert probe["train_clips"] == 8 and 0.0 <= probe["accuracy"] <= 1.0
+    make_mtt(tmp_path / "m")
+    res = _eval("--data", "mtt", "--data-dir", tmp_path / "m", "--probe", "--json", "-c", tiny_checkpoint)
+    assert res.exit_code == 0, res.stderr
+    probe = json.loads(res.stdout)["probe"]
+    assert probe["train_clips"] > 0 and 0.0 <= probe["pr_auc"] <= 1.0 and "accuracy" not in probe

@@ -86,11 +86,12 @@ GENRE_DATASETS = ("gtzan", "fma_small")
 
 
 def evaluate_dataset(lm: LoadedModel, name: str, data_dir, split: str = "test", batch_size: int = 32,
-                     limit: int = 0, reader_options: dict | None = None) -> dict:
+                     limit: int = 0, reader_options: dict | None = None, probe: bool = False) -> dict:
     """Zero-shot evaluation (and the checkpoint's heads where they apply) on one split.
 
     Genre datasets: accuracy and confusion matrix over the dataset's own genres, prompted with
     "The song belongs to {genre}". MTT: macro ROC-AUC / PR-AUC over the top-50 tags.
+    `probe`: also a linear probe fitted on the train split's frozen embeddings (`probe` key).
     """
     from train.datasets import load_dataset
 
@@ -103,6 +104,9 @@ def evaluate_dataset(lm: LoadedModel, name: str, data_dir, split: str = "test", 
         return result
     metrics = _genre_metrics(lm, kept, embs) if name in GENRE_DATASETS else tag_metrics(lm, kept, embs)
     result.update(metrics)
+    if probe:
+        train = [e for e in report.examples if e.split == "train"][: limit or None]
+        result["probe"] = linear_probe(lm, train, kept, embs, name in GENRE_DATASETS, batch_size)
     if name in PAPER:
         result["paper"] = PAPER[name]
     return result
@@ -124,4 +128,28 @@ def _genre_metrics(lm: LoadedModel, clips, embs) -> dict:
         head = scorer.head_scores(torch.stack([e.track() for e in embs]), "genres")
         head_pred = np.array([scorer.genres[i] for i in head.argmax(1).tolist()])
         out["head_accuracy"] = round(float((head_pred == np.array([c.genre for c in clips])).mean()), 4)
+    return out
+
+
+def linear_probe(lm: LoadedModel, train: Sequence[Clip], clips: Sequence[Clip], embs: Sequence[TrackEmbedding],
+                 genre_task: bool, batch_size: int = 32) -> dict:
+    """Fit linear heads on the train split's embeddings; score `clips` (their embeddings `embs`)."""
+    from train.heads import fit_heads
+
+    train_kept, train_embs = embed_clips(lm, train, batch_size)
+    if not train_kept:
+        return {"train_clips": 0}
+    genres = sorted({c.genre for c in train_kept if c.genre})
+    heads = fit_heads(train_kept, train_embs, list(lm.checkpoint.tags), genres)
+    x = torch.stack([e.track() for e in embs])  # (N, E)
+    out: dict = {"train_clips": len(train_kept)}
+    if genre_task and "genres.weight" in heads:
+        pred = (x @ heads["genres.weight"].t() + heads["genres.bias"]).argmax(1).tolist()
+        truth = [c.genre for c in clips]
+        out["accuracy"] = round(float(np.mean([genres[p] == t for p, t in zip(pred, truth)])), 4)
+    if not genre_task and "tags.weight" in heads:
+        truth = np.array([[t in c.tags for t in lm.checkpoint.tags] for c in clips], dtype=int)
+        scores = torch.sigmoid(x @ heads["tags.weight"].t() + heads["tags.bias"]).numpy()
+        out["roc_auc"] = round(macro_roc_auc(truth, scores), 4)
+        out["pr_auc"] = round(macro_pr_auc(truth, scores), 4)
     return out
