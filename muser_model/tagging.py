@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from muser_model.errors import AudioError, MuserError
 
 if TYPE_CHECKING:
-    from muser_model.inference import LabelScore, TrackEmbedding
+    from muser_model.inference import LabelScore
     from muser_model.numpy_audio import NumpyMuser
     from muser_model.runtime import LoadedModel
 
