@@ -5,6 +5,8 @@
 Steps (each is skipped when its output is already there):
   a. OUT/mma     train.corpus_mma --clips-per-style 40 --classical-clips 320 (rendered MIDI)
   b. OUT/games   train.corpus_games (music of seven Debian game packages)
+     OUT/scores  train.corpus_scores (music21 scores: Palestrina, Monteverdi, trecento,
+                 Beethoven quartets, folk fiddle tunes; composer/period/instrument labels)
   c. mood        MMA rows get mood captions from train.mood: tempo and key from their known
                  `tempo`/`key` columns, loudness/dynamics/brightness measured on the audio.
                  Appended to `texts`; a row is done once its `mood_words` column is filled.
@@ -29,7 +31,7 @@ from pathlib import Path
 
 from train import mood
 
-SOURCES = ("mma", "games")
+SOURCES = ("mma", "games", "scores")
 CLIP_S = 12.0
 MMA_ARGS = ["--clips-per-style", "40", "--classical-clips", "320"]
 # What the MMA sub-corpus is made of (see train/corpus_mma.py); the games list their own.
@@ -74,25 +76,24 @@ def running_elsewhere(module: str, sub: Path) -> bool:
     return any(int(p) != os.getpid() for p in r.stdout.split())
 
 
-def ensure_mma(out: Path, seed: int, jobs: int) -> str:
-    if (out / "mma" / "captions.csv").is_file():
-        return "present"
-    if running_elsewhere("train.corpus_mma", out / "mma"):
-        log(f"{out / 'mma'} is being rendered by another process: not starting a second one")
-        return "in progress elsewhere"
-    rc = run_step([sys.executable, "-m", "train.corpus_mma", "--out", str(out / "mma"),
-                   *MMA_ARGS, "--seed", str(seed), "--jobs", str(jobs)])
-    return "built" if rc == 0 else f"failed (exit {rc})"
+BUILDERS = {  # sub-corpus -> (module, extra arguments)
+    "mma": ("train.corpus_mma", MMA_ARGS),
+    "games": ("train.corpus_games", []),
+    "scores": ("train.corpus_scores", []),
+}
 
 
-def ensure_games(out: Path, seed: int, jobs: int) -> str:
-    if (out / "games" / "captions.csv").is_file():
+def ensure(name: str, out: Path, seed: int, jobs: int) -> str:
+    """Build OUT/NAME with its builder unless it is there or being built by another process."""
+    sub = out / name
+    if (sub / "captions.csv").is_file():
         return "present"
-    if running_elsewhere("train.corpus_games", out / "games"):
-        log(f"{out / 'games'} is being built by another process: not starting a second one")
+    module, extra = BUILDERS[name]
+    if running_elsewhere(module, sub):
+        log(f"{sub} is being built by another process: not starting a second one")
         return "in progress elsewhere"
-    rc = run_step([sys.executable, "-m", "train.corpus_games", "--out", str(out / "games"),
-                   "--seed", str(seed), "--jobs", str(jobs)])
+    rc = run_step([sys.executable, "-m", module, "--out", str(sub), *extra, "--seed", str(seed),
+                   "--jobs", str(jobs)])
     return "built" if rc == 0 else f"failed (exit {rc})"
 
 
@@ -211,6 +212,9 @@ def merge(out: Path, sources=SOURCES) -> dict:
     licences: dict[str, object] = {}
     if "mma" in subs:
         licences["mma"] = MMA_LICENCES
+    if "scores" in subs:
+        licences["scores"] = {"music21 corpus scores": "public-domain works; music21 BSD-3-Clause",
+                              "FluidR3_GM soundfont": "MIT", "TimGM6mb soundfont": "GPL-2"}
     if "games" in subs:
         licences["games"] = {p: {"licences_by_track": v.get("licences", {}),
                                  "version": v.get("version", "")}
@@ -236,10 +240,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     steps: dict[str, object] = {}
-    if "mma" in args.sources:
-        steps["mma"] = ensure_mma(out, args.seed, args.jobs)
-    if "games" in args.sources:
-        steps["games"] = ensure_games(out, args.seed, args.jobs)
+    for name in args.sources:
+        steps[name] = ensure(name, out, args.seed, args.jobs)
     if (out / "mma" / "captions.csv").is_file() and "mma" in args.sources:
         steps["mood_mma"] = add_mood(out / "mma", args.jobs, args.seed)
         log(f"mood: {steps['mood_mma']}")

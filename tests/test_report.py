@@ -1,0 +1,53 @@
+"""train.report: the held-out numbers of the data card (genre, tags vs teacher, text->audio recall)."""
+import csv
+
+import torch
+import torch.nn.functional as F
+
+from muser_model.runtime import load_model
+from tests.test_train import _corpus
+from train.data import Clip
+from train.report import report, text_recall
+
+
+class _StubModel:
+    def __init__(self, text_emb):
+        self.text_emb = text_emb
+
+    def embed_texts(self, texts):
+        return self.text_emb[: len(texts)]
+
+
+def test_recall_counts_a_hit_only_for_the_clip_itself():
+    torch.manual_seed(0)
+    n = 30
+    text = F.normalize(torch.randn(n, 8), dim=-1)
+    clips = [Clip(path=f"{i}.wav", texts=[f"caption {i}"]) for i in range(n)]
+    perfect = text_recall(_StubModel(text), clips, {"wave": text, "spec": text, "fused": text})
+    assert perfect["recall_at_10_fused"] == 1.0 and perfect["chance"] == round(10 / 30, 4)
+    shuffled = text[torch.roll(torch.arange(n), 1)]  # every clip's audio matches the next caption
+    far = -text  # anti-aligned: the clip itself ranks last
+    r = text_recall(_StubModel(text), clips, {"wave": far, "spec": shuffled, "fused": text})
+    assert r["recall_at_10_wave"] == 0.0 and r["recall_at_10_fused"] == 1.0
+    assert r["recall_at_10_spec"] < 0.6
+
+
+def test_report_on_a_corpus_with_teacher_tags(tmp_path, tiny_checkpoint):
+    corpus = _corpus(tmp_path / "c", per_genre=4)
+    with open(corpus / "captions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for i, row in enumerate(rows):
+        row["teacher_tags"] = "guitar;slow" if i % 2 else "piano"
+        row["source"] = "mma" if i < 6 else "games"
+    with open(corpus / "captions.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = report(load_model(tiny_checkpoint, "cpu"), corpus)
+    assert result["heldout_clips"] == 3 and result["embedded"] == 3
+    assert result["genre"]["clips"] == 3
+    assert {"zero_shot_wave", "zero_shot_spec", "zero_shot_fused"} <= set(result["genre"])
+    tags = result["tags_vs_teacher"]
+    assert tags["tags_with_positives"] == 2  # guitar, slow and 0.0 <= tags["zero_shot_fused_pr_auc"] <= 1.0
+    assert result["text_to_audio"]["queries"] == 3
+    assert "source:games" in result and result["source:games"]["clips"] + result["source:mma"]["clips"] == 3

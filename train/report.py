@@ -1,0 +1,137 @@
+"""Held-out quality of a checkpoint on a captioned corpus: the numbers of the README data card.
+
+    python -m train.report --corpus /work/corpus --checkpoint muser_model/checkpoints/default.muser --write
+
+On the corpus's test split, for the waveform tower, the spectrogram tower and the fused
+embedding (the paper's ablation):
+  * zero-shot genre accuracy over the checkpoint's genres (clips whose genre is one of them);
+  * MTT-50 macro ROC-AUC / PR-AUC against the musicnn teacher's tags (`teacher_tags` column),
+    zero-shot and, for the fused embedding, with the checkpoint's tag head;
+  * text-to-audio recall@10: each clip's first caption as the query, ranked against every
+    held-out clip; a hit when the clip itself is in the top 10 (chance: 10 / N).
+Broken down per sub-corpus (`source` column) as well. `--write` stores the result in the
+checkpoint's training record (shown by `muser info`), rewriting the file atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from muser_model.runtime import LoadedModel, load_model
+from train.data import Clip, read_folder
+from train.evaluate import embed_clips
+from train.metrics import macro_pr_auc, macro_roc_auc
+
+TOWERS = ("wave", "spec", "fused")
+
+
+def heldout_clips(corpus: Path) -> tuple[list[Clip], dict[str, dict]]:
+    """Test-split clips and, per clip path, its extra CSV columns (teacher_tags, source)."""
+    clips = [c for c in read_folder(corpus) if c.split == "test"]
+    with open(corpus / "captions.csv", newline="", encoding="utf-8") as f:
+        extra = {str(corpus / row["path"]): row for row in csv.DictReader(f)}
+    return clips, extra
+
+
+def genre_accuracy(lm: LoadedModel, clips: Sequence[Clip], audio: dict[str, torch.Tensor]) -> dict:
+    from muser_model.inference import Scorer
+
+    scorer = Scorer(lm)
+    rows = [i for i, c in enumerate(clips) if c.genre in scorer.genres]
+    if not rows:
+        return {"clips": 0}
+    truth = torch.tensor([scorer.genres.index(clips[i].genre) for i in rows])
+    prompts = scorer.text_embeddings(scorer.genres, "genres")
+    out: dict = {"clips": len(rows), "genres": sorted({clips[i].genre for i in rows})}
+    for tower in TOWERS:
+        pred = (audio[tower][rows] @ prompts.t()).argmax(1)
+        out[f"zero_shot_{tower}"] = round(float((pred == truth).float().mean()), 4)
+    if scorer.has_head("genres"):
+        pred = scorer.head_scores(audio["fused"][rows], "genres").argmax(1)
+        out["head_fused"] = round(float((pred == truth).float().mean()), 4)
+    return out
+
+
+def teacher_tag_metrics(lm: LoadedModel, clips: Sequence[Clip], audio: dict[str, torch.Tensor],
+                        teacher: list[list[str]]) -> dict:
+    from muser_model.inference import Scorer
+
+    scorer = Scorer(lm)
+    truth = np.array([[t in tags for t in scorer.tags] for tags in teacher], dtype=int)  # (N, 50)
+    out: dict = {"clips": len(clips), "tags_with_positives": int((truth.sum(0) > 0).sum())}
+    prompts = scorer.text_embeddings(scorer.tags, "tags")
+    for tower in TOWERS:
+        scores = (audio[tower] @ prompts.t()).numpy()
+        out[f"zero_shot_{tower}_roc_auc"] = round(macro_roc_auc(truth, scores), 4)
+        out[f"zero_shot_{tower}_pr_auc"] = round(macro_pr_auc(truth, scores), 4)
+    if scorer.has_head("tags"):
+        scores = scorer.head_scores(audio["fused"], "tags").numpy()
+        out["head_fused_roc_auc"] = round(macro_roc_auc(truth, scores), 4)
+        out["head_fused_pr_auc"] = round(macro_pr_auc(truth, scores), 4)
+    return out
+
+
+def text_recall(lm: LoadedModel, clips: Sequence[Clip], audio: dict[str, torch.Tensor], k: int = 10) -> dict:
+    queries = lm.embed_texts([c.texts[0] for c in clips]).float().cpu()  # (N, E)
+    out: dict = {"queries": len(clips), "k": k, "chance": round(min(1.0, k / max(1, len(clips))), 4)}
+    for tower in TOWERS:
+        sims = queries @ audio[tower].t()  # (N queries, N clips)
+        top = sims.topk(min(k, len(clips)), dim=1).indices
+        hits = (top == torch.arange(len(clips))[:, None]).any(1)
+        out[f"recall_at_{k}_{tower}"] = round(float(hits.float().mean()), 4)
+    return out
+
+
+def report(lm: LoadedModel, corpus: Path, batch_size: int = 32) -> dict:
+    clips, extra = heldout_clips(corpus)
+    kept, embs = embed_clips(lm, clips, batch_size)
+    audio = {t: torch.stack([e.track(t) for e in embs]) for t in TOWERS}  # (N, E) each
+    sources = [extra.get(str(c.path), {}).get("source") or "all" for c in kept]
+    result = {"corpus": str(corpus), "heldout_clips": len(clips), "embedded": len(kept)}
+    result.update(_metrics(lm, kept, audio, extra))
+    for source in sorted(set(sources)):
+        rows = [i for i, s in enumerate(sources) if s == source]
+        if len(rows) < len(kept):
+            sub_audio = {t: v[rows] for t, v in audio.items()}
+            result[f"source:{source}"] = _metrics(lm, [kept[i] for i in rows], sub_audio, extra)
+    return result
+
+
+def _metrics(lm: LoadedModel, clips: Sequence[Clip], audio: dict[str, torch.Tensor], extra: dict) -> dict:
+    teacher = [[t for t in (extra.get(str(c.path), {}).get("teacher_tags") or "").split(";") if t]
+               for c in clips]
+    out = {"clips": len(clips), "genre": genre_accuracy(lm, clips, audio),
+           "text_to_audio": text_recall(lm, clips, audio)}
+    if any(teacher):
+        out["tags_vs_teacher"] = teacher_tag_metrics(lm, clips, audio, teacher)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", required=True, type=Path)
+    ap.add_argument("--checkpoint", type=Path, default=None)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--write", action="store_true", help="Store the result in the checkpoint's training record.")
+    args = ap.parse_args(argv)
+    lm = load_model(args.checkpoint, args.device)
+    result = report(lm, args.corpus)
+    print(json.dumps(result, indent=1))
+    if args.write:
+        from muser_model.checkpoint import default_checkpoint_path, save_checkpoint
+
+        ckpt = lm.checkpoint
+        ckpt.training.setdefault("metrics", {})["heldout_report"] = result
+        save_checkpoint(ckpt, args.checkpoint or default_checkpoint_path())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
