@@ -49,3 +49,10 @@ def test_captions_from_file_tags(tmp_path):
     (clip,) = read_folder(tmp_path)
     assert clip.texts == ["The song titled Night Walk, belongs to Jazz, written by Ann"]
     assert clip.genre == "jazz"
+
+
+def test_teacher_tags_join_the_clip_tags(tmp_path):
+    write_clip(tmp_path / "a.wav", 220.0, 1.0)
+    (tmp_path / "captions.csv").write_text("path,text,tags,teacher_tags\na.wav,hello,slow;piano,piano;classical\n")
+    (clip,) = read_folder(tmp_path)
+    assert clip.tags == ["slow", "piano", "classical"]

@@ -1,7 +1,8 @@
 """Training data from a folder of audio files: captions from a sidecar CSV or from the files' tags.
 
 Sidecar `captions.csv` columns: `path` (relative to the folder) and `text`; optional `texts`
-(alternative captions joined by " | "), `genre`, `tags` (";"-joined), `split` (train/valid/test).
+(alternative captions joined by " | "), `genre`, `tags` (";"-joined), `teacher_tags` (";"-joined pseudo-tags from train.pseudo_tags,
+merged into `tags`), `split` (train/valid/test).
 Without a CSV, every audio file under the folder is used and its text comes from its tags
 (title, artist, genre) through the FMA template.
 """
@@ -53,7 +54,8 @@ def _read_sidecar(folder: Path, sidecar: Path) -> list[Clip]:
                 path=folder / row["path"],
                 texts=list(dict.fromkeys(t for t in texts if t)),
                 genre=(row.get("genre") or "").strip(),
-                tags=[t for t in (row.get("tags") or "").split(";") if t],
+                tags=list(dict.fromkeys(t for t in ((row.get("tags") or "") + ";"
+                                                    + (row.get("teacher_tags") or "")).split(";") if t)),
                 split=(row.get("split") or "train").strip(),
             ))
     return clips

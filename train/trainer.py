@@ -505,13 +505,15 @@ class Trainer:
         return LoadedModel(self.muser, ckpt, self.device)
 
     def _validate(self, ckpt: Checkpoint) -> float:
-        from train.evaluate import _genre_metrics, tag_metrics
+        from train.evaluate import _genre_metrics, genre_accuracy, tag_metrics
 
         lm = self._loaded(ckpt)
         embs = embed_store(lm, self.valid_store, [e.path for e in self.valid_ex])
-        if self.metric == "accuracy":
+        if self.metric == "accuracy" and self.cfg.data in ("gtzan", "fma_small"):
             rows = [i for i, e in enumerate(self.valid_ex) if e.genre]
             return _genre_metrics(lm, [self.valid_ex[i] for i in rows], [embs[i] for i in rows])["accuracy"]
+        if self.metric == "accuracy":  # a folder: clips whose genre is one of the checkpoint's
+            return genre_accuracy(lm, self.valid_ex, embs).get("zero_shot_fused", 0.0)
         return tag_metrics(lm, self.valid_ex, embs)["zero_shot_fused_pr_auc"]
 
     def export(self, record: dict | None = None) -> Checkpoint:
