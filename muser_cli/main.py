@@ -106,6 +106,7 @@ def evaluate(
     split: str = typer.Option("test", "--split", help="train, valid or test."),
     mtt_split: str = typer.Option("sota", "--mtt-split", help="MTT only: sota or musicnn."),
     limit: int = typer.Option(0, "--limit", min=0, help="Evaluate the first N clips only (0: all)."),
+    probe: bool = typer.Option(False, "--probe", help="Also fit a linear probe on the train split and score it."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     checkpoint: Optional[Path] = CheckpointOpt,
@@ -118,7 +119,7 @@ def evaluate(
     lm = load_model_or_exit(checkpoint, device)
     options = {"split": mtt_split} if data == "mtt" else {}
     try:
-        report = evaluate_dataset(lm, data, data_dir, split, batch_size, limit, options)
+        report = evaluate_dataset(lm, data, data_dir, split, batch_size, limit, options, probe)
     except MuserError as exc:
         output.error(str(exc))
         raise typer.Exit(EXIT_USAGE) from exc
