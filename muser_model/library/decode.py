@@ -5,7 +5,10 @@ mutagen. A decoder that crashes takes down its process, never the scan.
 """
 from __future__ import annotations
 
+import importlib
+import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +58,13 @@ def read_tags(path: Path) -> dict[str, str]:
             if text:
                 tags[key] = text
     return tags
+
+
+def warm_up(module: str) -> int:
+    """Run in a fresh worker: import the decoder's module now, not inside the first timed file."""
+    importlib.import_module(module)
+    time.sleep(0.05)  # hold this worker briefly so the pool starts the next one for the next call
+    return os.getpid()
 
 
 def window_hop(duration_s: float, window_s: float, hop_s: float, max_windows: int) -> float:

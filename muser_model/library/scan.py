@@ -22,7 +22,7 @@ from muser_model.errors import MuserError
 from muser_model.files import FileEntry, walk_audio
 from muser_model.inference import embed_windows, to_track
 from muser_model.library.catalogue import TrackRow
-from muser_model.library.decode import Decoded, decode_for_index
+from muser_model.library.decode import Decoded, decode_for_index, warm_up
 from muser_model.library.store import Library
 from muser_model.runtime import LoadedModel
 
@@ -106,8 +106,14 @@ def _init_worker(parent: int) -> None:
 
 
 def _pool(opts: ScanOptions) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=max(1, opts.workers), initializer=_init_worker,
-                               initargs=(os.getpid(),), mp_context=multiprocessing.get_context("spawn"))
+    """A started pool: its workers have imported the decoder's module before any file is timed,
+    so a slow start (a loaded machine, a cold disk) is never mistaken for a hanging decoder."""
+    workers = max(1, opts.workers)
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(os.getpid(),),
+                               mp_context=multiprocessing.get_context("spawn"))
+    module = getattr(opts.decoder, "__module__", None) or "muser_model.library.decode"
+    wait([pool.submit(warm_up, module) for _ in range(workers)], timeout=max(120.0, opts.decode_timeout_s))
+    return pool
 
 
 def decoded_stream(entries: list[FileEntry], lm: LoadedModel, opts: ScanOptions,
