@@ -51,3 +51,18 @@ def test_report_on_a_corpus_with_teacher_tags(tmp_path, tiny_checkpoint):
     assert tags["tags_with_positives"] == 2  # guitar, slow and 0.0 <= tags["zero_shot_fused_pr_auc"] <= 1.0
     assert result["text_to_audio"]["queries"] == 3
     assert "source:games" in result and result["source:games"]["clips"] + result["source:mma"]["clips"] == 3
+
+
+def test_datacard_renders_the_stored_report(tmp_path, tiny_checkpoint):
+    from muser_model.checkpoint import load_checkpoint, save_checkpoint
+    from train.datacard import datacard
+
+    corpus = _corpus(tmp_path / "c", per_genre=4)
+    lm = load_model(tiny_checkpoint, "cpu")
+    ckpt = lm.checkpoint
+    ckpt.training.setdefault("metrics", {})["heldout_report"] = report(lm, corpus)
+    out = save_checkpoint(ckpt, tmp_path / "with_report.muser") and tmp_path / "with_report.muser"
+    text = datacard(str(out))
+    assert "| fused (waveform + spectrogram) |" in text and "| spectrogram tower only |" in text
+    assert "3 held-out clips" in text and "| blues |" in text
+    assert load_checkpoint(out).training["metrics"]["heldout_report"]["embedded"] == 3

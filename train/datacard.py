@@ -1,6 +1,8 @@
-"""Print a checkpoint's training record as the README's data-card table (Markdown).
+"""Print a checkpoint's training record and held-out report as the README's data-card tables.
 
     python -m train.datacard muser_model/checkpoints/default.muser
+
+The held-out numbers come from `python -m train.report --write` (stored in the checkpoint).
 """
 from __future__ import annotations
 
@@ -8,34 +10,62 @@ import sys
 
 from muser_model.checkpoint import load_checkpoint
 
+TOWER_NAMES = {"fused": "fused (waveform + spectrogram)", "wave": "waveform tower only",
+               "spec": "spectrogram tower only"}
 
-def datacard(path: str) -> str:
-    ckpt = load_checkpoint(path)
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _num(value) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def training_lines(ckpt) -> list[str]:
     t = ckpt.training
-    genre = t.get("metrics", {}).get("heldout_genre", {})
-    lines = [
+    last = (t.get("history") or [{}])[-1]
+    return [
         f"- Checkpoint `{ckpt.path.name}`, content hash `{ckpt.content_hash[:16]}…`, config `{ckpt.config.name}`.",
         f"- Corpus: {t.get('corpus', '?')}. {t.get('corpus_note', '')}".rstrip(),
         f"- Training: {t.get('clips_train')} clips ({t.get('hours_train')} h), {t.get('epochs')} epochs, "
         f"batch {t.get('batch_size')}, lr {t.get('lr')}, seed {t.get('seed')}, "
         f"{t.get('train_seconds', 0) / 60:.1f} min on {t.get('device')} ({t.get('machine')}), {t.get('date')}.",
-        f"- Final training loss: {t.get('final_loss')}.",
-        "",
-        f"Held-out genre accuracy ({genre.get('clips', 0)} clips; 10 GTZAN genres as candidates):",
-        "",
-        "| embedding | zero-shot | linear head |",
-        "|---|---|---|",
-        f"| fused (waveform + spectrogram) | {genre.get('zero_shot_fused', float('nan')):.1%} | "
-        f"{genre.get('head_fused', float('nan')):.1%} |",
-        f"| waveform tower only | {genre.get('zero_shot_wave', float('nan')):.1%} | – |",
-        f"| spectrogram tower only | {genre.get('zero_shot_spec', float('nan')):.1%} | – |",
-        "",
-        "| genre | zero-shot correct | head correct |",
-        "|---|---|---|",
+        f"- Last epoch: {last}; selected: {t.get('selected', 'last epoch')}.",
     ]
+
+
+def report_lines(r: dict, title: str) -> list[str]:
+    genre, tags, recall = r.get("genre", {}), r.get("tags_vs_teacher", {}), r.get("text_to_audio", {})
+    lines = [f"**{title}** ({r.get('clips', 0)} held-out clips; genre over the {genre.get('clips', 0)} "
+             f"with a GTZAN genre: {', '.join(genre.get('genres', []))}; recall chance "
+             f"{_pct(recall.get('chance'))})", "",
+             "| embedding | genre zero-shot | genre head | tags ROC-AUC | tags PR-AUC | text→audio R@10 |",
+             "|---|---|---|---|---|---|"]
+    for tower in ("fused", "wave", "spec"):
+        head = genre.get("head_fused") if tower == "fused" else None
+        lines.append(f"| {TOWER_NAMES[tower]} | {_pct(genre.get(f'zero_shot_{tower}'))} | {_pct(head)} | "
+                     f"{_num(tags.get(f'zero_shot_{tower}_roc_auc'))} | {_num(tags.get(f'zero_shot_{tower}_pr_auc'))} | "
+                     f"{_pct(recall.get(f'recall_at_10_{tower}'))} |")
+    if "head_fused_roc_auc" in tags:
+        lines.append(f"| tag head (fused) | | | {_num(tags['head_fused_roc_auc'])} | {_num(tags['head_fused_pr_auc'])} | |")
+    return lines + [""]
+
+
+def datacard(path: str) -> str:
+    ckpt = load_checkpoint(path)
+    lines = training_lines(ckpt) + [""]
+    report = ckpt.training.get("metrics", {}).get("heldout_report")
+    if not report:
+        return "\n".join(lines + ["(no held-out report: run python -m train.report --write)"])
+    lines += report_lines(report, "All held-out clips")
+    genre = report.get("genre", {})
     zs, head = genre.get("zero_shot_per_genre", {}), genre.get("head_per_genre", {})
-    for g in sorted(zs):
-        lines.append(f"| {g} | {zs[g]} | {head.get(g, '–')} |")
+    if zs:
+        lines += ["| genre | zero-shot correct | head correct |", "|---|---|---|"]
+        lines += [f"| {g} | {zs[g]} | {head.get(g, '–')} |" for g in sorted(zs)] + [""]
+    for key in sorted(k for k in report if k.startswith("source:")):
+        lines += report_lines(report[key], f"Held out from {key.split(':', 1)[1]}")
     return "\n".join(lines)
 
 

@@ -26,7 +26,7 @@ import torch
 
 from muser_model.runtime import LoadedModel, load_model
 from train.data import Clip, read_folder
-from train.evaluate import embed_clips
+from train.evaluate import _per_genre, embed_clips
 from train.metrics import macro_pr_auc, macro_roc_auc
 
 TOWERS = ("wave", "spec", "fused")
@@ -53,9 +53,12 @@ def genre_accuracy(lm: LoadedModel, clips: Sequence[Clip], audio: dict[str, torc
     for tower in TOWERS:
         pred = (audio[tower][rows] @ prompts.t()).argmax(1)
         out[f"zero_shot_{tower}"] = round(float((pred == truth).float().mean()), 4)
+        if tower == "fused":
+            out["zero_shot_per_genre"] = _per_genre(pred, truth, scorer.genres)
     if scorer.has_head("genres"):
         pred = scorer.head_scores(audio["fused"][rows], "genres").argmax(1)
         out["head_fused"] = round(float((pred == truth).float().mean()), 4)
+        out["head_per_genre"] = _per_genre(pred, truth, scorer.genres)
     return out
 
 
