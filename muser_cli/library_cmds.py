@@ -35,6 +35,8 @@ def index(
     decode_timeout: float = typer.Option(300.0, "--decode-timeout", min=1.0,
                                          help="Seconds without any file decoded before a decoder counts as hung."),
     log: Optional[Path] = typer.Option(None, "--log", help="Write every failure with its reason to this file."),
+    engine: str = typer.Option("auto", "--engine", envvar="MUSER_ENGINE",
+                               help="auto, numpy (each decoder process embeds, fp32 CPU) or torch."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     checkpoint: Optional[Path] = CheckpointOpt,
     device: str = DeviceOpt,
@@ -47,7 +49,7 @@ def index(
 
     lm = load_model_or_exit(checkpoint, device, precision)
     opts = ScanOptions(retry_failed=retry_failed, workers=workers, batch_size=batch_size,
-                       max_windows=max_windows, decode_timeout_s=decode_timeout)
+                       max_windows=max_windows, decode_timeout_s=decode_timeout, engine=engine)
     try:
         lib = Library.open(library, create=True)
         with lib.writer_lock(wait=wait), _ScanProgress() as progress:

@@ -267,3 +267,35 @@ def test_second_writer_can_wait_for_the_first(home, tiny_model, tmp_path):
         summary = index_library(waiter, [tmp_path / "music"], tiny_model, ScanOptions(workers=1))
     thread.join()
     assert summary.indexed == 1
+
+
+def test_numpy_engine_in_the_decoders_matches_torch(home, tiny_model, tmp_path, monkeypatch):
+    make_library(tmp_path / "music")
+    results = {}
+    for engine in ("torch", "numpy"):
+        monkeypatch.setenv("MUSER_HOME", str(tmp_path / engine))
+        summary = _scan(tiny_model, tmp_path / "music", engine=engine)
+        assert summary.engine == engine and summary.indexed == 6 and summary.failed == 0
+        lib = Library.open("default")
+        ids, vecs = lib.catalogue.vectors(tiny_model.checkpoint.content_hash)
+        paths = [lib.catalogue.db.execute("SELECT path FROM tracks WHERE id=?", (int(i),)).fetchone()[0]
+                 for i in ids]
+        results[engine] = dict(zip(paths, vecs))
+        lib.close()
+    assert results["torch"].keys() == results["numpy"].keys()
+    worst = max(float(abs(results["torch"][p] - results["numpy"][p]).max()) for p in results["torch"])
+    assert worst < 1e-4, worst
+
+
+def test_auto_engine_follows_device_and_precision(tiny_model):
+    from dataclasses import replace
+
+    import torch
+
+    from muser_model.library.scan import ScanRootError, index_engine
+
+    assert index_engine(ScanOptions(), tiny_model) == "numpy"  # fp32 on a CPU
+    assert index_engine(ScanOptions(), replace(tiny_model, autocast_dtype=torch.bfloat16)) == "torch"
+    assert index_engine(ScanOptions(engine="torch"), tiny_model) == "torch"
+    with pytest.raises(ScanRootError, match="unknown engine"):
+        index_engine(ScanOptions(engine="gpu"), tiny_model)

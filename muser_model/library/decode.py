@@ -29,6 +29,7 @@ class Decoded:
     duration_s: float = 0.0
     hop_s: float = 0.0  # the hop actually used (wider than the config's for long tracks)
     error: str = ""  # one-line reason when decoding failed
+    embeddings: np.ndarray | None = None  # (W, 2, E) float32 (waveform, spectrogram) if embedded here
 
 
 def clean_text(value: object, limit: int = 300) -> str:
@@ -90,4 +91,30 @@ def decode_for_index(path: str, window_s: float, hop_s: float, sample_rate: int,
         item.error = f"decoding failed ({type(exc).__name__}: {exc})"
         return item
     item.tags = read_tags(Path(path))
+    return item
+
+
+_WORKER_MODELS: dict[str, object] = {}  # this worker process's numpy model, loaded on first use
+
+
+def decode_and_embed(path: str, window_s: float, hop_s: float, sample_rate: int, max_windows: int,
+                     checkpoint: str = "", batch_size: int = 16) -> Decoded:
+    """`decode_for_index`, then the windows embedded right here by the checkpoint's numpy engine
+    (single-threaded BLAS): each decoder process is also an embedder, no torch involved."""
+    from muser_model.numpy_audio import NumpyMuser, blas_threads
+
+    item = decode_for_index(path, window_s, hop_s, sample_rate, max_windows)
+    if item.error or item.windows is None:
+        return item
+    model = _WORKER_MODELS.get(checkpoint)
+    if model is None:
+        model = _WORKER_MODELS[checkpoint] = NumpyMuser.load(checkpoint)
+    waves, specs = [], []
+    with blas_threads(1):
+        for start in range(0, len(item.windows), batch_size):
+            wave, spec = model.embed(item.windows[start : start + batch_size].astype(np.float32))
+            waves.append(wave)
+            specs.append(spec)
+    item.embeddings = np.stack([np.concatenate(waves), np.concatenate(specs)], axis=1)  # (W, 2, E)
+    item.windows = None
     return item

@@ -15,14 +15,15 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from muser_model.errors import MuserError
 from muser_model.files import FileEntry, walk_audio
 from muser_model.inference import embed_windows, to_track
 from muser_model.library.catalogue import TrackRow
-from muser_model.library.decode import Decoded, decode_for_index, warm_up
+from muser_model.library.decode import Decoded, decode_and_embed, decode_for_index, warm_up
 from muser_model.library.store import Library
 from muser_model.runtime import LoadedModel
 
@@ -50,6 +51,7 @@ class ScanSummary:
     seconds: float = 0.0
     model_changed: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)
+    engine: str = ""  # which engine embedded the audio: numpy (in the decoders) or torch
 
 
 @dataclass
@@ -61,6 +63,27 @@ class ScanOptions:
     commit_every: int = 16
     decoder: Callable[..., Decoded] = decode_for_index  # runs in the worker processes
     decode_timeout_s: float = 300.0  # no file finishing for this long means a decoder hangs
+    engine: str = "auto"  # numpy: decoders embed with the numpy engine; torch: this process does
+
+
+def index_engine(opts: ScanOptions, lm: LoadedModel) -> str:
+    """numpy when asked, or under auto on a CPU computing fp32 with a checkpoint that carries the
+    numpy section (there the numpy engine is as fast per window and runs in every decoder
+    process); torch on GPUs and where bf16 autocast is native."""
+    from muser_model.checkpoint import has_numpy_section
+
+    if opts.engine not in ("auto", "numpy", "torch"):
+        raise ScanRootError(f"unknown engine {opts.engine!r}; use auto, numpy or torch")
+    path = getattr(lm.checkpoint, "path", None)
+    usable = path is not None and opts.decoder is decode_for_index and has_numpy_section(path)
+    if opts.engine == "numpy":
+        if not usable:
+            raise ScanRootError("--engine numpy needs a checkpoint file with a numpy section "
+                                "(python -m muser_model.checkpoint upgrade FILE)")
+        return "numpy"
+    if opts.engine == "auto" and usable and lm.device.type == "cpu" and lm.autocast_dtype is None:
+        return "numpy"
+    return "torch"
 
 
 def plan_scan(lib: Library, roots: list[Path], retry_failed: bool, model_hash: str) -> ScanPlan:
@@ -111,7 +134,8 @@ def _pool(opts: ScanOptions) -> ProcessPoolExecutor:
     workers = max(1, opts.workers)
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(os.getpid(),),
                                mp_context=multiprocessing.get_context("spawn"))
-    module = getattr(opts.decoder, "__module__", None) or "muser_model.library.decode"
+    decoder = getattr(opts.decoder, "func", opts.decoder)  # a functools.partial carries its function
+    module = getattr(decoder, "__module__", None) or "muser_model.library.decode"
     wait([pool.submit(warm_up, module) for _ in range(workers)], timeout=max(120.0, opts.decode_timeout_s))
     return pool
 
@@ -162,6 +186,20 @@ def decoded_stream(entries: list[FileEntry], lm: LoadedModel, opts: ScanOptions,
         _kill(pool)
 
 
+def _embedded(lm: LoadedModel, items: Iterator[tuple[FileEntry, Decoded]], batch_size: int,
+              in_workers: bool) -> Iterator[tuple[tuple[FileEntry, Decoded], list]]:
+    """Each decoded file with its per-window (waveform, spectrogram) embeddings: computed by the
+    decoders (numpy engine) or here, in batches shared across files (torch)."""
+    if not in_workers:
+        yield from embed_windows(lm, ((pair, pair[1].windows) for pair in items), batch_size)
+        return
+    import torch
+
+    for entry, item in items:
+        vectors = torch.from_numpy(item.embeddings)  # (W, 2, E)
+        yield (entry, item), [(v[0], v[1]) for v in vectors]
+
+
 def _kill(pool: ProcessPoolExecutor) -> None:
     """Stop a pool now, including workers stuck in a decoder (shutdown alone would wait for them)."""
     for process in list(getattr(pool, "_processes", {}).values()):  # no public API for this
@@ -188,7 +226,11 @@ def index_library(lib: Library, roots: list[Path], lm: LoadedModel, opts: ScanOp
     pending: list[TrackRow] = []
     last_commit = time.time()
 
-    def embeddable() -> Iterator[tuple[tuple[FileEntry, Decoded], Iterable]]:
+    summary.engine = index_engine(opts, lm)
+    if summary.engine == "numpy":
+        opts = replace(opts, decoder=partial(decode_and_embed, checkpoint=str(lm.checkpoint.path)))
+
+    def decoded_ok() -> Iterator[tuple[FileEntry, Decoded]]:
         for entry, item in decoded_stream(plan.todo, lm, opts):
             if item.error:
                 lib.catalogue.put_failure(entry.path, entry.size, entry.mtime_ns, item.error)
@@ -197,9 +239,9 @@ def index_library(lib: Library, roots: list[Path], lm: LoadedModel, opts: ScanOp
                 if on_file:
                     on_file(entry, "failed", 0.0)
                 continue
-            yield (entry, item), item.windows
+            yield entry, item
 
-    for (entry, item), chunks in embed_windows(lm, embeddable(), opts.batch_size):
+    for (entry, item), chunks in _embedded(lm, decoded_ok(), opts.batch_size, summary.engine == "numpy"):
         track = to_track(entry.path, chunks, cfg.window_s, item.hop_s).track().numpy()
         pending.append(TrackRow(entry.path, entry.size, entry.mtime_ns, track, item.tags,
                                 item.duration_s, len(chunks)))
