@@ -1,6 +1,6 @@
 """Indexing throughput against the decode-only ceiling, on the same files, in one run.
 
-    python bench/index_throughput.py [--files 40] [--seconds 30] [--workers 2]
+    python bench/index_throughput.py [--files 40] [--seconds 30] [--workers 2] [--engines numpy,torch]
 
 Writes N mp3 files of S seconds, then measures
   1. decode-only: soundfile + soxr to 16 kHz mono in a pool of `workers` processes (the ceiling);
@@ -35,6 +35,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--engines", default="numpy,torch", help="muser index --engine values to run, in turn.")
     args = ap.parse_args()
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:
@@ -45,20 +46,20 @@ def main() -> None:
         with ProcessPoolExecutor(args.workers) as pool:
             audio_s = sum(pool.map(decode_seconds, files))
         decode_rate = audio_s / (time.perf_counter() - started)
-        env = {**os.environ, "MUSER_HOME": str(Path(tmp) / "home")}
-        started = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "muser_cli.main", "index", str(music), "--json",
-                              "--workers", str(args.workers), "--device", args.device],
-                             env=env, capture_output=True, text=True, check=True)
-        wall = time.perf_counter() - started
-        summary = json.loads(out.stdout)
-        index_rate = summary["audio_seconds"] / wall
         print(f"{args.files} files x {args.seconds:.0f} s = {audio_s / 60:.1f} min of audio")
         print(f"decode only (soundfile+soxr, {args.workers} processes): {decode_rate:.0f}x real time")
-        print(f"muser index (wall, incl. start-up): {index_rate:.0f}x real time "
-              f"= {index_rate / decode_rate:.0%} of the decode ceiling; "
-              f"in-scan rate {summary['audio_seconds'] / summary['seconds']:.0f}x")
-
+        for engine in args.engines.split(","):
+            env = {**os.environ, "MUSER_HOME": str(Path(tmp) / f"home-{engine}")}
+            started = time.perf_counter()
+            out = subprocess.run([sys.executable, "-m", "muser_cli.main", "index", str(music), "--json",
+                                  "--workers", str(args.workers), "--device", args.device, "--engine", engine],
+                                 env=env, capture_output=True, text=True, check=True)
+            wall = time.perf_counter() - started
+            summary = json.loads(out.stdout)
+            index_rate = summary["audio_seconds"] / wall
+            print(f"muser index --engine {summary['engine']} (wall, incl. start-up): {index_rate:.0f}x real time "
+                  f"= {index_rate / decode_rate:.0%} of the decode ceiling; "
+                  f"in-scan rate {summary['audio_seconds'] / summary['seconds']:.0f}x")
 
 if __name__ == "__main__":
     main()
