@@ -199,3 +199,11 @@ def test_merge_texts_replaces_old_teacher_texts():
     assert t1 == ("mine | the music is characterized by rock, guitar"
                   " | the music is characterized by rock")
     assert merge_texts(t1, "rock;guitar", ["piano"]) == "mine | the music is characterized by piano"
+
+
+def test_spread_keeps_evenly_spaced_patches():
+    from train.pseudo_tags import spread
+
+    stack = np.arange(8)[:, None, None] * np.ones((1, 3, 2))
+    assert [int(p[0, 0]) for p in spread(stack, 2)] == [2, 6]
+    assert len(spread(stack, 0)) == 8 and len(spread(stack[:1], 4)) == 1

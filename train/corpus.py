@@ -34,6 +34,7 @@ from train import mood
 SOURCES = ("mma", "games", "scores")
 CLIP_S = 12.0
 MMA_ARGS = ["--clips-per-style", "40", "--classical-clips", "320"]
+TEACHER_PATCHES = 2  # musicnn scores the two 3 s patches at 1/4 and 3/4 of each 12 s clip (half the cost)
 # What the MMA sub-corpus is made of (see train/corpus_mma.py); the games list their own.
 MMA_LICENCES = {"MMA groove library": "GPL-2+", "music21 corpus": "BSD-3-Clause",
                 "FluidR3_GM soundfont": "MIT", "TimGM6mb soundfont": "GPL-2"}
@@ -168,7 +169,8 @@ def pseudo_tags(sub: Path) -> str:
     cols, _ = read_csv(sub / "captions.csv")
     if "teacher_tags" in cols:
         return "present"
-    rc = run_step([sys.executable, "-m", "train.pseudo_tags", "--corpus", str(sub)])
+    rc = run_step([sys.executable, "-m", "train.pseudo_tags", "--corpus", str(sub), "--max-patches",
+                   str(TEACHER_PATCHES)])
     if rc != 0:
         log(f"warning: pseudo_tags failed on {sub} (exit {rc}); continuing without")
         return f"failed (exit {rc})"

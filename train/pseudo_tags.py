@@ -65,7 +65,15 @@ def merge_texts(texts_field: str, old_tags_field: str, new_tags: list[str]) -> s
     return " | ".join(dict.fromkeys(kept + teacher_texts(new_tags)))
 
 
-def _features(path: str) -> tuple[str, np.ndarray | None, str]:
+def spread(patch_stack: np.ndarray, max_patches: int) -> np.ndarray:
+    """At most `max_patches` patches, evenly spread over the clip (all of them when 0)."""
+    n = len(patch_stack)
+    if not max_patches or n <= max_patches:
+        return patch_stack
+    return patch_stack[((np.arange(max_patches) + 0.5) * n / max_patches).astype(int)]
+
+
+def _features(path: str, max_patches: int = 0) -> tuple[str, np.ndarray | None, str]:
     """Decode and patch one clip (runs in a worker). Returns (path, patches or None, error)."""
     from muser_model.audio import load_audio
     from train.musicnn import SR, musicnn_logmel, patches
@@ -73,7 +81,7 @@ def _features(path: str) -> tuple[str, np.ndarray | None, str]:
         wave = load_audio(path, SR)
         if wave.size == 0:
             return path, None, "no audio samples"
-        p = patches(musicnn_logmel(wave))
+        p = spread(patches(musicnn_logmel(wave)), max_patches)
         if len(p) == 0:
             return path, None, "no audio samples"
         return path, p, ""
@@ -82,10 +90,10 @@ def _features(path: str) -> tuple[str, np.ndarray | None, str]:
         return path, None, msg
 
 
-def _iter_features(paths: list[str], jobs: int):
+def _iter_features(paths: list[str], jobs: int, max_patches: int = 0):
     if jobs <= 1:
         for p in paths:
-            yield _features(p)
+            yield _features(p, max_patches)
         return
     import multiprocessing as mp
     # Workers only decode and compute features (no torch), and are all started by the first
@@ -96,7 +104,7 @@ def _iter_features(paths: list[str], jobs: int):
         pending: dict[cf.Future, int] = {}
         it = iter(paths)
         for p in it:
-            pending[ex.submit(_features, p)] = 0
+            pending[ex.submit(_features, p, max_patches)] = 0
             if len(pending) >= 4 * jobs:
                 break
         results: dict[str, tuple] = {}
@@ -110,14 +118,14 @@ def _iter_features(paths: list[str], jobs: int):
                 results[r[0]] = r
                 p = next(it, None)
                 if p is not None:
-                    pending[ex.submit(_features, p)] = 0
+                    pending[ex.submit(_features, p, max_patches)] = 0
             while nxt < len(order) and order[nxt] in results:
                 yield results.pop(order[nxt])
                 nxt += 1
 
 
 def score_corpus(abs_paths: list[str], model, jobs: int = 1,
-                 log=lambda m: print(m, file=sys.stderr, flush=True)) -> dict[str, np.ndarray]:
+                 log=lambda m: print(m, file=sys.stderr, flush=True), max_patches: int = 0) -> dict[str, np.ndarray]:
     """{absolute path: (50,) scores in MTT_TAGS order} for the clips that decode."""
     import torch
     from train.musicnn import to_mtt_order
@@ -139,7 +147,7 @@ def score_corpus(abs_paths: list[str], model, jobs: int = 1,
 
     t0 = time.time()
     n_done = 0
-    for path, p, err in _iter_features(abs_paths, jobs):
+    for path, p, err in _iter_features(abs_paths, jobs, max_patches):
         n_done += 1
         if p is None:
             log(f"skip {path}: {err}")
@@ -166,7 +174,7 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def run(corpus: str | Path, jobs: int = 1, weights: str | Path | None = None,
-        top_k: int = TOP_K, min_score: float = MIN_SCORE) -> dict:
+        top_k: int = TOP_K, min_score: float = MIN_SCORE, max_patches: int = 0) -> dict:
     from train.musicnn import DEFAULT_WEIGHTS, load_teacher
 
     corpus = Path(corpus)
@@ -183,7 +191,7 @@ def run(corpus: str | Path, jobs: int = 1, weights: str | Path | None = None,
 
     model = load_teacher(weights or DEFAULT_WEIGHTS)
     abs_paths = list(dict.fromkeys(str(corpus / r["path"]) for r in rows))
-    scores = score_corpus(abs_paths, model, jobs)
+    scores = score_corpus(abs_paths, model, jobs, max_patches=max_patches)
 
     scored_rel = []
     for r in rows:
@@ -226,10 +234,12 @@ def main(argv=None) -> int:
     ap.add_argument("--weights", help="teacher .npz (default: train/teacher/mtt_musicnn.npz)")
     ap.add_argument("--top-k", type=int, default=TOP_K)
     ap.add_argument("--min-score", type=float, default=MIN_SCORE)
+    ap.add_argument("--max-patches", type=int, default=0,
+                    help="score at most N evenly spread 3 s patches per clip (0: all; fewer is faster)")
     args = ap.parse_args(argv)
     t0 = time.time()
     try:
-        res = run(args.corpus, args.jobs, args.weights, args.top_k, args.min_score)
+        res = run(args.corpus, args.jobs, args.weights, args.top_k, args.min_score, args.max_patches)
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

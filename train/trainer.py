@@ -389,11 +389,15 @@ class Trainer:
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + v
                 self.position = (epoch, step + 1)
+                done = step + 1 - start
+                clips = done * cfg.batch_size * cfg.accum_steps * self.env.world_size
+                info = StepInfo(epoch + 1, cfg.epochs, step + 1, self.steps_per_epoch, terms["loss"],
+                                clips / max(1e-9, time.time() - started))
                 if self.progress:
-                    done = step + 1 - start
-                    clips = done * cfg.batch_size * cfg.accum_steps * self.env.world_size
-                    self.progress(StepInfo(epoch + 1, cfg.epochs, step + 1, self.steps_per_epoch,
-                                           terms["loss"], clips / max(1e-9, time.time() - started)))
+                    self.progress(info)
+                elif (step + 1) % max(1, self.steps_per_epoch // 5) == 0:  # no bar (a log file): a line
+                    self.log(f"  epoch {info.epoch} step {info.step}/{info.steps} loss {info.loss:.3f} "
+                             f"{info.clips_per_s:.1f} clips/s")
                 if cfg.max_steps and self.global_step >= cfg.max_steps and self.position[1] < self.steps_per_epoch:
                     self._save_state()
                     self.log(f"stopped after {self.global_step} steps (--max-steps); state in {self.state_path}")
