@@ -177,3 +177,14 @@ def test_bad_options_give_one_clear_line(tmp_path, args, needle):
     res = runner.invoke(app, ["train", *args, "--out", str(tmp_path / "o.muser"), "--model", "tiny"])
     assert res.exit_code == 2, res.stderr
     assert needle in res.stderr and "Traceback" not in res.stderr
+
+
+def test_changed_csv_header_and_missing_files_are_reported(tmp_path):
+    fma = make_fma(tmp_path / "fma", n=8, omit_columns=(("track", "genre_top"),))
+    res = runner.invoke(app, ["train", "--data", "fma_small", "--data-dir", str(fma["data_dir"]), "--out",
+                              str(tmp_path / "o.muser"), "--model", "tiny"])
+    assert res.exit_code == 2 and "tracks.csv" in res.stderr and "Traceback" not in res.stderr
+    mtt = make_mtt(tmp_path / "mtt", missing=(2,))
+    logs = []
+    train(_cfg("mtt", mtt["data_dir"], tmp_path / "m.muser", epochs=1, max_steps=1), log=logs.append)
+    assert any("missing" in line and str(mtt["paths"][2]) in line for line in logs)
