@@ -40,6 +40,8 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     max_clips: int = typer.Option(0, "--max-clips", min=0, help="Use only the first N clips (0: all)."),
     max_steps: int = typer.Option(0, "--max-steps", min=0, help="Stop after N steps; --resume goes on."),
+    corpus_name: str = typer.Option("", "--corpus-name", help="How the checkpoint names its training data."),
+    corpus_note: str = typer.Option("", "--corpus-note", help="A note on the data, kept in the checkpoint."),
     device: str = DeviceOpt,
 ) -> None:
     """Pretrain MUSER on a dataset, or fine-tune a checkpoint with --init; several GPUs via torchrun."""
@@ -53,7 +55,8 @@ def train(
                       warmup_steps=warmup_steps, clip_s=clip_s, gain_db=gain_db, noise_prob=noise_prob,
                       lowpass_prob=lowpass_prob, amp=amp, heads=heads, select=select, mtt_split=mtt_split,
                       template=template, cache_dir=cache_dir, workers=workers, seed=seed,
-                      max_clips=max_clips, max_steps=max_steps, device=device)
+                      max_clips=max_clips, max_steps=max_steps, corpus_name=corpus_name,
+                      corpus_note=corpus_note, device=device)
     problem = _check_choices(cfg)
     if problem:
         output.error(problem)
