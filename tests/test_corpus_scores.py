@@ -28,6 +28,8 @@ def test_every_piece_is_in_one_split_and_sources_are_planned(tmp_path):
     assert all(t["per_part"] == [40, 40, 41, 42] for t in tasks if t["source"] == "beethoven")
     again = corpus_scores.plan(tmp_path, seed=0, scale=0.05)
     assert [t["piece"] for t in again] == [t["piece"] for t in tasks]  # reproducible
+    only = corpus_scores.plan(tmp_path, seed=0, scale=0.05, sources=["trecento"])
+    assert {t["source"] for t in only} == {"trecento"}
 
 
 def test_tags_are_mtt_words_and_follow_the_programs():

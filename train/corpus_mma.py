@@ -326,7 +326,7 @@ def groove_beats_per_bar(stem):
 # ----------------------------------------------------------------------------------------------
 def fluid_render(mid, wav, sf2):
     r = subprocess.run(["fluidsynth", "-ni", "-g", "0.7", "-F", str(wav), "-r", str(SR), sf2,
-                        str(mid)], capture_output=True, timeout=90)  # a 12 s clip renders in < 1 s alone, far slower on a loaded machine; some music21 MIDIs hang fluidsynth
+                        str(mid)], capture_output=True, timeout=45)  # a 12 s clip renders in < 1 s alone, far slower on a loaded machine; some music21 MIDIs render for hours (a late end event)
     if r.returncode != 0 or not Path(wav).exists():
         raise RuntimeError("fluidsynth failed: " + r.stderr.decode(errors="ignore")[-300:])
     import soundfile as sf

@@ -27,6 +27,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,12 +109,14 @@ def tune_title(path: str) -> str:
     return re.sub(r"(?<=[a-z])(?=[A-Z0-9])", " ", stem).strip()
 
 
-def plan(out: Path, seed: int, scale: float = 1.0) -> list[dict]:
+def plan(out: Path, seed: int, scale: float = 1.0, sources: Sequence[str] | None = None) -> list[dict]:
     from music21 import corpus
 
     rng = random.Random(seed)
     tasks = []
     for src in SOURCES:
+        if sources is not None and src.name not in sources:
+            continue
         files = sorted(str(p) for p in corpus.getComposer(src.name) if re.search(src.pattern, str(p)))
         chosen = rng.sample(files, min(len(files), max(1, round(src.pieces * scale))))
         for piece in sorted(chosen):
@@ -265,10 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--scale", type=float, default=1.0, help="Multiply the number of pieces per source.")
+    ap.add_argument("--sources", nargs="*", default=[s.name for s in SOURCES], choices=[s.name for s in SOURCES],
+                    help="Which music21 collections to render (default: all).")
     args = ap.parse_args(argv)
     started, out = time.time(), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tasks = plan(out, args.seed, args.scale)
+    tasks = plan(out, args.seed, args.scale, args.sources)
     print(f"planned {len(tasks)} clips", flush=True)
     rows, failures = [], []
     with cf.ProcessPoolExecutor(max_workers=args.jobs) as pool:
