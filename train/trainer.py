@@ -255,7 +255,7 @@ class Trainer:
                      f"e.g. {report.missing[0]}")
         train = report.by_split("train")
         valid = report.by_split("valid")
-        if not valid and report.by_split("test"):
+        if not valid and report.by_split("test") and cfg.select != "none":
             valid = report.by_split("test")
             self.log("no valid split: the test split is used to select the best epoch")
         if cfg.max_clips:
