@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from muser_model import audio
 from muser_model.errors import AudioError
+from muser_model.numpy_audio import LabelScore  # noqa: F401  (one definition, torch-free; re-exported)
 from muser_model.runtime import LoadedModel
 from muser_model.vocab import genre_text
 
@@ -125,14 +126,6 @@ def embed_files(lm: LoadedModel, paths: Iterable[str | Path], batch_size: int = 
 
 
 # -- scoring ---------------------------------------------------------------------------------
-@dataclass
-class LabelScore:
-    label: str
-    score: float  # probability (softmax or sigmoid) or cosine, see `kind`
-    kind: str  # "probability" or "cosine"
-    method: str  # "head" or "zero-shot"
-
-
 def label_prompts(lm: LoadedModel, labels: list[str], kind: str) -> list[str]:
     templates = lm.checkpoint.templates
     if kind == "genres":

@@ -178,7 +178,10 @@ def _render(task: dict) -> dict:
     if rms < 1e-3:
         raise ValueError(f"silent excerpt (rms {rms:.1e})")
     _write(seg, Path(task["out_path"]), task)
-    return {"programs": programs, "key": key, "rms": rms, "n_parts": len(parts), "dur": len(seg) / SR}
+    from train.mood import analyse
+
+    return {"programs": programs, "key": key, "rms": rms, "n_parts": len(parts), "dur": len(seg) / SR,
+            "mood": analyse(seg, SR)}
 
 
 def _write(y: np.ndarray, path: Path, task: dict) -> None:
@@ -211,7 +214,7 @@ def _tags(task: dict, res: dict, pace: str, solo: bool) -> list[str]:
 
 
 def make_row(task: dict, res: dict, out: Path) -> dict:
-    from train.mood import analyse, mood_texts, mood_words
+    from train.mood import mood_texts, mood_words
 
     rng = random.Random(task["rng_seed"])
     programs = sorted(set(res["programs"])) or [task["program"]]
@@ -221,10 +224,7 @@ def make_row(task: dict, res: dict, out: Path) -> dict:
     tempo = task["tempo"]
     pace = task["pace"] or ("slow" if tempo <= 80 else "fast" if tempo >= 140 else "")
     tags = _tags(task, res, pace, solo)
-    import soundfile as sf
-
-    wave, _ = sf.read(task["out_path"], dtype="float32")
-    feats = analyse(wave, SR)
+    feats = res["mood"]
     known_tempo = None if task["period"] == "folk" else tempo  # folk: the quarter-note bpm is not the felt pace
     moods = mood_words(feats, known_tempo=known_tempo, known_mode=res["key"] or None)
     period_w = {"renaissance": "Renaissance", "medieval": "medieval", "classical": "Classical-period",

@@ -9,17 +9,11 @@ Without a CSV, every audio file under the folder is used and its text comes from
 from __future__ import annotations
 
 import csv
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from muser_model import audio
-from muser_model.errors import AudioError
 from muser_model.files import iter_audio_files
 from muser_model.vocab import DEFAULT_TEMPLATES
-
 
 @dataclass
 class Clip:
@@ -28,7 +22,6 @@ class Clip:
     genre: str = ""
     tags: list[str] = field(default_factory=list)
     split: str = "train"
-
 
 def read_folder(folder: str | Path) -> list[Clip]:
     folder = Path(folder)
@@ -39,7 +32,6 @@ def read_folder(folder: str | Path) -> list[Clip]:
     if not clips:
         raise ValueError(f"{folder}: no audio clips with text found")
     return clips
-
 
 def _read_sidecar(folder: Path, sidecar: Path) -> list[Clip]:
     with open(sidecar, newline="", encoding="utf-8") as f:
@@ -60,7 +52,6 @@ def _read_sidecar(folder: Path, sidecar: Path) -> list[Clip]:
             ))
     return clips
 
-
 def _read_tagged(folder: Path) -> list[Clip]:
     import mutagen
 
@@ -78,22 +69,3 @@ def _read_tagged(folder: Path) -> list[Clip]:
                                                artist=first["artist"] or "unknown")
         clips.append(Clip(path, [text], genre=first["genre"].lower()))
     return clips
-
-
-def load_clip_audio(clip: Clip, sample_rate: int, max_s: float, min_s: float) -> np.ndarray | None:
-    """Up to `max_s` seconds of mono audio, zero-padded to `min_s`; None if undecodable."""
-    try:
-        wave = audio.load_audio(clip.path, sample_rate, duration_s=max_s)
-    except AudioError:
-        return None
-    if len(wave) < sample_rate * 0.5:
-        return None
-    need = int(min_s * sample_rate)
-    if len(wave) < need:
-        wave = np.pad(wave, (0, need - len(wave)))
-    return wave.astype(np.float32)
-
-
-def random_crop(wave: np.ndarray, length: int, rng: random.Random) -> np.ndarray:
-    start = rng.randint(0, len(wave) - length)
-    return wave[start : start + length]

@@ -31,7 +31,7 @@ def genre_accuracy(lm: LoadedModel, clips: Sequence[Clip], embs: Sequence[TrackE
     if not rows:
         return {"clips": 0}
     truth = torch.tensor([scorer.genres.index(clips[i].genre) for i in rows])
-    out: dict[str, float | int] = {"clips": len(rows)}
+    out: dict = {"clips": len(rows), "genres": sorted({clips[i].genre for i in rows})}
     genre_emb = scorer.text_embeddings(scorer.genres, "genres")
     for tower in ("fused", "wave", "spec"):
         audio = torch.stack([embs[i].track(tower) for i in rows])  # (N, E)
@@ -59,11 +59,12 @@ def _per_genre(pred: torch.Tensor, truth: torch.Tensor, genres: list[str]) -> di
 
 
 def tag_metrics(lm: LoadedModel, clips: Sequence[Clip], embs: Sequence[TrackEmbedding],
-                ) -> dict[str, float | int]:
-    """Macro ROC-AUC / PR-AUC over the checkpoint's tags against the clips' own tags, zero-shot per
-    tower and fused, and for the trained head."""
+                truth_tags: Sequence[Sequence[str]] | None = None) -> dict[str, float | int]:
+    """Macro ROC-AUC / PR-AUC over the checkpoint's tags against the clips' own tags (or
+    `truth_tags`, one list per clip), zero-shot per tower and fused, and for the trained head."""
     scorer = Scorer(lm)
-    truth = np.array([[t in c.tags for t in scorer.tags] for c in clips], dtype=int)  # (N, L)
+    truth_tags = truth_tags if truth_tags is not None else [c.tags for c in clips]
+    truth = np.array([[t in tags for t in scorer.tags] for tags in truth_tags], dtype=int)  # (N, L)
     out: dict[str, float | int] = {"clips": len(clips), "labels_with_positives": int((truth.sum(0) > 0).sum())}
     prompts = scorer.text_embeddings(scorer.tags, "tags")
     for tower in ("fused", "wave", "spec"):

@@ -21,13 +21,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from muser_model.inference import TrackEmbedding
 from muser_model.runtime import LoadedModel, load_model
 from train.data import Clip, read_folder
-from train.evaluate import _per_genre, embed_clips
-from train.metrics import macro_pr_auc, macro_roc_auc
+from train.evaluate import embed_clips, genre_accuracy, tag_metrics
 
 TOWERS = ("wave", "spec", "fused")
 
@@ -40,48 +39,19 @@ def heldout_clips(corpus: Path) -> tuple[list[Clip], dict[str, dict]]:
     return clips, extra
 
 
-def genre_accuracy(lm: LoadedModel, clips: Sequence[Clip], audio: dict[str, torch.Tensor]) -> dict:
-    from muser_model.inference import Scorer
-
-    scorer = Scorer(lm)
-    rows = [i for i, c in enumerate(clips) if c.genre in scorer.genres]
-    if not rows:
-        return {"clips": 0}
-    truth = torch.tensor([scorer.genres.index(clips[i].genre) for i in rows])
-    prompts = scorer.text_embeddings(scorer.genres, "genres")
-    out: dict = {"clips": len(rows), "genres": sorted({clips[i].genre for i in rows})}
-    for tower in TOWERS:
-        pred = (audio[tower][rows] @ prompts.t()).argmax(1)
-        out[f"zero_shot_{tower}"] = round(float((pred == truth).float().mean()), 4)
-        if tower == "fused":
-            out["zero_shot_per_genre"] = _per_genre(pred, truth, scorer.genres)
-    if scorer.has_head("genres"):
-        pred = scorer.head_scores(audio["fused"][rows], "genres").argmax(1)
-        out["head_fused"] = round(float((pred == truth).float().mean()), 4)
-        out["head_per_genre"] = _per_genre(pred, truth, scorer.genres)
-    return out
-
-
-def teacher_tag_metrics(lm: LoadedModel, clips: Sequence[Clip], audio: dict[str, torch.Tensor],
+def teacher_tag_metrics(lm: LoadedModel, clips: Sequence[Clip], embs: Sequence[TrackEmbedding],
                         teacher: list[list[str]]) -> dict:
-    from muser_model.inference import Scorer
-
-    scorer = Scorer(lm)
-    truth = np.array([[t in tags for t in scorer.tags] for tags in teacher], dtype=int)  # (N, 50)
-    out: dict = {"clips": len(clips), "tags_with_positives": int((truth.sum(0) > 0).sum())}
-    prompts = scorer.text_embeddings(scorer.tags, "tags")
-    for tower in TOWERS:
-        scores = (audio[tower] @ prompts.t()).numpy()
-        out[f"zero_shot_{tower}_roc_auc"] = round(macro_roc_auc(truth, scores), 4)
-        out[f"zero_shot_{tower}_pr_auc"] = round(macro_pr_auc(truth, scores), 4)
-    if scorer.has_head("tags"):
-        scores = scorer.head_scores(audio["fused"], "tags").numpy()
-        out["head_fused_roc_auc"] = round(macro_roc_auc(truth, scores), 4)
-        out["head_fused_pr_auc"] = round(macro_pr_auc(truth, scores), 4)
+    """`train.evaluate.tag_metrics` against the teacher's tags, with this report's key names."""
+    m = tag_metrics(lm, clips, embs, truth_tags=teacher)
+    out = {"clips": m["clips"], "tags_with_positives": m["labels_with_positives"]}
+    out.update({k: v for k, v in m.items() if k.startswith("zero_shot_")})
+    if "head_roc_auc" in m:
+        out["head_fused_roc_auc"], out["head_fused_pr_auc"] = m["head_roc_auc"], m["head_pr_auc"]
     return out
 
 
 def text_recall(lm: LoadedModel, clips: Sequence[Clip], audio: dict[str, torch.Tensor], k: int = 10) -> dict:
+    """`audio`: tower -> (N, E) track embeddings of `clips`, in order."""
     queries = lm.embed_texts([c.texts[0] for c in clips]).float().cpu()  # (N, E)
     out: dict = {"queries": len(clips), "k": k, "chance": round(min(1.0, k / max(1, len(clips))), 4)}
     for tower in TOWERS:
@@ -95,25 +65,24 @@ def text_recall(lm: LoadedModel, clips: Sequence[Clip], audio: dict[str, torch.T
 def report(lm: LoadedModel, corpus: Path, batch_size: int = 32) -> dict:
     clips, extra = heldout_clips(corpus)
     kept, embs = embed_clips(lm, clips, batch_size)
-    audio = {t: torch.stack([e.track(t) for e in embs]) for t in TOWERS}  # (N, E) each
     sources = [extra.get(str(c.path), {}).get("source") or "all" for c in kept]
     result = {"corpus": str(corpus), "heldout_clips": len(clips), "embedded": len(kept)}
-    result.update(_metrics(lm, kept, audio, extra))
+    result.update(_metrics(lm, kept, embs, extra))
     for source in sorted(set(sources)):
         rows = [i for i, s in enumerate(sources) if s == source]
         if len(rows) < len(kept):
-            sub_audio = {t: v[rows] for t, v in audio.items()}
-            result[f"source:{source}"] = _metrics(lm, [kept[i] for i in rows], sub_audio, extra)
+            result[f"source:{source}"] = _metrics(lm, [kept[i] for i in rows], [embs[i] for i in rows], extra)
     return result
 
 
-def _metrics(lm: LoadedModel, clips: Sequence[Clip], audio: dict[str, torch.Tensor], extra: dict) -> dict:
+def _metrics(lm: LoadedModel, clips: Sequence[Clip], embs: Sequence[TrackEmbedding], extra: dict) -> dict:
     teacher = [[t for t in (extra.get(str(c.path), {}).get("teacher_tags") or "").split(";") if t]
                for c in clips]
-    out = {"clips": len(clips), "genre": genre_accuracy(lm, clips, audio),
+    audio = {t: torch.stack([e.track(t) for e in embs]) for t in TOWERS}  # (N, E) each
+    out = {"clips": len(clips), "genre": genre_accuracy(lm, clips, embs),
            "text_to_audio": text_recall(lm, clips, audio)}
     if any(teacher):
-        out["tags_vs_teacher"] = teacher_tag_metrics(lm, clips, audio, teacher)
+        out["tags_vs_teacher"] = teacher_tag_metrics(lm, clips, embs, teacher)
     return out
 
 

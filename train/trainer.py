@@ -244,6 +244,7 @@ class Trainer:
         self.cache = None if cfg.cache_dir == "none" else Path(cfg.cache_dir or cache_home() / "train")
         self.aug = AugmentConfig(gain_db=cfg.gain_db, noise_prob=cfg.noise_prob, lowpass_prob=cfg.lowpass_prob)
         self.amp = autocast_dtype(cfg.amp, self.device)
+        self._lm: LoadedModel | None = None  # see _loaded
 
     # setup ---------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -273,9 +274,8 @@ class Trainer:
                              self.cache)
         self.module = TrainModule(self.muser, len(genres), len(tags), cfg.heads == "finetune").to(self.device)
         self.ddp = self._wrap(self.module)
-        params = [p for p in self.module.parameters() if p.requires_grad]
-        self.params = params
-        self.opt = make_optimizer(cfg, params)
+        self.params = [p for p in self.module.parameters() if p.requires_grad]
+        self.opt = make_optimizer(cfg, self.params)
         world_batch = cfg.batch_size * cfg.accum_steps * self.env.world_size
         self.steps_per_epoch = max(1, len(self.train_ex) // world_batch)
         self.total_steps = self.steps_per_epoch * cfg.epochs
@@ -506,7 +506,11 @@ class Trainer:
         return extra
 
     def _loaded(self, ckpt: Checkpoint) -> LoadedModel:
-        return LoadedModel(self.muser, ckpt, self.device)
+        """The training model seen through `ckpt`; its text tower is prepared once per run."""
+        if self._lm is None:
+            self._lm = LoadedModel(self.muser, ckpt, self.device)
+        self._lm.checkpoint = ckpt
+        return self._lm
 
     def _validate(self, ckpt: Checkpoint) -> float:
         from train.evaluate import _genre_metrics, genre_accuracy, tag_metrics
