@@ -1,17 +1,20 @@
 """Indexing throughput against the decode-only ceiling, on the same files, in one run.
 
-    python bench/index_throughput.py [--files 40] [--seconds 30] [--workers 2] [--engines numpy,torch]
+    python bench/index_throughput.py [--files 60] [--seconds 30] [--workers 2] [--engines numpy,torch]
+    python bench/index_throughput.py --folder ~/Music [--max-windows 64,24] [--runs 5]
 
-Writes N mp3 files of S seconds, then measures
+Without --folder it writes N mp3 files of S seconds (30 s: FMA-like clips); with --folder it
+uses the real files under it, as they are. Each run measures, in turn,
   1. decode-only: soundfile + soxr to 16 kHz mono in a pool of `workers` processes (the ceiling);
-  2. `muser index` on the same folder (fresh library), as a user runs it.
-Reports audio-seconds per wall-second for both and the ratio.
+  2. `muser index` on the same files (a fresh library each time), as a user runs it.
+and reports audio-seconds per wall-second for both and their ratio, medians over --runs.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,37 +32,69 @@ def decode_seconds(path: str) -> float:
     return sum(len(b) for b in audio.iter_blocks(path)) / audio.SAMPLE_RATE
 
 
+def decode_rate(files: list[str], workers: int) -> tuple[float, float]:
+    """(audio seconds, audio seconds per wall second) of decoding every file."""
+    started = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        audio_s = sum(pool.map(decode_seconds, files))
+    return audio_s, audio_s / (time.perf_counter() - started)
+
+
+def index_run(music: Path, home: Path, args: argparse.Namespace, engine: str, max_windows: int) -> dict:
+    env = {**os.environ, "MUSER_HOME": str(home)}
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "muser_cli.main", "index", str(music), "--json",
+                          "--workers", str(args.workers), "--device", args.device, "--engine", engine,
+                          "--max-windows", str(max_windows)],
+                         env=env, capture_output=True, text=True, check=True)
+    summary = json.loads(out.stdout)
+    summary["wall"] = time.perf_counter() - started
+    return summary
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--files", type=int, default=40)
+    ap.add_argument("--files", type=int, default=60)
     ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--folder", type=Path, default=None, help="Real music to index instead of generated mp3s.")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--engines", default="numpy,torch", help="muser index --engine values to run, in turn.")
+    ap.add_argument("--max-windows", default="64", help="muser index --max-windows values to run, in turn.")
+    ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
+    from muser_model.files import walk_audio
+
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:
-        music = Path(tmp) / "music"
-        music.mkdir()
-        files = [str(write_mp3(music / f"t{i:03d}.mp3", args.seconds, seed=i)) for i in range(args.files)]
-        started = time.perf_counter()
-        with ProcessPoolExecutor(args.workers) as pool:
-            audio_s = sum(pool.map(decode_seconds, files))
-        decode_rate = audio_s / (time.perf_counter() - started)
-        print(f"{args.files} files x {args.seconds:.0f} s = {audio_s / 60:.1f} min of audio")
-        print(f"decode only (soundfile+soxr, {args.workers} processes): {decode_rate:.0f}x real time")
-        for engine in args.engines.split(","):
-            env = {**os.environ, "MUSER_HOME": str(Path(tmp) / f"home-{engine}")}
-            started = time.perf_counter()
-            out = subprocess.run([sys.executable, "-m", "muser_cli.main", "index", str(music), "--json",
-                                  "--workers", str(args.workers), "--device", args.device, "--engine", engine],
-                                 env=env, capture_output=True, text=True, check=True)
-            wall = time.perf_counter() - started
-            summary = json.loads(out.stdout)
-            index_rate = summary["audio_seconds"] / wall
-            print(f"muser index --engine {summary['engine']} (wall, incl. start-up): {index_rate:.0f}x real time "
-                  f"= {index_rate / decode_rate:.0%} of the decode ceiling; "
-                  f"in-scan rate {summary['audio_seconds'] / summary['seconds']:.0f}x")
+        music = args.folder
+        if music is None:
+            music = Path(tmp) / "music"
+            music.mkdir()
+            for i in range(args.files):
+                write_mp3(music / f"t{i:03d}.mp3", args.seconds, seed=i)
+        files = [str(e.path) for e in walk_audio([music])]
+        configs = [(e, int(m)) for e in args.engines.split(",") for m in args.max_windows.split(",")]
+        decode, index = [], {c: [] for c in configs}
+        for run in range(args.runs):
+            audio_s, rate = decode_rate(files, args.workers)
+            decode.append(rate)
+            for engine, max_windows in configs:
+                summary = index_run(music, Path(tmp) / f"home-{run}-{engine}-{max_windows}", args, engine, max_windows)
+                index[(engine, max_windows)].append((summary["audio_seconds"] / summary["wall"],
+                                                     summary["audio_seconds"] / summary["seconds"],
+                                                     summary["engine"], summary["failed"]))
+        ceiling = statistics.median(decode)
+        print(f"{len(files)} files, {audio_s / 3600:.2f} h of audio; medians of {args.runs} runs")
+        print(f"decode only (soundfile+soxr, {args.workers} processes): {ceiling:.0f}x real time "
+              f"(min {min(decode):.0f}, max {max(decode):.0f})")
+        for (engine, max_windows), rows in index.items():
+            wall = statistics.median(r[0] for r in rows)
+            print(f"muser index --engine {rows[0][2]} --max-windows {max_windows} (wall, incl. start-up): "
+                  f"{wall:.0f}x real time (min {min(r[0] for r in rows):.0f}, max {max(r[0] for r in rows):.0f}) "
+                  f"= {wall / ceiling:.0%} of the decode ceiling; in-scan rate "
+                  f"{statistics.median(r[1] for r in rows):.0f}x; failed files {rows[0][3]}")
+
 
 if __name__ == "__main__":
     main()

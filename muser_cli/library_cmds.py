@@ -44,16 +44,22 @@ def index(
 ) -> None:
     """Add a music folder to the library: embed new and changed files, drop removed ones."""
     from muser_model.errors import MuserError
-    from muser_model.library.scan import ScanOptions, index_library
+    from muser_model.library.scan import ScanOptions, ScanRootError, index_library, open_index_model
     from muser_model.library.store import Library
 
-    lm = load_model_or_exit(checkpoint, device, precision)
     opts = ScanOptions(retry_failed=retry_failed, workers=workers, batch_size=batch_size,
                        max_windows=max_windows, decode_timeout_s=decode_timeout, engine=engine)
     try:
+        model = open_index_model(checkpoint, device, precision, engine)
+    except ScanRootError as exc:
+        raise _fail(exc) from exc
+    except MuserError as exc:  # checkpoint or device unusable
+        output.error(str(exc))
+        raise typer.Exit(EXIT_MODEL) from exc
+    try:
         lib = Library.open(library, create=True)
         with lib.writer_lock(wait=wait), _ScanProgress() as progress:
-            summary = index_library(lib, folders, lm, opts, on_plan=progress.plan, on_file=progress.file)
+            summary = index_library(lib, folders, model, opts, on_plan=progress.plan, on_file=progress.file)
     except MuserError as exc:
         raise _fail(exc) from exc
     if log:

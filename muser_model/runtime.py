@@ -8,6 +8,7 @@ import torch
 
 from muser_model.checkpoint import Checkpoint, default_checkpoint_path, load_checkpoint
 from muser_model.errors import CorruptCheckpointError, DeviceError
+from muser_model.hardware import cpu_has_native_bf16
 from muser_model.model import Muser
 from muser_model.text_assets import check_identity
 from muser_model.text_tower import Tokenizer
@@ -22,16 +23,6 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device(name)
     except RuntimeError as exc:
         raise DeviceError(f"unknown device {name!r}; use auto, cpu or cuda") from exc
-
-
-def cpu_has_native_bf16() -> bool:
-    """True on x86 CPUs with AMX-BF16 or AVX512-BF16 (Linux), where bf16 matmuls run at speed."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return " amx_bf16" in flags or " avx512_bf16" in flags
 
 
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:

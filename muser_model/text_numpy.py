@@ -93,10 +93,17 @@ class NumpyTextEmbedder:
 
 def save_text_head(state_dict: dict, text_config, path: Path) -> bool:
     """Store a frozen-tower checkpoint's text projection as .npz; False (nothing written) when the
-    checkpoint fine-tuned the tower itself, which the numpy path does not reproduce."""
+    checkpoint fine-tuned the tower itself, which the numpy path does not reproduce.
+    `state_dict` holds torch tensors (a checkpoint's weights) or numpy arrays (its numpy section)."""
     if text_config.trainable_layers > 0:
         return False
-    arrays = {k: state_dict[k].detach().cpu().float().numpy() for k in HEAD_KEYS}
+
+    def as_array(value) -> np.ndarray:
+        if isinstance(value, np.ndarray):
+            return value.astype(np.float32, copy=False)
+        return value.detach().cpu().float().numpy()
+
+    arrays = {k: as_array(state_dict[k]) for k in HEAD_KEYS}
     arrays["tower_shape"] = np.array([text_config.layers, text_config.heads, text_config.max_tokens])
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **arrays)

@@ -86,6 +86,24 @@ def test_odd_lengths_pool_like_torch(busy_checkpoint):
     assert np.abs(w - out.wave.numpy()).max() < ATOL and np.abs(s - out.spec.numpy()).max() < ATOL
 
 
+@pytest.mark.parametrize("shape", [(3, 8, 10), (3, 7, 10), (3, 8, 9), (3, 7, 9), (2, 1, 5), (2, 5, 1)])
+def test_ceil_pooling_and_chunked_conv_match_torch(shape):
+    """Every odd/even combination of the 2-D pooling, and a 3x3 conv computed in chunks smaller
+    than the image (several partial chunks) against torch's."""
+    from muser_model.numpy_audio import _conv2d_k3, _max_pool2d_ceil
+
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    ref = torch.nn.functional.max_pool2d(torch.from_numpy(x)[None], 2, ceil_mode=True)[0].numpy()
+    assert np.array_equal(_max_pool2d_ceil(x), ref)
+    w = np.random.default_rng(1).standard_normal((4, shape[0], 3, 3)).astype(np.float32)
+    b = np.random.default_rng(2).standard_normal(4).astype(np.float32)
+    ref = torch.nn.functional.conv2d(torch.from_numpy(x)[None], torch.from_numpy(w), torch.from_numpy(b),
+                                     padding=1)[0].numpy()
+    mat = np.ascontiguousarray(w.transpose(0, 2, 3, 1).reshape(4, -1))
+    for chunk in (7, 2048):
+        assert np.abs(_conv2d_k3(x, mat, b, chunk=chunk) - ref).max() < 1e-5
+
+
 def _comparable(result) -> dict:
     """A TagResult as JSON with ties at 4 decimals put in label order (either engine may list
     two equal rounded scores either way round)."""

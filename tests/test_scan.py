@@ -1,4 +1,5 @@
 """`muser index`: incremental, crash-safe scans that survive bad files."""
+import json
 import os
 import signal
 import sqlite3
@@ -299,3 +300,72 @@ def test_auto_engine_follows_device_and_precision(tiny_model):
     assert index_engine(ScanOptions(engine="torch"), tiny_model) == "torch"
     with pytest.raises(ScanRootError, match="unknown engine"):
         index_engine(ScanOptions(engine="gpu"), tiny_model)
+
+
+def _vectors_by_path(lib: Library, model_hash: str) -> dict[str, np.ndarray]:
+    ids, vecs = lib.catalogue.vectors(model_hash)
+    paths = [lib.catalogue.db.execute("SELECT path FROM tracks WHERE id=?", (int(i),)).fetchone()[0] for i in ids]
+    return dict(zip(paths, vecs))
+
+
+def test_torch_free_index_model_gives_the_torch_vectors(home, tiny_model, tiny_checkpoint, tmp_path,
+                                                        monkeypatch):
+    """open_index_model's numpy engine (no torch model at all), embedding in the decoders or, for a
+    decoder that only decodes, in this process: the same vectors and search head as torch's."""
+    from functools import partial
+
+    from muser_model.library.scan import open_index_model
+
+    make_library(tmp_path / "music")
+    monkeypatch.setenv("MUSER_HOME", str(tmp_path / "torch"))
+    _scan(tiny_model, tmp_path / "music", engine="torch")
+    reference = _vectors_by_path(Library.open("default"), tiny_model.checkpoint.content_hash)
+    model = open_index_model(tiny_checkpoint, "cpu", "auto", "numpy")
+    assert model.engine == "numpy" and model.lm is None
+    for name, decoder in (("workers", decode_for_index), ("parent", partial(decode_for_index))):
+        monkeypatch.setenv("MUSER_HOME", str(tmp_path / name))
+        lib = Library.open("default", create=True)
+        with lib.writer_lock():
+            summary = index_library(lib, [tmp_path / "music"], model, ScanOptions(workers=1, decoder=decoder))
+        assert (summary.engine, summary.indexed, summary.failed) == ("numpy", 6, 0)
+        got = _vectors_by_path(lib, model.content_hash)
+        assert got.keys() == reference.keys()
+        assert max(float(abs(got[p] - reference[p]).max()) for p in got) < 1e-4
+        assert lib.numpy_text_embedder(model.content_hash) is not None  # `muser search` stays torch-free
+        lib.close()
+
+
+def test_open_index_model_picks_the_engine(tiny_checkpoint, monkeypatch):
+    from muser_model import hardware, tagging
+    from muser_model.library.scan import ScanRootError, open_index_model
+
+    monkeypatch.setattr(tagging, "cuda_may_be_present", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)
+    assert open_index_model(tiny_checkpoint).engine == "numpy"
+    assert open_index_model(tiny_checkpoint, "cpu", "bf16").engine == "torch"
+    assert open_index_model(tiny_checkpoint, engine="torch").engine == "torch"
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)  # torch bf16 is faster there
+    assert open_index_model(tiny_checkpoint).engine == "torch"
+    assert open_index_model(tiny_checkpoint, precision="fp32").engine == "numpy"
+    with pytest.raises(ScanRootError, match="--device cuda"):
+        open_index_model(tiny_checkpoint, "cuda", "auto", "numpy")
+    with pytest.raises(ScanRootError, match="unknown engine"):
+        open_index_model(tiny_checkpoint, engine="gpu")
+
+
+def test_numpy_index_never_imports_torch(home, tiny_checkpoint, tmp_path):
+    make_library(tmp_path / "music")
+    code = (
+        "import json, sys\n"
+        "from typer.testing import CliRunner\n"
+        "from muser_cli.main import app\n"
+        f"res = CliRunner().invoke(app, ['index', {str(tmp_path / 'music')!r}, '--json', '--workers', '1',"
+        f" '--device', 'cpu', '-c', {str(tiny_checkpoint)!r}])\n"
+        "print(json.dumps({'code': res.exit_code, 'out': res.stdout, 'torch': 'torch' in sys.modules}))\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env.pop("MUSER_ENGINE", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    report = json.loads(out.stdout.splitlines()[-1])
+    assert report["code"] == 0 and not report["torch"], (report, out.stderr)
+    summary = json.loads(report["out"])
+    assert summary["engine"] == "numpy" and summary["indexed"] == 6

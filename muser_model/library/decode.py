@@ -61,9 +61,12 @@ def read_tags(path: Path) -> dict[str, str]:
     return tags
 
 
-def warm_up(module: str) -> int:
-    """Run in a fresh worker: import the decoder's module now, not inside the first timed file."""
+def warm_up(module: str, checkpoint: str = "") -> int:
+    """Run in a fresh worker: import the decoder's module and load the numpy model (when the
+    worker will embed) now, not inside the first timed file."""
     importlib.import_module(module)
+    if checkpoint:
+        _worker_model(checkpoint)
     time.sleep(0.05)  # hold this worker briefly so the pool starts the next one for the next call
     return os.getpid()
 
@@ -97,18 +100,25 @@ def decode_for_index(path: str, window_s: float, hop_s: float, sample_rate: int,
 _WORKER_MODELS: dict[str, object] = {}  # this worker process's numpy model, loaded on first use
 
 
+def _worker_model(checkpoint: str):
+    from muser_model.numpy_audio import NumpyMuser
+
+    model = _WORKER_MODELS.get(checkpoint)
+    if model is None:
+        model = _WORKER_MODELS[checkpoint] = NumpyMuser.load(checkpoint)
+    return model
+
+
 def decode_and_embed(path: str, window_s: float, hop_s: float, sample_rate: int, max_windows: int,
                      checkpoint: str = "", batch_size: int = 16) -> Decoded:
     """`decode_for_index`, then the windows embedded right here by the checkpoint's numpy engine
     (single-threaded BLAS): each decoder process is also an embedder, no torch involved."""
-    from muser_model.numpy_audio import NumpyMuser, blas_threads
+    from muser_model.numpy_audio import blas_threads
 
     item = decode_for_index(path, window_s, hop_s, sample_rate, max_windows)
     if item.error or item.windows is None:
         return item
-    model = _WORKER_MODELS.get(checkpoint)
-    if model is None:
-        model = _WORKER_MODELS[checkpoint] = NumpyMuser.load(checkpoint)
+    model = _worker_model(checkpoint)
     waves, specs = [], []
     with blas_threads(1):
         for start in range(0, len(item.windows), batch_size):

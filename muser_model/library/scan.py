@@ -18,14 +18,20 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from muser_model.config import ModelConfig
 from muser_model.errors import MuserError
 from muser_model.files import FileEntry, walk_audio
-from muser_model.inference import embed_windows, to_track
 from muser_model.library.catalogue import TrackRow
 from muser_model.library.decode import Decoded, decode_and_embed, decode_for_index, warm_up
 from muser_model.library.store import Library
-from muser_model.runtime import LoadedModel
+
+if TYPE_CHECKING:  # torch is imported only when the torch engine runs
+    from muser_model.numpy_audio import NumpyMuser
+    from muser_model.runtime import LoadedModel
 
 
 class ScanRootError(MuserError):
@@ -72,8 +78,7 @@ def index_engine(opts: ScanOptions, lm: LoadedModel) -> str:
     process); torch on GPUs and where bf16 autocast is native."""
     from muser_model.checkpoint import has_numpy_section
 
-    if opts.engine not in ("auto", "numpy", "torch"):
-        raise ScanRootError(f"unknown engine {opts.engine!r}; use auto, numpy or torch")
+    _check_engine(opts.engine)
     path = getattr(lm.checkpoint, "path", None)
     usable = path is not None and opts.decoder is decode_for_index and has_numpy_section(path)
     if opts.engine == "numpy":
@@ -84,6 +89,67 @@ def index_engine(opts: ScanOptions, lm: LoadedModel) -> str:
     if opts.engine == "auto" and usable and lm.device.type == "cpu" and lm.autocast_dtype is None:
         return "numpy"
     return "torch"
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in ("auto", "numpy", "torch"):
+        raise ScanRootError(f"unknown engine {engine!r}; use auto, numpy or torch")
+
+
+@dataclass
+class IndexModel:
+    """What a scan needs of a checkpoint, whichever engine embeds: its identity and settings, the
+    text projection kept beside the library for `muser search`, and the engine's model. With the
+    numpy engine torch is never imported (about 1.5-2.5 s less start-up on a 2-core machine)."""
+
+    content_hash: str
+    config: ModelConfig
+    text_weights: dict[str, Any]  # text_proj.* as torch tensors or numpy arrays
+    engine: str  # "numpy": the decoder processes embed; "torch": this process does, in batches
+    checkpoint_path: Path | None = None
+    lm: LoadedModel | None = None  # torch engine
+    numpy_model: NumpyMuser | None = None  # numpy engine
+
+    @classmethod
+    def from_loaded(cls, lm: LoadedModel, engine: str) -> "IndexModel":
+        ckpt = lm.checkpoint
+        return cls(ckpt.content_hash, ckpt.config, ckpt.state_dict, engine,
+                   getattr(ckpt, "path", None), lm=lm)
+
+    @classmethod
+    def from_numpy(cls, model: NumpyMuser) -> "IndexModel":
+        return cls(model.content_hash, model.config, model.arrays, "numpy", model.path, numpy_model=model)
+
+
+def open_index_model(checkpoint: str | Path | None = None, device: str = "auto", precision: str = "auto",
+                     engine: str = "auto") -> IndexModel:
+    """Pick the engine for `muser index` and load the checkpoint for it.
+
+    auto gives numpy on a CPU computing fp32 (no GPU possible or --device cpu; --precision auto
+    without native bf16, or fp32) with a format-2 checkpoint, else torch (GPUs and native-bf16
+    CPUs, where torch is faster per window). Checkpoint and device problems raise MuserError."""
+    from muser_model.hardware import cpu_has_native_bf16
+    from muser_model.tagging import EngineError, choose_engine
+
+    _check_engine(engine)
+    if engine == "auto" and precision == "auto" and device in ("auto", "cpu") and cpu_has_native_bf16():
+        engine = "torch"
+    try:
+        chosen, numpy_model, _ = choose_engine(engine, checkpoint, device, precision)
+    except EngineError as exc:
+        raise ScanRootError(str(exc)) from exc
+    if chosen == "numpy":
+        return IndexModel.from_numpy(numpy_model)
+    from muser_model.runtime import load_model
+
+    return IndexModel.from_loaded(load_model(checkpoint, device, precision), "torch")
+
+
+def _as_index_model(model: IndexModel | LoadedModel, opts: ScanOptions) -> IndexModel:
+    if isinstance(model, IndexModel):
+        _check_engine(opts.engine)
+        return model
+    return IndexModel.from_loaded(model, index_engine(opts, model))
 
 
 def plan_scan(lib: Library, roots: list[Path], retry_failed: bool, model_hash: str) -> ScanPlan:
@@ -128,30 +194,39 @@ def _init_worker(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _pool(opts: ScanOptions) -> ProcessPoolExecutor:
-    """A started pool: its workers have imported the decoder's module before any file is timed,
-    so a slow start (a loaded machine, a cold disk) is never mistaken for a hanging decoder."""
+def _start_pool(opts: ScanOptions, checkpoint: str = "") -> tuple[ProcessPoolExecutor, list[Future]]:
+    """A pool whose workers start now, import the decoder's module and (numpy engine) load the
+    model: (pool, their warm-up futures). Started early, this overlaps the caller's own work."""
     workers = max(1, opts.workers)
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(os.getpid(),),
                                mp_context=multiprocessing.get_context("spawn"))
     decoder = getattr(opts.decoder, "func", opts.decoder)  # a functools.partial carries its function
     module = getattr(decoder, "__module__", None) or "muser_model.library.decode"
-    wait([pool.submit(warm_up, module) for _ in range(workers)], timeout=max(120.0, opts.decode_timeout_s))
+    return pool, [pool.submit(warm_up, module, checkpoint) for _ in range(workers)]
+
+
+def _ready(started: tuple[ProcessPoolExecutor, list[Future]], opts: ScanOptions) -> ProcessPoolExecutor:
+    """The pool once its workers are warm, so that a slow start (a loaded machine, a cold disk)
+    is never mistaken for a hanging decoder."""
+    pool, warming = started
+    wait(warming, timeout=max(120.0, opts.decode_timeout_s))
     return pool
 
 
-def decoded_stream(entries: list[FileEntry], lm: LoadedModel, opts: ScanOptions,
-                   ) -> Iterator[tuple[FileEntry, Decoded]]:
-    """Decode files in a process pool, yielding as they finish; survive crashes and hangs.
+def decoded_stream(entries: list[FileEntry], config: ModelConfig, opts: ScanOptions,
+                   started: tuple[ProcessPoolExecutor, list[Future]] | None = None,
+                   checkpoint: str = "") -> Iterator[tuple[FileEntry, Decoded]]:
+    """Decode files in a process pool (`started` by `_start_pool`, else started here), yielding
+    as they finish; survive crashes and hangs.
 
     A crashed worker breaks the pool; a hung one shows as no file finishing or starting for
     `decode_timeout_s`. Either way the pool is killed with every file in flight; those files are
     then decoded one at a time, so the one that crashes or hangs alone is failed and the rest go on.
     """
-    cfg = lm.config.audio
+    cfg = config.audio
     args = (cfg.window_s, cfg.hop_s, cfg.sample_rate, opts.max_windows)
     queue, suspects = deque(entries), deque()
-    pool = _pool(opts)
+    pool = _ready(started or _start_pool(opts, checkpoint), opts)
     inflight: dict[Future, FileEntry] = {}
     last_progress = time.monotonic()  # last time a file was submitted or finished
     try:
@@ -175,7 +250,7 @@ def decoded_stream(entries: list[FileEntry], lm: LoadedModel, opts: ScanOptions,
                 lost = broken + list(inflight.values())
                 inflight.clear()
                 _kill(pool)
-                pool = _pool(opts)
+                pool = _ready(_start_pool(opts, checkpoint), opts)
                 if limit == 1 and len(lost) == 1:
                     reason = ("decoder crashed on this file" if broken
                               else f"decoding took longer than {opts.decode_timeout_s:.0f} s")
@@ -186,52 +261,84 @@ def decoded_stream(entries: list[FileEntry], lm: LoadedModel, opts: ScanOptions,
         _kill(pool)
 
 
-def _embedded(lm: LoadedModel, items: Iterator[tuple[FileEntry, Decoded]], batch_size: int,
-              in_workers: bool) -> Iterator[tuple[tuple[FileEntry, Decoded], list]]:
-    """Each decoded file with its per-window (waveform, spectrogram) embeddings: computed by the
-    decoders (numpy engine) or here, in batches shared across files (torch)."""
-    if not in_workers:
-        yield from embed_windows(lm, ((pair, pair[1].windows) for pair in items), batch_size)
+def _embedded(model: IndexModel, items: Iterator[tuple[FileEntry, Decoded]], batch_size: int,
+              ) -> Iterator[tuple[tuple[FileEntry, Decoded], np.ndarray]]:
+    """Each decoded file with its (W, 2, E) per-window (waveform, spectrogram) embeddings: as the
+    decoders computed them (numpy engine), or computed here from the windows they sent (torch, in
+    batches shared across files; numpy for a decoder that does not embed)."""
+    if model.engine == "torch":
+        from muser_model.inference import embed_windows
+
+        for pair, chunks in embed_windows(model.lm, ((pair, pair[1].windows) for pair in items), batch_size):
+            yield pair, np.stack([np.stack([w.numpy(), s.numpy()]) for w, s in chunks])
         return
-    import torch
+    from muser_model.numpy_audio import blas_threads
 
     for entry, item in items:
-        vectors = torch.from_numpy(item.embeddings)  # (W, 2, E)
-        yield (entry, item), [(v[0], v[1]) for v in vectors]
+        if item.embeddings is None:
+            with blas_threads(model.numpy_model.blas_threads):
+                wave, spec = model.numpy_model.embed(item.windows.astype(np.float32))
+            item.embeddings = np.stack([wave, spec], axis=1)  # (W, 2, E)
+        yield (entry, item), item.embeddings
+
+
+def track_vector(embeddings: np.ndarray) -> np.ndarray:
+    """(W, 2, E) per-window tower embeddings -> (E,) track embedding, as inference.TrackEmbedding:
+    normalised mean over windows of the normalised sum of both towers."""
+    fused = embeddings[:, 0] + embeddings[:, 1]  # (W, E)
+    fused = fused / np.maximum(np.linalg.norm(fused, axis=-1, keepdims=True), 1e-12)
+    mean = fused.mean(0, dtype=np.float32)
+    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
 
 def _kill(pool: ProcessPoolExecutor) -> None:
     """Stop a pool now, including workers stuck in a decoder (shutdown alone would wait for them)."""
-    for process in list(getattr(pool, "_processes", {}).values()):  # no public API for this
+    for process in list((getattr(pool, "_processes", None) or {}).values()):  # no public API for this
         process.terminate()
     pool.shutdown(wait=False, cancel_futures=True)
 
 
 # -- the scan -------------------------------------------------------------------------------------
-def index_library(lib: Library, roots: list[Path], lm: LoadedModel, opts: ScanOptions | None = None,
+def index_library(lib: Library, roots: list[Path], model: IndexModel | LoadedModel,
+                  opts: ScanOptions | None = None,
                   on_plan: Callable[[ScanPlan], None] | None = None,
                   on_file: Callable[[FileEntry, str, float], None] | None = None) -> ScanSummary:
-    """Bring the library up to date with the files under `roots`. Call under `lib.writer_lock()`."""
+    """Bring the library up to date with the files under `roots`. Call under `lib.writer_lock()`.
+
+    `model` comes from `open_index_model` (or is a torch LoadedModel, engine per `index_engine`)."""
     opts = opts or ScanOptions()
+    model = _as_index_model(model, opts)
     started = time.time()
-    summary = ScanSummary()
-    summary.model_changed = lib.adopt_model(lm.checkpoint.content_hash, lm.config.embed_dim)
-    lib.save_text_head(lm.checkpoint.content_hash, lm.checkpoint.state_dict, lm.config.text)
-    plan = plan_scan(lib, [Path(r) for r in roots], opts.retry_failed, lm.checkpoint.content_hash)
+    summary = ScanSummary(engine=model.engine)
+    checkpoint = ""
+    if model.engine == "numpy" and opts.decoder is decode_for_index:  # the decoders embed too
+        checkpoint = str(model.checkpoint_path)
+        opts = replace(opts, decoder=partial(decode_and_embed, checkpoint=checkpoint))
+    pool = _start_pool(opts, checkpoint)  # workers warm up while the scan is planned
+    try:
+        return _scan(lib, roots, model, opts, pool, checkpoint, summary, started, on_plan, on_file)
+    finally:
+        _kill(pool[0])
+
+
+def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions,
+          pool: tuple[ProcessPoolExecutor, list[Future]], checkpoint: str, summary: ScanSummary,
+          started: float, on_plan: Callable[[ScanPlan], None] | None,
+          on_file: Callable[[FileEntry, str, float], None] | None) -> ScanSummary:
+    summary.model_changed = lib.adopt_model(model.content_hash, model.config.embed_dim)
+    lib.save_text_head(model.content_hash, model.text_weights, model.config.text)
+    plan = plan_scan(lib, [Path(r) for r in roots], opts.retry_failed, model.content_hash)
     if on_plan:
         on_plan(plan)
     summary.unchanged, summary.skipped_failed = plan.unchanged, plan.skipped_failed
     summary.removed = lib.catalogue.remove(plan.removed)
-    cfg = lm.config.audio
     pending: list[TrackRow] = []
     last_commit = time.time()
 
-    summary.engine = index_engine(opts, lm)
-    if summary.engine == "numpy":
-        opts = replace(opts, decoder=partial(decode_and_embed, checkpoint=str(lm.checkpoint.path)))
-
     def decoded_ok() -> Iterator[tuple[FileEntry, Decoded]]:
-        for entry, item in decoded_stream(plan.todo, lm, opts):
+        if not plan.todo:
+            return
+        for entry, item in decoded_stream(plan.todo, model.config, opts, pool, checkpoint):
             if item.error:
                 lib.catalogue.put_failure(entry.path, entry.size, entry.mtime_ns, item.error)
                 summary.failed += 1
@@ -241,25 +348,24 @@ def index_library(lib: Library, roots: list[Path], lm: LoadedModel, opts: ScanOp
                 continue
             yield entry, item
 
-    for (entry, item), chunks in _embedded(lm, decoded_ok(), opts.batch_size, summary.engine == "numpy"):
-        track = to_track(entry.path, chunks, cfg.window_s, item.hop_s).track().numpy()
-        pending.append(TrackRow(entry.path, entry.size, entry.mtime_ns, track, item.tags,
-                                item.duration_s, len(chunks)))
+    for (entry, item), embeddings in _embedded(model, decoded_ok(), opts.batch_size):
+        pending.append(TrackRow(entry.path, entry.size, entry.mtime_ns, track_vector(embeddings), item.tags,
+                                item.duration_s, len(embeddings)))
         summary.audio_seconds += item.duration_s
         if on_file:
             on_file(entry, "indexed", item.duration_s)
         if len(pending) >= opts.commit_every or time.time() - last_commit > 10:
-            summary.indexed += _commit(lib, pending, lm)
+            summary.indexed += _commit(lib, pending, model.content_hash)
             last_commit = time.time()
-    summary.indexed += _commit(lib, pending, lm)
+    summary.indexed += _commit(lib, pending, model.content_hash)
     lib.sync_index()
     summary.seconds = time.time() - started
     return summary
 
 
-def _commit(lib: Library, rows: list[TrackRow], lm: LoadedModel) -> int:
+def _commit(lib: Library, rows: list[TrackRow], model_hash: str) -> int:
     n = len(rows)
     if rows:
-        lib.catalogue.put_tracks(rows, lm.checkpoint.content_hash)
+        lib.catalogue.put_tracks(rows, model_hash)
         rows.clear()
     return n
