@@ -210,11 +210,17 @@ def similar(
     from muser_model.library.query import similar as find_similar
     from muser_model.library.store import Library
 
+    from muser_model.checkpoint import checkpoint_hash, default_checkpoint_path
+    from muser_model.library.scan import embed_file, open_index_model
+
+    def embed(path: Path):  # only for a file that is not in the library: torch-free where it can
+        return embed_file(open_index_model(checkpoint, device, precision), path)
+
     try:
         filters = _filters(artist, genre, album, year)
         lib = Library.open(library)
-        lm = load_model_or_exit(checkpoint, device, precision)
-        hits = find_similar(lib, lm, target, limit, filters)
+        hits = find_similar(lib, checkpoint_hash(checkpoint or default_checkpoint_path()), embed, target,
+                            limit, filters)
     except AudioError as exc:
         output.error(str(exc))
         raise typer.Exit(1) from exc

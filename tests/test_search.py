@@ -156,7 +156,10 @@ def test_search_does_not_import_torch(indexed, tiny_checkpoint):
         "from typer.testing import CliRunner\n"
         "from muser_cli.main import app\n"
         f"res = CliRunner().invoke(app, ['search', 'slow blues', '--json', '-c', {str(tiny_checkpoint)!r}])\n"
-        "print(json.dumps({'code': res.exit_code, 'hits': len(res.stdout.splitlines()), 'torch': 'torch' in sys.modules}))\n"
+        f"sim = CliRunner().invoke(app, ['similar', {str(files['jazz'])!r}, '--json', '-c', {str(tiny_checkpoint)!r},"
+        " '--device', 'cpu'])\n"
+        "print(json.dumps({'code': res.exit_code, 'hits': len(res.stdout.splitlines()),"
+        " 'similar': [sim.exit_code, len(sim.stdout.splitlines())], 'torch': 'torch' in sys.modules}))\n"
     )
     import os
     import subprocess
@@ -164,7 +167,7 @@ def test_search_does_not_import_torch(indexed, tiny_checkpoint):
 
     out = subprocess.run([_sys.executable, "-c", script], capture_output=True, text=True, env=os.environ.copy())
     report = json.loads(out.stdout)
-    assert report == {"code": 0, "hits": len(files), "torch": False}
+    assert report == {"code": 0, "hits": len(files), "similar": [0, len(files) - 1], "torch": False}
     fast = _lines(_run("search", "slow blues", "--json", "-c", tiny_checkpoint).stdout)
     (tmp / "home" / "libraries" / "default").glob("text-head-*.npz").__next__().unlink()
     slow = _lines(_run("search", "slow blues", "--json", "-c", tiny_checkpoint).stdout)  # torch fallback

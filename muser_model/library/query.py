@@ -3,20 +3,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-from muser_model.errors import AudioError, MuserError
-from muser_model.library.decode import decode_for_index
+from muser_model.errors import MuserError
 from muser_model.library.store import Library, LibraryError
-
-if TYPE_CHECKING:
-    from muser_model.runtime import LoadedModel
 
 TextEmbedder = Callable[[list[str]], np.ndarray]  # texts -> (N, E) normalised
 
@@ -157,23 +151,12 @@ def search_text(lib: Library, embed: TextEmbedder, model_hash: str, text: str, l
     return _rank(lib, query, limit, filters)
 
 
-def embed_track_file(lm: LoadedModel, path: Path, max_windows: int = 64) -> np.ndarray:
-    """(E,) embedding of a file, computed exactly as `muser index` does."""
-    from muser_model.inference import embed_windows, to_track
-
-    cfg = lm.config.audio
-    item = decode_for_index(str(path), cfg.window_s, cfg.hop_s, cfg.sample_rate, max_windows)
-    if item.error:
-        raise AudioError(path, item.error)
-    ((_, chunks),) = list(embed_windows(lm, [(path, item.windows)]))
-    return to_track(path, chunks, cfg.window_s, item.hop_s).track().numpy()
-
-
-def similar(lib: Library, lm: LoadedModel, target: str, limit: int = 10,
-            filters: Filters | None = None) -> list[Hit]:
+def similar(lib: Library, model_hash: str, embed_file: Callable[[Path], np.ndarray], target: str,
+            limit: int = 10, filters: Filters | None = None) -> list[Hit]:
     """Tracks that sound like `target`: an audio file (indexed or not), or an indexed track named
-    by a unique part of its title or path."""
-    _ready(lib, lm.checkpoint.content_hash)
+    by a unique part of its title or path. `embed_file` (e.g. scan.embed_file with the checkpoint
+    of `model_hash`) runs only for a file that is not in the library."""
+    _ready(lib, model_hash)
     filters = filters or Filters()
     track_id = lib.catalogue.find_path(os.path.abspath(target))
     if track_id is None and not Path(target).exists():
@@ -182,7 +165,7 @@ def similar(lib: Library, lm: LoadedModel, target: str, limit: int = 10,
         ids, vectors = lib.catalogue.vectors(lib.model_hash, [track_id])
         if len(ids):
             return _rank(lib, vectors[0], limit, filters, exclude=track_id)
-    query = embed_track_file(lm, Path(target))
+    query = embed_file(Path(target))
     return _rank(lib, query, limit, filters)
 
 

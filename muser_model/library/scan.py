@@ -282,6 +282,21 @@ def _embedded(model: IndexModel, items: Iterator[tuple[FileEntry, Decoded]], bat
         yield (entry, item), item.embeddings
 
 
+def embed_file(model: IndexModel, path: Path, max_windows: int = 64) -> np.ndarray:
+    """(E,) embedding of one file, computed exactly as a scan does (decoded in this process).
+    Raises AudioError naming the file when it cannot be decoded."""
+    from muser_model.errors import AudioError
+
+    cfg = model.config.audio
+    item = decode_for_index(str(path), cfg.window_s, cfg.hop_s, cfg.sample_rate, max_windows)
+    if item.error:
+        raise AudioError(path, item.error)
+    if model.numpy_model is None:  # a LoadedModel's: embed with torch
+        model = replace(model, engine="torch")
+    ((_, embeddings),) = list(_embedded(model, iter([(None, item)]), batch_size=16))
+    return track_vector(embeddings)
+
+
 def track_vector(embeddings: np.ndarray) -> np.ndarray:
     """(W, 2, E) per-window tower embeddings -> (E,) track embedding, as inference.TrackEmbedding:
     normalised mean over windows of the normalised sum of both towers."""
