@@ -10,8 +10,8 @@ class AudioConfig:
     sample_rate: int = 16_000
     window_s: float = 5.0  # length of one model input window
     hop_s: float = 5.0  # hop between windows when embedding a whole track
-    n_fft: int = 512  # spectrogram branch
-    hop_length: int = 256
+    n_fft: int = 1024  # spectrogram branch (the paper's STFT: n_fft 1024, hop 512)
+    hop_length: int = 512
     n_mels: int = 64
     f_min: float = 0.0
     f_max: float = 8_000.0
@@ -31,7 +31,7 @@ class WaveformEncoderConfig:
 class SpectrogramEncoderConfig:
     """Short-chunk ResNet (Won et al.) on log-mel: 3x3 residual blocks, 2x2 pooling each."""
 
-    channels: tuple[int, ...] = (32, 32, 64, 64, 128, 128)
+    channels: tuple[int, ...] = (16, 32, 64, 64, 128, 128)
 
 
 @dataclass
@@ -89,7 +89,7 @@ def tiny_config() -> ModelConfig:
     return ModelConfig(
         name="tiny",
         embed_dim=32,
-        audio=AudioConfig(window_s=2.0, hop_s=2.0, n_mels=32),
+        audio=AudioConfig(window_s=2.0, hop_s=2.0, n_fft=512, hop_length=256, n_mels=32),
         waveform=WaveformEncoderConfig(n_filters=16, channels=(16, 16)),
         spectrogram=SpectrogramEncoderConfig(channels=(8, 8, 16)),
     )

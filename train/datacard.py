@@ -32,7 +32,19 @@ def training_lines(ckpt) -> list[str]:
         f"batch {t.get('batch_size')}, lr {t.get('lr')}, seed {t.get('seed')}, "
         f"{t.get('train_seconds', 0) / 60:.1f} min on {t.get('device')} ({t.get('machine')}), {t.get('date')}.",
         f"- Last epoch: {last}; selected: {t.get('selected', 'last epoch')}.",
-    ]
+    ] + _distilled_lines(ckpt)
+
+
+def _distilled_lines(ckpt) -> list[str]:
+    d = ckpt.training.get("distilled")
+    if not d:
+        return []
+    a, spec = ckpt.config.audio, ckpt.config.spectrogram
+    return [f"- Then distilled (`python -m train.distill`): a new {d.get('what', 'tower')} (log-mel n_fft "
+            f"{a.n_fft}, hop {a.hop_length}; widths {', '.join(map(str, spec.channels))}) learnt to reproduce "
+            f"teacher `{d.get('teacher_hash', '?')[:12]}…`'s on {d.get('windows')} training windows, "
+            f"{d.get('epochs')} epochs, {d.get('train_seconds', 0) / 60:.1f} min, {d.get('date')}; "
+            f"held-out cosine to the teacher {d.get('held_out_cosine_to_teacher')}."]
 
 
 def report_lines(r: dict, title: str) -> list[str]:
