@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from muser_model.errors import AudioError, MuserError
+from muser_model.hardware import cpu_has_native_bf16
 
 if TYPE_CHECKING:
     from muser_model.inference import LabelScore
@@ -23,8 +24,10 @@ if TYPE_CHECKING:
     from muser_model.runtime import LoadedModel
 
 ENGINES = ("auto", "numpy", "torch")
-# engine auto runs numpy for at most this many 5 s windows in all (about 5 minutes of audio);
-# beyond that torch's faster convolutions pay back its import (see /work/notes/cold_start.md)
+# On a CPU with native bf16 (AMX/AVX512-BF16), engine auto runs numpy for at most this many 5 s
+# windows in all (about 5 minutes of audio): beyond that torch's bf16 autocast pays back its
+# import. Elsewhere numpy is faster at any size (2-core AVX2 machine, shipped checkpoint: a
+# 10-minute file 2.8 s against torch's 5.2 s, sixty 30 s files 8.6 s against 9.3 s).
 AUTO_NUMPY_MAX_WINDOWS = 64
 AUTO_NUMPY_MAX_FILES = 32  # more files: torch without probing each one's duration
 
@@ -173,8 +176,8 @@ def choose_engine(engine: str, checkpoint: str | Path | None, device: str = "aut
     numpy runs when asked for, or under "auto" when all of these hold: --device auto with no GPU
     possible (`cuda_may_be_present`) or cpu; --precision auto or fp32 (numpy computes fp32, which
     is also what auto gives on CPUs without native bf16); a format-2 checkpoint; open --labels only
-    with a frozen text tower; at most AUTO_NUMPY_MAX_FILES files and AUTO_NUMPY_MAX_WINDOWS
-    windows. The numpy section is checked here, so checkpoint errors surface as usual.
+    with a frozen text tower; and, on a CPU with native bf16 under --precision auto, at most
+    AUTO_NUMPY_MAX_FILES files and AUTO_NUMPY_MAX_WINDOWS windows. The numpy section is checked here, so checkpoint errors surface as usual.
     `engine="numpy"` that cannot run raises EngineError; checkpoint errors propagate.
     """
     from muser_model.checkpoint import default_checkpoint_path, has_numpy_section
@@ -199,7 +202,7 @@ def choose_engine(engine: str, checkpoint: str | Path | None, device: str = "aut
         model = NumpyMuser.load(path)
         if labels and not model.can_embed_text:
             why = "--labels with a fine-tuned text tower"
-        elif engine == "auto" and paths is not None:
+        elif engine == "auto" and paths is not None and precision == "auto" and cpu_has_native_bf16():
             cfg = model.config.audio
             if len(paths) > AUTO_NUMPY_MAX_FILES:
                 why = f"more than {AUTO_NUMPY_MAX_FILES} files"

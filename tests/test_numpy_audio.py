@@ -199,15 +199,19 @@ def test_engine_auto_rules(tiny_checkpoint, clips, monkeypatch):
     assert choose_engine("numpy", tiny_checkpoint, "auto", "auto", clips)[0] == "numpy"
 
 
-def test_engine_auto_prefers_torch_for_long_audio(tiny_checkpoint, clips, monkeypatch):
+def test_engine_auto_prefers_torch_bf16_for_long_audio(tiny_checkpoint, clips, monkeypatch):
     monkeypatch.setattr(tagging, "cuda_may_be_present", lambda: False)
+    monkeypatch.setattr(tagging, "cpu_has_native_bf16", lambda: True)
     # tiny config: 2 s windows; the clips are 5, 3.5 and 7 s: 3 + 2 + 4 windows
     monkeypatch.setattr(tagging, "AUTO_NUMPY_MAX_WINDOWS", 9)
     assert choose_engine("auto", tiny_checkpoint, "cpu", "auto", clips)[0] == "numpy"
     monkeypatch.setattr(tagging, "AUTO_NUMPY_MAX_WINDOWS", 8)
     engine, _, why = choose_engine("auto", tiny_checkpoint, "cpu", "auto", clips)
     assert engine == "torch" and "windows" in why
+    assert choose_engine("auto", tiny_checkpoint, "cpu", "fp32", clips)[0] == "numpy"  # no bf16 asked
     assert choose_engine("numpy", tiny_checkpoint, "cpu", "auto", clips)[0] == "numpy"
+    monkeypatch.setattr(tagging, "cpu_has_native_bf16", lambda: False)  # numpy is faster at any size
+    assert choose_engine("auto", tiny_checkpoint, "cpu", "auto", clips)[0] == "numpy"
 
 
 def test_engine_numpy_refuses_what_it_cannot_do(tiny_checkpoint, clips):
