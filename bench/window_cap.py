@@ -34,8 +34,7 @@ def _embed(args: tuple[str, str, int]) -> tuple[str, np.ndarray | None, int, flo
     """(path, track vector, windows, duration) as `muser index` computes it with this cap."""
     global _MODEL
     from muser_model.library.decode import decode_for_index
-    from muser_model.library.scan import track_vector
-    from muser_model.numpy_audio import NumpyMuser, blas_threads
+    from muser_model.numpy_audio import NumpyMuser, track_embedding
 
     path, checkpoint, cap = args
     if _MODEL is None:
@@ -44,9 +43,8 @@ def _embed(args: tuple[str, str, int]) -> tuple[str, np.ndarray | None, int, flo
     item = decode_for_index(path, cfg.window_s, cfg.hop_s, cfg.sample_rate, cap)
     if item.error:
         return path, None, 0, 0.0
-    with blas_threads(1):
-        wave, spec = _MODEL.embed(item.windows.astype(np.float32))
-    return path, track_vector(np.stack([wave, spec], axis=1)), len(item.windows), item.duration_s
+    embeddings = _MODEL.embed_windows(item.windows)  # (W, 2, E), single-threaded BLAS
+    return path, track_embedding(embeddings[:, 0], embeddings[:, 1]), len(item.windows), item.duration_s
 
 
 def _neighbours(vectors: np.ndarray, k: int) -> np.ndarray:

@@ -48,7 +48,7 @@ def index(
     from muser_model.library.store import Library
 
     opts = ScanOptions(retry_failed=retry_failed, workers=workers, batch_size=batch_size,
-                       max_windows=max_windows, decode_timeout_s=decode_timeout, engine=engine)
+                       max_windows=max_windows, decode_timeout_s=decode_timeout)
     try:
         model = open_index_model(checkpoint, device, precision, engine)
     except ScanRootError as exc:
@@ -206,12 +206,11 @@ def similar(
     precision: str = PrecisionOpt,
 ) -> None:
     """Find tracks in the library that sound like a given track."""
+    from muser_model.checkpoint import checkpoint_hash, default_checkpoint_path
     from muser_model.errors import AudioError, MuserError
     from muser_model.library.query import similar as find_similar
-    from muser_model.library.store import Library
-
-    from muser_model.checkpoint import checkpoint_hash, default_checkpoint_path
     from muser_model.library.scan import embed_file, open_index_model
+    from muser_model.library.store import Library
 
     def embed(path: Path):  # only for a file that is not in the library: torch-free where it can
         return embed_file(open_index_model(checkpoint, device, precision), path)

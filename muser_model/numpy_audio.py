@@ -359,6 +359,17 @@ class NumpyMuser:
         return (self._project("wave_proj", self.wave_features(wave)),
                 self._project("spec_proj", self.spec_features(wave)))
 
+    def embed_windows(self, windows: np.ndarray, batch_size: int = 16) -> np.ndarray:
+        """(W, N) windows (any float dtype) -> (W, 2, E) (waveform, spectrogram) embeddings,
+        `batch_size` windows at a time, with this model's BLAS thread count."""
+        waves, specs = [], []
+        with blas_threads(self.blas_threads):
+            for start in range(0, len(windows), batch_size):
+                wave, spec = self.embed(windows[start : start + batch_size])
+                waves.append(wave)
+                specs.append(spec)
+        return np.stack([np.concatenate(waves), np.concatenate(specs)], axis=1)
+
     # -- text (for --labels) ---------------------------------------------------------------------
     @property
     def can_embed_text(self) -> bool:
@@ -399,8 +410,14 @@ class NumpyTrackEmbedding:
         return _normalize(self.wave + self.spec)
 
     def track(self, tower: str = "fused") -> np.ndarray:
-        per_window = {"fused": self.windows, "wave": self.wave, "spec": self.spec}[tower]
-        return _normalize(per_window.mean(0, dtype=np.float32))
+        return track_embedding(self.wave, self.spec, tower)
+
+
+def track_embedding(wave: np.ndarray, spec: np.ndarray, tower: str = "fused") -> np.ndarray:
+    """(W, E) per-window tower embeddings -> (E,) track embedding, as inference.TrackEmbedding:
+    the normalised mean over windows of one tower, or of the normalised sum of both ("fused")."""
+    per_window = {"fused": _normalize(wave + spec), "wave": wave, "spec": spec}[tower]
+    return _normalize(per_window.mean(0, dtype=np.float32))
 
 
 def embed_files(model: NumpyMuser, paths: Iterable[str | Path], batch_size: int = 16,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from muser_model.errors import AudioError, MuserError
-from muser_model.hardware import cpu_has_native_bf16
+from muser_model import hardware
 
 if TYPE_CHECKING:
     from muser_model.inference import LabelScore
@@ -176,8 +176,10 @@ def choose_engine(engine: str, checkpoint: str | Path | None, device: str = "aut
     numpy runs when asked for, or under "auto" when all of these hold: --device auto with no GPU
     possible (`cuda_may_be_present`) or cpu; --precision auto or fp32 (numpy computes fp32, which
     is also what auto gives on CPUs without native bf16); a format-2 checkpoint; open --labels only
-    with a frozen text tower; and, on a CPU with native bf16 under --precision auto, at most
-    AUTO_NUMPY_MAX_FILES files and AUTO_NUMPY_MAX_WINDOWS windows. The numpy section is checked here, so checkpoint errors surface as usual.
+    with a frozen text tower; and, on a CPU with native bf16 under --precision auto, a job known to
+    be small: `paths` given (None: a job of unknown size, e.g. a library scan), at most
+    AUTO_NUMPY_MAX_FILES files and AUTO_NUMPY_MAX_WINDOWS windows. The numpy section is checked
+    here, so checkpoint errors surface as usual.
     `engine="numpy"` that cannot run raises EngineError; checkpoint errors propagate.
     """
     from muser_model.checkpoint import default_checkpoint_path, has_numpy_section
@@ -196,13 +198,16 @@ def choose_engine(engine: str, checkpoint: str | Path | None, device: str = "aut
         why = f"--precision {precision} (numpy computes fp32)"
     elif not has_numpy_section(path):  # raises the usual checkpoint errors
         why = f"the checkpoint has no numpy section (python -m muser_model.checkpoint upgrade {path})"
+    small_only = engine == "auto" and precision == "auto" and hardware.cpu_has_native_bf16()
+    if why is None and small_only and paths is None:
+        why = "a job of unknown size on a CPU with native bf16"
     if why is None:
         from muser_model.numpy_audio import NumpyMuser
 
         model = NumpyMuser.load(path)
         if labels and not model.can_embed_text:
             why = "--labels with a fine-tuned text tower"
-        elif engine == "auto" and paths is not None and precision == "auto" and cpu_has_native_bf16():
+        elif small_only:
             cfg = model.config.audio
             if len(paths) > AUTO_NUMPY_MAX_FILES:
                 why = f"more than {AUTO_NUMPY_MAX_FILES} files"

@@ -15,7 +15,7 @@ from muser_model.checkpoint import default_checkpoint_path, load_checkpoint, sav
 from muser_model.inference import embed_files as torch_embed_files
 from muser_model.numpy_audio import NumpyMuser, embed_files as np_embed_files
 from muser_model.runtime import load_model
-from muser_model import tagging
+from muser_model import hardware, tagging
 from muser_model.tagging import EngineError, choose_engine, tag_files, tag_files_numpy
 from tests.conftest import write_clip
 
@@ -201,7 +201,7 @@ def test_engine_auto_rules(tiny_checkpoint, clips, monkeypatch):
 
 def test_engine_auto_prefers_torch_bf16_for_long_audio(tiny_checkpoint, clips, monkeypatch):
     monkeypatch.setattr(tagging, "cuda_may_be_present", lambda: False)
-    monkeypatch.setattr(tagging, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
     # tiny config: 2 s windows; the clips are 5, 3.5 and 7 s: 3 + 2 + 4 windows
     monkeypatch.setattr(tagging, "AUTO_NUMPY_MAX_WINDOWS", 9)
     assert choose_engine("auto", tiny_checkpoint, "cpu", "auto", clips)[0] == "numpy"
@@ -210,7 +210,7 @@ def test_engine_auto_prefers_torch_bf16_for_long_audio(tiny_checkpoint, clips, m
     assert engine == "torch" and "windows" in why
     assert choose_engine("auto", tiny_checkpoint, "cpu", "fp32", clips)[0] == "numpy"  # no bf16 asked
     assert choose_engine("numpy", tiny_checkpoint, "cpu", "auto", clips)[0] == "numpy"
-    monkeypatch.setattr(tagging, "cpu_has_native_bf16", lambda: False)  # numpy is faster at any size
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)  # numpy is faster at any size
     assert choose_engine("auto", tiny_checkpoint, "cpu", "auto", clips)[0] == "numpy"
 
 

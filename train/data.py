@@ -15,6 +15,7 @@ from pathlib import Path
 from muser_model.files import iter_audio_files
 from muser_model.vocab import DEFAULT_TEMPLATES
 
+
 @dataclass
 class Clip:
     path: Path
@@ -22,6 +23,7 @@ class Clip:
     genre: str = ""
     tags: list[str] = field(default_factory=list)
     split: str = "train"
+
 
 def read_folder(folder: str | Path) -> list[Clip]:
     folder = Path(folder)
@@ -32,6 +34,7 @@ def read_folder(folder: str | Path) -> list[Clip]:
     if not clips:
         raise ValueError(f"{folder}: no audio clips with text found")
     return clips
+
 
 def _read_sidecar(folder: Path, sidecar: Path) -> list[Clip]:
     with open(sidecar, newline="", encoding="utf-8") as f:
@@ -51,6 +54,7 @@ def _read_sidecar(folder: Path, sidecar: Path) -> list[Clip]:
                 split=(row.get("split") or "train").strip(),
             ))
     return clips
+
 
 def _read_tagged(folder: Path) -> list[Clip]:
     import mutagen

@@ -67,17 +67,17 @@ def fixed_windows(store, window: int, per_clip: int) -> np.ndarray:
 
 
 @torch.inference_mode()
-def spec_targets(teacher: Muser, windows: np.ndarray, batch: int = 64) -> torch.Tensor:
-    return torch.cat([teacher.encode_spec(torch.from_numpy(windows[i : i + batch]))
-                      for i in range(0, len(windows), batch)])  # (N, E)
+def spec_targets(model: Muser, windows: np.ndarray, batch: int = 64) -> torch.Tensor:
+    """(N, E) spectrogram-tower embeddings of (N, samples) windows, `batch` at a time."""
+    return torch.cat([model.encode_spec(torch.from_numpy(windows[i : i + batch]))
+                      for i in range(0, len(windows), batch)])
 
 
-@torch.inference_mode()
 def agreement(student: Muser, windows: np.ndarray, targets: torch.Tensor, batch: int = 64) -> float:
+    """Mean cosine between the student's embeddings (eval mode) and the targets."""
     was = student.training
     student.eval()
-    got = torch.cat([student.encode_spec(torch.from_numpy(windows[i : i + batch]))
-                     for i in range(0, len(windows), batch)])
+    got = spec_targets(student, windows, batch)
     student.train(was)
     return float(F.cosine_similarity(got, targets).mean())
 

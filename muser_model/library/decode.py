@@ -113,18 +113,9 @@ def decode_and_embed(path: str, window_s: float, hop_s: float, sample_rate: int,
                      checkpoint: str = "", batch_size: int = 16) -> Decoded:
     """`decode_for_index`, then the windows embedded right here by the checkpoint's numpy engine
     (single-threaded BLAS): each decoder process is also an embedder, no torch involved."""
-    from muser_model.numpy_audio import blas_threads
-
     item = decode_for_index(path, window_s, hop_s, sample_rate, max_windows)
     if item.error or item.windows is None:
         return item
-    model = _worker_model(checkpoint)
-    waves, specs = [], []
-    with blas_threads(1):
-        for start in range(0, len(item.windows), batch_size):
-            wave, spec = model.embed(item.windows[start : start + batch_size].astype(np.float32))
-            waves.append(wave)
-            specs.append(spec)
-    item.embeddings = np.stack([np.concatenate(waves), np.concatenate(specs)], axis=1)  # (W, 2, E)
+    item.embeddings = _worker_model(checkpoint).embed_windows(item.windows, batch_size)  # (W, 2, E)
     item.windows = None
     return item

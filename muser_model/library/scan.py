@@ -28,9 +28,9 @@ from muser_model.files import FileEntry, walk_audio
 from muser_model.library.catalogue import TrackRow
 from muser_model.library.decode import Decoded, decode_and_embed, decode_for_index, warm_up
 from muser_model.library.store import Library
+from muser_model.numpy_audio import NumpyMuser, track_embedding
 
 if TYPE_CHECKING:  # torch is imported only when the torch engine runs
-    from muser_model.numpy_audio import NumpyMuser
     from muser_model.runtime import LoadedModel
 
 
@@ -79,7 +79,7 @@ def index_engine(opts: ScanOptions, lm: LoadedModel) -> str:
     from muser_model.checkpoint import has_numpy_section
 
     _check_engine(opts.engine)
-    path = getattr(lm.checkpoint, "path", None)
+    path = lm.checkpoint.path
     usable = path is not None and opts.decoder is decode_for_index and has_numpy_section(path)
     if opts.engine == "numpy":
         if not usable:
@@ -113,8 +113,7 @@ class IndexModel:
     @classmethod
     def from_loaded(cls, lm: LoadedModel, engine: str) -> "IndexModel":
         ckpt = lm.checkpoint
-        return cls(ckpt.content_hash, ckpt.config, ckpt.state_dict, engine,
-                   getattr(ckpt, "path", None), lm=lm)
+        return cls(ckpt.content_hash, ckpt.config, ckpt.state_dict, engine, ckpt.path, lm=lm)
 
     @classmethod
     def from_numpy(cls, model: NumpyMuser) -> "IndexModel":
@@ -127,13 +126,11 @@ def open_index_model(checkpoint: str | Path | None = None, device: str = "auto",
 
     auto gives numpy on a CPU computing fp32 (no GPU possible or --device cpu; --precision auto
     without native bf16, or fp32) with a format-2 checkpoint, else torch (GPUs and native-bf16
-    CPUs, where torch is faster per window). Checkpoint and device problems raise MuserError."""
-    from muser_model.hardware import cpu_has_native_bf16
+    CPUs, where torch is faster per window; see tagging.choose_engine: a scan is a job of unknown
+    size). Checkpoint and device problems raise MuserError."""
     from muser_model.tagging import EngineError, choose_engine
 
     _check_engine(engine)
-    if engine == "auto" and precision == "auto" and device in ("auto", "cpu") and cpu_has_native_bf16():
-        engine = "torch"
     try:
         chosen, numpy_model, _ = choose_engine(engine, checkpoint, device, precision)
     except EngineError as exc:
@@ -146,8 +143,7 @@ def open_index_model(checkpoint: str | Path | None = None, device: str = "auto",
 
 
 def _as_index_model(model: IndexModel | LoadedModel, opts: ScanOptions) -> IndexModel:
-    if isinstance(model, IndexModel):
-        _check_engine(opts.engine)
+    if isinstance(model, IndexModel):  # its engine is chosen (open_index_model); opts.engine is not used
         return model
     return IndexModel.from_loaded(model, index_engine(opts, model))
 
@@ -272,13 +268,9 @@ def _embedded(model: IndexModel, items: Iterator[tuple[FileEntry, Decoded]], bat
         for pair, chunks in embed_windows(model.lm, ((pair, pair[1].windows) for pair in items), batch_size):
             yield pair, np.stack([np.stack([w.numpy(), s.numpy()]) for w, s in chunks])
         return
-    from muser_model.numpy_audio import blas_threads
-
     for entry, item in items:
         if item.embeddings is None:
-            with blas_threads(model.numpy_model.blas_threads):
-                wave, spec = model.numpy_model.embed(item.windows.astype(np.float32))
-            item.embeddings = np.stack([wave, spec], axis=1)  # (W, 2, E)
+            item.embeddings = model.numpy_model.embed_windows(item.windows, batch_size)  # (W, 2, E)
         yield (entry, item), item.embeddings
 
 
@@ -294,16 +286,7 @@ def embed_file(model: IndexModel, path: Path, max_windows: int = 64) -> np.ndarr
     if model.numpy_model is None:  # a LoadedModel's: embed with torch
         model = replace(model, engine="torch")
     ((_, embeddings),) = list(_embedded(model, iter([(None, item)]), batch_size=16))
-    return track_vector(embeddings)
-
-
-def track_vector(embeddings: np.ndarray) -> np.ndarray:
-    """(W, 2, E) per-window tower embeddings -> (E,) track embedding, as inference.TrackEmbedding:
-    normalised mean over windows of the normalised sum of both towers."""
-    fused = embeddings[:, 0] + embeddings[:, 1]  # (W, E)
-    fused = fused / np.maximum(np.linalg.norm(fused, axis=-1, keepdims=True), 1e-12)
-    mean = fused.mean(0, dtype=np.float32)
-    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+    return track_embedding(embeddings[:, 0], embeddings[:, 1])
 
 
 def _kill(pool: ProcessPoolExecutor) -> None:
@@ -364,7 +347,7 @@ def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions,
             yield entry, item
 
     for (entry, item), embeddings in _embedded(model, decoded_ok(), opts.batch_size):
-        pending.append(TrackRow(entry.path, entry.size, entry.mtime_ns, track_vector(embeddings), item.tags,
+        pending.append(TrackRow(entry.path, entry.size, entry.mtime_ns, track_embedding(embeddings[:, 0], embeddings[:, 1]), item.tags,
                                 item.duration_s, len(embeddings)))
         summary.audio_seconds += item.duration_s
         if on_file:

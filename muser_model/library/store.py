@@ -105,10 +105,10 @@ class Library:
     def save_text_head(self, model_hash: str, state_dict: dict, text_config) -> None:
         """Keep the checkpoint's text projection beside the library so that `muser search` can
         embed queries in numpy (see muser_model.text_numpy)."""
-        from muser_model.text_numpy import save_text_head
-
         path = self.text_head_path(model_hash)
         if not path.exists():
+            from muser_model.text_numpy import save_text_head
+
             save_text_head(state_dict, text_config, path)
 
     def numpy_text_embedder(self, model_hash: str):
