@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import time
@@ -16,7 +17,12 @@ import soundfile as sf
 def machine() -> str:
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), platform.processor())
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {date.today()}"
+    gpu = ""
+    if shutil.which("nvidia-smi"):
+        names = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                               capture_output=True, text=True).stdout.strip()
+        gpu = f", GPU {names}" if names else ""
+    return f"{os.cpu_count()} cores, {cpu}{gpu}, Python {platform.python_version()}, {date.today()}"
 
 
 def time_command(cmd: list[str], runs: int, env: dict | None = None) -> list[float]:

@@ -2,6 +2,7 @@
 
     python bench/index_throughput.py [--files 60] [--seconds 30] [--workers 2] [--engines numpy,torch]
     python bench/index_throughput.py --folder ~/Music [--max-windows 64,24] [--runs 5]
+    python bench/index_throughput.py --device cuda --engines torch,numpy --batch-sizes 16,64 --workers 15 --files 600
 
 Without --folder it writes N mp3 files of S seconds (30 s: FMA-like clips); with --folder it
 uses the real files under it, as they are. Each run measures, in turn,
@@ -40,12 +41,20 @@ def decode_rate(files: list[str], workers: int) -> tuple[float, float]:
     return audio_s, audio_s / (time.perf_counter() - started)
 
 
-def index_run(music: Path, home: Path, args: argparse.Namespace, engine: str, max_windows: int) -> dict:
+def write_clips(music: Path, n: int, seconds: float, workers: int) -> None:
+    music.mkdir()
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(write_mp3, [music / f"t{i:04d}.mp3" for i in range(n)], [seconds] * n, range(n)))
+
+
+def index_run(music: Path, home: Path, args: argparse.Namespace, config: tuple[str, int, int]) -> dict:
+    engine, max_windows, batch_size = config
+    device = "cpu" if engine == "numpy" else args.device  # the numpy engine runs on the CPUs only
     env = {**os.environ, "MUSER_HOME": str(home)}
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "muser_cli.main", "index", str(music), "--json",
-                          "--workers", str(args.workers), "--device", args.device, "--engine", engine,
-                          "--max-windows", str(max_windows)],
+                          "--workers", str(args.workers), "--device", device, "--engine", engine,
+                          "--max-windows", str(max_windows), "--batch-size", str(batch_size)],
                          env=env, capture_output=True, text=True, check=True)
     summary = json.loads(out.stdout)
     summary["wall"] = time.perf_counter() - started
@@ -61,6 +70,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--engines", default="numpy,torch", help="muser index --engine values to run, in turn.")
     ap.add_argument("--max-windows", default="64", help="muser index --max-windows values to run, in turn.")
+    ap.add_argument("--batch-sizes", default="16", help="muser index --batch-size values (windows per batch).")
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     from muser_model.files import walk_audio
@@ -70,27 +80,28 @@ def main() -> None:
         music = args.folder
         if music is None:
             music = Path(tmp) / "music"
-            music.mkdir()
-            for i in range(args.files):
-                write_mp3(music / f"t{i:03d}.mp3", args.seconds, seed=i)
+            write_clips(music, args.files, args.seconds, os.cpu_count() or 1)
         files = [str(e.path) for e in walk_audio([music])]
-        configs = [(e, int(m)) for e in args.engines.split(",") for m in args.max_windows.split(",")]
+        configs = [(e, int(m), int(b)) for e in args.engines.split(",") for m in args.max_windows.split(",")
+                   for b in (args.batch_sizes.split(",") if e == "torch" else ["16"])]
         decode, index = [], {c: [] for c in configs}
         for run in range(args.runs):
             audio_s, rate = decode_rate(files, args.workers)
             decode.append(rate)
-            for engine, max_windows in configs:
-                summary = index_run(music, Path(tmp) / f"home-{run}-{engine}-{max_windows}", args, engine, max_windows)
-                index[(engine, max_windows)].append((summary["audio_seconds"] / summary["wall"],
+            for config in configs:
+                summary = index_run(music, Path(tmp) / f"home-{run}-{'-'.join(map(str, config))}", args, config)
+                index[config].append((summary["audio_seconds"] / summary["wall"],
                                                      summary["audio_seconds"] / summary["seconds"],
                                                      summary["engine"], summary["failed"]))
         ceiling = statistics.median(decode)
         print(f"{len(files)} files, {audio_s / 3600:.2f} h of audio; medians of {args.runs} runs")
         print(f"decode only (soundfile+soxr, {args.workers} processes): {ceiling:.0f}x real time "
               f"(min {min(decode):.0f}, max {max(decode):.0f})")
-        for (engine, max_windows), rows in index.items():
+        for (engine, max_windows, batch_size), rows in index.items():
             wall = statistics.median(r[0] for r in rows)
-            print(f"muser index --engine {rows[0][2]} --max-windows {max_windows} (wall, incl. start-up): "
+            device = "cpu" if engine == "numpy" else args.device
+            print(f"muser index --engine {rows[0][2]} --device {device} --max-windows {max_windows} "
+                  f"--batch-size {batch_size} (wall, incl. start-up): "
                   f"{wall:.0f}x real time (min {min(r[0] for r in rows):.0f}, max {max(r[0] for r in rows):.0f}) "
                   f"= {wall / ceiling:.0%} of the decode ceiling; in-scan rate "
                   f"{statistics.median(r[1] for r in rows):.0f}x; failed files {rows[0][3]}")
