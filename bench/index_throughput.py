@@ -2,7 +2,7 @@
 
     python bench/index_throughput.py [--files 60] [--seconds 30] [--workers 2] [--engines numpy,torch]
     python bench/index_throughput.py --folder ~/Music [--max-windows 64,24] [--runs 5]
-    python bench/index_throughput.py --device cuda --engines torch,numpy --batch-sizes 16,64 --workers 15 --files 600
+    python bench/index_throughput.py --device cuda --engines torch,numpy --batch-sizes auto,16 --workers 15 --files 600
 
 Without --folder it writes N mp3 files of S seconds (30 s: FMA-like clips); with --folder it
 uses the real files under it, as they are. Each run measures, in turn,
@@ -47,14 +47,15 @@ def write_clips(music: Path, n: int, seconds: float, workers: int) -> None:
         list(pool.map(write_mp3, [music / f"t{i:04d}.mp3" for i in range(n)], [seconds] * n, range(n)))
 
 
-def index_run(music: Path, home: Path, args: argparse.Namespace, config: tuple[str, int, int]) -> dict:
+def index_run(music: Path, home: Path, args: argparse.Namespace, config: tuple[str, int, str]) -> dict:
     engine, max_windows, batch_size = config
     device = "cpu" if engine == "numpy" else args.device  # the numpy engine runs on the CPUs only
     env = {**os.environ, "MUSER_HOME": str(home)}
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "muser_cli.main", "index", str(music), "--json",
                           "--workers", str(args.workers), "--device", device, "--engine", engine,
-                          "--max-windows", str(max_windows), "--batch-size", str(batch_size)],
+                          "--max-windows", str(max_windows)]
+                         + ([] if batch_size == "auto" else ["--batch-size", batch_size]),
                          env=env, capture_output=True, text=True, check=True)
     summary = json.loads(out.stdout)
     summary["wall"] = time.perf_counter() - started
@@ -70,7 +71,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--engines", default="numpy,torch", help="muser index --engine values to run, in turn.")
     ap.add_argument("--max-windows", default="64", help="muser index --max-windows values to run, in turn.")
-    ap.add_argument("--batch-sizes", default="16", help="muser index --batch-size values (windows per batch).")
+    ap.add_argument("--batch-sizes", default="auto",
+                    help="muser index --batch-size values for the torch engine (auto: muser's default).")
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     from muser_model.files import walk_audio
@@ -82,8 +84,8 @@ def main() -> None:
             music = Path(tmp) / "music"
             write_clips(music, args.files, args.seconds, os.cpu_count() or 1)
         files = [str(e.path) for e in walk_audio([music])]
-        configs = [(e, int(m), int(b)) for e in args.engines.split(",") for m in args.max_windows.split(",")
-                   for b in (args.batch_sizes.split(",") if e == "torch" else ["16"])]
+        configs = [(e, int(m), b) for e in args.engines.split(",") for m in args.max_windows.split(",")
+                   for b in (args.batch_sizes.split(",") if e == "torch" else ["auto"])]
         decode, index = [], {c: [] for c in configs}
         for run in range(args.runs):
             audio_s, rate = decode_rate(files, args.workers)

@@ -95,7 +95,8 @@ def embed_windows(lm: LoadedModel, items: Iterable[tuple[Any, Iterable[np.ndarra
 
 
 def _run_batch(lm: LoadedModel, batch: list[tuple[_Pending, np.ndarray]]) -> None:
-    wave = torch.from_numpy(np.stack([w for _, w in batch]).astype(np.float32)).to(lm.device)  # (B, N)
+    # (B, N): sent as it came (float16 from the index decoders: half the bytes), made float32 there
+    wave = torch.from_numpy(np.stack([w for _, w in batch])).to(lm.device).float()
     with torch.inference_mode(), torch.autocast(lm.device.type, dtype=lm.autocast_dtype or torch.bfloat16,
                                                 enabled=lm.autocast_dtype is not None):
         out = lm.model(wave=wave)

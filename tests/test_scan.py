@@ -369,3 +369,92 @@ def test_numpy_index_never_imports_torch(home, tiny_checkpoint, tmp_path):
     assert report["code"] == 0 and not report["torch"], (report, out.stderr)
     summary = json.loads(report["out"])
     assert summary["engine"] == "numpy" and summary["indexed"] == 6
+
+
+def test_torch_engine_loads_in_a_thread_and_gives_the_same_vectors(home, tiny_model, tiny_checkpoint, tmp_path,
+                                                                    monkeypatch):
+    """open_index_model's torch engine takes its identity and text head from the numpy section and
+    loads torch meanwhile (the decoders start first): same vectors as an already loaded model."""
+    from muser_model.library import scan
+    from muser_model.library.scan import open_index_model
+
+    make_library(tmp_path / "music")
+    monkeypatch.setenv("MUSER_HOME", str(tmp_path / "loaded"))
+    _scan(tiny_model, tmp_path / "music", engine="torch")
+    reference = _vectors_by_path(Library.open("default"), tiny_model.checkpoint.content_hash)
+    real_load = scan._load_torch_model
+    monkeypatch.setattr(scan, "_load_torch_model", lambda *a: (time.sleep(1.5), real_load(*a))[1])
+    model = open_index_model(tiny_checkpoint, "cpu", "fp32", "torch")
+    assert model.engine == "torch" and model.lm is None and model.loading is not None
+    assert model.content_hash == tiny_model.checkpoint.content_hash
+    monkeypatch.setenv("MUSER_HOME", str(tmp_path / "threaded"))
+    lib = Library.open("default", create=True)
+    with lib.writer_lock():
+        summary = index_library(lib, [tmp_path / "music"], model, ScanOptions(workers=2))
+    assert (summary.engine, summary.indexed, summary.failed) == ("torch", 6, 0)
+    got = _vectors_by_path(lib, model.content_hash)
+    assert got.keys() == reference.keys()
+    assert max(float(abs(got[p] - reference[p]).max()) for p in got) < 1e-5
+    assert lib.numpy_text_embedder(model.content_hash) is not None
+
+
+def test_a_model_that_fails_to_load_changes_nothing(home, tiny_model, tmp_path, monkeypatch):
+    """The load error surfaces before the library adopts the new checkpoint: the old vectors,
+    index and text head stay."""
+    from muser_model.errors import DeviceError
+    from muser_model.library import scan
+    from muser_model.library.scan import open_index_model
+
+    make_library(tmp_path / "music")
+    _scan(tiny_model, tmp_path / "music")
+    before = _vectors_by_path(Library.open("default"), tiny_model.checkpoint.content_hash)
+    other = make_tiny_checkpoint(tmp_path / "other.muser", seed=1)
+
+    def fail(*_):
+        time.sleep(0.5)  # the decoders have started on the files by then
+        raise DeviceError("CUDA was asked for but torch sees no GPU")
+
+    monkeypatch.setattr(scan, "_load_torch_model", fail)
+    model = open_index_model(other, "cpu", "fp32", "torch")
+    assert model.content_hash != tiny_model.checkpoint.content_hash
+    lib = Library.open("default")
+    with lib.writer_lock(), pytest.raises(DeviceError, match="no GPU"):
+        index_library(lib, [tmp_path / "music"], model, ScanOptions(workers=1))
+    lib.close()
+    lib = Library.open("default")
+    assert lib.model_hash == tiny_model.checkpoint.content_hash
+    assert lib.numpy_text_embedder(tiny_model.checkpoint.content_hash) is not None
+    after = _vectors_by_path(lib, tiny_model.checkpoint.content_hash)
+    assert after.keys() == before.keys()
+    _consistent(lib)
+
+
+def test_decoding_goes_on_while_the_model_loads_up_to_a_memory_limit(monkeypatch):
+    from concurrent.futures import Future
+
+    from muser_model.files import FileEntry
+    from muser_model.library import scan
+    from muser_model.library.scan import IndexModel, _decode_while_loading
+
+    def stream(n):
+        for i in range(n):
+            yield FileEntry(f"/m/{i}.mp3", 1, 1), Decoded(f"/m/{i}.mp3", windows=np.zeros((2, 1000), np.float16))
+
+    loading = Future()
+    model = IndexModel("h", None, {}, "torch", loading=loading)
+    monkeypatch.setattr(scan, "_EARLY_BYTES", 10 * 4000)  # ten files of 2 x 1000 float16 samples
+    loading.set_running_or_notify_cancel()
+
+    def finish_later():
+        time.sleep(0.2)
+        loading.set_result("the model")
+
+    import threading
+
+    threading.Thread(target=finish_later).start()
+    rest = stream(25)
+    early = _decode_while_loading(model, rest)
+    assert len(early) == 10 and model.lm == "the model" and model.loading is None
+    assert len(list(rest)) == 15  # the rest is left for the scan, in order
+    loaded = IndexModel("h", None, {}, "torch", loading=None)
+    assert _decode_while_loading(loaded, stream(3)) == []  # nothing is held once the model is there
