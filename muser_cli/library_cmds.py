@@ -29,7 +29,9 @@ def index(
     library: str = LibraryOpt,
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Try files that failed before again."),
     wait: bool = typer.Option(False, "--wait", help="If another index run holds the library, wait for it."),
-    workers: int = typer.Option(2, "--workers", min=1, help="Decoder processes."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                          help="Decoder processes [default: one per CPU, at most 16; "
+                                               "one fewer when the torch engine embeds here]."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
                                              help="Windows per torch batch [default: 64 on a GPU, 16 on a CPU]."),
     max_windows: int = typer.Option(64, "--max-windows", min=1, help="Windows per track at most (long tracks are sampled evenly)."),

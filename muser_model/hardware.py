@@ -1,6 +1,8 @@
 """Facts about this machine that choose an engine, found without importing torch."""
 from __future__ import annotations
 
+import os
+
 
 def cpu_has_native_bf16() -> bool:
     """True on x86 CPUs with AMX-BF16 or AVX512-BF16 (Linux), where bf16 matmuls run at speed."""
@@ -10,3 +12,22 @@ def cpu_has_native_bf16() -> bool:
     except OSError:
         return False
     return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. a container's or taskset's limit)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+MAX_AUTO_DECODERS = 16  # each decoder holds ~100-150 MB; ask for more with --workers
+
+
+def default_decoders(engine: str) -> int:
+    """Decoder processes for a scan: one per usable CPU when they also embed (numpy engine), one
+    fewer when this process embeds (torch engine: it needs a core of its own to feed a GPU);
+    at least 2, at most MAX_AUTO_DECODERS."""
+    spare = 0 if engine == "numpy" else 1
+    return max(2, min(MAX_AUTO_DECODERS, usable_cpus() - spare))

@@ -458,3 +458,27 @@ def test_decoding_goes_on_while_the_model_loads_up_to_a_memory_limit(monkeypatch
     assert len(list(rest)) == 15  # the rest is left for the scan, in order
     loaded = IndexModel("h", None, {}, "torch", loading=None)
     assert _decode_while_loading(loaded, stream(3)) == []  # nothing is held once the model is there
+
+
+def test_default_decoders_follow_the_cpus(monkeypatch):
+    from muser_model import hardware
+
+    for cpus, numpy_engine, torch_engine in ((16, 16, 15), (64, 16, 16), (2, 2, 2), (1, 2, 2)):
+        monkeypatch.setattr(hardware, "usable_cpus", lambda cpus=cpus: cpus)
+        assert (hardware.default_decoders("numpy"), hardware.default_decoders("torch")) == (numpy_engine, torch_engine)
+    assert 1 <= hardware.usable_cpus() <= (os.cpu_count() or 1)
+
+
+def test_a_scan_without_workers_uses_the_default(home, tiny_model, tmp_path, monkeypatch):
+    from muser_model import hardware
+    from muser_model.library import scan
+
+    make_library(tmp_path / "music")
+    monkeypatch.setattr(hardware, "usable_cpus", lambda: 3)
+    seen = []
+    real_start = scan._start_pool
+    monkeypatch.setattr(scan, "_start_pool", lambda opts, *a: (seen.append(opts.workers), real_start(opts, *a))[1])
+    lib = Library.open("default", create=True)
+    with lib.writer_lock():
+        summary = index_library(lib, [tmp_path / "music"], tiny_model, ScanOptions(engine="torch"))
+    assert summary.indexed == 6 and seen == [2]  # 3 CPUs, one kept for the torch engine here

@@ -64,7 +64,7 @@ class ScanSummary:
 @dataclass
 class ScanOptions:
     retry_failed: bool = False
-    workers: int = 2
+    workers: int | None = None  # decoder processes; None: hardware.default_decoders(engine)
     batch_size: int | None = None  # windows per torch batch; None: 64 on a GPU, 16 on a CPU
     max_windows: int = 64
     commit_every: int = 16
@@ -222,12 +222,18 @@ def _init_worker(parent: int) -> None:
 def _start_pool(opts: ScanOptions, checkpoint: str = "") -> tuple[ProcessPoolExecutor, list[Future]]:
     """A pool whose workers start now, import the decoder's module and (numpy engine) load the
     model: (pool, their warm-up futures). Started early, this overlaps the caller's own work."""
-    workers = max(1, opts.workers)
+    workers = _workers(opts)
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(os.getpid(),),
                                mp_context=multiprocessing.get_context("spawn"))
     decoder = getattr(opts.decoder, "func", opts.decoder)  # a functools.partial carries its function
     module = getattr(decoder, "__module__", None) or "muser_model.library.decode"
     return pool, [pool.submit(warm_up, module, checkpoint) for _ in range(workers)]
+
+
+def _workers(opts: ScanOptions) -> int:
+    from muser_model.hardware import default_decoders
+
+    return max(1, opts.workers or default_decoders(opts.engine))
 
 
 def _ready(started: tuple[ProcessPoolExecutor, list[Future]], opts: ScanOptions) -> ProcessPoolExecutor:
@@ -256,7 +262,7 @@ def decoded_stream(entries: list[FileEntry], config: ModelConfig, opts: ScanOpti
     last_progress = time.monotonic()  # last time a file was submitted or finished
     try:
         while queue or suspects or inflight:
-            limit, source = (1, suspects) if suspects else (_AHEAD * max(1, opts.workers), queue)
+            limit, source = (1, suspects) if suspects else (_AHEAD * _workers(opts), queue)
             while source and len(inflight) < limit:
                 entry = source.popleft()
                 inflight[pool.submit(opts.decoder, entry.path, *args)] = entry
@@ -339,6 +345,10 @@ def index_library(lib: Library, roots: list[Path], model: IndexModel | LoadedMod
     model = _as_index_model(model, opts)
     started = time.time()
     summary = ScanSummary(engine=model.engine)
+    if not opts.workers:
+        from muser_model.hardware import default_decoders
+
+        opts = replace(opts, workers=default_decoders(model.engine))
     checkpoint = ""
     if model.engine == "numpy" and opts.decoder is decode_for_index:  # the decoders embed too
         checkpoint = str(model.checkpoint_path)
