@@ -246,9 +246,11 @@ def _ready(started: tuple[ProcessPoolExecutor, list[Future]], opts: ScanOptions)
 
 def decoded_stream(entries: list[FileEntry], config: ModelConfig, opts: ScanOptions,
                    started: tuple[ProcessPoolExecutor, list[Future]] | None = None,
-                   checkpoint: str = "") -> Iterator[tuple[FileEntry, Decoded]]:
+                   checkpoint: str = "", decoder_now: Callable[[], Callable[..., Decoded]] | None = None,
+                   ) -> Iterator[tuple[FileEntry, Decoded]]:
     """Decode files in a process pool (`started` by `_start_pool`, else started here), yielding
-    as they finish; survive crashes and hangs.
+    as they finish; survive crashes and hangs. Each file goes to `opts.decoder`, or to what
+    `decoder_now()` returns when it is submitted.
 
     A crashed worker breaks the pool; a hung one shows as no file finishing or starting for
     `decode_timeout_s`. Either way the pool is killed with every file in flight; those files are
@@ -257,6 +259,7 @@ def decoded_stream(entries: list[FileEntry], config: ModelConfig, opts: ScanOpti
     cfg = config.audio
     args = (cfg.window_s, cfg.hop_s, cfg.sample_rate, opts.max_windows)
     queue, suspects = deque(entries), deque()
+    decoder_now = decoder_now or (lambda: opts.decoder)
     pool = _ready(started or _start_pool(opts, checkpoint), opts)
     inflight: dict[Future, FileEntry] = {}
     last_progress = time.monotonic()  # last time a file was submitted or finished
@@ -265,7 +268,7 @@ def decoded_stream(entries: list[FileEntry], config: ModelConfig, opts: ScanOpti
             limit, source = (1, suspects) if suspects else (_AHEAD * _workers(opts), queue)
             while source and len(inflight) < limit:
                 entry = source.popleft()
-                inflight[pool.submit(opts.decoder, entry.path, *args)] = entry
+                inflight[pool.submit(decoder_now(), entry.path, *args)] = entry
                 last_progress = time.monotonic()
             timeout = max(0.0, last_progress + opts.decode_timeout_s - time.monotonic())
             done, _ = wait(list(inflight), timeout=timeout, return_when=FIRST_COMPLETED)
@@ -295,15 +298,20 @@ def decoded_stream(entries: list[FileEntry], config: ModelConfig, opts: ScanOpti
 def _embedded(model: IndexModel, items: Iterator[tuple[FileEntry, Decoded]], batch_size: int | None,
               ) -> Iterator[tuple[tuple[FileEntry, Decoded], np.ndarray]]:
     """Each decoded file with its (W, 2, E) per-window (waveform, spectrogram) embeddings: as the
-    decoders computed them (numpy engine), or computed here from the windows they sent (torch, in
-    batches shared across files; numpy for a decoder that does not embed)."""
+    decoders computed them (numpy engine, and torch's files decoded while it loaded), or computed
+    here from the windows they sent (torch, in batches shared across files; numpy for a decoder
+    that does not embed)."""
     if model.engine == "torch":
         from muser_model.inference import embed_windows
 
         model.wait_loaded()
         batch_size = batch_size or (64 if model.lm.device.type == "cuda" else 16)
-        for pair, chunks in embed_windows(model.lm, ((pair, pair[1].windows) for pair in items), batch_size):
-            yield pair, np.stack([np.stack([w.numpy(), s.numpy()]) for w, s in chunks])
+        todo = ((pair, pair[1].windows if pair[1].embeddings is None else ()) for pair in items)
+        for pair, chunks in embed_windows(model.lm, todo, batch_size):
+            item = pair[1]
+            if item.embeddings is None:  # else embedded by a decoder while torch was loading
+                item.embeddings = np.stack([np.stack([w.numpy(), s.numpy()]) for w, s in chunks])
+            yield pair, item.embeddings
         return
     for entry, item in items:
         if item.embeddings is None:
@@ -350,8 +358,9 @@ def index_library(lib: Library, roots: list[Path], model: IndexModel | LoadedMod
 
         opts = replace(opts, workers=default_decoders(model.engine))
     checkpoint = ""
-    if model.engine == "numpy" and opts.decoder is decode_for_index:  # the decoders embed too
-        checkpoint = str(model.checkpoint_path)
+    if opts.decoder is decode_for_index and (model.engine == "numpy" or model.loading is not None):
+        checkpoint = str(model.checkpoint_path)  # the decoders load its numpy model as they start
+    if model.engine == "numpy" and checkpoint:  # the decoders embed too
         opts = replace(opts, decoder=partial(decode_and_embed, checkpoint=checkpoint))
     pool = _start_pool(opts, checkpoint)  # workers warm up while the scan is planned
     try:
@@ -367,7 +376,8 @@ def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions,
     plan = plan_scan(lib, [Path(r) for r in roots], opts.retry_failed, model.content_hash)  # read-only
     if on_plan:
         on_plan(plan)
-    stream = decoded_stream(plan.todo, model.config, opts, pool, checkpoint) if plan.todo else iter(())
+    stream = (decoded_stream(plan.todo, model.config, opts, pool, checkpoint, _decoder_now(model, opts, checkpoint))
+              if plan.todo else iter(()))
     early = _decode_while_loading(model, stream)  # the model's load errors raise before any write
     summary.model_changed = lib.adopt_model(model.content_hash, model.config.embed_dim)
     lib.save_text_head(model.content_hash, model.text_weights, model.config.text)
@@ -403,6 +413,17 @@ def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions,
 
 
 _EARLY_BYTES = 256 << 20  # decoded windows held at most while the torch model loads
+
+
+def _decoder_now(model: IndexModel, opts: ScanOptions, checkpoint: str) -> Callable[[], Callable[..., Decoded]] | None:
+    """While the torch model loads, the decoders also embed the files they get, with the numpy
+    engine (the same vectors as torch fp32 to 1e-4), instead of waiting for it; files submitted
+    after it has loaded are only decoded, and embedded here."""
+    loading = model.loading
+    if loading is None or not checkpoint or opts.decoder is not decode_for_index:
+        return None
+    while_loading = partial(decode_and_embed, checkpoint=checkpoint)
+    return lambda: opts.decoder if loading.done() else while_loading
 
 
 def _decode_while_loading(model: IndexModel, stream: Iterator[tuple[FileEntry, Decoded]],
