@@ -428,8 +428,9 @@ def _decoder_now(model: IndexModel, opts: ScanOptions, checkpoint: str) -> Calla
 
 def _decode_while_loading(model: IndexModel, stream: Iterator[tuple[FileEntry, Decoded]],
                           ) -> list[tuple[FileEntry, Decoded]]:
-    """Files the decoders finish while the torch model is still loading (up to _EARLY_BYTES of
-    windows), so that decoding is not held up by `import torch`; then the loaded model."""
+    """Files the decoders finish while the torch model is still loading (embedded there, see
+    `_decoder_now`; files that come as windows count against _EARLY_BYTES), so that the scan is
+    not held up by `import torch`; then the loaded model, whose load error raises here."""
     early, held = [], 0
     while model.loading is not None and not model.loading.done() and held < _EARLY_BYTES:
         pair = next(stream, None)
