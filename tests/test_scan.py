@@ -487,3 +487,18 @@ def test_a_scan_without_workers_uses_the_default(home, tiny_model, tmp_path, mon
     with lib.writer_lock():
         summary = index_library(lib, [tmp_path / "music"], tiny_model, ScanOptions(engine="torch"))
     assert summary.indexed == 6 and seen == [2]  # 3 CPUs, one kept for the torch engine here
+
+
+def test_cuda_on_a_machine_without_it_fails_before_any_library_exists(home, tiny_checkpoint, tmp_path,
+                                                                       monkeypatch):
+    from typer.testing import CliRunner
+
+    from muser_cli.main import app
+    from muser_model import tagging
+
+    monkeypatch.setattr(tagging, "cuda_may_be_present", lambda: False)
+    make_library(tmp_path / "music")
+    res = CliRunner().invoke(app, ["index", str(tmp_path / "music"), "--device", "cuda", "-c", str(tiny_checkpoint)])
+    assert res.exit_code != 0 and "CUDA is not available" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not (home / "libraries").exists()

@@ -160,7 +160,11 @@ def _torch_index_model(checkpoint: str | Path | None, device: str, precision: st
     decoders start on the first files meanwhile: `import torch` and the CUDA context alone took
     4.4 s of a 10.4 s scan of 600 clips on a 16-core H200 machine."""
     from muser_model.checkpoint import default_checkpoint_path, has_numpy_section
+    from muser_model.errors import DeviceError
+    from muser_model.tagging import cuda_may_be_present
 
+    if device.startswith("cuda") and not cuda_may_be_present():  # certain without torch: say so now
+        raise DeviceError(f"device {device!r} requested but CUDA is not available here")
     path = Path(checkpoint) if checkpoint else default_checkpoint_path()
     if not has_numpy_section(path):  # raises the usual checkpoint errors
         return IndexModel.from_loaded(_load_torch_model(path, device, precision), "torch")
