@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks, as one prepared run on a lent GPU machine (no registry there, Python 3.12, its
-# own torch). Prepare here once:
+# own torch). Prepare here once (and keep .whl out of git: echo /.whl/ >> .git/info/exclude):
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl soundfile cffi pycparser soxr mutagen platformdirs typer==0.28.0 pyinstrument
 #   HNSWLIB_NO_NATIVE=1 python3.12 -m pip wheel --no-deps hnswlib==0.8.0 -w .whl
