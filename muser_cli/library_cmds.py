@@ -47,12 +47,13 @@ def index(
 ) -> None:
     """Add a music folder to the library: embed new and changed files, drop removed ones."""
     from muser_model.errors import MuserError
-    from muser_model.library.scan import ScanOptions, ScanRootError, index_library, open_index_model
+    from muser_model.library.scan import ScanOptions, ScanRootError, check_roots, index_library, open_index_model
     from muser_model.library.store import Library
 
     opts = ScanOptions(retry_failed=retry_failed, workers=workers, batch_size=batch_size,
                        max_windows=max_windows, decode_timeout_s=decode_timeout)
     try:
+        check_roots(folders)  # before a model starts loading: a typo answers at once
         model = open_index_model(checkpoint, device, precision, engine)
     except ScanRootError as exc:
         raise _fail(exc) from exc

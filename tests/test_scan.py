@@ -502,3 +502,16 @@ def test_cuda_on_a_machine_without_it_fails_before_any_library_exists(home, tiny
     assert res.exit_code != 0 and "CUDA is not available" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert not (home / "libraries").exists()
+
+
+def test_a_missing_folder_is_reported_before_any_model_loads(home, tiny_checkpoint, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from muser_cli.main import app
+    from muser_model.library import scan
+
+    calls = []
+    monkeypatch.setattr(scan, "_load_torch_model", lambda *a: calls.append(a))
+    res = CliRunner().invoke(app, ["index", str(tmp_path / "Muisc"), "--engine", "torch", "-c", str(tiny_checkpoint)])
+    assert res.exit_code == 2 and res.stderr.strip() == f"error: {tmp_path / 'Muisc'}: not a folder"
+    assert calls == [] and not (home / "libraries").exists()

@@ -181,10 +181,15 @@ def _as_index_model(model: IndexModel | LoadedModel, opts: ScanOptions) -> Index
     return IndexModel.from_loaded(model, index_engine(opts, model))
 
 
-def plan_scan(lib: Library, roots: list[Path], retry_failed: bool, model_hash: str) -> ScanPlan:
+def check_roots(roots: list[Path]) -> None:
+    """Raise ScanRootError naming the first root that is not a folder."""
     for root in roots:
-        if not root.is_dir():
+        if not Path(root).is_dir():
             raise ScanRootError(f"{root}: not a folder")
+
+
+def plan_scan(lib: Library, roots: list[Path], retry_failed: bool, model_hash: str) -> ScanPlan:
+    check_roots(roots)
     unreadable: list[str] = []
     states = lib.catalogue.states()
     todo, unchanged, skipped, seen = [], 0, 0, set()
