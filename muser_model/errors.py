@@ -80,3 +80,8 @@ class TextTowerError(MuserError):
 
 class DeviceError(MuserError):
     """The requested device is not available."""
+
+
+class CudaUnavailableError(DeviceError):
+    def __init__(self, device: str) -> None:
+        super().__init__(f"device {device!r} requested but CUDA is not available here")

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from muser_model.checkpoint import Checkpoint, default_checkpoint_path, load_checkpoint
-from muser_model.errors import CorruptCheckpointError, DeviceError
+from muser_model.errors import CorruptCheckpointError, CudaUnavailableError, DeviceError
 from muser_model.hardware import cpu_has_native_bf16
 from muser_model.model import Muser
 from muser_model.text_assets import check_identity
@@ -18,7 +18,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise DeviceError(f"device {name!r} requested but CUDA is not available here")
+        raise CudaUnavailableError(name)
     try:
         return torch.device(name)
     except RuntimeError as exc:

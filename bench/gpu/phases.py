@@ -32,7 +32,7 @@ def main() -> None:
     t2 = time.perf_counter()
     import numpy as np
 
-    from muser_model.inference import _Pending, _run_batch
+    from muser_model.inference import embed_windows
     from muser_model.runtime import load_model
 
     lm = load_model(None, args.device, "auto")
@@ -42,12 +42,9 @@ def main() -> None:
     windows = np.random.default_rng(0).standard_normal((256, n)).astype(np.float16) * 0.1
 
     def run(model, batch_size: int, total: int) -> float:
-        item = _Pending("x", [])
+        """Seconds to embed `total` windows through inference.embed_windows, as a scan does."""
         started = time.perf_counter()
-        for start in range(0, total, batch_size):
-            rows = [windows[(start + i) % len(windows)] for i in range(batch_size)]
-            item.queued += batch_size
-            _run_batch(model, [(item, w) for w in rows])
+        list(embed_windows(model, [("x", (windows[i % len(windows)] for i in range(total)))], batch_size))
         return time.perf_counter() - started
 
     first = run(lm, 16, 16)

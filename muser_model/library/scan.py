@@ -160,11 +160,11 @@ def _torch_index_model(checkpoint: str | Path | None, device: str, precision: st
     decoders start on the first files meanwhile: `import torch` and the CUDA context alone took
     4.4 s of a 10.4 s scan of 600 clips on a 16-core H200 machine."""
     from muser_model.checkpoint import default_checkpoint_path, has_numpy_section
-    from muser_model.errors import DeviceError
+    from muser_model.errors import CudaUnavailableError
     from muser_model.tagging import cuda_may_be_present
 
     if device.startswith("cuda") and not cuda_may_be_present():  # certain without torch: say so now
-        raise DeviceError(f"device {device!r} requested but CUDA is not available here")
+        raise CudaUnavailableError(device)
     path = Path(checkpoint) if checkpoint else default_checkpoint_path()
     if not has_numpy_section(path):  # raises the usual checkpoint errors
         return IndexModel.from_loaded(_load_torch_model(path, device, precision), "torch")
@@ -239,10 +239,11 @@ def _start_pool(opts: ScanOptions, checkpoint: str = "") -> tuple[ProcessPoolExe
     return pool, [pool.submit(warm_up, module, checkpoint) for _ in range(workers)]
 
 
-def _workers(opts: ScanOptions) -> int:
+def _workers(opts: ScanOptions, engine: str | None = None) -> int:
+    """--workers, or the default for `engine` (the scan's chosen one; else opts.engine)."""
     from muser_model.hardware import default_decoders
 
-    return max(1, opts.workers or default_decoders(opts.engine))
+    return max(1, opts.workers or default_decoders(engine or opts.engine))
 
 
 def _ready(started: tuple[ProcessPoolExecutor, list[Future]], opts: ScanOptions) -> ProcessPoolExecutor:
@@ -362,10 +363,7 @@ def index_library(lib: Library, roots: list[Path], model: IndexModel | LoadedMod
     model = _as_index_model(model, opts)
     started = time.time()
     summary = ScanSummary(engine=model.engine)
-    if not opts.workers:
-        from muser_model.hardware import default_decoders
-
-        opts = replace(opts, workers=default_decoders(model.engine))
+    opts = replace(opts, workers=_workers(opts, model.engine))
     checkpoint = ""
     if opts.decoder is decode_for_index and (model.engine == "numpy" or model.loading is not None):
         checkpoint = str(model.checkpoint_path)  # the decoders load its numpy model as they start
@@ -407,8 +405,9 @@ def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions,
             yield entry, item
 
     for (entry, item), embeddings in _embedded(model, decoded_ok(), opts.batch_size):
-        pending.append(TrackRow(entry.path, entry.size, entry.mtime_ns, track_embedding(embeddings[:, 0], embeddings[:, 1]), item.tags,
-                                item.duration_s, len(embeddings)))
+        track = track_embedding(embeddings[:, 0], embeddings[:, 1])  # (E,)
+        pending.append(TrackRow(entry.path, entry.size, entry.mtime_ns, track, item.tags, item.duration_s,
+                                len(embeddings)))
         summary.audio_seconds += item.duration_s
         if on_file:
             on_file(entry, "indexed", item.duration_s)
@@ -429,7 +428,7 @@ def _decoder_now(model: IndexModel, opts: ScanOptions, checkpoint: str) -> Calla
     engine (the same vectors as torch fp32 to 1e-4), instead of waiting for it; files submitted
     after it has loaded are only decoded, and embedded here."""
     loading = model.loading
-    if loading is None or not checkpoint or opts.decoder is not decode_for_index:
+    if loading is None or not checkpoint:  # checkpoint: given to the decoders for decode_for_index only
         return None
     while_loading = partial(decode_and_embed, checkpoint=checkpoint)
     return lambda: opts.decoder if loading.done() else while_loading
