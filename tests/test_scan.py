@@ -515,3 +515,53 @@ def test_a_missing_folder_is_reported_before_any_model_loads(home, tiny_checkpoi
     res = CliRunner().invoke(app, ["index", str(tmp_path / "Muisc"), "--engine", "torch", "-c", str(tiny_checkpoint)])
     assert res.exit_code == 2 and res.stderr.strip() == f"error: {tmp_path / 'Muisc'}: not a folder"
     assert calls == [] and not (home / "libraries").exists()
+
+
+def test_decoders_start_without_the_programs_main(tmp_path, monkeypatch):
+    """Spawned decoders import their own module only, not the program's __main__ (for users the
+    `muser` script: typer, rich and the CLI), which spawn would otherwise run again in each."""
+    import types
+
+    from muser_model.library import scan
+
+    marker = tmp_path / "main-ran"
+    script = tmp_path / "fake_main.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    fake_main = types.ModuleType("__main__")
+    fake_main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", fake_main)
+    pool, warming = scan._start_pool(ScanOptions(workers=2))
+    try:
+        assert [f.result(timeout=60) > 0 for f in warming] == [True, True]
+        assert pool.submit(eval, "'muser_model.library.decode' in __import__('sys').modules").result(timeout=60)
+    finally:
+        scan._kill(pool)
+    assert not marker.exists()
+    assert sys.modules["__main__"] is fake_main  # put back
+
+
+def test_killing_a_pool_leaves_no_thread_behind(tmp_path):
+    """A pool's manager thread left running raced the interpreter's exit ("Exception ignored
+    ... Bad file descriptor" on stderr after about one `muser index` in five)."""
+    from muser_model.library import scan
+
+    pool, warming = scan._start_pool(ScanOptions(workers=2))
+    [f.result(timeout=60) for f in warming]
+    manager = pool._executor_manager_thread
+    scan._kill(pool)
+    assert manager is not None and not manager.is_alive()
+
+
+def test_a_rescan_with_nothing_to_do_starts_no_decoders(home, tiny_model, tmp_path, monkeypatch):
+    from muser_model.library import scan
+
+    make_library(tmp_path / "music")
+    starts = []
+    real_start = scan._start_pool
+    monkeypatch.setattr(scan, "_start_pool", lambda *a: (starts.append(1), real_start(*a))[1])
+    lib = Library.open("default", create=True)
+    with lib.writer_lock():
+        first = index_library(lib, [tmp_path / "music"], tiny_model, ScanOptions(workers=1))
+        again = index_library(lib, [tmp_path / "music"], tiny_model, ScanOptions(workers=1))
+    assert (first.indexed, again.indexed, again.unchanged) == (6, 0, 6)
+    assert starts == [1]  # the second scan found nothing to decode

@@ -10,10 +10,13 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import sys
 import threading
 import time
+import types
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -188,7 +191,10 @@ def check_roots(roots: list[Path]) -> None:
             raise ScanRootError(f"{root}: not a folder")
 
 
-def plan_scan(lib: Library, roots: list[Path], retry_failed: bool, model_hash: str) -> ScanPlan:
+def plan_scan(lib: Library, roots: list[Path], retry_failed: bool, model_hash: str,
+              on_first_todo: Callable[[], object] | None = None) -> ScanPlan:
+    """What a scan must do: the new and changed files (calling `on_first_todo` when it finds
+    the first), the unchanged ones, the failed ones to skip, the catalogued ones now gone."""
     check_roots(roots)
     unreadable: list[str] = []
     states = lib.catalogue.states()
@@ -202,6 +208,8 @@ def plan_scan(lib: Library, roots: list[Path], retry_failed: bool, model_hash: s
         elif same_file and old.status == "failed" and not retry_failed:
             skipped += 1
         else:
+            if not todo and on_first_todo:
+                on_first_todo()
             todo.append(entry)
     prefixes = tuple(os.path.join(os.path.abspath(r), "") for r in roots)
     blocked = tuple(os.path.join(u, "") for u in unreadable)
@@ -232,11 +240,29 @@ def _start_pool(opts: ScanOptions, checkpoint: str = "") -> tuple[ProcessPoolExe
     """A pool whose workers start now, import the decoder's module and (numpy engine) load the
     model: (pool, their warm-up futures). Started early, this overlaps the caller's own work."""
     workers = _workers(opts)
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(os.getpid(),),
-                               mp_context=multiprocessing.get_context("spawn"))
     decoder = getattr(opts.decoder, "func", opts.decoder)  # a functools.partial carries its function
     module = getattr(decoder, "__module__", None) or "muser_model.library.decode"
-    return pool, [pool.submit(warm_up, module, checkpoint) for _ in range(workers)]
+    with _main_hidden(module != "__main__"):
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(os.getpid(),),
+                                   mp_context=multiprocessing.get_context("spawn"))
+        return pool, [pool.submit(warm_up, module, checkpoint) for _ in range(workers)]  # starts them
+
+
+@contextmanager
+def _main_hidden(hide: bool) -> Iterator[None]:
+    """Start spawned workers without the program's __main__: spawn re-imports it in every child
+    (the `muser` script: typer, rich and the whole CLI, ~0.13 s of CPU per decoder; under pytest,
+    pytest), and a script calling index_library without an `if __name__ == "__main__"` guard
+    would start its scan again in each child. The decoders need only their own module."""
+    if not hide:
+        yield
+        return
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")  # no __file__, no __spec__: nothing to import
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _workers(opts: ScanOptions, engine: str | None = None) -> int:
@@ -345,10 +371,12 @@ def embed_file(model: IndexModel, path: Path, max_windows: int = 64) -> np.ndarr
 
 
 def _kill(pool: ProcessPoolExecutor) -> None:
-    """Stop a pool now, including workers stuck in a decoder (shutdown alone would wait for them)."""
+    """Stop a pool now, including workers stuck in a decoder (shutdown alone would wait for them),
+    and wait for its manager thread: left running, it raced the interpreter's exit and printed
+    "Exception ignored ... Bad file descriptor" after about one run in five."""
     for process in list((getattr(pool, "_processes", None) or {}).values()):  # no public API for this
-        process.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
+        process.kill()
+    pool.shutdown(wait=True, cancel_futures=True)  # quick: every worker is dead
 
 
 # -- the scan -------------------------------------------------------------------------------------
@@ -369,21 +397,41 @@ def index_library(lib: Library, roots: list[Path], model: IndexModel | LoadedMod
         checkpoint = str(model.checkpoint_path)  # the decoders load its numpy model as they start
     if model.engine == "numpy" and checkpoint:  # the decoders embed too
         opts = replace(opts, decoder=partial(decode_and_embed, checkpoint=checkpoint))
-    pool = _start_pool(opts, checkpoint)  # workers warm up while the scan is planned
+    pool = _PoolStarter(opts, checkpoint)
     try:
         return _scan(lib, roots, model, opts, pool, checkpoint, summary, started, on_plan, on_file)
     finally:
-        _kill(pool[0])
+        pool.kill()
 
 
-def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions,
-          pool: tuple[ProcessPoolExecutor, list[Future]], checkpoint: str, summary: ScanSummary,
-          started: float, on_plan: Callable[[ScanPlan], None] | None,
+class _PoolStarter:
+    """The decoder pool, started once, when the plan finds the first file to decode: its workers
+    warm up while the rest of the folders are walked, and a scan with nothing to do starts none
+    (a re-scan of an unchanged library spawned one process per CPU for nothing)."""
+
+    def __init__(self, opts: ScanOptions, checkpoint: str) -> None:
+        self.opts, self.checkpoint = opts, checkpoint
+        self.started: tuple[ProcessPoolExecutor, list[Future]] | None = None
+
+    def __call__(self) -> tuple[ProcessPoolExecutor, list[Future]]:
+        if self.started is None:
+            self.started = _start_pool(self.opts, self.checkpoint)
+        return self.started
+
+    def kill(self) -> None:
+        if self.started is not None:
+            _kill(self.started[0])
+
+
+def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions, pool: _PoolStarter,
+          checkpoint: str, summary: ScanSummary, started: float, on_plan: Callable[[ScanPlan], None] | None,
           on_file: Callable[[FileEntry, str, float], None] | None) -> ScanSummary:
-    plan = plan_scan(lib, [Path(r) for r in roots], opts.retry_failed, model.content_hash)  # read-only
+    plan = plan_scan(lib, [Path(r) for r in roots], opts.retry_failed, model.content_hash,
+                     on_first_todo=pool)  # read-only
     if on_plan:
         on_plan(plan)
-    stream = (decoded_stream(plan.todo, model.config, opts, pool, checkpoint, _decoder_now(model, opts, checkpoint))
+    stream = (decoded_stream(plan.todo, model.config, opts, pool(), checkpoint,
+                             _decoder_now(model, opts, checkpoint))
               if plan.todo else iter(()))
     early = _decode_while_loading(model, stream)  # the model's load errors raise before any write
     summary.model_changed = lib.adopt_model(model.content_hash, model.config.embed_dim)
