@@ -32,9 +32,11 @@ def tag(
     """Print the top MTT-50 tags and the genre of each audio file."""
     from muser_model.errors import AudioError, MuserError
     from muser_model.files import iter_audio_files
+    from muser_model.hardware import keep_freed_memory
     from muser_model.tagging import EngineError, label_list
     from muser_model.tagging import tag as tag_paths
 
+    keep_freed_memory()  # this process embeds: reuse freed memory (~20 % faster with the numpy engine)
     files = list(iter_audio_files(inputs))
     if not files:
         output.error("no audio files found in " + ", ".join(str(p) for p in inputs))

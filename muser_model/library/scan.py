@@ -222,8 +222,12 @@ _AHEAD = 6  # files in flight per worker: decoders keep working while the model 
 
 
 def _init_worker(parent: int) -> None:
-    """Silence decoder libraries (they print notes on bad files straight to fd 2) and exit when
-    the parent dies: a SIGKILLed `muser index` must not leave decoders waiting forever."""
+    """Silence decoder libraries (they print notes on bad files straight to fd 2), reuse freed
+    memory (the numpy engine's temporaries: see hardware.keep_freed_memory) and exit when the
+    parent dies: a SIGKILLed `muser index` must not leave decoders waiting forever."""
+    from muser_model.hardware import keep_freed_memory
+
+    keep_freed_memory()
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
