@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_model.text_assets import WEIGHTS_FILE, WordPiece, tower_dir, weight_names
+from muser_model.text_assets import WEIGHTS_FILE, WordPiece, read_safetensors, tower_dir, weight_names
 
 HEAD_KEYS = ("text_proj.0.weight", "text_proj.0.bias", "text_proj.3.weight", "text_proj.3.bias")
 
@@ -35,9 +35,7 @@ def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float = 1e-12)
 
 class NumpyMiniLM:
     def __init__(self, n_layers: int = 6, heads: int = 12, max_tokens: int = 64) -> None:
-        from safetensors.numpy import load_file
-
-        source = load_file(str(tower_dir() / WEIGHTS_FILE))
+        source = read_safetensors(tower_dir() / WEIGHTS_FILE)  # mapped, read as used
         self.w = {ours: source[theirs].astype(np.float32, copy=False) for ours, theirs in weight_names(n_layers)}
         self.n_layers, self.heads = n_layers, heads
         self.tokenizer = WordPiece(max_tokens)
