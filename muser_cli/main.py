@@ -23,6 +23,9 @@ def tag(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per file on stdout."),
     timeline: bool = typer.Option(False, "--timeline", help="Tags for every window of each file."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Windows per model batch."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                          help="Processes embedding files at once, numpy engine [default: one "
+                                               "per CPU for several files and 2 min of audio or more]."),
     checkpoint: Optional[Path] = CheckpointOpt,
     device: str = DeviceOpt,
     precision: str = PrecisionOpt,
@@ -44,7 +47,8 @@ def tag(
     failed = 0
     try:
         results = tag_paths(files, checkpoint, device, precision, engine, k=top_k,
-                            labels=label_list(labels), timeline=timeline, batch_size=batch_size)
+                            labels=label_list(labels), timeline=timeline, batch_size=batch_size,
+                            workers=workers)
         for result in output.progress(results, len(files), "tagging"):
             if isinstance(result, AudioError):
                 failed += 1

@@ -21,6 +21,9 @@ class FileError(MuserError):
             message += f" ({detail})"
         super().__init__(message)
 
+    def __reduce__(self):  # rebuilt from (path, detail), so that it crosses process boundaries intact
+        return type(self), (self.path, self.detail)
+
 
 class AudioError(FileError):
     """A file could not be turned into audio samples."""

@@ -30,6 +30,7 @@ class Decoded:
     hop_s: float = 0.0  # the hop actually used (wider than the config's for long tracks)
     error: str = ""  # one-line reason when decoding failed
     embeddings: np.ndarray | None = None  # (W, 2, E) float32 (waveform, spectrogram) if embedded here
+    exception: AudioError | None = None  # the typed error behind `error`, where the caller reports it (muser tag)
 
 
 def clean_text(value: object, limit: int = 300) -> str:
@@ -119,3 +120,18 @@ def decode_and_embed(path: str, window_s: float, hop_s: float, sample_rate: int,
     item.embeddings = _worker_model(checkpoint).embed_windows(item.windows, batch_size)  # (W, 2, E)
     item.windows = None
     return item
+
+
+def embed_whole_file(path: str, window_s: float, hop_s: float, sample_rate: int, max_windows: int,
+                     checkpoint: str = "", batch_size: int = 16) -> Decoded:
+    """For `muser tag` in several processes: the windows of the file (all of them when
+    `max_windows` is 0), decoded and embedded in batches by the numpy engine as in one process
+    (memory flat in the file's length), or the AudioError naming the file."""
+    from muser_model.numpy_audio import embed_files
+
+    model = _worker_model(checkpoint)
+    (result,) = embed_files(model, [path], batch_size, window_s, hop_s, max_windows or None)
+    if isinstance(result, AudioError):
+        return Decoded(path, error=str(result), exception=result)
+    return Decoded(path, embeddings=np.stack([result.wave, result.spec], axis=1), hop_s=result.hop_s)  # (W, 2, E)
+
