@@ -139,7 +139,8 @@ def tag_workers(paths: list[Path], model: NumpyMuser, workers: int | None) -> in
     if len(paths) < 2 or hardware.usable_cpus() < 2:
         return 1
     cfg = model.config.audio
-    if _estimated_windows(paths, cfg.window_s, cfg.hop_s) < PARALLEL_MIN_WINDOWS:
+    enough = len(paths) >= PARALLEL_MIN_WINDOWS  # a window or more each: no need to probe them all
+    if not enough and _estimated_windows(paths, cfg.window_s, cfg.hop_s) < PARALLEL_MIN_WINDOWS:
         return 1
     return min(len(paths), hardware.default_decoders("numpy"))
 

@@ -57,6 +57,8 @@ def test_how_many_processes(tiny_checkpoint, tmp_path, monkeypatch):
     assert tag_workers(longer, model, None) == 3  # at most one per file
     assert tag_workers(longer * 2, model, None) == 4  # at most one per CPU
     assert tag_workers(longer, model, 8) == 3 and tag_workers(longer, model, 1) == 1
+    many = [tmp_path / f"not probed {i}.mp3" for i in range(10)]  # as many files as the threshold
+    assert tag_workers(many, model, None) == 4
     monkeypatch.setattr(hardware, "usable_cpus", lambda: 1)
     assert tag_workers(longer, model, None) == 1
 
