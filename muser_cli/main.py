@@ -24,8 +24,8 @@ def tag(
     timeline: bool = typer.Option(False, "--timeline", help="Tags for every window of each file."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Windows per model batch."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1,
-                                          help="Processes embedding files at once, numpy engine [default: one "
-                                               "per CPU for several files and 2 min of audio or more]."),
+                                          help="Processes embedding files at once, numpy engine [default: one per "
+                                               "CPU for several files with 5 min of audio or more in all]."),
     checkpoint: Optional[Path] = CheckpointOpt,
     device: str = DeviceOpt,
     precision: str = PrecisionOpt,

@@ -103,7 +103,7 @@ def _embed_in_processes(model: NumpyMuser, paths: list[str | Path], batch_size: 
     from muser_model.files import FileEntry
     from muser_model.library.decode import embed_whole_file
     from muser_model.library.scan import ScanOptions, decoded_stream
-    from muser_model.numpy_audio import NumpyTrackEmbedding  # noqa: F811 - at run time, not only for typing
+    from muser_model.numpy_audio import NumpyTrackEmbedding  # noqa: F811 - built here; the import above is for type hints
 
     checkpoint = str(model.path)
     opts = ScanOptions(workers=workers, max_windows=0, decode_timeout_s=3600.0,

@@ -134,4 +134,3 @@ def embed_whole_file(path: str, window_s: float, hop_s: float, sample_rate: int,
     if isinstance(result, AudioError):
         return Decoded(path, error=str(result), exception=result)
     return Decoded(path, embeddings=np.stack([result.wave, result.spec], axis=1), hop_s=result.hop_s)  # (W, 2, E)
-
