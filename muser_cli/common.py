@@ -12,6 +12,7 @@ EXIT_FILE_FAILED = 1  # some input file could not be processed
 EXIT_USAGE = 2  # nothing to do: no audio, missing/empty library, empty query, bad folder or name
 EXIT_MODEL = 3  # checkpoint or device unusable, or not the library's checkpoint
 EXIT_BUSY = 4  # another `muser index` holds the library
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 
 CheckpointOpt = typer.Option(None, "--checkpoint", "-c",
                              help="Checkpoint file (default: the one shipped with muser, or $MUSER_CHECKPOINT).")

@@ -7,8 +7,8 @@ from typing import Optional
 import typer
 
 from muser_cli import output
-from muser_cli.common import (EXIT_BUSY, EXIT_MODEL, EXIT_USAGE, CheckpointOpt, DeviceOpt, LibraryOpt,
-                              PrecisionOpt, load_model_or_exit)
+from muser_cli.common import (EXIT_BUSY, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_USAGE, CheckpointOpt, DeviceOpt,
+                              LibraryOpt, PrecisionOpt, load_model_or_exit)
 from muser_cli.output import err
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -66,6 +66,9 @@ def index(
             summary = index_library(lib, folders, model, opts, on_plan=progress.plan, on_file=progress.file)
     except MuserError as exc:
         raise _fail(exc) from exc
+    except KeyboardInterrupt:
+        output.error("interrupted: the files indexed so far are kept; run the same command again to resume")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if log:
         log.write_text("".join(f"{p}\t{r}\n" for p, r in summary.failures), encoding="utf-8")
     _print_summary(summary, lib, as_json)

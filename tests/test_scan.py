@@ -565,3 +565,38 @@ def test_a_rescan_with_nothing_to_do_starts_no_decoders(home, tiny_model, tmp_pa
         again = index_library(lib, [tmp_path / "music"], tiny_model, ScanOptions(workers=1))
     assert (first.indexed, again.indexed, again.unchanged) == (6, 0, 6)
     assert starts == [1]  # the second scan found nothing to decode
+
+
+def test_ctrl_c_keeps_what_was_indexed(home, tiny_model, tmp_path):
+    """Ctrl-C between commits: the files already embedded are committed, the next run resumes."""
+    make_library(tmp_path / "music")
+    lib = Library.open("default", create=True)
+    seen = []
+
+    def interrupt_after_three(entry, status, duration):
+        seen.append(entry.path)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    with lib.writer_lock():
+        with pytest.raises(KeyboardInterrupt):
+            index_library(lib, [tmp_path / "music"], tiny_model, ScanOptions(workers=1, commit_every=16),
+                          on_file=interrupt_after_three)
+        again = index_library(lib, [tmp_path / "music"], tiny_model, ScanOptions(workers=1))
+    assert (again.unchanged, again.indexed) == (3, 3)
+
+
+def test_cli_says_how_to_resume_after_ctrl_c(home, tiny_checkpoint, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from muser_cli.main import app
+    from muser_model.library import scan
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    make_library(tmp_path / "music")
+    monkeypatch.setattr(scan, "index_library", interrupted)
+    res = CliRunner().invoke(app, ["index", str(tmp_path / "music"), "-c", str(tiny_checkpoint)])
+    assert res.exit_code == 130
+    assert "interrupted: the files indexed so far are kept; run the same command again to resume" in res.stderr

@@ -456,16 +456,20 @@ def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions,
                 continue
             yield entry, item
 
-    for (entry, item), embeddings in _embedded(model, decoded_ok(), opts.batch_size):
-        track = track_embedding(embeddings[:, 0], embeddings[:, 1])  # (E,)
-        pending.append(TrackRow(entry.path, entry.size, entry.mtime_ns, track, item.tags, item.duration_s,
-                                len(embeddings)))
-        summary.audio_seconds += item.duration_s
-        if on_file:
-            on_file(entry, "indexed", item.duration_s)
-        if len(pending) >= opts.commit_every or time.time() - last_commit > 10:
-            summary.indexed += _commit(lib, pending, model.content_hash)
-            last_commit = time.time()
+    try:
+        for (entry, item), embeddings in _embedded(model, decoded_ok(), opts.batch_size):
+            track = track_embedding(embeddings[:, 0], embeddings[:, 1])  # (E,)
+            pending.append(TrackRow(entry.path, entry.size, entry.mtime_ns, track, item.tags, item.duration_s,
+                                    len(embeddings)))
+            summary.audio_seconds += item.duration_s
+            if on_file:
+                on_file(entry, "indexed", item.duration_s)
+            if len(pending) >= opts.commit_every or time.time() - last_commit > 10:
+                summary.indexed += _commit(lib, pending, model.content_hash)
+                last_commit = time.time()
+    except KeyboardInterrupt:  # Ctrl-C: the files already embedded are kept, the next run resumes
+        _commit(lib, pending, model.content_hash)
+        raise
     summary.indexed += _commit(lib, pending, model.content_hash)
     lib.sync_index()
     summary.seconds = time.time() - started
