@@ -442,8 +442,6 @@ def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions,
     lib.save_text_head(model.content_hash, model.text_weights, model.config.text)
     summary.unchanged, summary.skipped_failed = plan.unchanged, plan.skipped_failed
     summary.removed = lib.catalogue.remove(plan.removed)
-    pending: list[TrackRow] = []
-    last_commit = time.time()
 
     def decoded_ok() -> Iterator[tuple[FileEntry, Decoded]]:
         for entry, item in itertools.chain(early, stream):
@@ -456,8 +454,22 @@ def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions,
                 continue
             yield entry, item
 
+    _store_tracks(lib, model.content_hash, _embedded(model, decoded_ok(), opts.batch_size), opts, summary, on_file)
+    lib.sync_index()
+    summary.seconds = time.time() - started
+    return summary
+
+
+def _store_tracks(lib: Library, model_hash: str,
+                  embedded: Iterator[tuple[tuple[FileEntry, Decoded], np.ndarray]], opts: ScanOptions,
+                  summary: ScanSummary, on_file: Callable[[FileEntry, str, float], None] | None) -> None:
+    """Commit each embedded file's track vector, `opts.commit_every` files or 10 s at a time. On
+    Ctrl-C the files already embedded are committed before the interrupt goes on: the next run
+    resumes after them."""
+    pending: list[TrackRow] = []
+    last_commit = time.time()
     try:
-        for (entry, item), embeddings in _embedded(model, decoded_ok(), opts.batch_size):
+        for (entry, item), embeddings in embedded:
             track = track_embedding(embeddings[:, 0], embeddings[:, 1])  # (E,)
             pending.append(TrackRow(entry.path, entry.size, entry.mtime_ns, track, item.tags, item.duration_s,
                                     len(embeddings)))
@@ -465,15 +477,12 @@ def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions,
             if on_file:
                 on_file(entry, "indexed", item.duration_s)
             if len(pending) >= opts.commit_every or time.time() - last_commit > 10:
-                summary.indexed += _commit(lib, pending, model.content_hash)
+                summary.indexed += _commit(lib, pending, model_hash)
                 last_commit = time.time()
-    except KeyboardInterrupt:  # Ctrl-C: the files already embedded are kept, the next run resumes
-        _commit(lib, pending, model.content_hash)
+    except KeyboardInterrupt:
+        _commit(lib, pending, model_hash)
         raise
-    summary.indexed += _commit(lib, pending, model.content_hash)
-    lib.sync_index()
-    summary.seconds = time.time() - started
-    return summary
+    summary.indexed += _commit(lib, pending, model_hash)
 
 
 _EARLY_BYTES = 256 << 20  # decoded windows held at most while the torch model loads
