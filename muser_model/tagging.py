@@ -102,8 +102,8 @@ def _embed_in_processes(model: NumpyMuser, paths: list[str | Path], batch_size: 
 
     from muser_model.files import FileEntry
     from muser_model.library.decode import embed_whole_file
+    from muser_model import numpy_audio
     from muser_model.library.scan import ScanOptions, decoded_stream
-    from muser_model.numpy_audio import NumpyTrackEmbedding  # noqa: F811 - built here; the import above is for type hints
 
     checkpoint = str(model.path)
     opts = ScanOptions(workers=workers, max_windows=0, decode_timeout_s=3600.0,
@@ -114,11 +114,12 @@ def _embed_in_processes(model: NumpyMuser, paths: list[str | Path], batch_size: 
     next_out = 0
     for entry, item in decoded_stream(entries, model.config, opts, checkpoint=checkpoint):
         i = position[id(entry)]
-        if item.exception is not None or item.error:
+        if item.error:  # the decoder's AudioError, or a crash or hang found by decoded_stream
             finished[i] = item.exception or AudioError(paths[i], item.error)
         else:
-            finished[i] = NumpyTrackEmbedding(Path(paths[i]), item.embeddings[:, 0], item.embeddings[:, 1],
-                                              model.config.audio.window_s, item.hop_s)
+            finished[i] = numpy_audio.NumpyTrackEmbedding(Path(paths[i]), item.embeddings[:, 0],
+                                                          item.embeddings[:, 1], model.config.audio.window_s,
+                                                          item.hop_s)
         while next_out in finished:
             yield finished.pop(next_out)
             next_out += 1
