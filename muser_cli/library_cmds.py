@@ -47,6 +47,7 @@ def index(
 ) -> None:
     """Add a music folder to the library: embed new and changed files, drop removed ones."""
     from muser_model.errors import MuserError
+    from muser_model.library.pool import Terminated
     from muser_model.library.scan import ScanOptions, ScanRootError, check_roots, index_library, open_index_model
     from muser_model.library.store import Library
 
@@ -66,9 +67,10 @@ def index(
             summary = index_library(lib, folders, model, opts, on_plan=progress.plan, on_file=progress.file)
     except MuserError as exc:
         raise _fail(exc) from exc
-    except KeyboardInterrupt:
-        output.error("interrupted: the files indexed so far are kept; run the same command again to resume")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM (Terminated): 143, as shells report them
+        stop = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        output.error(f"{stop}: the files indexed so far are kept; run the same command again to resume")
+        raise typer.Exit(143 if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
     if log:
         log.write_text("".join(f"{p}\t{r}\n" for p, r in summary.failures), encoding="utf-8")
     _print_summary(summary, lib, as_json)

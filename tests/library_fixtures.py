@@ -1,12 +1,16 @@
 """Generated on-disk music libraries for the library tests."""
 from __future__ import annotations
 
-import subprocess
 import shutil
+import subprocess
 from pathlib import Path
 
 import mutagen
+import numpy as np
+import pytest
 
+from muser_model.library.scan import ScanOptions, index_library
+from muser_model.library.store import Library
 from tests.conftest import write_clip
 
 
@@ -74,3 +78,48 @@ def _wav_with_broken_id3(path: Path) -> None:
     raw = bytearray(path.read_bytes() + chunk)
     raw[4:8] = (len(raw) - 8).to_bytes(4, "little")
     path.write_bytes(bytes(raw))
+
+
+# -- scanning ------------------------------------------------------------------------------------
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def scan_folder(lm, root, **kw):
+    lib = Library.open("default", create=True)
+    try:
+        with lib.writer_lock():
+            return index_library(lib, [root], lm, ScanOptions(workers=1, **kw))
+    finally:
+        lib.close()
+
+
+def assert_consistent(lib: Library) -> None:
+    """Catalogue and ANN index agree: same ids, same vectors."""
+    ann, changed = lib.ann()
+    assert not changed  # the saved index file is current
+    ids, vectors = lib.catalogue.vectors(lib.model_hash)
+    assert ann.size == len(ids)
+    for i, v in zip(ids, vectors):
+        ((got, score),) = ann.query(v, 1, allowed={int(i)})
+        assert got == i and score > 0.999
+
+
+def vectors_by_path(lib: Library, model_hash: str) -> dict[str, np.ndarray]:
+    ids, vecs = lib.catalogue.vectors(model_hash)
+    paths = [lib.catalogue.db.execute("SELECT path FROM tracks WHERE id=?", (int(i),)).fetchone()[0] for i in ids]
+    return dict(zip(paths, vecs))
+
+
+def children_of(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids

@@ -8,15 +8,10 @@ the files that were in flight are retried one at a time to find and fail the cul
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
-import sys
-import threading
 import time
-import types
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -30,7 +25,8 @@ from muser_model.config import ModelConfig
 from muser_model.errors import MuserError
 from muser_model.files import FileEntry, walk_audio
 from muser_model.library.catalogue import TrackRow
-from muser_model.library.decode import Decoded, decode_and_embed, decode_for_index, warm_up
+from muser_model.library.decode import Decoded, decode_and_embed, decode_for_index
+from muser_model.library.pool import kill_pool, sigterm_as_interrupt, start_pool
 from muser_model.library.store import Library
 from muser_model.numpy_audio import NumpyMuser, track_embedding
 
@@ -221,52 +217,11 @@ def plan_scan(lib: Library, roots: list[Path], retry_failed: bool, model_hash: s
 _AHEAD = 6  # files in flight per worker: decoders keep working while the model runs a batch
 
 
-def _init_worker(parent: int) -> None:
-    """Silence decoder libraries (they print notes on bad files straight to fd 2), reuse freed
-    memory (the numpy engine's temporaries: see hardware.keep_freed_memory) and exit when the
-    parent dies: a SIGKILLed `muser index` must not leave decoders waiting forever."""
-    from muser_model.hardware import keep_freed_memory
-
-    keep_freed_memory()
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def _start_pool(opts: ScanOptions, checkpoint: str = "") -> tuple[ProcessPoolExecutor, list[Future]]:
-    """A pool whose workers start now, import the decoder's module and (numpy engine) load the
-    model: (pool, their warm-up futures). Started early, this overlaps the caller's own work."""
-    workers = _workers(opts)
-    decoder = getattr(opts.decoder, "func", opts.decoder)  # a functools.partial carries its function
+    """pool.start_pool for the scan's decoder (a functools.partial carries its function)."""
+    decoder = getattr(opts.decoder, "func", opts.decoder)
     module = getattr(decoder, "__module__", None) or "muser_model.library.decode"
-    with _main_hidden(module != "__main__"):
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(os.getpid(),),
-                                   mp_context=multiprocessing.get_context("spawn"))
-        return pool, [pool.submit(warm_up, module, checkpoint) for _ in range(workers)]  # starts them
-
-
-@contextmanager
-def _main_hidden(hide: bool) -> Iterator[None]:
-    """Start spawned workers without the program's __main__: spawn re-imports it in every child
-    (the `muser` script: typer, rich and the whole CLI, ~0.13 s of CPU per decoder; under pytest,
-    pytest), and a script calling index_library without an `if __name__ == "__main__"` guard
-    would start its scan again in each child. The decoders need only their own module."""
-    if not hide:
-        yield
-        return
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")  # no __file__, no __spec__: nothing to import
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
+    return start_pool(_workers(opts), module, checkpoint)
 
 
 def _workers(opts: ScanOptions, engine: str | None = None) -> int:
@@ -323,7 +278,7 @@ def decoded_stream(entries: list[FileEntry], config: ModelConfig, opts: ScanOpti
             if broken or not done:  # a crash, or nothing finished in time: a hang
                 lost = broken + list(inflight.values())
                 inflight.clear()
-                _kill(pool)
+                kill_pool(pool)
                 pool = _ready(_start_pool(opts, checkpoint), opts)
                 if limit == 1 and len(lost) == 1:
                     reason = ("decoder crashed on this file" if broken
@@ -332,7 +287,7 @@ def decoded_stream(entries: list[FileEntry], config: ModelConfig, opts: ScanOpti
                 else:
                     suspects.extend(lost)
     finally:
-        _kill(pool)
+        kill_pool(pool)
 
 
 def _embedded(model: IndexModel, items: Iterator[tuple[FileEntry, Decoded]], batch_size: int | None,
@@ -374,21 +329,15 @@ def embed_file(model: IndexModel, path: Path, max_windows: int = 64) -> np.ndarr
     return track_embedding(embeddings[:, 0], embeddings[:, 1])
 
 
-def _kill(pool: ProcessPoolExecutor) -> None:
-    """Stop a pool now, including workers stuck in a decoder (shutdown alone would wait for them),
-    and wait for its manager thread: left running, it raced the interpreter's exit and printed
-    "Exception ignored ... Bad file descriptor" after about one run in five."""
-    for process in list((getattr(pool, "_processes", None) or {}).values()):  # no public API for this
-        process.kill()
-    pool.shutdown(wait=True, cancel_futures=True)  # quick: every worker is dead
-
-
 # -- the scan -------------------------------------------------------------------------------------
 def index_library(lib: Library, roots: list[Path], model: IndexModel | LoadedModel,
                   opts: ScanOptions | None = None,
                   on_plan: Callable[[ScanPlan], None] | None = None,
                   on_file: Callable[[FileEntry, str, float], None] | None = None) -> ScanSummary:
     """Bring the library up to date with the files under `roots`. Call under `lib.writer_lock()`.
+
+    On Ctrl-C (KeyboardInterrupt) or SIGTERM (pool.Terminated, a KeyboardInterrupt) the files
+    embedded so far are committed and the decoders killed before the exception goes on.
 
     `model` comes from `open_index_model` (or is a torch LoadedModel, engine per `index_engine`)."""
     opts = opts or ScanOptions()
@@ -402,10 +351,11 @@ def index_library(lib: Library, roots: list[Path], model: IndexModel | LoadedMod
     if model.engine == "numpy" and checkpoint:  # the decoders embed too
         opts = replace(opts, decoder=partial(decode_and_embed, checkpoint=checkpoint))
     pool = _PoolStarter(opts, checkpoint)
-    try:
-        return _scan(lib, roots, model, opts, pool, checkpoint, summary, started, on_plan, on_file)
-    finally:
-        pool.kill()
+    with sigterm_as_interrupt():  # SIGTERM commits and stops the decoders as Ctrl-C does
+        try:
+            return _scan(lib, roots, model, opts, pool, checkpoint, summary, started, on_plan, on_file)
+        finally:
+            pool.kill()
 
 
 class _PoolStarter:
@@ -424,7 +374,7 @@ class _PoolStarter:
 
     def kill(self) -> None:
         if self.started is not None:
-            _kill(self.started[0])
+            kill_pool(self.started[0])
 
 
 def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions, pool: _PoolStarter,

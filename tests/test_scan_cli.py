@@ -1,0 +1,77 @@
+"""`muser index` at the command line: errors before any work, messages, exit codes."""
+from typer.testing import CliRunner
+
+from muser_cli.main import app
+from tests.library_fixtures import home, make_library  # noqa: F401
+
+
+def test_cuda_on_a_machine_without_it_fails_before_any_library_exists(home, tiny_checkpoint, tmp_path,
+                                                                       monkeypatch):
+    from typer.testing import CliRunner
+
+    from muser_cli.main import app
+    from muser_model import tagging
+
+    monkeypatch.setattr(tagging, "cuda_may_be_present", lambda: False)
+    make_library(tmp_path / "music")
+    res = CliRunner().invoke(app, ["index", str(tmp_path / "music"), "--device", "cuda", "-c", str(tiny_checkpoint)])
+    assert res.exit_code != 0 and "CUDA is not available" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not (home / "libraries").exists()
+
+
+def test_a_missing_folder_is_reported_before_any_model_loads(home, tiny_checkpoint, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from muser_cli.main import app
+    from muser_model.library import scan
+
+    calls = []
+    monkeypatch.setattr(scan, "_load_torch_model", lambda *a: calls.append(a))
+    res = CliRunner().invoke(app, ["index", str(tmp_path / "Muisc"), "--engine", "torch", "-c", str(tiny_checkpoint)])
+    assert res.exit_code == 2 and res.stderr.strip() == f"error: {tmp_path / 'Muisc'}: not a folder"
+    assert calls == [] and not (home / "libraries").exists()
+
+
+def test_cli_says_how_to_resume_after_ctrl_c(home, tiny_checkpoint, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from muser_cli.main import app
+    from muser_model.library import scan
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    make_library(tmp_path / "music")
+    monkeypatch.setattr(scan, "index_library", interrupted)
+    res = CliRunner().invoke(app, ["index", str(tmp_path / "music"), "-c", str(tiny_checkpoint)])
+    assert res.exit_code == 130
+    assert "interrupted: the files indexed so far are kept; run the same command again to resume" in res.stderr
+
+
+def test_cli_says_terminated_and_exits_143_on_sigterm(home, tiny_checkpoint, tmp_path, monkeypatch):
+    from muser_model.library import scan
+    from muser_model.library.pool import Terminated
+
+    def terminated(*args, **kwargs):
+        raise Terminated()
+
+    make_library(tmp_path / "music")
+    monkeypatch.setattr(scan, "index_library", terminated)
+    res = CliRunner().invoke(app, ["index", str(tmp_path / "music"), "-c", str(tiny_checkpoint)])
+    assert res.exit_code == 143
+    assert "terminated: the files indexed so far are kept; run the same command again to resume" in res.stderr
+
+
+def test_sigterm_raises_terminated_only_inside_the_block():
+    import os
+    import signal
+
+    import pytest
+
+    from muser_model.library.pool import Terminated, sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated), sigterm_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs in this thread before kill returns to us
+    assert signal.getsignal(signal.SIGTERM) is before
