@@ -48,8 +48,9 @@ def index(
     """Add a music folder to the library: embed new and changed files, drop removed ones."""
     from muser_model.errors import MuserError
     from muser_model.library.pool import Terminated
-    from muser_model.library.scan import ScanOptions, ScanRootError, check_roots, index_library, open_index_model
-    from muser_model.library.store import Library
+    from muser_model.library.scan import (ScanOptions, ScanRootError, check_has_audio, check_roots, index_library,
+                                          open_index_model)
+    from muser_model.library.store import Library, LibraryNotFoundError
 
     opts = ScanOptions(retry_failed=retry_failed, workers=workers, batch_size=batch_size,
                        max_windows=max_windows, decode_timeout_s=decode_timeout)
@@ -62,7 +63,11 @@ def index(
         output.error(str(exc))
         raise typer.Exit(EXIT_MODEL) from exc
     try:
-        lib = Library.open(library, create=True)
+        try:
+            lib = Library.open(library)
+        except LibraryNotFoundError:  # a new library: only for folders that hold audio
+            check_has_audio(folders)
+            lib = Library.open(library, create=True)
         with lib.writer_lock(wait=wait), _ScanProgress() as progress:
             summary = index_library(lib, folders, model, opts, on_plan=progress.plan, on_file=progress.file)
     except MuserError as exc:

@@ -75,3 +75,31 @@ def test_sigterm_raises_terminated_only_inside_the_block():
     with pytest.raises(Terminated), sigterm_as_interrupt():
         os.kill(os.getpid(), signal.SIGTERM)  # the handler runs in this thread before kill returns to us
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_folder_without_audio_is_an_error_and_creates_no_library(home, tiny_checkpoint, tmp_path):
+    (tmp_path / "empty" / "notes").mkdir(parents=True)
+    (tmp_path / "empty" / "notes" / "readme.txt").write_text("no music here\n")
+    res = CliRunner().invoke(app, ["index", str(tmp_path / "empty"), "-c", str(tiny_checkpoint)])
+    assert res.exit_code == 2
+    assert res.stderr.strip() == f"error: no audio files found in {tmp_path / 'empty'}"
+    assert not (home / "libraries").exists()
+
+
+def test_a_folder_emptied_since_the_last_scan_drops_its_tracks(home, tiny_checkpoint, tmp_path):
+    """An existing library: the empty folder is a scan that removes what was there (exit 0); a
+    folder that never held audio is the same error (exit 2) and changes nothing."""
+    import json
+    import shutil
+
+    make_library(tmp_path / "music")
+    first = CliRunner().invoke(app, ["index", str(tmp_path / "music"), "-c", str(tiny_checkpoint), "--workers", "1"])
+    assert first.exit_code == 0, first.stderr
+    (tmp_path / "other").mkdir()
+    res = CliRunner().invoke(app, ["index", str(tmp_path / "other"), "-c", str(tiny_checkpoint)])
+    assert res.exit_code == 2 and "no audio files found" in res.stderr
+    for child in (tmp_path / "music").iterdir():
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+    again = CliRunner().invoke(app, ["index", str(tmp_path / "music"), "-c", str(tiny_checkpoint), "--json"])
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["removed"] > 0

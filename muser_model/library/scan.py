@@ -38,6 +38,11 @@ class ScanRootError(MuserError):
     pass
 
 
+class NoAudioFilesError(ScanRootError):
+    def __init__(self, roots: list[Path]) -> None:
+        super().__init__("no audio files found in " + ", ".join(str(r) for r in roots))
+
+
 @dataclass
 class ScanPlan:
     todo: list[FileEntry]
@@ -187,10 +192,18 @@ def check_roots(roots: list[Path]) -> None:
             raise ScanRootError(f"{root}: not a folder")
 
 
+def check_has_audio(roots: list[Path]) -> None:
+    """Raise NoAudioFilesError when no audio file is under `roots` (stops at the first found)."""
+    check_roots(roots)
+    if next(iter(walk_audio(roots, [])), None) is None:
+        raise NoAudioFilesError(roots)
+
+
 def plan_scan(lib: Library, roots: list[Path], retry_failed: bool, model_hash: str,
               on_first_todo: Callable[[], object] | None = None) -> ScanPlan:
     """What a scan must do: the new and changed files (calling `on_first_todo` when it finds
-    the first), the unchanged ones, the failed ones to skip, the catalogued ones now gone."""
+    the first), the unchanged ones, the failed ones to skip, the catalogued ones now gone.
+    Raises NoAudioFilesError when the roots hold no audio file and no catalogued one is gone."""
     check_roots(roots)
     unreadable: list[str] = []
     states = lib.catalogue.states()
@@ -210,6 +223,8 @@ def plan_scan(lib: Library, roots: list[Path], retry_failed: bool, model_hash: s
     prefixes = tuple(os.path.join(os.path.abspath(r), "") for r in roots)
     blocked = tuple(os.path.join(u, "") for u in unreadable)
     removed = [p for p in states if p not in seen and p.startswith(prefixes) and not p.startswith(blocked)]
+    if not seen and not removed:  # nothing to add and nothing to drop: say so, write nothing
+        raise NoAudioFilesError(roots)
     return ScanPlan(todo, unchanged, skipped, removed)
 
 
