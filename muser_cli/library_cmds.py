@@ -93,8 +93,9 @@ def _print_summary(summary, lib, as_json: bool) -> None:
         return
     rate = summary.audio_seconds / summary.seconds if summary.seconds else 0.0
     err.print(f"indexed {summary.indexed}, unchanged {summary.unchanged}, removed {summary.removed}, "
-              f"failed {summary.failed}" + (f" (+{summary.skipped_failed} failed before, not retried;"
-                                             " --retry-failed)" if summary.skipped_failed else "")
+              f"failed {summary.failed}" + (f", silent {summary.silent}" if summary.silent else "")
+              + (f" (+{summary.skipped_failed} failed or silent before, not retried;"
+                 " --retry-failed)" if summary.skipped_failed else "")
               + f" — {summary.audio_seconds / 3600:.2f} h of audio in {summary.seconds:.0f} s ({rate:.0f}x real time)")
     for path, reason in summary.failures[:10]:
         output.error(f"{path}: {reason}")

@@ -21,7 +21,8 @@ import soxr
 
 from muser_model.errors import (AudioError, AudioFileNotFoundError, AudioPermissionError,
                                 AudioTooShortError, EmptyAudioFileError, NotAudioError,
-                                UndecodableAudioError)
+                                SilentAudioError, UndecodableAudioError)
+from muser_model.loudness import LevelMeter
 
 SAMPLE_RATE = 16_000
 AUDIO_EXTENSIONS: frozenset[str] = frozenset(
@@ -280,34 +281,48 @@ def iter_blocks(path: str | Path, sample_rate: int = SAMPLE_RATE,
 
 
 def iter_windows(path: str | Path, window_s: float, hop_s: float, sample_rate: int = SAMPLE_RATE,
-                 min_duration_s: float = 1.0, max_windows: int | None = None) -> Iterator[np.ndarray]:
+                 min_duration_s: float = 1.0, max_windows: int | None = None,
+                 meter: LevelMeter | None = None) -> Iterator[np.ndarray]:
     """Yield float32 windows of exactly round(window_s*sample_rate) samples at 0, hop, 2*hop, ...
 
     The final partial window is zero-padded; a partial window shorter than min_duration_s is dropped
     once any window has been produced. Files shorter than min_duration_s raise AudioTooShortError.
-    Memory is O(window + block).
+    After the last window, a file whose decoded audio is silent (see loudness) raises
+    SilentAudioError. `meter` (one is made if None) measures every decoded block: its `samples`
+    give the decoded length, `complete` whether the file was read to its end (not when
+    `max_windows` stopped it). Memory is O(window + block).
     """
     win, hop = round(window_s * sample_rate), round(hop_s * sample_rate)
     if win <= 0 or hop <= 0:
         raise ValueError("window_s and hop_s must be > 0")
-    min_n, count, seen, skip = round(min_duration_s * sample_rate), 0, 0, 0
     if max_windows is not None and max_windows <= 0:
         return
+    meter = meter if meter is not None else LevelMeter()
+    yield from _windows(path, iter_blocks(path, sample_rate), win, hop, sample_rate, min_duration_s,
+                        max_windows, meter)
+    if meter.silent:
+        raise SilentAudioError(path, meter.describe())
+
+
+def _windows(path: str | Path, blocks: Iterator[np.ndarray], win: int, hop: int, sample_rate: int,
+             min_duration_s: float, max_windows: int | None, meter: LevelMeter) -> Iterator[np.ndarray]:
+    """iter_windows' windows from the decoded `blocks`, each block measured by `meter`."""
+    min_n, count, skip = round(min_duration_s * sample_rate), 0, 0
     buf = np.zeros(0, dtype=np.float32)
-    blocks = iter_blocks(path, sample_rate)
     try:
         for block in blocks:
-            seen += len(block)
+            meter.add(block)
             drop, skip = min(skip, len(block)), max(0, skip - len(block))
             buf = np.concatenate([buf, block[drop:]])
-            while len(buf) >= win and seen >= min_n:
+            while len(buf) >= win and meter.samples >= min_n:
                 yield buf[:win].copy()
                 count += 1
                 if count == max_windows:
                     return
                 skip, buf = max(0, hop - len(buf)), buf[hop:]
-        if seen < min_n:
-            raise AudioTooShortError(path, f"{seen / sample_rate:.2f} s < {min_duration_s:.2f} s")
+        meter.complete = True
+        if meter.samples < min_n:
+            raise AudioTooShortError(path, f"{meter.samples / sample_rate:.2f} s < {min_duration_s:.2f} s")
         while len(buf) and not (count and len(buf) < min_n) and count != max_windows:
             yield np.pad(buf, (0, win - len(buf)))
             count += 1

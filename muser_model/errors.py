@@ -55,6 +55,12 @@ class AudioTooShortError(AudioError):
     reason = "audio too short"
 
 
+class SilentAudioError(AudioError):
+    """No decoded sample reaches loudness.SILENT_PEAK_DBFS: nothing to tag or index."""
+
+    reason = "audio is silent"
+
+
 class CheckpointError(FileError):
     """A checkpoint file could not be loaded."""
 

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS tracks (
     path TEXT NOT NULL UNIQUE,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
-    status TEXT NOT NULL,          -- 'ok' or 'failed'
+    status TEXT NOT NULL,          -- 'ok', 'failed' or 'silent'
     reason TEXT NOT NULL DEFAULT '',
     model_hash TEXT NOT NULL DEFAULT '',
     title TEXT NOT NULL DEFAULT '', artist TEXT NOT NULL DEFAULT '', album TEXT NOT NULL DEFAULT '',
@@ -181,15 +181,16 @@ class Catalogue:
                 ids.append(db.execute("SELECT id FROM tracks WHERE path=?", (r.path,)).fetchone()[0])
             self._bump(db, ids, "put")
 
-    def put_failure(self, path: str, size: int, mtime_ns: int, reason: str) -> None:
+    def put_failure(self, path: str, size: int, mtime_ns: int, reason: str, status: str = "failed") -> None:
+        """A file without a vector: status "failed" (with why) or "silent"."""
         with self.transaction() as db:
             old = db.execute("SELECT id, status FROM tracks WHERE path=?", (path,)).fetchone()
             db.execute(
                 """INSERT INTO tracks (path, size, mtime_ns, status, reason, updated)
-                   VALUES (?, ?, ?, 'failed', ?, ?)
+                   VALUES (?, ?, ?, ?, ?, ?)
                    ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns,
-                       status='failed', reason=excluded.reason, vector=NULL, updated=excluded.updated""",
-                (path, size, mtime_ns, reason, time.time()))
+                       status=excluded.status, reason=excluded.reason, vector=NULL, updated=excluded.updated""",
+                (path, size, mtime_ns, status, reason, time.time()))
             if old and old[1] == "ok":
                 self._bump(db, [old[0]], "delete")
 

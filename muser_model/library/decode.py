@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from muser_model import audio
-from muser_model.errors import AudioError
+from muser_model.errors import AudioError, SilentAudioError
+from muser_model.loudness import LevelMeter
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 TAG_FIELDS = ("title", "artist", "album", "genre", "date")
@@ -29,6 +30,7 @@ class Decoded:
     duration_s: float = 0.0
     hop_s: float = 0.0  # the hop actually used (wider than the config's for long tracks)
     error: str = ""  # one-line reason when decoding failed
+    silent: bool = False  # the error is SilentAudioError: catalogued as "silent", not "failed"
     embeddings: np.ndarray | None = None  # (W, 2, E) float32 (waveform, spectrogram) if embedded here
     exception: AudioError | None = None  # the typed error behind `error`, where the caller reports it (muser tag)
 
@@ -79,17 +81,29 @@ def window_hop(duration_s: float, window_s: float, hop_s: float, max_windows: in
     return max(hop_s, (duration_s - window_s) / (max_windows - 1))
 
 
+def decoded_duration(meter: LevelMeter, sample_rate: int, header_s: float) -> float:
+    """Seconds of audio decoded; where max_windows stopped the reading (at its last window, near
+    the header's end) the header's duration, if longer."""
+    decoded = meter.samples / sample_rate
+    return decoded if meter.complete else max(decoded, header_s)
+
+
 def decode_for_index(path: str, window_s: float, hop_s: float, sample_rate: int,
                      max_windows: int) -> Decoded:
+    """At most `max_windows` windows spread over the file, its tags and its decoded duration
+    (a header can claim 210 s for 3 s of audio), or why it cannot be indexed."""
     item = Decoded(path)
     try:
         info = audio.probe(path)
-        item.duration_s = info.duration_s
         item.hop_s = window_hop(info.duration_s, window_s, hop_s, max_windows)
-        windows = list(audio.iter_windows(path, window_s, item.hop_s, sample_rate, max_windows=max_windows))
+        meter = LevelMeter()
+        windows = list(audio.iter_windows(path, window_s, item.hop_s, sample_rate, max_windows=max_windows,
+                                          meter=meter))
+        item.duration_s = decoded_duration(meter, sample_rate, info.duration_s)
         item.windows = np.stack(windows).astype(np.float16)  # (W, N)
     except AudioError as exc:
         item.error = f"{exc.reason}" + (f" ({exc.detail})" if exc.detail else "")
+        item.silent = isinstance(exc, SilentAudioError)
         return item
     except (OSError, ValueError, RuntimeError, MemoryError) as exc:
         item.error = f"decoding failed ({type(exc).__name__}: {exc})"

@@ -57,7 +57,8 @@ class ScanSummary:
     unchanged: int = 0
     removed: int = 0
     failed: int = 0
-    skipped_failed: int = 0
+    silent: int = 0  # silent files (catalogued with status "silent", kept out of search)
+    skipped_failed: int = 0  # failed or silent before and unchanged: not tried again
     audio_seconds: float = 0.0
     seconds: float = 0.0
     model_changed: bool = False
@@ -214,7 +215,7 @@ def plan_scan(lib: Library, roots: list[Path], retry_failed: bool, model_hash: s
         same_file = old is not None and (old.size, old.mtime_ns) == (entry.size, entry.mtime_ns)
         if same_file and old.status == "ok" and old.model_hash == model_hash:
             unchanged += 1
-        elif same_file and old.status == "failed" and not retry_failed:
+        elif same_file and old.status in ("failed", "silent") and not retry_failed:
             skipped += 1
         else:
             if not todo and on_first_todo:
@@ -411,11 +412,9 @@ def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions,
     def decoded_ok() -> Iterator[tuple[FileEntry, Decoded]]:
         for entry, item in itertools.chain(early, stream):
             if item.error:
-                lib.catalogue.put_failure(entry.path, entry.size, entry.mtime_ns, item.error)
-                summary.failed += 1
-                summary.failures.append((entry.path, item.error))
+                _store_unusable(lib, entry, item, summary)
                 if on_file:
-                    on_file(entry, "failed", 0.0)
+                    on_file(entry, "silent" if item.silent else "failed", 0.0)
                 continue
             yield entry, item
 
@@ -423,6 +422,18 @@ def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions,
     lib.sync_index()
     summary.seconds = time.time() - started
     return summary
+
+
+def _store_unusable(lib: Library, entry: FileEntry, item: Decoded, summary: ScanSummary) -> None:
+    """Catalogue a file that cannot be indexed, as "silent" or "failed" with its reason: it is
+    not tried again while its size and mtime stay the same (unless --retry-failed)."""
+    status = "silent" if item.silent else "failed"
+    lib.catalogue.put_failure(entry.path, entry.size, entry.mtime_ns, item.error, status=status)
+    if item.silent:
+        summary.silent += 1
+    else:
+        summary.failed += 1
+        summary.failures.append((entry.path, item.error))
 
 
 def _store_tracks(lib: Library, model_hash: str,
