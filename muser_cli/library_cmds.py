@@ -62,6 +62,9 @@ def index(
     except MuserError as exc:  # checkpoint or device unusable
         output.error(str(exc))
         raise typer.Exit(EXIT_MODEL) from exc
+    except KeyboardInterrupt:  # while the model loads: nothing written yet
+        output.error("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     try:
         try:
             lib = Library.open(library)

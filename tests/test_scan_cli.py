@@ -103,3 +103,16 @@ def test_a_folder_emptied_since_the_last_scan_drops_its_tracks(home, tiny_checkp
     again = CliRunner().invoke(app, ["index", str(tmp_path / "music"), "-c", str(tiny_checkpoint), "--json"])
     assert again.exit_code == 0, again.stderr
     assert json.loads(again.stdout)["removed"] > 0
+
+
+def test_ctrl_c_while_the_model_loads_exits_130(home, tiny_checkpoint, tmp_path, monkeypatch):
+    from muser_model.library import scan
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    make_library(tmp_path / "music")
+    monkeypatch.setattr(scan, "open_index_model", interrupted)
+    res = CliRunner().invoke(app, ["index", str(tmp_path / "music"), "-c", str(tiny_checkpoint)])
+    assert res.exit_code == 130 and res.stderr.strip() == "error: interrupted"
+    assert not (home / "libraries").exists()
