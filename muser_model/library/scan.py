@@ -2,8 +2,9 @@
 
 Crash safety: results are committed to the catalogue in small transactions, so a kill loses at
 most the tracks in flight; the next run skips every file whose path, size, mtime and checkpoint
-are unchanged. Decoding runs in a process pool: a decoder that crashes kills only its worker;
-the files that were in flight are retried one at a time to find and fail the culprit.
+are unchanged. Decoding runs in a process pool (pool.py): a decoder that crashes kills only its
+worker; the files that were in flight are retried one at a time to find and fail the culprit.
+Ctrl-C and SIGTERM commit what is embedded, stop the decoders and go on as KeyboardInterrupt.
 """
 from __future__ import annotations
 
