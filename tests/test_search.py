@@ -107,6 +107,8 @@ def test_empty_query_missing_and_empty_library(tmp_path, monkeypatch, tiny_check
     res = _run("search", "piano", "-c", tiny_checkpoint)
     assert res.exit_code == 2 and "does not exist" in res.stderr and "muser index" in res.stderr
     (tmp_path / "nothing").mkdir()
+    assert _run("index", tmp_path / "nothing", "-c", tiny_checkpoint).exit_code == 2  # no audio: no library
+    (tmp_path / "nothing" / "bad.mp3").write_text("not music\n")  # a library whose one file failed
     assert _run("index", tmp_path / "nothing", "-c", tiny_checkpoint).exit_code == 0
     res = _run("search", "piano", "-c", tiny_checkpoint)
     assert res.exit_code == 2 and "no indexed tracks" in res.stderr
