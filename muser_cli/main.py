@@ -120,7 +120,7 @@ def evaluate(
 ) -> None:
     """Zero-shot evaluation on GTZAN, FMA-small or MagnaTagATune, as in the paper."""
     from muser_model.errors import MuserError
-    from train.evaluate import evaluate_dataset
+    from muser_train.evaluation.evaluate import evaluate_dataset
 
     lm = load_model_or_exit(checkpoint, device)
     options = {"split": mtt_split} if data == "mtt" else {}

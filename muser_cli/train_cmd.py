@@ -1,4 +1,4 @@
-"""`muser train`: parse options, run `train.trainer.train`, show progress on stderr."""
+"""`muser train`: parse options, run `muser_train.training.trainer.train`, show progress on stderr."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -46,8 +46,8 @@ def train(
 ) -> None:
     """Pretrain MUSER on a dataset, or fine-tune a checkpoint with --init; several GPUs via torchrun."""
     from muser_model.errors import MuserError
-    from train.trainer import TrainConfig
-    from train.trainer import train as run_training
+    from muser_train.training.trainer import TrainConfig
+    from muser_train.training.trainer import train as run_training
 
     cfg = TrainConfig(data=data, data_dir=str(data_dir), out=str(out), run_dir=str(run_dir or ""),
                       init=str(init or ""), resume=resume, model=model, epochs=epochs, batch_size=batch_size,

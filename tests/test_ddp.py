@@ -38,7 +38,7 @@ def _contrastive(model, xa, xb, gather):
 def _worker(rank: int, port: int, out: str) -> None:
     from torch.nn.parallel import DistributedDataParallel
 
-    from train import distributed
+    from muser_train.training import distributed
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
                       LOCAL_RANK=str(rank))

@@ -1,4 +1,4 @@
-"""train.distill: a cheaper spectrogram tower learnt into the teacher's embedding space."""
+"""muser_train.training.distill: a cheaper spectrogram tower learnt into the teacher's embedding space."""
 import numpy as np
 import pytest
 import torch
@@ -7,7 +7,7 @@ from muser_model.checkpoint import load_checkpoint
 from muser_model.numpy_audio import NumpyMuser
 from muser_model.runtime import build_model, load_model
 from tests.test_train import _corpus
-from train.distill import agreement, build_student, distil, main, spec_targets, student_config
+from muser_train.training.distill import agreement, build_student, distil, main, spec_targets, student_config
 
 
 @pytest.fixture(autouse=True)

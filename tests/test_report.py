@@ -1,4 +1,4 @@
-"""train.report: the held-out numbers of the data card (genre, tags vs teacher, text->audio recall)."""
+"""muser_train.evaluation.report: the held-out numbers of the data card (genre, tags vs teacher, text->audio recall)."""
 import csv
 
 import torch
@@ -6,8 +6,8 @@ import torch.nn.functional as F
 
 from muser_model.runtime import load_model
 from tests.test_train import _corpus
-from train.data import Clip
-from train.report import report, text_recall
+from muser_train.training.data import Clip
+from muser_train.evaluation.report import report, text_recall
 
 
 class _StubModel:
@@ -55,7 +55,7 @@ def test_report_on_a_corpus_with_teacher_tags(tmp_path, tiny_checkpoint):
 
 def test_datacard_renders_the_stored_report(tmp_path, tiny_checkpoint):
     from muser_model.checkpoint import load_checkpoint, save_checkpoint
-    from train.datacard import datacard
+    from muser_train.evaluation.datacard import datacard
 
     corpus = _corpus(tmp_path / "c", per_genre=4)
     lm = load_model(tiny_checkpoint, "cpu")

@@ -3,7 +3,7 @@ import csv
 import pytest
 
 from tests.conftest import write_clip
-from train.data import read_folder
+from muser_train.training.data import read_folder
 
 GENRES = {"blues": 110.0, "jazz": 330.0, "rock": 990.0}
 

@@ -1,4 +1,4 @@
-"""`muser train` / train.trainer: every dataset layout, fine-tuning, resume, heads, caches, bad input."""
+"""`muser train` / muser_train.training.trainer: every dataset layout, fine-tuning, resume, heads, caches, bad input."""
 import json
 
 import pytest
@@ -9,7 +9,7 @@ from muser_cli.main import app
 from muser_model.checkpoint import load_checkpoint
 from tests.dataset_fixtures import make_fma, make_gtzan, make_mtt
 from tests.test_train import _corpus
-from train.trainer import TrainConfig, Trainer, train
+from muser_train.training.trainer import TrainConfig, Trainer, train
 
 runner = CliRunner()
 
@@ -161,7 +161,7 @@ def test_second_run_reuses_the_caches(tmp_path):
 def test_template_replaces_the_first_caption(tmp_path):
     make_gtzan(tmp_path / "gtzan")
     trainer = Trainer(_cfg("gtzan", tmp_path / "gtzan", tmp_path / "t.muser", template="a {genre} record"))
-    from train.trainer import load_examples
+    from muser_train.training.trainer import load_examples
 
     ex = load_examples(trainer.cfg).examples[0]
     assert ex.texts[0] == f"a {ex.genre.replace('hiphop', 'hip hop')} record"

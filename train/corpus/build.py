@@ -1,16 +1,16 @@
 """Build the whole offline training corpus with one command (idempotent, resumable).
 
-    python -m train.corpus --out /work/corpus --jobs 2 --seed 0
+    python -m muser_train.corpus --out /work/corpus --jobs 2 --seed 0
 
 Steps (each is skipped when its output is already there):
-  a. OUT/mma     train.corpus_mma --clips-per-style 40 --classical-clips 320 (rendered MIDI)
-  b. OUT/games   train.corpus_games (music of seven Debian game packages)
-     OUT/scores  train.corpus_scores (music21 scores: Palestrina, Monteverdi, trecento,
+  a. OUT/mma     muser_train.corpus.mma --clips-per-style 40 --classical-clips 320 (rendered MIDI)
+  b. OUT/games   muser_train.corpus.games (music of seven Debian game packages)
+     OUT/scores  muser_train.corpus.scores (music21 scores: Palestrina, Monteverdi, trecento,
                  Beethoven quartets, folk fiddle tunes; composer/period/instrument labels)
-  c. mood        MMA rows get mood captions from train.mood: tempo and key from their known
+  c. mood        MMA rows get mood captions from muser_train.corpus.mood: tempo and key from their known
                  `tempo`/`key` columns, loudness/dynamics/brightness measured on the audio.
                  Appended to `texts`; a row is done once its `mood_words` column is filled.
-  d. pseudo tags `python -m train.pseudo_tags --corpus DIR` on each sub-corpus when that module
+  d. pseudo tags `python -m muser_train.corpus.pseudo_tags --corpus DIR` on each sub-corpus when that module
                  exists and the sub-corpus has no `teacher_tags` column yet (failure is reported,
                  not fatal).
   e. merge       OUT/captions.csv (paths relative to OUT: mma/..., games/...; `source` column)
@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from train import mood
+from muser_train.corpus import mood
 
 SOURCES = ("mma", "games", "scores")
 CLIP_S = 12.0
@@ -78,10 +78,10 @@ def running_elsewhere(module: str, sub: Path) -> bool:
 
 
 BUILDERS = {  # sub-corpus -> (module, extra arguments)
-    "mma": ("train.corpus_mma", MMA_ARGS),
-    "games": ("train.corpus_games", []),
+    "mma": ("muser_train.corpus.mma", MMA_ARGS),
+    "games": ("muser_train.corpus.games", []),
     # as built for the shipped checkpoint: Monteverdi left out (some madrigal MIDIs render for an hour)
-    "scores": ("train.corpus_scores", ["--scale", "0.6", "--sources", "palestrina", "trecento", "beethoven",
+    "scores": ("muser_train.corpus.scores", ["--scale", "0.6", "--sources", "palestrina", "trecento", "beethoven",
                                        "ryansMammoth"]),
 }
 
@@ -105,7 +105,7 @@ def ensure(name: str, out: Path, seed: int, jobs: int) -> str:
 # ----------------------------------------------------------------------------------------------
 def _subject(row: dict) -> str:
     try:
-        from train.corpus_mma import STYLE_WORD
+        from muser_train.corpus.mma import STYLE_WORD
     except ImportError:  # pragma: no cover
         STYLE_WORD = {}
     style = STYLE_WORD.get(row.get("style", ""), row.get("style", "")) or row.get("genre", "")
@@ -166,12 +166,12 @@ def add_mood(sub: Path, jobs: int = 2, seed: int = 0) -> dict:
 # d: teacher tags (train/pseudo_tags.py, written elsewhere; optional)
 # ----------------------------------------------------------------------------------------------
 def pseudo_tags(sub: Path) -> str:
-    if importlib.util.find_spec("train.pseudo_tags") is None:
+    if importlib.util.find_spec("muser_train.corpus.pseudo_tags") is None:
         return "skipped (train/pseudo_tags.py not present)"
     cols, _ = read_csv(sub / "captions.csv")
     if "teacher_tags" in cols:
         return "present"
-    rc = run_step([sys.executable, "-m", "train.pseudo_tags", "--corpus", str(sub), "--max-patches",
+    rc = run_step([sys.executable, "-m", "muser_train.corpus.pseudo_tags", "--corpus", str(sub), "--max-patches",
                    str(TEACHER_PATCHES)])
     if rc != 0:
         log(f"warning: pseudo_tags failed on {sub} (exit {rc}); continuing without")
@@ -253,7 +253,7 @@ def main(argv=None) -> int:
         if (out / name / "captions.csv").is_file():
             steps[f"pseudo_tags_{name}"] = pseudo_tags(out / name)
     summary = merge(out, args.sources)
-    summary["command"] = "python -m train.corpus " + " ".join(argv if argv is not None
+    summary["command"] = "python -m muser_train.corpus " + " ".join(argv if argv is not None
                                                              else sys.argv[1:])
     summary["seed"] = args.seed
     summary["steps"] = steps

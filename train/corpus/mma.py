@@ -1,7 +1,7 @@
 """Render a genre-labelled audio+caption corpus with MMA + FluidSynth (and music21 for classical).
 
 Usage (from the repository root):
-    python -m train.corpus_mma --out /work/corpus/mma --clips-per-style 40 --seed 0 --jobs 2
+    python -m muser_train.corpus.mma --out /work/corpus/mma --clips-per-style 40 --seed 0 --jobs 2
 
 Sources
   * MMA (Musical MIDI Accompaniment) groove files from /usr/share/mma/lib/stdlib, grouped into
@@ -734,7 +734,7 @@ def main(argv=None):
         counts.setdefault(r["genre"], {"train": 0, "test": 0})[r["split"]] += 1
     total_s = sum(res["dur"] for res in results.values())
     summary = {
-        "command": " ".join([sys.executable, "-m", "train.corpus_mma"] + (argv or sys.argv[1:])),
+        "command": " ".join([sys.executable, "-m", "muser_train.corpus.mma"] + (argv or sys.argv[1:])),
         "seed": args.seed,
         "clips": len(rows),
         "counts": counts,

@@ -37,10 +37,10 @@ from muser_model.runtime import LoadedModel, build_model, resolve_device
 from muser_model.text_assets import tower_identity
 from muser_model.text_tower import Tokenizer
 from muser_model.vocab import DEFAULT_TEMPLATES, GTZAN_GENRES, MTT_TAGS, genre_text
-from train import distributed
-from train.augment import AugmentConfig, augment
-from train.cache import WaveStore, build_wave_store, cache_home, cached_text_features
-from train.datasets import DatasetError, Example, LoadReport, load_dataset
+from muser_train.training import distributed
+from muser_train.training.augment import AugmentConfig, augment
+from muser_train.training.cache import WaveStore, build_wave_store, cache_home, cached_text_features
+from muser_train.training.datasets import DatasetError, Example, LoadReport, load_dataset
 
 STATE_VERSION = 1
 
@@ -513,7 +513,7 @@ class Trainer:
         return self._lm
 
     def _validate(self, ckpt: Checkpoint) -> float:
-        from train.evaluate import _genre_metrics, genre_accuracy, tag_metrics
+        from muser_train.evaluation.evaluate import _genre_metrics, genre_accuracy, tag_metrics
 
         lm = self._loaded(ckpt)
         embs = embed_store(lm, self.valid_store, [e.path for e in self.valid_ex])
@@ -548,7 +548,7 @@ class Trainer:
 
     def finalise(self) -> Checkpoint:
         """The best (or last) checkpoint, with a linear probe fitted if asked, saved to `out`."""
-        from train.heads import fit_heads
+        from muser_train.training.heads import fit_heads
 
         best = self.run_dir / "best.muser"
         source = best if best.is_file() else self.run_dir / "last.muser"

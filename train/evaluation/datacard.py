@@ -1,8 +1,8 @@
 """Print a checkpoint's training record and held-out report as the README's data-card tables.
 
-    python -m train.datacard muser_model/checkpoints/default.muser
+    python -m muser_train.evaluation.datacard muser_model/checkpoints/default.muser
 
-The held-out numbers come from `python -m train.report --write` (stored in the checkpoint).
+The held-out numbers come from `python -m muser_train.evaluation.report --write` (stored in the checkpoint).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def _distilled_lines(ckpt) -> list[str]:
     if not d:
         return []
     a, spec = ckpt.config.audio, ckpt.config.spectrogram
-    return [f"- Then distilled (`python -m train.distill`): a new {d.get('what', 'tower')} (log-mel n_fft "
+    return [f"- Then distilled (`python -m muser_train.training.distill`): a new {d.get('what', 'tower')} (log-mel n_fft "
             f"{a.n_fft}, hop {a.hop_length}; widths {', '.join(map(str, spec.channels))}) learnt to reproduce "
             f"teacher `{d.get('teacher_hash', '?')[:12]}…`'s on {d.get('windows')} training windows, "
             f"{d.get('epochs')} epochs, {d.get('train_seconds', 0) / 60:.1f} min, {d.get('date')}; "
@@ -69,7 +69,7 @@ def datacard(path: str) -> str:
     lines = training_lines(ckpt) + [""]
     report = ckpt.training.get("metrics", {}).get("heldout_report")
     if not report:
-        return "\n".join(lines + ["(no held-out report: run python -m train.report --write)"])
+        return "\n".join(lines + ["(no held-out report: run python -m muser_train.evaluation.report --write)"])
     lines += report_lines(report, "All held-out clips")
     genre = report.get("genre", {})
     zs, head = genre.get("zero_shot_per_genre", {}), genre.get("head_per_genre", {})

@@ -15,7 +15,7 @@ Captions: `texts[0]` is the paper's template (`DEFAULT_TEMPLATES`), the rest are
   are not comparable.
 - GTZAN (`read_gtzan`): `genres/<genre>/<genre>.000NN.{wav,au}`, fault-filtered split
   (`{train,valid,test}_filtered.txt`, 443 / 197 / 290) or a seeded stratified fallback.
-- A plain folder (`read_generic`): `train.data.read_folder` (sidecar `captions.csv` or file tags).
+- A plain folder (`read_generic`): `muser_train.training.data.read_folder` (sidecar `captions.csv` or file tags).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ SPLITS: tuple[str, ...] = ("train", "valid", "test")
 
 @dataclass
 class Example:
-    """One audio clip with its captions and labels (attribute-compatible with `train.data.Clip`)."""
+    """One audio clip with its captions and labels (attribute-compatible with `muser_train.training.data.Clip`)."""
 
     path: Path
     texts: list[str]  # texts[0] = the paper's template
@@ -620,12 +620,12 @@ _SPLIT_NAMES = {"train": "train", "training": "train", "valid": "valid", "valida
 
 
 def read_generic(data_dir: str | Path) -> LoadReport:
-    """A folder read by `train.data.read_folder` (sidecar captions.csv, else file tags).
+    """A folder read by `muser_train.training.data.read_folder` (sidecar captions.csv, else file tags).
 
     Sidecar rows whose file is absent go to `missing`; clips without any text are dropped.
     Split names are normalised (training/validation/val -> train/valid).
     """
-    from train.data import read_folder
+    from muser_train.training.data import read_folder
 
     folder = _require_dir(data_dir, "a folder of audio files, optionally with captions.csv")
     try:

@@ -1,7 +1,7 @@
 """Render music21 corpus scores with chosen General-MIDI instruments: composer, period, form,
 instrument, tempo and solo/ensemble labels (classical and folk beyond corpus_mma's chorales).
 
-    python -m train.corpus_scores --out /work/corpus/scores --seed 0 --jobs 2
+    python -m muser_train.corpus.scores --out /work/corpus/scores --seed 0 --jobs 2
 
 Sources (all in the PyPI `music21` package's corpus; public-domain scores):
   * Renaissance: Palestrina mass movements (Humdrum), Monteverdi madrigals;
@@ -12,7 +12,7 @@ Sources (all in the PyPI `music21` package's corpus; public-domain scores):
 Every clip is 12 s at 16 kHz, rendered with FluidSynth through one of the two soundfonts.
 Split: by piece (seeded, about 15 % of pieces held out), so no piece is in both splits.
 Labels come from what was rendered (program numbers, tempo given to the synthesiser, the score's
-analysed key), never guessed from the audio, except the loudness words from train.mood.
+analysed key), never guessed from the audio, except the loudness words from muser_train.corpus.mood.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.corpus_mma import (CLIP_S, GM_NAMES, MTAT_VOCAB, SOUNDFONTS, SR, excerpt, fluid_render,
+from muser_train.corpus.mma import (CLIP_S, GM_NAMES, MTAT_VOCAB, SOUNDFONTS, SR, excerpt, fluid_render,
                               midi_instruments)
 
 COLUMNS = ["path", "text", "genre", "style", "groove", "tempo", "key", "progression", "instruments",
@@ -178,7 +178,7 @@ def _render(task: dict) -> dict:
     if rms < 1e-3:
         raise ValueError(f"silent excerpt (rms {rms:.1e})")
     _write(seg, Path(task["out_path"]), task)
-    from train.mood import analyse
+    from muser_train.corpus.mood import analyse
 
     return {"programs": programs, "key": key, "rms": rms, "n_parts": len(parts), "dur": len(seg) / SR,
             "mood": analyse(seg, SR)}
@@ -214,7 +214,7 @@ def _tags(task: dict, res: dict, pace: str, solo: bool) -> list[str]:
 
 
 def make_row(task: dict, res: dict, out: Path) -> dict:
-    from train.mood import mood_texts, mood_words
+    from muser_train.corpus.mood import mood_texts, mood_words
 
     rng = random.Random(task["rng_seed"])
     programs = sorted(set(res["programs"])) or [task["program"]]
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     counts: dict = {}
     for r in rows:
         counts.setdefault(r["source"], {"train": 0, "test": 0})[r["split"]] += 1
-    summary = {"command": " ".join([sys.executable, "-m", "train.corpus_scores"] + (argv or sys.argv[1:])),
+    summary = {"command": " ".join([sys.executable, "-m", "muser_train.corpus.scores"] + (argv or sys.argv[1:])),
                "clips": len(rows), "counts": counts, "hours": round(len(rows) * CLIP_S / 3600, 3),
                "failures": failures, "soundfonts": SOUNDFONTS, "licence": "music21 corpus scores: public domain "
                "works (music21 is BSD-licensed); renders made here", "elapsed_s": round(time.time() - started, 1)}

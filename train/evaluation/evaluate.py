@@ -9,8 +9,8 @@ import torch
 from muser_model.errors import AudioError
 from muser_model.inference import Scorer, TrackEmbedding, embed_files
 from muser_model.runtime import LoadedModel
-from train.data import Clip
-from train.metrics import macro_pr_auc, macro_roc_auc
+from muser_train.training.data import Clip
+from muser_train.evaluation.metrics import macro_pr_auc, macro_roc_auc
 
 
 def embed_clips(lm: LoadedModel, clips: Sequence[Clip], batch_size: int = 32,
@@ -94,7 +94,7 @@ def evaluate_dataset(lm: LoadedModel, name: str, data_dir, split: str = "test", 
     "The song belongs to {genre}". MTT: macro ROC-AUC / PR-AUC over the top-50 tags.
     `probe`: also a linear probe fitted on the train split's frozen embeddings (`probe` key).
     """
-    from train.datasets import load_dataset
+    from muser_train.training.datasets import load_dataset
 
     report = load_dataset(name, data_dir, **(reader_options or {}))
     examples = [e for e in report.examples if e.split == split][: limit or None]
@@ -135,7 +135,7 @@ def _genre_metrics(lm: LoadedModel, clips, embs) -> dict:
 def linear_probe(lm: LoadedModel, train: Sequence[Clip], clips: Sequence[Clip], embs: Sequence[TrackEmbedding],
                  genre_task: bool, batch_size: int = 32) -> dict:
     """Fit linear heads on the train split's embeddings; score `clips` (their embeddings `embs`)."""
-    from train.heads import fit_heads
+    from muser_train.training.heads import fit_heads
 
     train_kept, train_embs = embed_clips(lm, train, batch_size)
     if not train_kept:

@@ -1,6 +1,6 @@
 """Held-out quality of a checkpoint on a captioned corpus: the numbers of the README data card.
 
-    python -m train.report --corpus /work/corpus --checkpoint muser_model/checkpoints/default.muser --write
+    python -m muser_train.evaluation.report --corpus /work/corpus --checkpoint muser_model/checkpoints/default.muser --write
 
 On the corpus's test split, for the waveform tower, the spectrogram tower and the fused
 embedding (the paper's ablation):
@@ -25,8 +25,8 @@ import torch
 
 from muser_model.inference import TrackEmbedding
 from muser_model.runtime import LoadedModel, load_model
-from train.data import Clip, read_folder
-from train.evaluate import embed_clips, genre_accuracy, tag_metrics
+from muser_train.training.data import Clip, read_folder
+from muser_train.evaluation.evaluate import embed_clips, genre_accuracy, tag_metrics
 
 TOWERS = ("wave", "spec", "fused")
 
@@ -41,7 +41,7 @@ def heldout_clips(corpus: Path) -> tuple[list[Clip], dict[str, dict]]:
 
 def teacher_tag_metrics(lm: LoadedModel, clips: Sequence[Clip], embs: Sequence[TrackEmbedding],
                         teacher: list[list[str]]) -> dict:
-    """`train.evaluate.tag_metrics` against the teacher's tags, with this report's key names."""
+    """`muser_train.evaluation.evaluate.tag_metrics` against the teacher's tags, with this report's key names."""
     m = tag_metrics(lm, clips, embs, truth_tags=teacher)
     out = {"clips": m["clips"], "tags_with_positives": m["labels_with_positives"]}
     out.update({k: v for k, v in m.items() if k.startswith("zero_shot_")})

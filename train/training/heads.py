@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from muser_model.inference import TrackEmbedding
-from train.data import Clip
+from muser_train.training.data import Clip
 
 
 def fit_heads(clips: Sequence[Clip], embs: Sequence[TrackEmbedding], tags: list[str],

@@ -1,7 +1,7 @@
 """Training data from a folder of audio files: captions from a sidecar CSV or from the files' tags.
 
 Sidecar `captions.csv` columns: `path` (relative to the folder) and `text`; optional `texts`
-(alternative captions joined by " | "), `genre`, `tags` (";"-joined), `teacher_tags` (";"-joined pseudo-tags from train.pseudo_tags,
+(alternative captions joined by " | "), `genre`, `tags` (";"-joined), `teacher_tags` (";"-joined pseudo-tags from muser_train.corpus.pseudo_tags,
 merged into `tags`), `split` (train/valid/test).
 Without a CSV, every audio file under the folder is used and its text comes from its tags
 (title, artist, genre) through the FMA template.

@@ -3,7 +3,7 @@
 Usage (from the repository root):
     sudo apt-get install wesnoth-1.16-music fretsonfire-songs-muldjord hyperrogue-music \\
         supertuxkart-data hedgewars-data widelands-data frozen-bubble-data
-    python -m train.corpus_games --out /work/corpus/games --seed 0 --jobs 2
+    python -m muser_train.corpus.games --out /work/corpus/games --seed 0 --jobs 2
 
 Sources: exactly the packages in GAMES. Files come from `dpkg -L`; only music folders are used
 (sound effects, voices, critters and cut-scene audio are skipped) and tracks shorter than 30 s
@@ -16,7 +16,7 @@ package's Debian description, the game, and the licence from /usr/share/doc/PKG/
 MAX_EXCERPTS evenly spaced excerpts of 12 s, 16 kHz mono, 16-bit FLAC; silent excerpts are
 skipped. Each excerpt gets several captions: facts from the tags and the game, style words
 only where the tags, title, file name or package description contain them (no instrument is
-guessed), and mood/tempo captions measured on the excerpt by train.mood.
+guessed), and mood/tempo captions measured on the excerpt by muser_train.corpus.mood.
 
 genre: a GTZAN genre only when the Vorbis GENRE tag names it ("Death Metal" -> metal,
 "Romantic Classical" -> classical); otherwise "other". tags: left empty (game clips have no
@@ -45,8 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
-from train import mood
-from train.corpus_mma import COLUMNS as MMA_COLUMNS
+from muser_train.corpus import mood
+from muser_train.corpus.mma import COLUMNS as MMA_COLUMNS
 
 SR = 16000
 CLIP_S = 12.0
@@ -610,7 +610,7 @@ def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: in
     for r in rows:
         licence_totals[r["licence"]] = licence_totals.get(r["licence"], 0) + 1
     summary = {
-        "command": "python -m train.corpus_games " + " ".join(sys.argv[1:]),
+        "command": "python -m muser_train.corpus.games " + " ".join(sys.argv[1:]),
         "seed": seed, "packages": per_pkg,
         "tracks": sum(p["tracks"] for p in per_pkg.values()),
         "excerpts": len(rows),
