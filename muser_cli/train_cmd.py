@@ -33,7 +33,7 @@ def train(
     amp: str = typer.Option("auto", "--amp", help="auto (on CUDA), bf16, fp16 or off."),
     heads: str = typer.Option("probe", "--heads", help="probe, finetune (trained jointly) or none."),
     select: str = typer.Option("auto", "--select", help="Best-epoch metric: auto, accuracy, pr_auc, none."),
-    mtt_split: str = typer.Option("sota", "--mtt-split", help="MTT only: sota or musicnn."),
+    mtt_split: str = typer.Option("auto", "--mtt-split", help="MTT only: auto (sota where its split files are present, else musicnn), sota or musicnn."),
     template: str = typer.Option("", "--template", help='Caption template, e.g. "The song belongs to {genre}".'),
     cache_dir: str = typer.Option("", "--cache-dir", help='Decoded-audio/text cache ("none" to disable).'),
     workers: int = typer.Option(2, "--workers", min=1, help="Decoding threads."),
@@ -77,7 +77,7 @@ def train(
 
 _CHOICES = {"data": ("fma_small", "mtt", "gtzan", "folder"), "optimizer": ("adamw", "sgd"),
             "amp": ("auto", "bf16", "fp16", "off"), "heads": ("probe", "finetune", "none"),
-            "select": ("auto", "accuracy", "pr_auc", "none"), "mtt_split": ("sota", "musicnn")}
+            "select": ("auto", "accuracy", "pr_auc", "none"), "mtt_split": ("auto", "sota", "musicnn")}
 
 
 def _check_choices(cfg) -> str:

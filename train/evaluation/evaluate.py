@@ -101,6 +101,8 @@ def evaluate_dataset(lm: LoadedModel, name: str, data_dir, split: str = "test", 
     kept, embs = embed_clips(lm, examples, batch_size)
     result = {"dataset": name, "split": split, "clips": len(examples), "evaluated": len(kept),
               "skipped_undecodable": len(examples) - len(kept), "missing_files": len(report.missing)}
+    if report.notes:
+        result["notes"] = list(report.notes)
     if not kept:
         return result
     metrics = _genre_metrics(lm, kept, embs) if name in GENRE_DATASETS else tag_metrics(lm, kept, embs)

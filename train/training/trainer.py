@@ -69,7 +69,7 @@ class TrainConfig:
     heads: str = "probe"  # probe (linear, after training) | finetune (trained jointly) | none
     head_weight: float = 1.0
     select: str = "auto"  # validation metric for best.muser: auto | accuracy | pr_auc | none
-    mtt_split: str = "sota"
+    mtt_split: str = "auto"  # auto | sota | musicnn
     template: str = ""  # replaces each clip's first caption, e.g. "a {genre} song"
     cache_dir: str = ""  # "" = $MUSER_HOME/cache or the user cache dir; "none" = no cache
     workers: int = 2  # decoding threads
@@ -251,6 +251,8 @@ class Trainer:
         cfg = self.cfg
         torch.manual_seed(cfg.seed)
         report = load_examples(cfg)
+        for note in report.notes:
+            self.log(note)
         if report.missing:
             self.log(f"{len(report.missing)} file(s) listed in the metadata are missing, "
                      f"e.g. {report.missing[0]}")
