@@ -3,7 +3,7 @@
 Usage (from the repository root):
     sudo apt-get install wesnoth-1.16-music fretsonfire-songs-muldjord hyperrogue-music \\
         supertuxkart-data hedgewars-data widelands-data frozen-bubble-data
-    python -m muser_train.corpus.games --out /work/corpus/games --seed 0 --jobs 2
+    python -m muser_train.corpus.games --out corpus/games --seed 0 --jobs 2
 
 Sources: exactly the packages in GAMES. Files come from `dpkg -L`; only music folders are used
 (sound effects, voices, critters and cut-scene audio are skipped) and tracks shorter than 30 s
@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import configparser
-import csv
 import fnmatch
 import hashlib
 import json
@@ -46,10 +45,9 @@ from pathlib import Path
 import numpy as np
 
 from muser_train.corpus import mood
+from muser_train.corpus.common import CLIP_S, SR, command_line, hours, write_csv, write_json
 from muser_train.corpus.mma import COLUMNS as MMA_COLUMNS
 
-SR = 16000
-CLIP_S = 12.0
 MIN_TRACK_S = 30.0
 EXCERPT_EVERY_S = 20.0   # one excerpt per this many seconds of track
 MAX_EXCERPTS = 16
@@ -600,24 +598,19 @@ def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: in
         pk["track_hours"] = round(pk["track_hours"], 3)
         pk["excerpt_hours"] = round(pk["excerpt_hours"], 3)
     rows.sort(key=lambda r: r["path"])
-    tmp = out / "captions.csv.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, out / "captions.csv")
+    write_csv(out / "captions.csv", COLUMNS, rows)
     licence_totals: dict[str, int] = {}
     for r in rows:
         licence_totals[r["licence"]] = licence_totals.get(r["licence"], 0) + 1
     summary = {
-        "command": "python -m muser_train.corpus.games " + " ".join(sys.argv[1:]),
+        "command": command_line("muser_train.corpus.games", None),
         "seed": seed, "packages": per_pkg,
         "tracks": sum(p["tracks"] for p in per_pkg.values()),
         "excerpts": len(rows),
         "split_totals": {s: sum(1 for r in rows if r["split"] == s) for s in ("train", "test")},
         "genres": {g: sum(1 for r in rows if r["genre"] == g) for g in
                    sorted({r["genre"] for r in rows})},
-        "hours": round(len(rows) * CLIP_S / 3600, 3),
+        "hours": hours(len(rows)),
         "source_hours": round(sum(p["track_hours"] for p in per_pkg.values()), 3),
         "licences_by_excerpt": licence_totals,
         "clip_seconds": CLIP_S, "sample_rate": SR, "format": "FLAC 16-bit mono",
@@ -626,7 +619,7 @@ def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: in
         "package_descriptions": {p: d.split("\n")[0] for p, d in descriptions.items()},
         "elapsed_s": round(time.time() - t0, 1),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(out / "summary.json", summary)
     return summary
 
 

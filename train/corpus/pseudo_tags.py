@@ -25,15 +25,14 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import csv
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from muser_model.vocab import DEFAULT_TEMPLATES, MTT_TAGS
+from muser_train.corpus.common import atomic_write
 
 TOP_K = 3
 MIN_SCORE = 0.1
@@ -161,18 +160,6 @@ def score_corpus(abs_paths: list[str], model, jobs: int = 1,
     return out
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def run(corpus: str | Path, jobs: int = 1, weights: str | Path | None = None,
         top_k: int = TOP_K, min_score: float = MIN_SCORE, max_patches: int = 0) -> dict:
     from muser_train.musicnn import DEFAULT_WEIGHTS, load_teacher
@@ -220,8 +207,8 @@ def run(corpus: str | Path, jobs: int = 1, weights: str | Path | None = None,
         text.flush()
         text.detach()
 
-    _atomic_write(corpus / "teacher_scores.npz", write_npz)
-    _atomic_write(sidecar, write_csv)
+    atomic_write(corpus / "teacher_scores.npz", write_npz)
+    atomic_write(sidecar, write_csv)
     return {"rows": len(rows), "scored": len(rel), "skipped": len(abs_paths) - len(scores)}
 
 
