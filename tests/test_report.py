@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from muser_model.runtime import load_model
 from tests.test_train import _corpus
-from muser_train.training.data import Clip
+from muser_train.training.datasets import Example
 from muser_train.evaluation.report import report, text_recall
 
 
@@ -22,7 +22,7 @@ def test_recall_counts_a_hit_only_for_the_clip_itself():
     torch.manual_seed(0)
     n = 30
     text = F.normalize(torch.randn(n, 8), dim=-1)
-    clips = [Clip(path=f"{i}.wav", texts=[f"caption {i}"]) for i in range(n)]
+    clips = [Example(path=f"{i}.wav", texts=[f"caption {i}"]) for i in range(n)]
     perfect = text_recall(_StubModel(text), clips, {"wave": text, "spec": text, "fused": text})
     assert perfect["recall_at_10_fused"] == 1.0 and perfect["chance"] == round(10 / 30, 4)
     shuffled = text[torch.roll(torch.arange(n), 1)]  # every clip's audio matches the next caption

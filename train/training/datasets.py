@@ -17,7 +17,7 @@ Captions: `texts[0]` is the paper's template (`DEFAULT_TEMPLATES`), the rest are
   sota where its files are present, else musicnn. The two give numbers that are not comparable.
 - GTZAN (`read_gtzan`): `genres/<genre>/<genre>.000NN.{wav,au}`, fault-filtered split
   (`{train,valid,test}_filtered.txt`, 443 / 197 / 290) or a seeded stratified fallback.
-- A plain folder (`read_generic`): `muser_train.training.data.read_folder` (sidecar `captions.csv` or file tags).
+- A plain folder (`read_generic`, `read_folder`): a sidecar `captions.csv`, else the files' tags.
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ import numpy as np
 
 from muser_model.audio import AUDIO_EXTENSIONS as _AUDIO_EXTENSIONS
 from muser_model.errors import MuserError
+from muser_model.files import iter_audio_files
 from muser_model.vocab import DEFAULT_TEMPLATES, GTZAN_GENRES, MTT_TAGS, genre_text
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
@@ -42,7 +43,8 @@ SPLITS: tuple[str, ...] = ("train", "valid", "test")
 
 @dataclass
 class Example:
-    """One audio clip with its captions and labels (attribute-compatible with `muser_train.training.data.Clip`)."""
+    """One audio clip with its captions and labels: the record every reader, the trainer and the
+    evaluation share."""
 
     path: Path
     texts: list[str]  # texts[0] = the paper's template
@@ -668,33 +670,80 @@ _SPLIT_NAMES = {"train": "train", "training": "train", "valid": "valid", "valida
                 "val": "valid", "dev": "valid", "test": "test", "testing": "test"}
 
 
-def read_generic(data_dir: str | Path) -> LoadReport:
-    """A folder read by `muser_train.training.data.read_folder` (sidecar captions.csv, else file tags).
+def read_folder(folder: str | Path) -> list[Example]:
+    """Every clip of a folder, as listed: sidecar `captions.csv` rows, else the tagged audio files.
 
-    Sidecar rows whose file is absent go to `missing`; clips without any text are dropped.
-    Split names are normalised (training/validation/val -> train/valid).
+    Sidecar columns: `path` (relative to the folder) and `text`; optional `texts` (alternative
+    captions joined by " | "), `genre`, `tags` (";"-joined), `teacher_tags` (";"-joined teacher
+    tags from `muser_train.corpus.pseudo_tags`, merged into `tags`), `split` (train/valid/test).
+    Without a CSV, every audio file with a title, artist or genre tag is used, captioned through
+    the FMA template. Splits are as written and files are not checked (see `read_generic`).
     """
-    from muser_train.training.data import read_folder
-
-    folder = _require_dir(data_dir, "a folder of audio files, optionally with captions.csv")
-    try:
-        clips = read_folder(folder)
-    except (FileNotFoundError, ValueError) as exc:
-        raise DatasetError(str(exc)) from None
-    examples, missing, dropped = [], [], []
-    for clip in clips:
-        split = _SPLIT_NAMES.get(clip.split.strip().lower())
-        if split is None:
-            raise DatasetError(f"{folder / 'captions.csv'}: split {clip.split!r} for {clip.path.name} "
-                               "unknown (expected train, valid or test)")
-        if not clip.texts:
-            dropped.append(clip.path)
-        elif not clip.path.is_file():
-            missing.append(clip.path)
-        else:
-            examples.append(Example(clip.path, list(clip.texts), clip.genre, list(clip.tags), split))
+    folder = _require_dir(folder, "a folder of audio files, optionally with captions.csv")
+    sidecar = folder / "captions.csv"
+    examples = _read_sidecar(folder, sidecar) if sidecar.is_file() else _read_tagged(folder)
     if not examples:
-        raise DatasetError(f"{folder}: none of the {len(clips)} listed clips found")
+        raise DatasetError(f"{folder}: no audio clips with text found")
+    return examples
+
+
+def _read_sidecar(folder: Path, sidecar: Path) -> list[Example]:
+    with _open_text(sidecar) as f:
+        reader = csv.DictReader(f)
+        missing = {"path", "text"} - set(reader.fieldnames or [])
+        if missing:
+            raise DatasetError(f"{sidecar}: missing column(s) {sorted(missing)}")
+        return [_sidecar_example(folder, row) for row in reader]
+
+
+def _sidecar_example(folder: Path, row: dict) -> Example:
+    texts = [row["text"]] + [t.strip() for t in (row.get("texts") or "").split(" | ")]
+    tags = ((row.get("tags") or "") + ";" + (row.get("teacher_tags") or "")).split(";")
+    return Example(path=folder / row["path"], texts=list(dict.fromkeys(t for t in texts if t)),
+                   genre=(row.get("genre") or "").strip(), tags=list(dict.fromkeys(t for t in tags if t)),
+                   split=(row.get("split") or "train").strip())
+
+
+def _read_tagged(folder: Path) -> list[Example]:
+    import mutagen
+
+    examples = []
+    for path in iter_audio_files([folder]):
+        try:
+            tags = mutagen.File(path, easy=True) or {}
+        except Exception:  # noqa: BLE001 - broken tags only lose the caption, never the run
+            tags = {}
+        first = {k: (tags.get(k) or [""])[0] for k in ("title", "artist", "genre")}
+        if not any(first.values()):
+            continue
+        text = DEFAULT_TEMPLATES["fma"].format(title=first["title"] or path.stem,
+                                               genre=first["genre"] or "music",
+                                               artist=first["artist"] or "unknown")
+        examples.append(Example(path, [text], genre=first["genre"].lower()))
+    return examples
+
+
+def read_generic(data_dir: str | Path) -> LoadReport:
+    """A folder read by `read_folder`, checked: absent files go to `missing`, clips without any
+    text to `dropped`, and split names are normalised (training/validation/val -> train/valid).
+    """
+    folder = _require_dir(data_dir, "a folder of audio files, optionally with captions.csv")
+    listed = read_folder(folder)
+    examples, missing, dropped = [], [], []
+    for ex in listed:
+        split = _SPLIT_NAMES.get(ex.split.strip().lower())
+        if split is None:
+            raise DatasetError(f"{folder / 'captions.csv'}: split {ex.split!r} for {ex.path.name} "
+                               "unknown (expected train, valid or test)")
+        if not ex.texts:
+            dropped.append(ex.path)
+        elif not ex.path.is_file():
+            missing.append(ex.path)
+        else:
+            ex.split = split
+            examples.append(ex)
+    if not examples:
+        raise DatasetError(f"{folder}: none of the {len(listed)} listed clips found")
     return LoadReport(examples, missing, dropped)
 
 

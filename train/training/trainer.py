@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from muser_model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from muser_model.config import ModelConfig, named_config
+from muser_model.config import named_config
 from muser_model.inference import TrackEmbedding, embed_windows, label_prompts, to_track
 from muser_model.loss import TriModalContrastiveLoss
 from muser_model.model import Muser
@@ -515,13 +515,13 @@ class Trainer:
         return self._lm
 
     def _validate(self, ckpt: Checkpoint) -> float:
-        from muser_train.evaluation.evaluate import _genre_metrics, genre_accuracy, tag_metrics
+        from muser_train.evaluation.evaluate import genre_accuracy, genre_metrics, tag_metrics
 
         lm = self._loaded(ckpt)
         embs = embed_store(lm, self.valid_store, [e.path for e in self.valid_ex])
         if self.metric == "accuracy" and self.cfg.data in ("gtzan", "fma_small"):
             rows = [i for i, e in enumerate(self.valid_ex) if e.genre]
-            return _genre_metrics(lm, [self.valid_ex[i] for i in rows], [embs[i] for i in rows])["accuracy"]
+            return genre_metrics(lm, [self.valid_ex[i] for i in rows], [embs[i] for i in rows])["accuracy"]
         if self.metric == "accuracy":  # a folder: clips whose genre is one of the checkpoint's
             return genre_accuracy(lm, self.valid_ex, embs).get("zero_shot_fused", 0.0)
         return tag_metrics(lm, self.valid_ex, embs)["zero_shot_fused_pr_auc"]
