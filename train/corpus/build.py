@@ -3,16 +3,15 @@
     python -m muser_train.corpus --out corpus --jobs 2 --seed 0
 
 Steps (each is skipped when its output is already there):
-  a. OUT/mma     muser_train.corpus.mma --clips-per-style 40 --classical-clips 320 (rendered MIDI)
-  b. OUT/games   muser_train.corpus.games (music of seven Debian game packages)
-     OUT/scores  muser_train.corpus.scores (music21 scores: Palestrina, Monteverdi, trecento,
-                 Beethoven quartets, folk fiddle tunes; composer/period/instrument labels)
-  c. mood        MMA rows get mood captions from muser_train.corpus.mood: tempo and key from their known
+  a. OUT/mma     corpus.mma --clips-per-style 40 --classical-clips 320 (rendered MIDI)
+  b. OUT/games   corpus.games (music of seven Debian game packages)
+     OUT/scores  corpus.scores (music21 scores: Palestrina, trecento, Beethoven quartets, folk
+                 fiddle tunes; composer/period/instrument labels)
+  c. mood        MMA rows get mood captions from corpus.mood: tempo and key from their known
                  `tempo`/`key` columns, loudness/dynamics/brightness measured on the audio.
                  Appended to `texts`; a row is done once its `mood_words` column is filled.
-  d. pseudo tags `python -m muser_train.corpus.pseudo_tags --corpus DIR` on each sub-corpus when that module
-                 exists and the sub-corpus has no `teacher_tags` column yet (failure is reported,
-                 not fatal).
+  d. pseudo tags `python -m muser_train.corpus.pseudo_tags --corpus DIR` on each sub-corpus that
+                 has no `teacher_tags` column yet (a failure is reported, not fatal).
   e. merge       OUT/captions.csv (paths relative to OUT: mma/..., games/...; `source` column)
                  and OUT/summary.json with totals. Always redone (cheap).
 """
@@ -65,8 +64,8 @@ BUILDERS = {  # sub-corpus -> (module, extra arguments)
     "mma": ("muser_train.corpus.mma", MMA_ARGS),
     "games": ("muser_train.corpus.games", []),
     # as built for the shipped checkpoint: Monteverdi left out (some madrigal MIDIs render for an hour)
-    "scores": ("muser_train.corpus.scores", ["--scale", "0.6", "--sources", "palestrina", "trecento", "beethoven",
-                                       "ryansMammoth"]),
+    "scores": ("muser_train.corpus.scores", ["--scale", "0.6", "--sources", "palestrina", "trecento",
+                                             "beethoven", "ryansMammoth"]),
 }
 
 

@@ -1,5 +1,5 @@
 """Render music21 corpus scores with chosen General-MIDI instruments: composer, period, form,
-instrument, tempo and solo/ensemble labels (classical and folk beyond corpus_mma's chorales).
+instrument, tempo and solo/ensemble labels (classical and folk beyond corpus.mma's chorales).
 
     python -m muser_train.corpus.scores --out corpus/scores --seed 0 --jobs 2
 
