@@ -54,6 +54,16 @@ def test_fma_sibling_too_small_for_the_subset_is_a_clear_error(tmp_path):
     assert str(tmp_path) in message and "fma_medium/" in message and "found only fma_small/" in message
 
 
+def test_fma_folder_without_audio_says_what_it_expected(tmp_path):
+    d = make_fma(tmp_path, n=4)
+    for path in d["paths"].values():
+        path.unlink(missing_ok=True)
+    with pytest.raises(DatasetError) as err:
+        read_fma(d["data_dir"])
+    assert "none of the 4 FMA tracks found" in str(err.value)
+    assert "the folder holding fma_small/ and fma_metadata/" in str(err.value)
+
+
 def test_mtt_official_download_defaults_to_the_directory_split(tmp_path):
     make_mtt(tmp_path, split_location=None)
     report = read_mtt(tmp_path)

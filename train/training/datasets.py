@@ -207,7 +207,8 @@ def read_fma(data_dir: str | Path, metadata_dir: str | Path | None = None,
         raise DatasetError(f"{tracks_csv}: no tracks of subset {subset!r} listed")
     if not examples:
         raise DatasetError(f"{data_dir}: none of the {listed} FMA tracks found "
-                           f"(expected audio as NNN/NNNNNN.mp3, e.g. {missing[0].relative_to(data_dir)})")
+                           f"(expected audio as NNN/NNNNNN.mp3, e.g. {missing[0].relative_to(data_dir)}, "
+                           "or the folder holding fma_small/ and fma_metadata/)")
     return LoadReport(examples, missing, notes=notes)
 
 
