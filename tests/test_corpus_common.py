@@ -75,3 +75,11 @@ def test_score_key_names_flats_and_falls_back():
     assert common.score_key(_Score(False)) == "Eb major"
     assert common.score_key(_Score(True)) == ""
     assert common.score_key(_Score(True), unknown="unknown") == "unknown"
+
+
+def test_caption_words():
+    assert common.with_article("organ piece") == "an organ piece"
+    assert common.with_article(" jazz waltz", cap=True) == "A jazz waltz"
+    assert common.with_article("8-bit tune") == "an 8-bit tune"
+    assert [common.join_words(w) for w in ([], ["a"], ["a", "b"], ["a", "b", "c"])] == \
+        ["", "a", "a and b", "a, b and c"]

@@ -1,5 +1,5 @@
 """What every corpus builder shares: the clip format, rendering MIDI, excerpting, tagged clip
-files, atomic CSV/JSON writes, summaries and key names.
+files, atomic CSV/JSON writes, summaries, caption words and key names.
 
 Clips are `CLIP_S` seconds of mono audio at `SR` Hz. A file that a reader may open (captions.csv,
 summary.json, teacher_scores.npz) is written to a temporary file beside it and renamed, so an
@@ -150,6 +150,24 @@ def write_ogg(y: np.ndarray, path: Path, title: str, artist: str, genre: str) ->
     tags = OggVorbis(str(path))
     tags["title"], tags["artist"], tags["genre"] = title, artist, genre
     tags.save()
+
+
+# ----------------------------------------------------------------------------- caption words
+
+
+def with_article(phrase: str, cap: bool = False) -> str:
+    """"an organ piece", "a jazz waltz", "an 8-bit tune"; "An ..." with `cap`."""
+    phrase = phrase.strip()
+    article = "an" if phrase[:1].lower() in "aeiou8" else "a"
+    return f"{article.capitalize() if cap else article} {phrase}"
+
+
+def join_words(words: Iterable[str]) -> str:
+    """"a", "a and b", "a, b and c" ("" for none)."""
+    words = list(words)
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
 
 
 # ----------------------------------------------------------------------------- keys

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from muser_train.corpus import mood
-from muser_train.corpus.common import CLIP_S, SR, command_line, hours, write_csv, write_json
+from muser_train.corpus.common import CLIP_S, SR, command_line, hours, with_article, write_csv, write_json
 from muser_train.corpus.mma import COLUMNS as MMA_COLUMNS
 
 MIN_TRACK_S = 30.0
@@ -446,11 +446,6 @@ def role(t: Track) -> str:
     return "Music"
 
 
-def _an(phrase: str, cap: bool = False) -> str:
-    art = "an" if phrase[:1].lower() in "aeiou" else "a"
-    return f"{art.capitalize() if cap else art} {phrase}"
-
-
 def captions(t: Track, feats: mood.Features, pkg_desc: str, seed_key: str) -> tuple[str, list[str], list[str]]:
     """(main text, other texts, mood words) for one excerpt."""
     info = GAMES.get(t.package, {"game": t.package, "short": t.package, "kind": "game"})
@@ -462,14 +457,14 @@ def captions(t: Track, feats: mood.Features, pkg_desc: str, seed_key: str) -> tu
     genre_w = t.tag_genre.lower() if t.tag_genre and t.tag_genre.lower() not in (
         "game", "other", "soundtrack", "game music", "widelands") else ""
     rng = random.Random(seed_key)
-    texts = [" ".join(x for x in [f"{role(t)} from {game}, {_an(kind)},", titled] if x)
+    texts = [" ".join(x for x in [f"{role(t)} from {game}, {with_article(kind)},", titled] if x)
              .rstrip(",") + f"{by}."]
     if t.artist and t.title:
         texts.append(f"The song titled {t.title}, belongs to {genre_w or 'game soundtrack'}, "
                      f"written by {t.artist}")
     style_phrase = " ".join(w for w in styles if w != "soundtrack" and w not in genre_w)
     lead = " ".join(x for x in [genre_w, style_phrase] if x)
-    texts.append(_an(f"{lead + ' ' if lead else ''}soundtrack piece from the {kind} {game}", cap=True)
+    texts.append(with_article(f"{lead + ' ' if lead else ''}soundtrack piece from the {kind} {game}", cap=True)
                  + ".")
     if t.title:
         texts.append(f"'{t.title}', {genre_w or 'music'} from the {re.sub('^The ', '', game)} "

@@ -34,7 +34,8 @@ import numpy as np
 
 from muser_model.vocab import MTT_TAGS
 from muser_train.corpus.common import (CLIP_S, SOUNDFONTS, SR, command_line, excerpt, finish, fluid_render,
-                                       score_key, split_counts, write_csv, write_ogg)
+                                       join_words, score_key, split_counts, with_article, write_csv,
+                                       write_ogg)
 
 MMA_LIB = Path("/usr/share/mma/lib/stdlib")
 MMA_START_S = 0.5
@@ -549,21 +550,6 @@ def plan(args):
 # ----------------------------------------------------------------------------------------------
 # captions
 # ----------------------------------------------------------------------------------------------
-def join_words(ws):
-    ws = list(ws)
-    if len(ws) <= 1:
-        return "".join(ws)
-    return ", ".join(ws[:-1]) + " and " + ws[-1]
-
-
-def an(phrase, cap=False):
-    phrase = phrase.strip()
-    art = "an" if phrase[:1].lower() in "aeiou8" else "a"
-    if cap:
-        art = art.capitalize()
-    return f"{art} {phrase}"
-
-
 def make_row(task, res, out, rng):
     progs = res["programs"]
     instruments = []
@@ -602,18 +588,18 @@ def make_row(task, res, out, rng):
     unit = "piece" if is_cl else "groove"
     cands = [
         f"The song belongs to {genre_w}.",
-        an(f"{tempo_w} {style_w} {unit} with {inst_w}.", cap=True),
+        with_article(f"{tempo_w} {style_w} {unit} with {inst_w}.", cap=True),
         f"The music is characterized by {join_words(tags)}.",
         f"An instrumental {genre_w} track in {key} at {tempo} bpm featuring {inst_w}.",
         f"{style_w[0].upper() + style_w[1:]} music played on {inst_w}, "
         f"{tempo_w or 'instrumental'}, no singing.",
-        "This is " + an(f"{tempo_w} {genre_w} recording; you can hear {inst_w}."),
+        "This is " + with_article(f"{tempo_w} {genre_w} recording; you can hear {inst_w}."),
     ]
     if is_cl:
         cands.append(f"A classical {style_w} excerpt in {key} performed by {inst_w}.")
     elif task["progression"] != "-":
         prog_w = task["progression"].replace("_", " ")
-        cands.append(an(f"{style_w} accompaniment over " + an(f"{prog_w} chord progression")
+        cands.append(with_article(f"{style_w} accompaniment over " + with_article(f"{prog_w} chord progression")
                         + f" in {key}.", cap=True))
     order = cands[:]
     rng.shuffle(order)

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from muser_train.corpus.common import (CLIP_S, SOUNDFONTS, SR, command_line, excerpt, finish, fluid_render,
-                                       hours, score_key, split_counts, write_csv, write_ogg)
+                                       hours, score_key, split_counts, with_article, write_csv, write_ogg)
 from muser_train.corpus.mma import GM_NAMES, MTAT_VOCAB, midi_instruments
 
 COLUMNS = ["path", "text", "genre", "style", "groove", "tempo", "key", "progression", "instruments",
@@ -216,9 +216,9 @@ def make_row(task: dict, res: dict, out: Path) -> dict:
                 "folk": "traditional folk"}[task["period"]]
     form = task["form"]
     if task["period"] == "folk":
-        texts = [f"A {pace + ' ' if pace else ''}traditional {form} played solo on {an_less(inst)}.",
+        texts = [f"A {pace + ' ' if pace else ''}traditional {form} played solo on {with_article(inst)}.",
                  f"{inst.capitalize()} solo: the folk {form} '{task['title']}'.",
-                 f"Old-time dance music: {an_less(form)} played on one {inst}, no singing."]
+                 f"Old-time dance music: {with_article(form)} played on one {inst}, no singing."]
     else:
         who = task["composer"]
         texts = [f"A {period_w} {form} by {who}, performed by {inst}.",
@@ -241,10 +241,6 @@ def make_row(task: dict, res: dict, out: Path) -> dict:
         "soundfont": task["soundfont"], "tags": ";".join(tags), "split": task["split"],
         "composer": task["composer"], "period": task["period"], "source": f"music21:{task['source']}",
     }
-
-
-def an_less(word: str) -> str:
-    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
 
 
 def main(argv: list[str] | None = None) -> int:
