@@ -1,6 +1,8 @@
 """muser_train.evaluation.report: the held-out numbers of the data card (genre, tags vs teacher, text->audio recall)."""
 import csv
 
+import pytest
+
 import torch
 import torch.nn.functional as F
 
@@ -66,3 +68,14 @@ def test_datacard_renders_the_stored_report(tmp_path, tiny_checkpoint):
     assert "| fused (waveform + spectrogram) |" in text and "| spectrogram tower only |" in text
     assert "3 held-out clips" in text and "| blues |" in text
     assert load_checkpoint(out).training["metrics"]["heldout_report"]["embedded"] == 3
+
+
+def test_datacard_command_errors_are_one_line(tmp_path, capsys):
+    from muser_train.evaluation.datacard import main
+
+    with pytest.raises(SystemExit) as usage:
+        main([])
+    assert usage.value.code == 2
+    assert main([str(tmp_path / "nope.muser")]) == 1
+    err = capsys.readouterr().err
+    assert "nope.muser" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -6,9 +6,11 @@ The held-out numbers come from `python -m muser_train.evaluation.report --write`
 """
 from __future__ import annotations
 
+import argparse
 import sys
 
 from muser_model.checkpoint import load_checkpoint
+from muser_model.errors import MuserError
 
 TOWER_NAMES = {"fused": "fused (waveform + spectrogram)", "wave": "waveform tower only",
                "spec": "spectrogram tower only"}
@@ -81,5 +83,18 @@ def datacard(path: str) -> str:
     return "\n".join(lines)
 
 
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m muser_train.evaluation.datacard", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", help="A .muser checkpoint.")
+    args = ap.parse_args(argv)
+    try:
+        print(datacard(args.checkpoint))
+    except MuserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    print(datacard(sys.argv[1]))
+    sys.exit(main())
