@@ -75,7 +75,7 @@ def test_datacard_command_errors_are_one_line(tmp_path, capsys):
 
     with pytest.raises(SystemExit) as usage:
         main([])
-    assert usage.value.code == 2
+    assert usage.value.code == 2 and "checkpoint" in capsys.readouterr().err
     assert main([str(tmp_path / "nope.muser")]) == 1
     err = capsys.readouterr().err
     assert "nope.muser" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
