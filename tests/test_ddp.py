@@ -55,6 +55,7 @@ def _worker(rank: int, port: int, out: str) -> None:
     env.close()
 
 
+@pytest.mark.slow
 def test_gathered_loss_gives_the_single_process_gradient(tmp_path):
     out = tmp_path / "rank0.pt"
     mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=2, join=True)
