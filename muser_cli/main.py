@@ -110,7 +110,8 @@ def evaluate(
     data: str = typer.Option(..., "--data", help="gtzan, fma_small, mtt or folder."),
     data_dir: Path = typer.Option(..., "--data-dir", help="The dataset's folder, in its usual layout."),
     split: str = typer.Option("test", "--split", help="train, valid or test."),
-    mtt_split: str = typer.Option("sota", "--mtt-split", help="MTT only: sota or musicnn."),
+    mtt_split: str = typer.Option("auto", "--mtt-split",
+                                  help="MTT only: auto (sota if its split files exist, else musicnn), sota, musicnn."),
     limit: int = typer.Option(0, "--limit", min=0, help="Evaluate the first N clips only (0: all)."),
     probe: bool = typer.Option(False, "--probe", help="Also fit a linear probe on the train split and score it."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
@@ -120,7 +121,7 @@ def evaluate(
 ) -> None:
     """Zero-shot evaluation on GTZAN, FMA-small or MagnaTagATune, as in the paper."""
     from muser_model.errors import MuserError
-    from train.evaluate import evaluate_dataset
+    from muser_train.evaluation.evaluate import evaluate_dataset
 
     lm = load_model_or_exit(checkpoint, device)
     options = {"split": mtt_split} if data == "mtt" else {}

@@ -1,4 +1,4 @@
-"""`muser train`: parse options, run `train.trainer.train`, show progress on stderr."""
+"""`muser train`: parse options, run `muser_train.training.trainer.train`, show progress on stderr."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -33,7 +33,8 @@ def train(
     amp: str = typer.Option("auto", "--amp", help="auto (on CUDA), bf16, fp16 or off."),
     heads: str = typer.Option("probe", "--heads", help="probe, finetune (trained jointly) or none."),
     select: str = typer.Option("auto", "--select", help="Best-epoch metric: auto, accuracy, pr_auc, none."),
-    mtt_split: str = typer.Option("sota", "--mtt-split", help="MTT only: sota or musicnn."),
+    mtt_split: str = typer.Option("auto", "--mtt-split",
+                                  help="MTT only: auto (sota if its split files exist, else musicnn), sota, musicnn."),
     template: str = typer.Option("", "--template", help='Caption template, e.g. "The song belongs to {genre}".'),
     cache_dir: str = typer.Option("", "--cache-dir", help='Decoded-audio/text cache ("none" to disable).'),
     workers: int = typer.Option(2, "--workers", min=1, help="Decoding threads."),
@@ -46,8 +47,8 @@ def train(
 ) -> None:
     """Pretrain MUSER on a dataset, or fine-tune a checkpoint with --init; several GPUs via torchrun."""
     from muser_model.errors import MuserError
-    from train.trainer import TrainConfig
-    from train.trainer import train as run_training
+    from muser_train.training.trainer import TrainConfig
+    from muser_train.training.trainer import train as run_training
 
     cfg = TrainConfig(data=data, data_dir=str(data_dir), out=str(out), run_dir=str(run_dir or ""),
                       init=str(init or ""), resume=resume, model=model, epochs=epochs, batch_size=batch_size,
@@ -77,7 +78,7 @@ def train(
 
 _CHOICES = {"data": ("fma_small", "mtt", "gtzan", "folder"), "optimizer": ("adamw", "sgd"),
             "amp": ("auto", "bf16", "fp16", "off"), "heads": ("probe", "finetune", "none"),
-            "select": ("auto", "accuracy", "pr_auc", "none"), "mtt_split": ("sota", "musicnn")}
+            "select": ("auto", "accuracy", "pr_auc", "none"), "mtt_split": ("auto", "sota", "musicnn")}
 
 
 def _check_choices(cfg) -> str:

@@ -34,7 +34,7 @@ def make_tiny_checkpoint(path: Path, seed: int = 0) -> Path:
     from muser_model.config import tiny_config
     from muser_model.model import Muser
     from muser_model.runtime import LoadedModel
-    from train.trainer import label_embeddings, make_checkpoint
+    from muser_train.training.trainer import label_embeddings, make_checkpoint
 
     torch.manual_seed(seed)
     model = Muser(tiny_config())

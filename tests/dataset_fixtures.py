@@ -60,13 +60,15 @@ def fma_tracks(n: int) -> list[tuple[int, str, str, str, str, str, str]]:
 
 def make_fma(root: Path, n: int = 4, missing: tuple[int, ...] = (),
              omit_columns: tuple[tuple[str, str], ...] = (), metadata_inside: bool = False,
-             with_genres: bool = True, with_medium_large: bool = True) -> dict:
+             with_genres: bool = True, with_medium_large: bool = True,
+             audio_folder: str = "fma_small") -> dict:
     """`root/fma_small/NNN/NNNNNN.mp3` + `root/fma_metadata/{tracks,genres}.csv` (3-line header).
 
     `missing`: track ids listed in tracks.csv without an audio file. `omit_columns`: (group, field)
     columns left out of tracks.csv. `metadata_inside`: put fma_metadata/ inside fma_small/.
+    `audio_folder`: the audio folder's name (fma_medium, ...; every listed track is written to it).
     """
-    data_dir = root / "fma_small"
+    data_dir = root / audio_folder
     meta_dir = data_dir / "fma_metadata" if metadata_inside else root / "fma_metadata"
     meta_dir.mkdir(parents=True, exist_ok=True)
     rows = fma_tracks(n) + ([FMA_MEDIUM, FMA_LARGE] if with_medium_large else [])

@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from train.augment import AugmentConfig, augment, coloured_noise, lowpass
+from muser_train.training.augment import AugmentConfig, augment, coloured_noise, lowpass
 
 SR = 16_000
 

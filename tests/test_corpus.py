@@ -10,7 +10,7 @@ import soundfile as sf
 
 from muser_model.vocab import MTT_TAGS
 
-corpus_mma = pytest.importorskip("train.corpus_mma")
+corpus_mma = pytest.importorskip("muser_train.corpus.mma")
 pytest.importorskip("music21")
 needs_mma = pytest.mark.skipif(not corpus_mma.MMA_LIB.is_dir(), reason="Debian mma not installed")
 

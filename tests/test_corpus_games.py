@@ -1,4 +1,4 @@
-"""train.corpus_games on a fake package, and train.corpus's mood and merge steps."""
+"""muser_train.corpus.games on a fake package, and muser_train.corpus.build's mood and merge steps."""
 from __future__ import annotations
 
 import csv
@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from train import corpus, corpus_games as cg
-from train.corpus_mma import COLUMNS as MMA_COLUMNS
+from muser_train.corpus import build as corpus
+
+from muser_train.corpus import games as cg
+from muser_train.corpus.mma import COLUMNS as MMA_COLUMNS
 
 SR = 16000
 

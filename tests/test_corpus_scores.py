@@ -6,7 +6,7 @@ import pytest
 
 from muser_model.vocab import MTT_TAGS
 
-corpus_scores = pytest.importorskip("train.corpus_scores")
+corpus_scores = pytest.importorskip("muser_train.corpus.scores")
 pytest.importorskip("music21")
 
 

@@ -64,7 +64,7 @@ def test_index_on_cuda_uses_torch_and_matches_the_cpu(tiny_checkpoint, tmp_path,
 def test_one_epoch_of_training_on_cuda(tmp_path, monkeypatch):
     from muser_model.checkpoint import load_checkpoint
     from tests.test_train import _corpus
-    from train.trainer import TrainConfig, train
+    from muser_train.training.trainer import TrainConfig, train
 
     monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
     logs = []

@@ -10,7 +10,7 @@ import pytest
 from muser_model.errors import MuserError
 from muser_model.vocab import MTT_TAGS
 from tests.dataset_fixtures import MTT_CLIPS, make_fma, make_gtzan, make_mtt, write_audio
-from train.datasets import (
+from muser_train.training.datasets import (
     READERS, DatasetError, DatasetWarning, Example, LoadReport, load_dataset, read_fma, read_generic,
     read_gtzan, read_mtt,
 )

@@ -38,7 +38,7 @@ def _contrastive(model, xa, xb, gather):
 def _worker(rank: int, port: int, out: str) -> None:
     from torch.nn.parallel import DistributedDataParallel
 
-    from train import distributed
+    from muser_train.training import distributed
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
                       LOCAL_RANK=str(rank))
@@ -55,6 +55,7 @@ def _worker(rank: int, port: int, out: str) -> None:
     env.close()
 
 
+@pytest.mark.slow
 def test_gathered_loss_gives_the_single_process_gradient(tmp_path):
     out = tmp_path / "rank0.pt"
     mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=2, join=True)

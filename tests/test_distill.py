@@ -1,4 +1,4 @@
-"""train.distill: a cheaper spectrogram tower learnt into the teacher's embedding space."""
+"""muser_train.training.distill: a cheaper spectrogram tower learnt into the teacher's embedding space."""
 import numpy as np
 import pytest
 import torch
@@ -7,7 +7,7 @@ from muser_model.checkpoint import load_checkpoint
 from muser_model.numpy_audio import NumpyMuser
 from muser_model.runtime import build_model, load_model
 from tests.test_train import _corpus
-from train.distill import agreement, build_student, distil, main, spec_targets, student_config
+from muser_train.training.distill import agreement, build_student, distil, main, spec_targets, student_config
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +36,7 @@ def test_student_keeps_everything_but_the_spectrogram_tower(tiny_model):
     assert student.config.audio.hop_length == 512 and student.config.spectrogram.channels == (4, 8, 16)
 
 
+@pytest.mark.slow
 def test_distillation_moves_the_student_towards_the_teacher(tiny_model):
     teacher = tiny_model.model.eval()
     cfg = student_config(teacher.config, n_fft=512, hop_length=512, channels=(4, 8, 16))
@@ -50,6 +51,7 @@ def test_distillation_moves_the_student_towards_the_teacher(tiny_model):
     assert history[-1]["valid_cosine"] > before + 0.05
 
 
+@pytest.mark.slow
 def test_distilled_checkpoint_runs_in_both_engines(tiny_checkpoint, tmp_path):
     corpus = _corpus(tmp_path / "corpus")
     out = tmp_path / "fast.muser"

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from train.metrics import average_precision, macro_pr_auc, macro_roc_auc, roc_auc
+from muser_train.evaluation.metrics import average_precision, macro_pr_auc, macro_roc_auc, roc_auc
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 

@@ -1,10 +1,10 @@
-"""train.mood: key, tempo, level and the rule table on synthetic signals."""
+"""muser_train.corpus.mood: key, tempo, level and the rule table on synthetic signals."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from train import mood
+from muser_train.corpus import mood
 
 SR = 16000
 

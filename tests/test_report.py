@@ -1,13 +1,15 @@
-"""train.report: the held-out numbers of the data card (genre, tags vs teacher, text->audio recall)."""
+"""muser_train.evaluation.report: the held-out numbers of the data card (genre, tags vs teacher, text->audio recall)."""
 import csv
+
+import pytest
 
 import torch
 import torch.nn.functional as F
 
 from muser_model.runtime import load_model
 from tests.test_train import _corpus
-from train.data import Clip
-from train.report import report, text_recall
+from muser_train.training.datasets import Example
+from muser_train.evaluation.report import report, text_recall
 
 
 class _StubModel:
@@ -22,7 +24,7 @@ def test_recall_counts_a_hit_only_for_the_clip_itself():
     torch.manual_seed(0)
     n = 30
     text = F.normalize(torch.randn(n, 8), dim=-1)
-    clips = [Clip(path=f"{i}.wav", texts=[f"caption {i}"]) for i in range(n)]
+    clips = [Example(path=f"{i}.wav", texts=[f"caption {i}"]) for i in range(n)]
     perfect = text_recall(_StubModel(text), clips, {"wave": text, "spec": text, "fused": text})
     assert perfect["recall_at_10_fused"] == 1.0 and perfect["chance"] == round(10 / 30, 4)
     shuffled = text[torch.roll(torch.arange(n), 1)]  # every clip's audio matches the next caption
@@ -55,7 +57,7 @@ def test_report_on_a_corpus_with_teacher_tags(tmp_path, tiny_checkpoint):
 
 def test_datacard_renders_the_stored_report(tmp_path, tiny_checkpoint):
     from muser_model.checkpoint import load_checkpoint, save_checkpoint
-    from train.datacard import datacard
+    from muser_train.evaluation.datacard import datacard
 
     corpus = _corpus(tmp_path / "c", per_genre=4)
     lm = load_model(tiny_checkpoint, "cpu")
@@ -66,3 +68,14 @@ def test_datacard_renders_the_stored_report(tmp_path, tiny_checkpoint):
     assert "| fused (waveform + spectrogram) |" in text and "| spectrogram tower only |" in text
     assert "3 held-out clips" in text and "| blues |" in text
     assert load_checkpoint(out).training["metrics"]["heldout_report"]["embedded"] == 3
+
+
+def test_datacard_command_errors_are_one_line(tmp_path, capsys):
+    from muser_train.evaluation.datacard import main
+
+    with pytest.raises(SystemExit) as usage:
+        main([])
+    assert usage.value.code == 2 and "checkpoint" in capsys.readouterr().err
+    assert main([str(tmp_path / "nope.muser")]) == 1
+    err = capsys.readouterr().err
+    assert "nope.muser" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -3,7 +3,7 @@ import csv
 import pytest
 
 from tests.conftest import write_clip
-from train.data import read_folder
+from muser_train.training.datasets import DatasetError, read_folder
 
 GENRES = {"blues": 110.0, "jazz": 330.0, "rock": 990.0}
 
@@ -34,7 +34,7 @@ def test_sidecar_reading(tmp_path):
 
 def test_sidecar_with_wrong_header(tmp_path):
     (tmp_path / "captions.csv").write_text("file,caption\na.wav,hello\n")
-    with pytest.raises(ValueError, match="missing column"):
+    with pytest.raises(DatasetError, match="missing column"):
         read_folder(tmp_path)
 
 
@@ -56,3 +56,12 @@ def test_teacher_tags_join_the_clip_tags(tmp_path):
     (tmp_path / "captions.csv").write_text("path,text,tags,teacher_tags\na.wav,hello,slow;piano,piano;classical\n")
     (clip,) = read_folder(tmp_path)
     assert clip.tags == ["slow", "piano", "classical"]
+
+
+def test_read_folder_gives_the_shared_record_and_typed_errors(tmp_path):
+    from muser_train.training.datasets import Example
+
+    clips = read_folder(_corpus(tmp_path / "c", per_genre=1))
+    assert all(type(c) is Example for c in clips)
+    with pytest.raises(DatasetError, match="nope"):
+        read_folder(tmp_path / "nope")

@@ -1,4 +1,4 @@
-"""`muser train` / train.trainer: every dataset layout, fine-tuning, resume, heads, caches, bad input."""
+"""`muser train` / muser_train.training.trainer: every dataset layout, fine-tuning, resume, heads, caches, bad input."""
 import json
 
 import pytest
@@ -9,7 +9,7 @@ from muser_cli.main import app
 from muser_model.checkpoint import load_checkpoint
 from tests.dataset_fixtures import make_fma, make_gtzan, make_mtt
 from tests.test_train import _corpus
-from train.trainer import TrainConfig, Trainer, train
+from muser_train.training.trainer import TrainConfig, Trainer, train
 
 runner = CliRunner()
 
@@ -54,6 +54,7 @@ def test_two_steps_on_each_dataset_layout(tmp_path, name):
     assert any("training clips" in line for line in logs)
 
 
+@pytest.mark.slow
 def test_train_cli_then_tag_uses_the_new_checkpoint(tmp_path):
     corpus = _corpus(tmp_path / "corpus")
     (corpus / "audio" / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
@@ -75,6 +76,7 @@ def test_train_cli_then_tag_uses_the_new_checkpoint(tmp_path):
     assert len(rows) == 4 and rows[0]["genre"]["method"] == "head"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("epochs,batch,stop_at", [(2, 4, 2), (1, 2, 2)])  # epoch boundary, mid-epoch
 def test_resume_matches_an_uninterrupted_run(tmp_path, epochs, batch, stop_at):
     corpus = _corpus(tmp_path / "corpus", per_genre=4)  # 9 train clips
@@ -105,6 +107,7 @@ def test_resume_without_state_is_a_clear_error(tmp_path):
     assert res.exit_code == 2 and "state.pt" in res.stderr and "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_finetune_from_init_starts_from_its_weights(tmp_path, tiny_checkpoint):
     make_gtzan(tmp_path / "gtzan")
     out = tmp_path / "ft.muser"
@@ -129,6 +132,7 @@ def test_jointly_trained_heads_are_stored(tmp_path):
     assert "heads" in result.history[0]
 
 
+@pytest.mark.slow
 def test_best_epoch_is_selected_on_validation(tmp_path):
     make_gtzan(tmp_path / "gtzan")
     result = train(_cfg("gtzan", tmp_path / "gtzan", tmp_path / "g.muser", epochs=3, lr=3e-3),
@@ -139,6 +143,7 @@ def test_best_epoch_is_selected_on_validation(tmp_path):
     assert selected["epoch"] == scores.index(max(scores)) + 1
 
 
+@pytest.mark.slow
 def test_accumulation_and_bf16_autocast(tmp_path):
     corpus = _corpus(tmp_path / "corpus", per_genre=4)
     result = train(_cfg("folder", corpus, tmp_path / "acc.muser", epochs=1, batch_size=2, accum_steps=2,
@@ -147,6 +152,7 @@ def test_accumulation_and_bf16_autocast(tmp_path):
     assert all(torch.isfinite(v).all() for v in _weights(result.out).values())
 
 
+@pytest.mark.slow
 def test_second_run_reuses_the_caches(tmp_path):
     corpus = _corpus(tmp_path / "corpus")
     cfg = _cfg("folder", corpus, tmp_path / "one.muser", epochs=1, select="none")
@@ -161,7 +167,7 @@ def test_second_run_reuses_the_caches(tmp_path):
 def test_template_replaces_the_first_caption(tmp_path):
     make_gtzan(tmp_path / "gtzan")
     trainer = Trainer(_cfg("gtzan", tmp_path / "gtzan", tmp_path / "t.muser", template="a {genre} record"))
-    from train.trainer import load_examples
+    from muser_train.training.trainer import load_examples
 
     ex = load_examples(trainer.cfg).examples[0]
     assert ex.texts[0] == f"a {ex.genre.replace('hiphop', 'hip hop')} record"

@@ -8,14 +8,16 @@ with a one-line message naming the folder and what was expected.
 Captions: `texts[0]` is the paper's template (`DEFAULT_TEMPLATES`), the rest are paraphrases
 (and, for FMA, the track's own tags). Whitespace inside captions is collapsed to single spaces.
 
-- FMA (`read_fma`): `fma_small/NNN/NNNNNN.mp3` + `fma_metadata/tracks.csv` (3-line header).
+- FMA (`read_fma`): `fma_small/NNN/NNNNNN.mp3` + `fma_metadata/tracks.csv` (3-line header);
+  `data_dir` is the audio folder itself or the folder holding `fma_small/` (or `fma_medium/`,
+  `fma_large/`, `fma_full/`) and `fma_metadata/`.
 - MagnaTagATune (`read_mtt`): `annotations_final.csv` + `mp3/<0-f>/*.mp3`; the "sota" split
   (`split/mtat/{train,valid,test}.npy` + `binary.npy`, 15,244 / 1,529 / 4,332) or the
-  "musicnn" directory split (0-b / c / d-f, 18,706 / 1,825 / 5,329). The two give numbers that
-  are not comparable.
+  "musicnn" directory split (0-b / c / d-f, 18,706 / 1,825 / 5,329); "auto" (the default) takes
+  sota where its files are present, else musicnn. The two give numbers that are not comparable.
 - GTZAN (`read_gtzan`): `genres/<genre>/<genre>.000NN.{wav,au}`, fault-filtered split
   (`{train,valid,test}_filtered.txt`, 443 / 197 / 290) or a seeded stratified fallback.
-- A plain folder (`read_generic`): `train.data.read_folder` (sidecar `captions.csv` or file tags).
+- A plain folder (`read_generic`, `read_folder`): a sidecar `captions.csv`, else the files' tags.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ import numpy as np
 
 from muser_model.audio import AUDIO_EXTENSIONS as _AUDIO_EXTENSIONS
 from muser_model.errors import MuserError
+from muser_model.files import iter_audio_files
 from muser_model.vocab import DEFAULT_TEMPLATES, GTZAN_GENRES, MTT_TAGS, genre_text
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
@@ -40,7 +43,8 @@ SPLITS: tuple[str, ...] = ("train", "valid", "test")
 
 @dataclass
 class Example:
-    """One audio clip with its captions and labels (attribute-compatible with `train.data.Clip`)."""
+    """One audio clip with its captions and labels: the record every reader, the trainer and the
+    evaluation share."""
 
     path: Path
     texts: list[str]  # texts[0] = the paper's template
@@ -63,6 +67,7 @@ class LoadReport:
     examples: list[Example]
     missing: list[Path] = field(default_factory=list)  # listed in the metadata, absent on disk
     dropped: list[Path] = field(default_factory=list)  # present but left out: no caption/label
+    notes: list[str] = field(default_factory=list)  # what the reader chose (audio folder, split)
 
     def by_split(self, split: str) -> list[Example]:
         return [e for e in self.examples if e.split == split]
@@ -111,12 +116,16 @@ FMA_REQUIRED: tuple[tuple[str, str], ...] = (
     ("set", "split"), ("set", "subset"), ("track", "title"), ("artist", "name"), ("track", "genre_top"),
 )
 FMA_TAGS = ("track", "tags")  # optional
+FMA_AUDIO_FOLDERS: tuple[str, ...] = ("fma_small", "fma_medium", "fma_large", "fma_full")
 
 
 def read_fma(data_dir: str | Path, metadata_dir: str | Path | None = None,
              subset: str = "small") -> LoadReport:
-    """FMA audio `<data_dir>/NNN/NNNNNN.mp3` with captions from `fma_metadata/tracks.csv`.
+    """FMA audio `NNN/NNNNNN.mp3` with captions from `fma_metadata/tracks.csv`.
 
+    `data_dir` is the audio folder itself (`fma_small/`) or the folder that holds it: then the
+    smallest of `fma_small/`, `fma_medium/`, `fma_large/`, `fma_full/` present there that holds
+    `subset` is read, and `LoadReport.notes` says which.
     `metadata_dir` defaults to a sibling `fma_metadata` of `data_dir`, else `<data_dir>/fma_metadata`.
     `subset` "small" | "medium" | "large" ("full" = "large"): the subsets are nested, so "medium"
     keeps the rows whose `set.subset` is small or medium and "large" keeps every row.
@@ -130,7 +139,9 @@ def read_fma(data_dir: str | Path, metadata_dir: str | Path | None = None,
     """
     if subset not in FMA_SUBSETS:
         raise DatasetError(f"FMA subset {subset!r} unknown; choose one of {', '.join(FMA_SUBSETS)}")
-    data_dir = _require_dir(data_dir, "the FMA audio folder, e.g. fma_small/ with NNN/NNNNNN.mp3")
+    data_dir = _require_dir(data_dir, "the FMA folder: fma_small/ with NNN/NNNNNN.mp3, or the folder "
+                                      "holding fma_small/ and fma_metadata/")
+    data_dir, notes = _fma_audio_dir(data_dir, subset)
     meta_dir = _fma_metadata_dir(data_dir, metadata_dir)
     tracks_csv = meta_dir / "tracks.csv"
     genres_csv = meta_dir / "genres.csv"
@@ -196,8 +207,27 @@ def read_fma(data_dir: str | Path, metadata_dir: str | Path | None = None,
         raise DatasetError(f"{tracks_csv}: no tracks of subset {subset!r} listed")
     if not examples:
         raise DatasetError(f"{data_dir}: none of the {listed} FMA tracks found "
-                           f"(expected audio as NNN/NNNNNN.mp3, e.g. {missing[0].relative_to(data_dir)})")
-    return LoadReport(examples, missing)
+                           f"(expected audio as NNN/NNNNNN.mp3, e.g. {missing[0].relative_to(data_dir)}, "
+                           "or the folder holding fma_small/ and fma_metadata/)")
+    return LoadReport(examples, missing, notes=notes)
+
+
+def _fma_audio_dir(data_dir: Path, subset: str) -> tuple[Path, list[str]]:
+    """(the audio folder to read, notes): `data_dir` itself unless it holds fma_<subset>/ folders."""
+    present = [name for name in FMA_AUDIO_FOLDERS if (data_dir / name).is_dir()]
+    if not present:
+        return data_dir, []
+    holding = [name for name in present if FMA_SUBSETS[name.removeprefix("fma_")] >= FMA_SUBSETS[subset]]
+    if not holding:
+        raise DatasetError(f"{data_dir}: FMA subset {subset!r} needs one of "
+                           + ", ".join(f"fma_{s}/" for s, rank in FMA_SUBSETS.items()
+                                       if rank >= FMA_SUBSETS[subset])
+                           + f"; found only {', '.join(name + '/' for name in present)}")
+    chosen = data_dir / holding[0]
+    note = f"FMA audio: {chosen}"
+    if len(present) > 1:
+        note += f" (of {', '.join(present)})"
+    return chosen, [note]
 
 
 def _fma_metadata_dir(data_dir: Path, metadata_dir: str | Path | None) -> Path:
@@ -303,7 +333,7 @@ def _parse_tag_list(text: str) -> list[str]:
 
 # ----------------------------------------------------------------------------- MagnaTagATune
 
-MTT_SPLIT_SCHEMES = ("sota", "musicnn")
+MTT_SPLIT_SCHEMES = ("auto", "sota", "musicnn")
 _MUSICNN_DIRS = {**{c: "train" for c in "0123456789ab"}, "c": "valid", **{c: "test" for c in "def"}}
 
 
@@ -313,13 +343,15 @@ class _MttRow:
     labels: tuple[bool, ...]  # MTT_TAGS order
 
 
-def read_mtt(data_dir: str | Path, split: str = "sota", drop_unlabelled: bool = True) -> LoadReport:
+def read_mtt(data_dir: str | Path, split: str = "auto", drop_unlabelled: bool = True) -> LoadReport:
     """MagnaTagATune: `annotations_final.csv` + `mp3/<0-f>/*.mp3` (or `<data_dir>/<0-f>/*.mp3`).
 
     Labels are the top-50 tags (`MTT_TAGS`, in that order); the other 138 columns are ignored.
     split="sota": `split/mtat/{train,valid,test}.npy` (or in `<data_dir>`), strings "ix\\tpath",
     labels from row `ix` of `binary.npy` beside them when present, else from the CSV.
     split="musicnn": from the clip's folder: 0-b train, c valid, d-f test.
+    split="auto" (the default): "sota" where its split files are present, else "musicnn"; the
+    official download has no split files. `LoadReport.notes` names the scheme used and why.
     Clips with none of the top-50 tags have no caption and are dropped (into `dropped`), as the
     sota protocol does. Note: the musicnn/jukemir counts (18,706 / 1,825 / 5,329) include such
     clips as all-negative examples; pass `drop_unlabelled=False` to keep them (with `texts == []`)
@@ -332,6 +364,7 @@ def read_mtt(data_dir: str | Path, split: str = "sota", drop_unlabelled: bool = 
     csv_path = data_dir / "annotations_final.csv"
     annotations = _read_mtt_annotations(csv_path) if csv_path.is_file() else None
     audio_root = data_dir / "mp3" if (data_dir / "mp3").is_dir() else data_dir
+    split, notes = _mtt_scheme(data_dir, split)
 
     # (relative mp3 path, split, labels or None, meta)
     entries: list[tuple[str, str, tuple[bool, ...] | None, dict]] = []
@@ -399,7 +432,19 @@ def read_mtt(data_dir: str | Path, split: str = "sota", drop_unlabelled: bool = 
     if not examples and missing:
         raise DatasetError(f"{audio_root}: none of the {len(missing)} MagnaTagATune clips found "
                            f"(expected e.g. {missing[0]})")
-    return LoadReport(examples, missing, dropped)
+    return LoadReport(examples, missing, dropped, notes)
+
+
+def _mtt_scheme(data_dir: Path, split: str) -> tuple[str, list[str]]:
+    """("sota" | "musicnn", notes): an explicit choice as it is; "auto" by the split files."""
+    if split != "auto":
+        return split, []
+    split_dir = _mtt_split_dir_or_none(data_dir)
+    if split_dir is not None:
+        return "sota", [f"MTT split: sota (split files in {split_dir})"]
+    return "musicnn", [f"MTT split: musicnn directory split (0-b train, c valid, d-f test): no "
+                       f"train/valid/test.npy in {data_dir / 'split' / 'mtat'} or {data_dir}; "
+                       "numbers are not comparable with sota ones"]
 
 
 def _read_mtt_annotations(path: Path) -> dict[str, _MttRow]:
@@ -444,11 +489,18 @@ def _is_on(value: str) -> bool:
         return False
 
 
-def _find_mtt_split_dir(data_dir: Path) -> Path:
-    candidates = [data_dir / "split" / "mtat", data_dir]
-    for folder in candidates:
+def _mtt_split_dir_or_none(data_dir: Path) -> Path | None:
+    for folder in (data_dir / "split" / "mtat", data_dir):
         if all((folder / f"{s}.npy").is_file() for s in SPLITS):
             return folder
+    return None
+
+
+def _find_mtt_split_dir(data_dir: Path) -> Path:
+    candidates = [data_dir / "split" / "mtat", data_dir]
+    found = _mtt_split_dir_or_none(data_dir)
+    if found is not None:
+        return found
     raise DatasetError(f"{data_dir}: split='sota' needs train.npy, valid.npy and test.npy (+ binary.npy) "
                        f"in {candidates[0]} or {candidates[1]}; use split=\"musicnn\" for the "
                        "directory-based split from annotations_final.csv")
@@ -619,33 +671,80 @@ _SPLIT_NAMES = {"train": "train", "training": "train", "valid": "valid", "valida
                 "val": "valid", "dev": "valid", "test": "test", "testing": "test"}
 
 
-def read_generic(data_dir: str | Path) -> LoadReport:
-    """A folder read by `train.data.read_folder` (sidecar captions.csv, else file tags).
+def read_folder(folder: str | Path) -> list[Example]:
+    """Every clip of a folder, as listed: sidecar `captions.csv` rows, else the tagged audio files.
 
-    Sidecar rows whose file is absent go to `missing`; clips without any text are dropped.
-    Split names are normalised (training/validation/val -> train/valid).
+    Sidecar columns: `path` (relative to the folder) and `text`; optional `texts` (alternative
+    captions joined by " | "), `genre`, `tags` (";"-joined), `teacher_tags` (";"-joined teacher
+    tags from `muser_train.corpus.pseudo_tags`, merged into `tags`), `split` (train/valid/test).
+    Without a CSV, every audio file with a title, artist or genre tag is used, captioned through
+    the FMA template. Splits are as written and files are not checked (see `read_generic`).
     """
-    from train.data import read_folder
-
-    folder = _require_dir(data_dir, "a folder of audio files, optionally with captions.csv")
-    try:
-        clips = read_folder(folder)
-    except (FileNotFoundError, ValueError) as exc:
-        raise DatasetError(str(exc)) from None
-    examples, missing, dropped = [], [], []
-    for clip in clips:
-        split = _SPLIT_NAMES.get(clip.split.strip().lower())
-        if split is None:
-            raise DatasetError(f"{folder / 'captions.csv'}: split {clip.split!r} for {clip.path.name} "
-                               "unknown (expected train, valid or test)")
-        if not clip.texts:
-            dropped.append(clip.path)
-        elif not clip.path.is_file():
-            missing.append(clip.path)
-        else:
-            examples.append(Example(clip.path, list(clip.texts), clip.genre, list(clip.tags), split))
+    folder = _require_dir(folder, "a folder of audio files, optionally with captions.csv")
+    sidecar = folder / "captions.csv"
+    examples = _read_sidecar(folder, sidecar) if sidecar.is_file() else _read_tagged(folder)
     if not examples:
-        raise DatasetError(f"{folder}: none of the {len(clips)} listed clips found")
+        raise DatasetError(f"{folder}: no audio clips with text found")
+    return examples
+
+
+def _read_sidecar(folder: Path, sidecar: Path) -> list[Example]:
+    with _open_text(sidecar) as f:
+        reader = csv.DictReader(f)
+        missing = {"path", "text"} - set(reader.fieldnames or [])
+        if missing:
+            raise DatasetError(f"{sidecar}: missing column(s) {sorted(missing)}")
+        return [_sidecar_example(folder, row) for row in reader]
+
+
+def _sidecar_example(folder: Path, row: dict) -> Example:
+    texts = [row["text"]] + [t.strip() for t in (row.get("texts") or "").split(" | ")]
+    tags = ((row.get("tags") or "") + ";" + (row.get("teacher_tags") or "")).split(";")
+    return Example(path=folder / row["path"], texts=list(dict.fromkeys(t for t in texts if t)),
+                   genre=(row.get("genre") or "").strip(), tags=list(dict.fromkeys(t for t in tags if t)),
+                   split=(row.get("split") or "train").strip())
+
+
+def _read_tagged(folder: Path) -> list[Example]:
+    import mutagen
+
+    examples = []
+    for path in iter_audio_files([folder]):
+        try:
+            tags = mutagen.File(path, easy=True) or {}
+        except Exception:  # noqa: BLE001 - broken tags only lose the caption, never the run
+            tags = {}
+        first = {k: (tags.get(k) or [""])[0] for k in ("title", "artist", "genre")}
+        if not any(first.values()):
+            continue
+        text = DEFAULT_TEMPLATES["fma"].format(title=first["title"] or path.stem,
+                                               genre=first["genre"] or "music",
+                                               artist=first["artist"] or "unknown")
+        examples.append(Example(path, [text], genre=first["genre"].lower()))
+    return examples
+
+
+def read_generic(data_dir: str | Path) -> LoadReport:
+    """A folder read by `read_folder`, checked: absent files go to `missing`, clips without any
+    text to `dropped`, and split names are normalised (training/validation/val -> train/valid).
+    """
+    folder = _require_dir(data_dir, "a folder of audio files, optionally with captions.csv")
+    listed = read_folder(folder)
+    examples, missing, dropped = [], [], []
+    for ex in listed:
+        split = _SPLIT_NAMES.get(ex.split.strip().lower())
+        if split is None:
+            raise DatasetError(f"{folder / 'captions.csv'}: split {ex.split!r} for {ex.path.name} "
+                               "unknown (expected train, valid or test)")
+        if not ex.texts:
+            dropped.append(ex.path)
+        elif not ex.path.is_file():
+            missing.append(ex.path)
+        else:
+            ex.split = split
+            examples.append(ex)
+    if not examples:
+        raise DatasetError(f"{folder}: none of the {len(listed)} listed clips found")
     return LoadReport(examples, missing, dropped)
 
 

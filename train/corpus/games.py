@@ -3,7 +3,7 @@
 Usage (from the repository root):
     sudo apt-get install wesnoth-1.16-music fretsonfire-songs-muldjord hyperrogue-music \\
         supertuxkart-data hedgewars-data widelands-data frozen-bubble-data
-    python -m train.corpus_games --out /work/corpus/games --seed 0 --jobs 2
+    python -m muser_train.corpus.games --out corpus/games --seed 0 --jobs 2
 
 Sources: exactly the packages in GAMES. Files come from `dpkg -L`; only music folders are used
 (sound effects, voices, critters and cut-scene audio are skipped) and tracks shorter than 30 s
@@ -16,7 +16,7 @@ package's Debian description, the game, and the licence from /usr/share/doc/PKG/
 MAX_EXCERPTS evenly spaced excerpts of 12 s, 16 kHz mono, 16-bit FLAC; silent excerpts are
 skipped. Each excerpt gets several captions: facts from the tags and the game, style words
 only where the tags, title, file name or package description contain them (no instrument is
-guessed), and mood/tempo captions measured on the excerpt by train.mood.
+guessed), and mood/tempo captions measured on the excerpt by muser_train.corpus.mood.
 
 genre: a GTZAN genre only when the Vorbis GENRE tag names it ("Death Metal" -> metal,
 "Romantic Classical" -> classical); otherwise "other". tags: left empty (game clips have no
@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import configparser
-import csv
 import fnmatch
 import hashlib
 import json
@@ -45,11 +44,10 @@ from pathlib import Path
 
 import numpy as np
 
-from train import mood
-from train.corpus_mma import COLUMNS as MMA_COLUMNS
+from muser_train.corpus import mood
+from muser_train.corpus.common import CLIP_S, SR, command_line, hours, with_article, write_csv, write_json
+from muser_train.corpus.mma import COLUMNS as MMA_COLUMNS
 
-SR = 16000
-CLIP_S = 12.0
 MIN_TRACK_S = 30.0
 EXCERPT_EVERY_S = 20.0   # one excerpt per this many seconds of track
 MAX_EXCERPTS = 16
@@ -448,11 +446,6 @@ def role(t: Track) -> str:
     return "Music"
 
 
-def _an(phrase: str, cap: bool = False) -> str:
-    art = "an" if phrase[:1].lower() in "aeiou" else "a"
-    return f"{art.capitalize() if cap else art} {phrase}"
-
-
 def captions(t: Track, feats: mood.Features, pkg_desc: str, seed_key: str) -> tuple[str, list[str], list[str]]:
     """(main text, other texts, mood words) for one excerpt."""
     info = GAMES.get(t.package, {"game": t.package, "short": t.package, "kind": "game"})
@@ -464,14 +457,14 @@ def captions(t: Track, feats: mood.Features, pkg_desc: str, seed_key: str) -> tu
     genre_w = t.tag_genre.lower() if t.tag_genre and t.tag_genre.lower() not in (
         "game", "other", "soundtrack", "game music", "widelands") else ""
     rng = random.Random(seed_key)
-    texts = [" ".join(x for x in [f"{role(t)} from {game}, {_an(kind)},", titled] if x)
+    texts = [" ".join(x for x in [f"{role(t)} from {game}, {with_article(kind)},", titled] if x)
              .rstrip(",") + f"{by}."]
     if t.artist and t.title:
         texts.append(f"The song titled {t.title}, belongs to {genre_w or 'game soundtrack'}, "
                      f"written by {t.artist}")
     style_phrase = " ".join(w for w in styles if w != "soundtrack" and w not in genre_w)
     lead = " ".join(x for x in [genre_w, style_phrase] if x)
-    texts.append(_an(f"{lead + ' ' if lead else ''}soundtrack piece from the {kind} {game}", cap=True)
+    texts.append(with_article(f"{lead + ' ' if lead else ''}soundtrack piece from the {kind} {game}", cap=True)
                  + ".")
     if t.title:
         texts.append(f"'{t.title}', {genre_w or 'music'} from the {re.sub('^The ', '', game)} "
@@ -600,24 +593,19 @@ def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: in
         pk["track_hours"] = round(pk["track_hours"], 3)
         pk["excerpt_hours"] = round(pk["excerpt_hours"], 3)
     rows.sort(key=lambda r: r["path"])
-    tmp = out / "captions.csv.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, out / "captions.csv")
+    write_csv(out / "captions.csv", COLUMNS, rows)
     licence_totals: dict[str, int] = {}
     for r in rows:
         licence_totals[r["licence"]] = licence_totals.get(r["licence"], 0) + 1
     summary = {
-        "command": "python -m train.corpus_games " + " ".join(sys.argv[1:]),
+        "command": command_line("muser_train.corpus.games", None),
         "seed": seed, "packages": per_pkg,
         "tracks": sum(p["tracks"] for p in per_pkg.values()),
         "excerpts": len(rows),
         "split_totals": {s: sum(1 for r in rows if r["split"] == s) for s in ("train", "test")},
         "genres": {g: sum(1 for r in rows if r["genre"] == g) for g in
                    sorted({r["genre"] for r in rows})},
-        "hours": round(len(rows) * CLIP_S / 3600, 3),
+        "hours": hours(len(rows)),
         "source_hours": round(sum(p["track_hours"] for p in per_pkg.values()), 3),
         "licences_by_excerpt": licence_totals,
         "clip_seconds": CLIP_S, "sample_rate": SR, "format": "FLAC 16-bit mono",
@@ -626,7 +614,7 @@ def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: in
         "package_descriptions": {p: d.split("\n")[0] for p, d in descriptions.items()},
         "elapsed_s": round(time.time() - t0, 1),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(out / "summary.json", summary)
     return summary
 
 

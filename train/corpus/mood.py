@@ -40,6 +40,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from muser_train.corpus.common import join_words, with_article
+
 PITCHES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _FLATS = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#", "Cb": "B", "Fb": "E"}
 
@@ -301,14 +303,6 @@ def mood_words(features: Features | None, known_tempo: float | None = None,
     return words_for(attributes(features, known_tempo, known_mode))
 
 
-def _an(phrase: str) -> str:
-    return ("an " if phrase[:1].lower() in "aeiou" else "a ") + phrase
-
-
-def _join(ws: list[str]) -> str:
-    return ws[0] if len(ws) == 1 else ", ".join(ws[:-1]) + " and " + ws[-1]
-
-
 def mood_texts(features: Features | None, known_tempo: float | None = None,
                known_mode: str | None = None, subject: str = "music", seed: int | str = 0,
                max_texts: int = 3) -> list[str]:
@@ -338,10 +332,10 @@ def mood_texts(features: Features | None, known_tempo: float | None = None,
     adj = [w for w in [moods[1] if len(moods) > 1 else (moods[0] if moods else ""), level_w] if w]
     if attrs["mode"]:
         piece = rng.choice(["piece", "track", "tune"])
-        lead = _an(", ".join(adj) + f" {piece}") if adj else f"a {piece}"
+        lead = with_article(", ".join(adj) + f" {piece}") if adj else f"a {piece}"
         texts.append(f"{lead} in a {attrs['mode']} key")
     elif adj:
-        texts.append(_an(", ".join(adj) + " " + rng.choice(["piece", "track"])))
+        texts.append(with_article(", ".join(adj) + " " + rng.choice(["piece", "track"])))
     # 3) "<subject> that sounds x and y, <tempo phrase>"
     picked = list(dict.fromkeys(moods[:4]))
     rng.shuffle(picked)
@@ -353,7 +347,7 @@ def mood_texts(features: Features | None, known_tempo: float | None = None,
         tail.append(f"with a {attrs['timbre']} sound")
     s = subject[0].upper() + subject[1:]
     if picked:
-        s += f" that sounds {_join(picked)}"
+        s += f" that sounds {join_words(picked)}"
     if tail:
         s += ", " + tail[0]
     if picked or tail:

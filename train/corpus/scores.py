@@ -1,7 +1,7 @@
 """Render music21 corpus scores with chosen General-MIDI instruments: composer, period, form,
-instrument, tempo and solo/ensemble labels (classical and folk beyond corpus_mma's chorales).
+instrument, tempo and solo/ensemble labels (classical and folk beyond corpus.mma's chorales).
 
-    python -m train.corpus_scores --out /work/corpus/scores --seed 0 --jobs 2
+    python -m muser_train.corpus.scores --out corpus/scores --seed 0 --jobs 2
 
 Sources (all in the PyPI `music21` package's corpus; public-domain scores):
   * Renaissance: Palestrina mass movements (Humdrum), Monteverdi madrigals;
@@ -12,15 +12,13 @@ Sources (all in the PyPI `music21` package's corpus; public-domain scores):
 Every clip is 12 s at 16 kHz, rendered with FluidSynth through one of the two soundfonts.
 Split: by piece (seeded, about 15 % of pieces held out), so no piece is in both splits.
 Labels come from what was rendered (program numbers, tempo given to the synthesiser, the score's
-analysed key), never guessed from the audio, except the loudness words from train.mood.
+analysed key), never guessed from the audio, except the loudness words from muser_train.corpus.mood.
 """
 from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import csv
 import hashlib
-import json
 import os
 import random
 import re
@@ -33,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from train.corpus_mma import (CLIP_S, GM_NAMES, MTAT_VOCAB, SOUNDFONTS, SR, excerpt, fluid_render,
-                              midi_instruments)
+from muser_train.corpus.common import (CLIP_S, SOUNDFONTS, SR, command_line, excerpt, finish, fluid_render,
+                                       hours, score_key, split_counts, with_article, write_csv, write_ogg)
+from muser_train.corpus.mma import GM_NAMES, MTAT_VOCAB, midi_instruments
 
 COLUMNS = ["path", "text", "genre", "style", "groove", "tempo", "key", "progression", "instruments",
            "soundfont", "tags", "split", "texts", "composer", "period", "source"]
@@ -151,11 +150,7 @@ def _render(task: dict) -> dict:
         score = score.scores[0]
     if task["max_measures"]:
         score = score.measures(1, task["max_measures"])
-    try:
-        k = score.analyze("key")
-        key = f"{k.tonic.name.replace('-', 'b')} {k.mode}"
-    except Exception:  # noqa: BLE001
-        key = ""
+    key = score_key(score)
     parts = list(score.parts) or [score]
     for i, part in enumerate(parts):
         for el in list(part.recurse().getElementsByClass((instrument.Instrument, m21tempo.MetronomeMark))):
@@ -178,24 +173,14 @@ def _render(task: dict) -> dict:
     if rms < 1e-3:
         raise ValueError(f"silent excerpt (rms {rms:.1e})")
     _write(seg, Path(task["out_path"]), task)
-    from train.mood import analyse
+    from muser_train.corpus.mood import analyse
 
     return {"programs": programs, "key": key, "rms": rms, "n_parts": len(parts), "dur": len(seg) / SR,
             "mood": analyse(seg, SR)}
 
 
 def _write(y: np.ndarray, path: Path, task: dict) -> None:
-    import soundfile as sf
-    from mutagen.oggvorbis import OggVorbis
-
-    peak = float(np.max(np.abs(y)))
-    y = y * (0.99 / peak) if peak > 0.99 else y
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), y, SR, format="OGG", subtype="VORBIS")
-    tags = OggVorbis(str(path))
-    tags["title"], tags["artist"] = task["title"], task["composer"]
-    tags["genre"] = "Folk" if task["period"] == "folk" else "Classical"
-    tags.save()
+    write_ogg(y, path, task["title"], task["composer"], "Folk" if task["period"] == "folk" else "Classical")
 
 
 def _tags(task: dict, res: dict, pace: str, solo: bool) -> list[str]:
@@ -214,7 +199,7 @@ def _tags(task: dict, res: dict, pace: str, solo: bool) -> list[str]:
 
 
 def make_row(task: dict, res: dict, out: Path) -> dict:
-    from train.mood import mood_texts, mood_words
+    from muser_train.corpus.mood import mood_texts, mood_words
 
     rng = random.Random(task["rng_seed"])
     programs = sorted(set(res["programs"])) or [task["program"]]
@@ -231,9 +216,9 @@ def make_row(task: dict, res: dict, out: Path) -> dict:
                 "folk": "traditional folk"}[task["period"]]
     form = task["form"]
     if task["period"] == "folk":
-        texts = [f"A {pace + ' ' if pace else ''}traditional {form} played solo on {an_less(inst)}.",
+        texts = [f"A {pace + ' ' if pace else ''}traditional {form} played solo on {with_article(inst)}.",
                  f"{inst.capitalize()} solo: the folk {form} '{task['title']}'.",
-                 f"Old-time dance music: {an_less(form)} played on one {inst}, no singing."]
+                 f"Old-time dance music: {with_article(form)} played on one {inst}, no singing."]
     else:
         who = task["composer"]
         texts = [f"A {period_w} {form} by {who}, performed by {inst}.",
@@ -256,10 +241,6 @@ def make_row(task: dict, res: dict, out: Path) -> dict:
         "soundfont": task["soundfont"], "tags": ";".join(tags), "split": task["split"],
         "composer": task["composer"], "period": task["period"], "source": f"music21:{task['source']}",
     }
-
-
-def an_less(word: str) -> str:
-    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,21 +266,12 @@ def main(argv: list[str] | None = None) -> int:
             if n % 50 == 0 or n == len(tasks):
                 print(f"{n}/{len(tasks)} rendered, {len(failures)} failed, {time.time() - started:.0f} s", flush=True)
     rows.sort(key=lambda r: r["path"])
-    tmp = out / "captions.csv.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, out / "captions.csv")
-    counts: dict = {}
-    for r in rows:
-        counts.setdefault(r["source"], {"train": 0, "test": 0})[r["split"]] += 1
-    summary = {"command": " ".join([sys.executable, "-m", "train.corpus_scores"] + (argv or sys.argv[1:])),
-               "clips": len(rows), "counts": counts, "hours": round(len(rows) * CLIP_S / 3600, 3),
+    write_csv(out / "captions.csv", COLUMNS, rows)
+    summary = {"command": command_line("muser_train.corpus.scores", argv),
+               "clips": len(rows), "counts": split_counts(rows, "source"), "hours": hours(len(rows)),
                "failures": failures, "soundfonts": SOUNDFONTS, "licence": "music21 corpus scores: public domain "
                "works (music21 is BSD-licensed); renders made here", "elapsed_s": round(time.time() - started, 1)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps({k: summary[k] for k in ("clips", "counts", "hours", "elapsed_s")}, indent=1))
+    finish(out, summary, ("clips", "counts", "hours", "elapsed_s"))
     return 0
 
 

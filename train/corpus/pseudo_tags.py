@@ -1,6 +1,6 @@
-"""Pseudo-tag a training corpus with the musicnn MTT-50 teacher (`train.musicnn`).
+"""Pseudo-tag a training corpus with the musicnn MTT-50 teacher (`muser_train.musicnn`).
 
-    python -m train.pseudo_tags --corpus DIR [--jobs N] [--weights PATH.npz]
+    python -m muser_train.corpus.pseudo_tags --corpus DIR [--jobs N] [--weights PATH.npz]
 
 For every row of DIR/captions.csv (columns path,text,texts,tags,..., path relative to DIR) the
 clip is decoded at 16 kHz and scored by the teacher (mean over non-overlapping 3 s patches). Then:
@@ -25,15 +25,14 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import csv
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from muser_model.vocab import DEFAULT_TEMPLATES, MTT_TAGS
+from muser_train.corpus.common import atomic_write
 
 TOP_K = 3
 MIN_SCORE = 0.1
@@ -76,7 +75,7 @@ def spread(patch_stack: np.ndarray, max_patches: int) -> np.ndarray:
 def _features(path: str, max_patches: int = 0) -> tuple[str, np.ndarray | None, str]:
     """Decode and patch one clip (runs in a worker). Returns (path, patches or None, error)."""
     from muser_model.audio import load_audio
-    from train.musicnn import SR, musicnn_logmel, patches
+    from muser_train.musicnn import SR, musicnn_logmel, patches
     try:
         wave = load_audio(path, SR)
         if wave.size == 0:
@@ -128,7 +127,7 @@ def score_corpus(abs_paths: list[str], model, jobs: int = 1,
                  log=lambda m: print(m, file=sys.stderr, flush=True), max_patches: int = 0) -> dict[str, np.ndarray]:
     """{absolute path: (50,) scores in MTT_TAGS order} for the clips that decode."""
     import torch
-    from train.musicnn import to_mtt_order
+    from muser_train.musicnn import to_mtt_order
 
     out: dict[str, np.ndarray] = {}
     queue: list[tuple[str, np.ndarray]] = []
@@ -161,21 +160,9 @@ def score_corpus(abs_paths: list[str], model, jobs: int = 1,
     return out
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def run(corpus: str | Path, jobs: int = 1, weights: str | Path | None = None,
         top_k: int = TOP_K, min_score: float = MIN_SCORE, max_patches: int = 0) -> dict:
-    from train.musicnn import DEFAULT_WEIGHTS, load_teacher
+    from muser_train.musicnn import DEFAULT_WEIGHTS, load_teacher
 
     corpus = Path(corpus)
     sidecar = corpus / "captions.csv"
@@ -220,8 +207,8 @@ def run(corpus: str | Path, jobs: int = 1, weights: str | Path | None = None,
         text.flush()
         text.detach()
 
-    _atomic_write(corpus / "teacher_scores.npz", write_npz)
-    _atomic_write(sidecar, write_csv)
+    atomic_write(corpus / "teacher_scores.npz", write_npz)
+    atomic_write(sidecar, write_csv)
     return {"rows": len(rows), "scored": len(rel), "skipped": len(abs_paths) - len(scores)}
 
 

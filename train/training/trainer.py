@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from muser_model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from muser_model.config import ModelConfig, named_config
+from muser_model.config import named_config
 from muser_model.inference import TrackEmbedding, embed_windows, label_prompts, to_track
 from muser_model.loss import TriModalContrastiveLoss
 from muser_model.model import Muser
@@ -37,10 +37,10 @@ from muser_model.runtime import LoadedModel, build_model, resolve_device
 from muser_model.text_assets import tower_identity
 from muser_model.text_tower import Tokenizer
 from muser_model.vocab import DEFAULT_TEMPLATES, GTZAN_GENRES, MTT_TAGS, genre_text
-from train import distributed
-from train.augment import AugmentConfig, augment
-from train.cache import WaveStore, build_wave_store, cache_home, cached_text_features
-from train.datasets import DatasetError, Example, LoadReport, load_dataset
+from muser_train.training import distributed
+from muser_train.training.augment import AugmentConfig, augment
+from muser_train.training.cache import WaveStore, build_wave_store, cache_home, cached_text_features
+from muser_train.training.datasets import DatasetError, Example, LoadReport, load_dataset
 
 STATE_VERSION = 1
 
@@ -69,7 +69,7 @@ class TrainConfig:
     heads: str = "probe"  # probe (linear, after training) | finetune (trained jointly) | none
     head_weight: float = 1.0
     select: str = "auto"  # validation metric for best.muser: auto | accuracy | pr_auc | none
-    mtt_split: str = "sota"
+    mtt_split: str = "auto"  # auto | sota | musicnn
     template: str = ""  # replaces each clip's first caption, e.g. "a {genre} song"
     cache_dir: str = ""  # "" = $MUSER_HOME/cache or the user cache dir; "none" = no cache
     workers: int = 2  # decoding threads
@@ -251,6 +251,8 @@ class Trainer:
         cfg = self.cfg
         torch.manual_seed(cfg.seed)
         report = load_examples(cfg)
+        for note in report.notes:
+            self.log(note)
         if report.missing:
             self.log(f"{len(report.missing)} file(s) listed in the metadata are missing, "
                      f"e.g. {report.missing[0]}")
@@ -513,13 +515,13 @@ class Trainer:
         return self._lm
 
     def _validate(self, ckpt: Checkpoint) -> float:
-        from train.evaluate import _genre_metrics, genre_accuracy, tag_metrics
+        from muser_train.evaluation.evaluate import genre_accuracy, genre_metrics, tag_metrics
 
         lm = self._loaded(ckpt)
         embs = embed_store(lm, self.valid_store, [e.path for e in self.valid_ex])
         if self.metric == "accuracy" and self.cfg.data in ("gtzan", "fma_small"):
             rows = [i for i, e in enumerate(self.valid_ex) if e.genre]
-            return _genre_metrics(lm, [self.valid_ex[i] for i in rows], [embs[i] for i in rows])["accuracy"]
+            return genre_metrics(lm, [self.valid_ex[i] for i in rows], [embs[i] for i in rows])["accuracy"]
         if self.metric == "accuracy":  # a folder: clips whose genre is one of the checkpoint's
             return genre_accuracy(lm, self.valid_ex, embs).get("zero_shot_fused", 0.0)
         return tag_metrics(lm, self.valid_ex, embs)["zero_shot_fused_pr_auc"]
@@ -548,7 +550,7 @@ class Trainer:
 
     def finalise(self) -> Checkpoint:
         """The best (or last) checkpoint, with a linear probe fitted if asked, saved to `out`."""
-        from train.heads import fit_heads
+        from muser_train.training.heads import fit_heads
 
         best = self.run_dir / "best.muser"
         source = best if best.is_file() else self.run_dir / "last.muser"

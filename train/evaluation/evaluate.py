@@ -9,12 +9,12 @@ import torch
 from muser_model.errors import AudioError
 from muser_model.inference import Scorer, TrackEmbedding, embed_files
 from muser_model.runtime import LoadedModel
-from train.data import Clip
-from train.metrics import macro_pr_auc, macro_roc_auc
+from muser_train.training.datasets import Example
+from muser_train.evaluation.metrics import macro_pr_auc, macro_roc_auc
 
 
-def embed_clips(lm: LoadedModel, clips: Sequence[Clip], batch_size: int = 32,
-                ) -> tuple[list[Clip], list[TrackEmbedding]]:
+def embed_clips(lm: LoadedModel, clips: Sequence[Example], batch_size: int = 32,
+                ) -> tuple[list[Example], list[TrackEmbedding]]:
     kept, embs = [], []
     for clip, result in zip(clips, embed_files(lm, [c.path for c in clips], batch_size)):
         if not isinstance(result, AudioError):
@@ -23,7 +23,7 @@ def embed_clips(lm: LoadedModel, clips: Sequence[Clip], batch_size: int = 32,
     return kept, embs
 
 
-def genre_accuracy(lm: LoadedModel, clips: Sequence[Clip], embs: Sequence[TrackEmbedding],
+def genre_accuracy(lm: LoadedModel, clips: Sequence[Example], embs: Sequence[TrackEmbedding],
                    ) -> dict[str, float | int]:
     """Zero-shot accuracy over the checkpoint's genres, per tower and fused; head accuracy too."""
     scorer = Scorer(lm)
@@ -58,7 +58,7 @@ def _per_genre(pred: torch.Tensor, truth: torch.Tensor, genres: list[str]) -> di
     return report
 
 
-def tag_metrics(lm: LoadedModel, clips: Sequence[Clip], embs: Sequence[TrackEmbedding],
+def tag_metrics(lm: LoadedModel, clips: Sequence[Example], embs: Sequence[TrackEmbedding],
                 truth_tags: Sequence[Sequence[str]] | None = None) -> dict[str, float | int]:
     """Macro ROC-AUC / PR-AUC over the checkpoint's tags against the clips' own tags (or
     `truth_tags`, one list per clip), zero-shot per tower and fused, and for the trained head."""
@@ -94,16 +94,18 @@ def evaluate_dataset(lm: LoadedModel, name: str, data_dir, split: str = "test", 
     "The song belongs to {genre}". MTT: macro ROC-AUC / PR-AUC over the top-50 tags.
     `probe`: also a linear probe fitted on the train split's frozen embeddings (`probe` key).
     """
-    from train.datasets import load_dataset
+    from muser_train.training.datasets import load_dataset
 
     report = load_dataset(name, data_dir, **(reader_options or {}))
     examples = [e for e in report.examples if e.split == split][: limit or None]
     kept, embs = embed_clips(lm, examples, batch_size)
     result = {"dataset": name, "split": split, "clips": len(examples), "evaluated": len(kept),
               "skipped_undecodable": len(examples) - len(kept), "missing_files": len(report.missing)}
+    if report.notes:
+        result["notes"] = list(report.notes)
     if not kept:
         return result
-    metrics = _genre_metrics(lm, kept, embs) if name in GENRE_DATASETS else tag_metrics(lm, kept, embs)
+    metrics = genre_metrics(lm, kept, embs) if name in GENRE_DATASETS else tag_metrics(lm, kept, embs)
     result.update(metrics)
     if probe:
         train = [e for e in report.examples if e.split == "train"][: limit or None]
@@ -113,7 +115,9 @@ def evaluate_dataset(lm: LoadedModel, name: str, data_dir, split: str = "test", 
     return result
 
 
-def _genre_metrics(lm: LoadedModel, clips, embs) -> dict:
+def genre_metrics(lm: LoadedModel, clips: Sequence[Example], embs: Sequence[TrackEmbedding]) -> dict:
+    """Zero-shot accuracy and confusion over the clips' own genres (and the genre head's accuracy
+    where the checkpoint has one covering them)."""
     from muser_model.inference import label_prompts
 
     genres = sorted({c.genre for c in clips})
@@ -132,10 +136,10 @@ def _genre_metrics(lm: LoadedModel, clips, embs) -> dict:
     return out
 
 
-def linear_probe(lm: LoadedModel, train: Sequence[Clip], clips: Sequence[Clip], embs: Sequence[TrackEmbedding],
+def linear_probe(lm: LoadedModel, train: Sequence[Example], clips: Sequence[Example], embs: Sequence[TrackEmbedding],
                  genre_task: bool, batch_size: int = 32) -> dict:
     """Fit linear heads on the train split's embeddings; score `clips` (their embeddings `embs`)."""
-    from train.heads import fit_heads
+    from muser_train.training.heads import fit_heads
 
     train_kept, train_embs = embed_clips(lm, train, batch_size)
     if not train_kept:

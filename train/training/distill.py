@@ -1,6 +1,6 @@
 """Distil a cheaper spectrogram tower into the same embedding space as a trained checkpoint.
 
-    python -m train.distill --teacher muser_model/checkpoints/default.muser --data-dir corpus \\
+    python -m muser_train.training.distill --teacher muser_model/checkpoints/default.muser --data-dir corpus \\
         --out runs/fast.muser [--n-fft 1024 --hop-length 512 --channels 16,32,64,64,128,128]
 
 Indexing on a CPU is bound by the spectrogram tower (most of the ~30 ms per 5 s window on a
@@ -29,9 +29,9 @@ from muser_model.checkpoint import load_checkpoint, save_checkpoint
 from muser_model.config import ModelConfig
 from muser_model.model import Muser
 from muser_model.runtime import LoadedModel, build_model
-from train.cache import build_wave_store, cache_home
-from train.datasets import load_dataset
-from train.trainer import embed_store, make_checkpoint
+from muser_train.training.cache import build_wave_store, cache_home
+from muser_train.training.datasets import load_dataset
+from muser_train.training.trainer import embed_store, make_checkpoint
 
 TOWER_PREFIXES = ("spec_encoder.", "spec_proj.")
 
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-clips", type=int, default=0, help="Use the first N clips of each split (smoke runs).")
     args = ap.parse_args(argv)
     torch.manual_seed(args.seed)
-    from train.heads import fit_heads
+    from muser_train.training.heads import fit_heads
 
     t_ckpt = load_checkpoint(args.teacher)
     teacher = build_model(t_ckpt, torch.device("cpu")).eval()
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_seconds": round(sum(r["seconds"] for r in history), 1),
         "held_out_cosine_to_teacher": history[-1].get("valid_cosine"),
     }
-    training["metrics"] = {}  # the teacher's no longer apply: run train.report --write
+    training["metrics"] = {}  # the teacher's no longer apply: run muser_train.evaluation.report --write
     ckpt = make_checkpoint(student, training, t_ckpt.tags, t_ckpt.genres, t_ckpt.templates)
     ckpt.label_embeddings = dict(t_ckpt.label_embeddings)  # text side unchanged
     lm = LoadedModel(student, ckpt, torch.device("cpu"))

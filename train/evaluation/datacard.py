@@ -1,14 +1,16 @@
 """Print a checkpoint's training record and held-out report as the README's data-card tables.
 
-    python -m train.datacard muser_model/checkpoints/default.muser
+    python -m muser_train.evaluation.datacard muser_model/checkpoints/default.muser
 
-The held-out numbers come from `python -m train.report --write` (stored in the checkpoint).
+The held-out numbers come from `python -m muser_train.evaluation.report --write` (stored in the checkpoint).
 """
 from __future__ import annotations
 
+import argparse
 import sys
 
 from muser_model.checkpoint import load_checkpoint
+from muser_model.errors import MuserError
 
 TOWER_NAMES = {"fused": "fused (waveform + spectrogram)", "wave": "waveform tower only",
                "spec": "spectrogram tower only"}
@@ -40,7 +42,7 @@ def _distilled_lines(ckpt) -> list[str]:
     if not d:
         return []
     a, spec = ckpt.config.audio, ckpt.config.spectrogram
-    return [f"- Then distilled (`python -m train.distill`): a new {d.get('what', 'tower')} (log-mel n_fft "
+    return [f"- Then distilled (`python -m muser_train.training.distill`): a new {d.get('what', 'tower')} (log-mel n_fft "
             f"{a.n_fft}, hop {a.hop_length}; widths {', '.join(map(str, spec.channels))}) learnt to reproduce "
             f"teacher `{d.get('teacher_hash', '?')[:12]}…`'s on {d.get('windows')} training windows, "
             f"{d.get('epochs')} epochs, {d.get('train_seconds', 0) / 60:.1f} min, {d.get('date')}; "
@@ -69,7 +71,7 @@ def datacard(path: str) -> str:
     lines = training_lines(ckpt) + [""]
     report = ckpt.training.get("metrics", {}).get("heldout_report")
     if not report:
-        return "\n".join(lines + ["(no held-out report: run python -m train.report --write)"])
+        return "\n".join(lines + ["(no held-out report: run python -m muser_train.evaluation.report --write)"])
     lines += report_lines(report, "All held-out clips")
     genre = report.get("genre", {})
     zs, head = genre.get("zero_shot_per_genre", {}), genre.get("head_per_genre", {})
@@ -81,5 +83,18 @@ def datacard(path: str) -> str:
     return "\n".join(lines)
 
 
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m muser_train.evaluation.datacard", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", help="A .muser checkpoint.")
+    args = ap.parse_args(argv)
+    try:
+        print(datacard(args.checkpoint))
+    except MuserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    print(datacard(sys.argv[1]))
+    sys.exit(main())

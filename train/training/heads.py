@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from muser_model.inference import TrackEmbedding
-from train.data import Clip
+from muser_train.training.datasets import Example
 
 
-def fit_heads(clips: Sequence[Clip], embs: Sequence[TrackEmbedding], tags: list[str],
+def fit_heads(clips: Sequence[Example], embs: Sequence[TrackEmbedding], tags: list[str],
               genres: list[str], seed: int = 0, steps: int = 300) -> dict[str, torch.Tensor]:
     """Genre head (softmax) on clips with a known genre; tag head (sigmoid) on clips with tags."""
     torch.manual_seed(seed)

@@ -1,18 +1,17 @@
 """Build the whole offline training corpus with one command (idempotent, resumable).
 
-    python -m train.corpus --out /work/corpus --jobs 2 --seed 0
+    python -m muser_train.corpus --out corpus --jobs 2 --seed 0
 
 Steps (each is skipped when its output is already there):
-  a. OUT/mma     train.corpus_mma --clips-per-style 40 --classical-clips 320 (rendered MIDI)
-  b. OUT/games   train.corpus_games (music of seven Debian game packages)
-     OUT/scores  train.corpus_scores (music21 scores: Palestrina, Monteverdi, trecento,
-                 Beethoven quartets, folk fiddle tunes; composer/period/instrument labels)
-  c. mood        MMA rows get mood captions from train.mood: tempo and key from their known
+  a. OUT/mma     corpus.mma --clips-per-style 40 --classical-clips 320 (rendered MIDI)
+  b. OUT/games   corpus.games (music of seven Debian game packages)
+     OUT/scores  corpus.scores (music21 scores: Palestrina, trecento, Beethoven quartets, folk
+                 fiddle tunes; composer/period/instrument labels)
+  c. mood        MMA rows get mood captions from corpus.mood: tempo and key from their known
                  `tempo`/`key` columns, loudness/dynamics/brightness measured on the audio.
                  Appended to `texts`; a row is done once its `mood_words` column is filled.
-  d. pseudo tags `python -m train.pseudo_tags --corpus DIR` on each sub-corpus when that module
-                 exists and the sub-corpus has no `teacher_tags` column yet (failure is reported,
-                 not fatal).
+  d. pseudo tags `python -m muser_train.corpus.pseudo_tags --corpus DIR` on each sub-corpus that
+                 has no `teacher_tags` column yet (a failure is reported, not fatal).
   e. merge       OUT/captions.csv (paths relative to OUT: mma/..., games/...; `source` column)
                  and OUT/summary.json with totals. Always redone (cheap).
 """
@@ -20,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import csv
 import importlib.util
 import json
 import os
@@ -29,34 +27,19 @@ import sys
 import time
 from pathlib import Path
 
-from train import mood
+from muser_train.corpus import mood
+from muser_train.corpus.common import SR, count_by, hours, read_csv, write_csv, write_json
 
 SOURCES = ("mma", "games", "scores")
-CLIP_S = 12.0
 MMA_ARGS = ["--clips-per-style", "40", "--classical-clips", "320"]
 TEACHER_PATCHES = 2  # musicnn scores the two 3 s patches at 1/4 and 3/4 of each 12 s clip (half the cost)
-# What the MMA sub-corpus is made of (see train/corpus_mma.py); the games list their own.
+# What the MMA sub-corpus is made of (see corpus/mma.py); the games list their own.
 MMA_LICENCES = {"MMA groove library": "GPL-2+", "music21 corpus": "BSD-3-Clause",
                 "FluidR3_GM soundfont": "MIT", "TimGM6mb soundfont": "GPL-2"}
 
 
 def log(msg: str) -> None:
     print(f"[corpus] {msg}", flush=True)
-
-
-def read_csv(path: Path) -> tuple[list[str], list[dict]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        r = csv.DictReader(fh)
-        return list(r.fieldnames or []), list(r)
-
-
-def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -78,11 +61,11 @@ def running_elsewhere(module: str, sub: Path) -> bool:
 
 
 BUILDERS = {  # sub-corpus -> (module, extra arguments)
-    "mma": ("train.corpus_mma", MMA_ARGS),
-    "games": ("train.corpus_games", []),
+    "mma": ("muser_train.corpus.mma", MMA_ARGS),
+    "games": ("muser_train.corpus.games", []),
     # as built for the shipped checkpoint: Monteverdi left out (some madrigal MIDIs render for an hour)
-    "scores": ("train.corpus_scores", ["--scale", "0.6", "--sources", "palestrina", "trecento", "beethoven",
-                                       "ryansMammoth"]),
+    "scores": ("muser_train.corpus.scores", ["--scale", "0.6", "--sources", "palestrina", "trecento",
+                                             "beethoven", "ryansMammoth"]),
 }
 
 
@@ -105,7 +88,7 @@ def ensure(name: str, out: Path, seed: int, jobs: int) -> str:
 # ----------------------------------------------------------------------------------------------
 def _subject(row: dict) -> str:
     try:
-        from train.corpus_mma import STYLE_WORD
+        from muser_train.corpus.mma import STYLE_WORD
     except ImportError:  # pragma: no cover
         STYLE_WORD = {}
     style = STYLE_WORD.get(row.get("style", ""), row.get("style", "")) or row.get("genre", "")
@@ -118,8 +101,8 @@ def _mood_job(args: tuple[str, dict, str]) -> tuple[str, list[str], list[str], s
     path, row, seed_key = args
     from muser_model import audio
     try:
-        wave = audio.load_audio(path, 16000)
-        feats = mood.analyse(wave, 16000)
+        wave = audio.load_audio(path, SR)
+        feats = mood.analyse(wave, SR)
         err = ""
     except Exception as e:  # noqa: BLE001 - an unreadable clip still gets metadata words
         feats, err = None, f"{type(e).__name__}: {e}"[:200]
@@ -158,20 +141,20 @@ def add_mood(sub: Path, jobs: int = 2, seed: int = 0) -> dict:
     for c in ("mood_words", "mood_tags"):
         if c not in cols:
             cols.append(c)
-    write_csv(cap, cols, rows)
+    write_csv(cap, cols, rows, extra="ignore")
     return {"rows": len(rows), "added": len(todo), "audio_errors": errors}
 
 
 # ----------------------------------------------------------------------------------------------
-# d: teacher tags (train/pseudo_tags.py, written elsewhere; optional)
+# d: teacher tags (corpus/pseudo_tags.py; a failure is reported, not fatal)
 # ----------------------------------------------------------------------------------------------
 def pseudo_tags(sub: Path) -> str:
-    if importlib.util.find_spec("train.pseudo_tags") is None:
-        return "skipped (train/pseudo_tags.py not present)"
+    if importlib.util.find_spec("muser_train.corpus.pseudo_tags") is None:
+        return "skipped (muser_train.corpus.pseudo_tags not present)"
     cols, _ = read_csv(sub / "captions.csv")
     if "teacher_tags" in cols:
         return "present"
-    rc = run_step([sys.executable, "-m", "train.pseudo_tags", "--corpus", str(sub), "--max-patches",
+    rc = run_step([sys.executable, "-m", "muser_train.corpus.pseudo_tags", "--corpus", str(sub), "--max-patches",
                    str(TEACHER_PATCHES)])
     if rc != 0:
         log(f"warning: pseudo_tags failed on {sub} (exit {rc}); continuing without")
@@ -200,19 +183,12 @@ def merge(out: Path, sources=SOURCES) -> dict:
             merged.append(r)
         summ = out / name / "summary.json"
         subs[name] = json.loads(summ.read_text()) if summ.is_file() else {}
-    write_csv(out / "captions.csv", columns, merged)
-
-    def count(key, rows):
-        c: dict[str, int] = {}
-        for r in rows:
-            c[r.get(key) or ""] = c.get(r.get(key) or "", 0) + 1
-        return dict(sorted(c.items()))
-
+    write_csv(out / "captions.csv", columns, merged, extra="ignore")
     per_source = {}
     for name in subs:
         rows = [r for r in merged if r["source"] == name]
-        per_source[name] = {"clips": len(rows), "hours": round(len(rows) * CLIP_S / 3600, 3),
-                            "splits": count("split", rows), "genres": count("genre", rows)}
+        per_source[name] = {"clips": len(rows), "hours": hours(len(rows)),
+                            "splits": count_by(rows, "split"), "genres": count_by(rows, "genre")}
     licences: dict[str, object] = {}
     if "mma" in subs:
         licences["mma"] = MMA_LICENCES
@@ -224,8 +200,8 @@ def merge(out: Path, sources=SOURCES) -> dict:
                                  "version": v.get("version", "")}
                              for p, v in subs["games"].get("packages", {}).items()}
     return {
-        "clips": len(merged), "hours": round(len(merged) * CLIP_S / 3600, 3),
-        "splits": count("split", merged), "genres": count("genre", merged),
+        "clips": len(merged), "hours": hours(len(merged)),
+        "splits": count_by(merged, "split"), "genres": count_by(merged, "genre"),
         "sources": per_source, "licences": licences,
         "with_teacher_tags": sum(1 for r in merged if (r.get("teacher_tags") or "").strip()),
         "with_mood_words": sum(1 for r in merged
@@ -234,7 +210,8 @@ def merge(out: Path, sources=SOURCES) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m muser_train.corpus", description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -253,12 +230,12 @@ def main(argv=None) -> int:
         if (out / name / "captions.csv").is_file():
             steps[f"pseudo_tags_{name}"] = pseudo_tags(out / name)
     summary = merge(out, args.sources)
-    summary["command"] = "python -m train.corpus " + " ".join(argv if argv is not None
+    summary["command"] = "python -m muser_train.corpus " + " ".join(argv if argv is not None
                                                              else sys.argv[1:])
     summary["seed"] = args.seed
     summary["steps"] = steps
     summary["elapsed_s"] = round(time.time() - t0, 1)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(out / "summary.json", summary)
     print(json.dumps({k: summary[k] for k in ("clips", "hours", "splits", "steps", "elapsed_s")},
                      indent=1))
     failed = [k for k, v in steps.items() if isinstance(v, str) and v.startswith("failed")

@@ -1,6 +1,7 @@
 """Held-out quality of a checkpoint on a captioned corpus: the numbers of the README data card.
 
-    python -m train.report --corpus /work/corpus --checkpoint muser_model/checkpoints/default.muser --write
+    python -m muser_train.evaluation.report --corpus corpus \
+        --checkpoint muser_model/checkpoints/default.muser --write
 
 On the corpus's test split, for the waveform tower, the spectrogram tower and the fused
 embedding (the paper's ablation):
@@ -25,13 +26,13 @@ import torch
 
 from muser_model.inference import TrackEmbedding
 from muser_model.runtime import LoadedModel, load_model
-from train.data import Clip, read_folder
-from train.evaluate import embed_clips, genre_accuracy, tag_metrics
+from muser_train.training.datasets import Example, read_folder
+from muser_train.evaluation.evaluate import embed_clips, genre_accuracy, tag_metrics
 
 TOWERS = ("wave", "spec", "fused")
 
 
-def heldout_clips(corpus: Path) -> tuple[list[Clip], dict[str, dict]]:
+def heldout_clips(corpus: Path) -> tuple[list[Example], dict[str, dict]]:
     """Test-split clips and, per clip path, its extra CSV columns (teacher_tags, source)."""
     clips = [c for c in read_folder(corpus) if c.split == "test"]
     with open(corpus / "captions.csv", newline="", encoding="utf-8") as f:
@@ -39,9 +40,9 @@ def heldout_clips(corpus: Path) -> tuple[list[Clip], dict[str, dict]]:
     return clips, extra
 
 
-def teacher_tag_metrics(lm: LoadedModel, clips: Sequence[Clip], embs: Sequence[TrackEmbedding],
+def teacher_tag_metrics(lm: LoadedModel, clips: Sequence[Example], embs: Sequence[TrackEmbedding],
                         teacher: list[list[str]]) -> dict:
-    """`train.evaluate.tag_metrics` against the teacher's tags, with this report's key names."""
+    """`muser_train.evaluation.evaluate.tag_metrics` against the teacher's tags, with this report's key names."""
     m = tag_metrics(lm, clips, embs, truth_tags=teacher)
     out = {"clips": m["clips"], "tags_with_positives": m["labels_with_positives"]}
     out.update({k: v for k, v in m.items() if k.startswith("zero_shot_")})
@@ -50,7 +51,7 @@ def teacher_tag_metrics(lm: LoadedModel, clips: Sequence[Clip], embs: Sequence[T
     return out
 
 
-def text_recall(lm: LoadedModel, clips: Sequence[Clip], audio: dict[str, torch.Tensor], k: int = 10) -> dict:
+def text_recall(lm: LoadedModel, clips: Sequence[Example], audio: dict[str, torch.Tensor], k: int = 10) -> dict:
     """`audio`: tower -> (N, E) track embeddings of `clips`, in order."""
     queries = lm.embed_texts([c.texts[0] for c in clips]).float().cpu()  # (N, E)
     out: dict = {"queries": len(clips), "k": k, "chance": round(min(1.0, k / max(1, len(clips))), 4)}
@@ -75,7 +76,7 @@ def report(lm: LoadedModel, corpus: Path, batch_size: int = 32) -> dict:
     return result
 
 
-def _metrics(lm: LoadedModel, clips: Sequence[Clip], embs: Sequence[TrackEmbedding], extra: dict) -> dict:
+def _metrics(lm: LoadedModel, clips: Sequence[Example], embs: Sequence[TrackEmbedding], extra: dict) -> dict:
     teacher = [[t for t in (extra.get(str(c.path), {}).get("teacher_tags") or "").split(";") if t]
                for c in clips]
     audio = {t: torch.stack([e.track(t) for e in embs]) for t in TOWERS}  # (N, E) each

@@ -1,7 +1,7 @@
 """Render a genre-labelled audio+caption corpus with MMA + FluidSynth (and music21 for classical).
 
 Usage (from the repository root):
-    python -m train.corpus_mma --out /work/corpus/mma --clips-per-style 40 --seed 0 --jobs 2
+    python -m muser_train.corpus.mma --out corpus/mma --clips-per-style 40 --seed 0 --jobs 2
 
 Sources
   * MMA (Musical MIDI Accompaniment) groove files from /usr/share/mma/lib/stdlib, grouped into
@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import csv
-import json
 import math
 import os
 import random
@@ -35,14 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from muser_model.vocab import MTT_TAGS
+from muser_train.corpus.common import (CLIP_S, SOUNDFONTS, SR, command_line, excerpt, finish, fluid_render,
+                                       join_words, score_key, split_counts, with_article, write_csv,
+                                       write_ogg)
 
 MMA_LIB = Path("/usr/share/mma/lib/stdlib")
-SOUNDFONTS = {
-    "FluidR3_GM": "/usr/share/sounds/sf2/FluidR3_GM.sf2",
-    "TimGM6mb": "/usr/share/sounds/sf2/TimGM6mb.sf2",
-}
-SR = 16000
-CLIP_S = 12.0
 MMA_START_S = 0.5
 
 # ----------------------------------------------------------------------------------------------
@@ -324,43 +319,8 @@ def groove_beats_per_bar(stem):
 # ----------------------------------------------------------------------------------------------
 # audio helpers
 # ----------------------------------------------------------------------------------------------
-def fluid_render(mid, wav, sf2):
-    r = subprocess.run(["fluidsynth", "-ni", "-g", "0.7", "-F", str(wav), "-r", str(SR), sf2,
-                        str(mid)], capture_output=True, timeout=45)  # a 12 s clip renders in < 1 s alone, far slower on a loaded machine; some music21 MIDIs render for hours (a late end event)
-    if r.returncode != 0 or not Path(wav).exists():
-        raise RuntimeError("fluidsynth failed: " + r.stderr.decode(errors="ignore")[-300:])
-    import soundfile as sf
-    y, sr = sf.read(str(wav), dtype="float32", always_2d=True)
-    y = y.mean(axis=1)
-    if sr != SR:
-        import soxr
-        y = soxr.resample(y, sr, SR)
-    return y
-
-
 def write_clip(y, out_path, title, genre):
-    import soundfile as sf
-    from mutagen.oggvorbis import OggVorbis
-    peak = float(np.max(np.abs(y))) if y.size else 0.0
-    if peak > 0.99:
-        y = y * (0.99 / peak)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(out_path), y, SR, format="OGG", subtype="VORBIS")
-    tags = OggVorbis(str(out_path))
-    tags["title"] = title
-    tags["artist"] = "MMA + FluidSynth render"
-    tags["genre"] = genre
-    tags.save()
-
-
-def excerpt(y, start_s, rng=None, latest_start=None):
-    n = int(CLIP_S * SR)
-    s = int(start_s * SR)
-    if latest_start is not None and rng is not None:
-        hi = max(start_s, min(latest_start, len(y) / SR - CLIP_S))
-        s = int(rng.uniform(start_s, hi) * SR)
-    seg = y[s:s + n]
-    return seg
+    write_ogg(y, out_path, title, "MMA + FluidSynth render", genre)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -416,11 +376,7 @@ def render_classical(task):
         s = corpus.parse(task["piece"])
         if task["max_measures"]:
             s = s.measures(1, task["max_measures"])
-        try:
-            k = s.analyze("key")
-            key = f"{k.tonic.name.replace('-', 'b')} {k.mode}"
-        except Exception:  # noqa: BLE001
-            key = "unknown"
+        key = score_key(s, unknown="unknown")
         prog = task["program"]
         first_bar_ql = 4.0
         for p in s.parts:
@@ -594,21 +550,6 @@ def plan(args):
 # ----------------------------------------------------------------------------------------------
 # captions
 # ----------------------------------------------------------------------------------------------
-def join_words(ws):
-    ws = list(ws)
-    if len(ws) <= 1:
-        return "".join(ws)
-    return ", ".join(ws[:-1]) + " and " + ws[-1]
-
-
-def an(phrase, cap=False):
-    phrase = phrase.strip()
-    art = "an" if phrase[:1].lower() in "aeiou8" else "a"
-    if cap:
-        art = art.capitalize()
-    return f"{art} {phrase}"
-
-
 def make_row(task, res, out, rng):
     progs = res["programs"]
     instruments = []
@@ -647,18 +588,18 @@ def make_row(task, res, out, rng):
     unit = "piece" if is_cl else "groove"
     cands = [
         f"The song belongs to {genre_w}.",
-        an(f"{tempo_w} {style_w} {unit} with {inst_w}.", cap=True),
+        with_article(f"{tempo_w} {style_w} {unit} with {inst_w}.", cap=True),
         f"The music is characterized by {join_words(tags)}.",
         f"An instrumental {genre_w} track in {key} at {tempo} bpm featuring {inst_w}.",
         f"{style_w[0].upper() + style_w[1:]} music played on {inst_w}, "
         f"{tempo_w or 'instrumental'}, no singing.",
-        "This is " + an(f"{tempo_w} {genre_w} recording; you can hear {inst_w}."),
+        "This is " + with_article(f"{tempo_w} {genre_w} recording; you can hear {inst_w}."),
     ]
     if is_cl:
         cands.append(f"A classical {style_w} excerpt in {key} performed by {inst_w}.")
     elif task["progression"] != "-":
         prog_w = task["progression"].replace("_", " ")
-        cands.append(an(f"{style_w} accompaniment over " + an(f"{prog_w} chord progression")
+        cands.append(with_article(f"{style_w} accompaniment over " + with_article(f"{prog_w} chord progression")
                         + f" in {key}.", cap=True))
     order = cands[:]
     rng.shuffle(order)
@@ -724,17 +665,12 @@ def main(argv=None):
     for i in sorted(results):
         rows.append(make_row(tasks[i], results[i], out, random.Random(f"{args.seed}-{i}")))
     rows.sort(key=lambda r: r["path"])
-    with open(out / "captions.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(out / "captions.csv", COLUMNS, rows)
 
-    counts = {}
-    for r in rows:
-        counts.setdefault(r["genre"], {"train": 0, "test": 0})[r["split"]] += 1
+    counts = split_counts(rows, "genre")
     total_s = sum(res["dur"] for res in results.values())
     summary = {
-        "command": " ".join([sys.executable, "-m", "train.corpus_mma"] + (argv or sys.argv[1:])),
+        "command": command_line("muser_train.corpus.mma", argv),
         "seed": args.seed,
         "clips": len(rows),
         "counts": counts,
@@ -767,9 +703,7 @@ def main(argv=None):
         ],
         "elapsed_s": round(time.time() - t0, 1),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps({k: summary[k] for k in ("clips", "counts", "split_totals", "total_hours",
-                                              "failures", "elapsed_s")}, indent=1))
+    finish(out, summary, ("clips", "counts", "split_totals", "total_hours", "failures", "elapsed_s"))
     return 0
 
 

@@ -1,0 +1,2 @@
+"""Training: dataset readers, the trainer, augmentation, caches, distributed helpers, heads,
+distillation."""
