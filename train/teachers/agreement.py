@@ -1,8 +1,9 @@
 """How much two teachers of one vocabulary agree, on real audio: the case for their ensemble.
 
-    python -m train.teachers.agreement DIR_OR_FILE... [--patches 8] [--json OUT]
+    python -m train.teachers.agreement DIR_OR_FILE... [--patches 8] [--seconds 60] [--json OUT]
 
-Each file is decoded at 16 kHz, cut into 3 s patches (up to --patches, evenly spread), scored by
+Each file's first --seconds are decoded at 16 kHz (0: all), cut into 3 s patches (up to
+--patches, evenly spread), scored by
 all four teachers (clip score = mean over its patches), and each vocabulary's pair is compared:
   pearson            correlation of all clip x tag probabilities of the two models
   spearman           mean over clips of the rank correlation of the 50 tag scores
@@ -70,7 +71,8 @@ def audio_files(paths: list[str]) -> list[Path]:
     return out
 
 
-def score_files(files: list[Path], max_patches: int) -> tuple[list[str], dict[str, np.ndarray]]:
+def score_files(files: list[Path], max_patches: int,
+                seconds: float = 0.0) -> tuple[list[str], dict[str, np.ndarray]]:
     """(decoded file names, {teacher: (N, 50) clip probabilities})."""
     from muser_model.audio import load_audio
     from train.pseudo_tags import spread
@@ -82,7 +84,7 @@ def score_files(files: list[Path], max_patches: int) -> tuple[list[str], dict[st
     rows: dict[str, list[np.ndarray]] = {n: [] for n in models}
     for f in files:
         try:
-            x = spread(wave_patches(load_audio(f, SR)), max_patches)
+            x = spread(wave_patches(load_audio(f, SR, duration_s=seconds or None)), max_patches)
         except Exception as e:  # a bad file never stops the measurement
             print(f"skip {f}: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
             continue
@@ -108,10 +110,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("paths", nargs="+", help="audio files or folders (searched recursively)")
     ap.add_argument("--patches", type=int, default=8, help="3 s patches per file, evenly spread (0: all)")
+    ap.add_argument("--seconds", type=float, default=60.0, help="decode only this much of each file (0: all)")
     ap.add_argument("--json", type=Path, help="also write the numbers and per-clip scores here")
     args = ap.parse_args(argv)
     files = audio_files(args.paths)
-    names, scores = score_files(files, args.patches)
+    names, scores = score_files(files, args.patches, args.seconds)
     if len(names) < 2:
         print(f"error: {len(names)} of {len(files)} files decoded; agreement needs at least 2", file=sys.stderr)
         return 1
