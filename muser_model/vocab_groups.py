@@ -82,7 +82,8 @@ _MSD = (
 )
 _ORIGINS = {
     "mtt": "MagnaTagATune top-50 tags; teachers MTT_musicnn and MTT_vgg (musicnn 0.1.0)",
-    "msd": "Million Song Dataset Last.fm top-50 tags; teachers MSD_musicnn and MSD_vgg (musicnn 0.1.0)",
+    "msd": ("Million Song Dataset Last.fm top-50 tags; teachers MSD_musicnn and MSD_vgg "
+            "(musicnn 0.1.0)"),
 }
 
 
@@ -113,7 +114,8 @@ def tag(tag_id: str) -> VocabTag:
     try:
         return _BY_ID[tag_id]
     except KeyError:
-        raise VocabularyError(f"unknown tag id {tag_id!r} (ids look like 'mtt:rock' or 'msd:rock')") from None
+        raise VocabularyError(
+            f"unknown tag id {tag_id!r} (ids look like 'mtt:rock' or 'msd:rock')") from None
 
 
 def ids_in_group(group: str, vocab: str | None = None) -> list[str]:

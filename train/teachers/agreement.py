@@ -47,17 +47,18 @@ def top_k_mask(scores: np.ndarray, k: int = TOP_K) -> np.ndarray:
     return mask
 
 
-def agreement(a: np.ndarray, b: np.ndarray, k: int = TOP_K) -> dict[str, float]:
+def agreement(a: np.ndarray, b: np.ndarray, k: int = TOP_K) -> dict[str, float | int]:
     """Agreement of two (N clips, L tags) probability matrices of the same vocabulary (N >= 2)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape or a.ndim != 2 or len(a) < 2:
         raise ValueError(f"need two (N >= 2, L) matrices of one shape, got {a.shape} and {b.shape}")
     ta, tb = top_k_mask(a, k), top_k_mask(b, k)
+    other_clip = np.roll(b, 1, axis=0)  # clip i against the partner's scores of clip i-1
     return {
-        "clips": float(len(a)),
+        "clips": len(a),
         "pearson": float(np.corrcoef(a.ravel(), b.ravel())[0, 1]),
         "spearman": float(_rowwise_pearson(_ranks(a), _ranks(b)).mean()),
-        "spearman_shuffled": float(_rowwise_pearson(_ranks(a), _ranks(np.roll(b, 1, axis=0))).mean()),
+        "spearman_shuffled": float(_rowwise_pearson(_ranks(a), _ranks(other_clip)).mean()),
         f"top{k}_overlap": float((ta & tb).sum(1).mean() / k),
         f"auc_a_on_b_top{k}": macro_roc_auc(tb, a),
         f"auc_b_on_a_top{k}": macro_roc_auc(ta, b),
@@ -67,8 +68,16 @@ def agreement(a: np.ndarray, b: np.ndarray, k: int = TOP_K) -> dict[str, float]:
 def audio_files(paths: list[str]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
-        out += sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES) if p.is_dir() else [p]
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES)
+        else:
+            out.append(p)
     return out
+
+
+def _skip(path: Path, error: Exception | str) -> None:
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    print(f"skip {path}: {reason}", file=sys.stderr)
 
 
 def score_files(files: list[Path], max_patches: int,
@@ -82,22 +91,24 @@ def score_files(files: list[Path], max_patches: int,
     models = {s.name: load_teacher(s.name) for v in VOCABS for s in members(v)}
     names: list[str] = []
     rows: dict[str, list[np.ndarray]] = {n: [] for n in models}
-    for f in files:
+    for done, f in enumerate(files, 1):
+        if done % 10 == 0:
+            print(f"{done}/{len(files)} files", file=sys.stderr, flush=True)
         try:
             x = spread(wave_patches(load_audio(f, SR, duration_s=seconds or None)), max_patches)
         except Exception as e:  # a bad file never stops the measurement
-            print(f"skip {f}: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+            _skip(f, e)
             continue
         if len(x) == 0:
-            print(f"skip {f}: no audio samples", file=sys.stderr)
+            _skip(f, "no audio samples")
             continue
         names.append(str(f))
         for n, m in models.items():
-            rows[n].append(score_patches(m, x).mean(axis=0))
+            rows[n].append(score_patches(m, x).mean(axis=0))  # (50,) clip score
     return names, {n: np.stack(r) if r else np.zeros((0, 50), np.float32) for n, r in rows.items()}
 
 
-def report(scores: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+def report(scores: dict[str, np.ndarray]) -> dict[str, dict]:
     """{vocab: agreement of its two teachers}."""
     out = {}
     for v in VOCABS:
@@ -109,14 +120,17 @@ def report(scores: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("paths", nargs="+", help="audio files or folders (searched recursively)")
-    ap.add_argument("--patches", type=int, default=8, help="3 s patches per file, evenly spread (0: all)")
-    ap.add_argument("--seconds", type=float, default=60.0, help="decode only this much of each file (0: all)")
+    ap.add_argument("--patches", type=int, default=8,
+                    help="3 s patches per file, evenly spread (0: all)")
+    ap.add_argument("--seconds", type=float, default=60.0,
+                    help="decode only this much of each file (0: all)")
     ap.add_argument("--json", type=Path, help="also write the numbers and per-clip scores here")
     args = ap.parse_args(argv)
     files = audio_files(args.paths)
     names, scores = score_files(files, args.patches, args.seconds)
     if len(names) < 2:
-        print(f"error: {len(names)} of {len(files)} files decoded; agreement needs at least 2", file=sys.stderr)
+        print(f"error: {len(names)} of {len(files)} files decoded; agreement needs at least 2",
+              file=sys.stderr)
         return 1
     result = report(scores)
     json.dump(result, sys.stdout, indent=1)

@@ -190,10 +190,12 @@ def convert(ckpt: Path, family: str) -> dict[str, np.ndarray]:
     if family == "vgg":
         out["_pools"] = graph_pools(graph_def)
         if out["_pools"].shape != (len(convs), 4):
-            raise ValueError(f"{ckpt}: {len(out['_pools'])} max pools in the graph, expected {len(convs)}")
+            raise ValueError(f"{ckpt}: {len(out['_pools'])} max pools in the graph, "
+                             f"expected {len(convs)}")
     eps = graph_epsilons(tf, graph_def)
     if set(eps) != set(norms):
-        raise ValueError(f"{ckpt}: batch norms in the graph {sorted(eps)} != expected {sorted(norms)}")
+        raise ValueError(f"{ckpt}: batch norms in the graph {sorted(eps)} "
+                         f"!= expected {sorted(norms)}")
     for tf_name, pt in norms.items():
         out[f"_eps/{pt}"] = np.asarray(eps[tf_name], dtype=np.float64)
     return out

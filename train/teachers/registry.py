@@ -31,7 +31,8 @@ def build(family: str, arrays: dict[str, np.ndarray], path: str | Path = "") -> 
     """An untrained model of `family` shaped as the converted arrays say (the vgg pools)."""
     if family == "vgg":
         if "_pools" not in arrays:
-            raise ValueError(f"{path}: no _pools entry (convert it again with train.teachers.convert)")
+            raise ValueError(f"{path}: no _pools entry "
+                             "(convert it again with train.teachers.convert)")
         return MusicnnVGG(pools_from_array(arrays["_pools"]))
     return FAMILIES[family]()
 

@@ -95,14 +95,14 @@ def save_table(table: ScoreTable, path: Path, order: list[str]) -> None:
     ids += sorted(set(table.scores) - set(ids))
     arrays = {v: np.stack([table.scores[i][v] for i in ids]).astype(np.float16) if ids
               else np.zeros((0, 50), np.float16) for v in VOCABS}
+    failed = sorted(table.failed)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez_compressed(fh, ids=np.asarray(ids, dtype=str), **arrays,
                                 **{f"{v}_labels": np.asarray(labels(v)) for v in VOCABS},
-                                failed=np.asarray(sorted(table.failed), dtype=str),
-                                failed_reasons=np.asarray([table.failed[i] for i in sorted(table.failed)],
-                                                          dtype=str))
+                                failed=np.asarray(failed, dtype=str),
+                                failed_reasons=np.asarray([table.failed[i] for i in failed], dtype=str))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -159,10 +159,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("manifest", type=Path, help="csv with a path column and an optional id column")
     ap.add_argument("--out", type=Path, required=True, help="the scores .npz (resumed if it exists)")
-    ap.add_argument("--root", type=Path, help="folder the paths are relative to (default: the manifest's)")
+    ap.add_argument("--root", type=Path,
+                    help="folder the paths are relative to (default: the manifest's)")
     ap.add_argument("--patches", type=int, default=MAX_PATCHES, help="3 s patches per clip (0: all)")
     ap.add_argument("--save-every", type=int, default=SAVE_EVERY, help="clips between saves")
-    ap.add_argument("--retry-failed", action="store_true", help="try the clips that failed before again")
+    ap.add_argument("--retry-failed", action="store_true",
+                    help="try the clips that failed before again")
     args = ap.parse_args(argv)
     try:
         counts = run(args.manifest, args.out, args.root, args.patches, max(1, args.save_every),

@@ -54,7 +54,8 @@ class MusicnnVGG(nn.Module):
         super().__init__()
         self.pools = tuple(pools)
         self.bn_input = nn.BatchNorm2d(1, eps=BN_EPS)
-        self.blocks = nn.ModuleList(_VGGBlock(1 if i == 0 else FILTERS, p) for i, p in enumerate(pools))
+        self.blocks = nn.ModuleList(_VGGBlock(1 if i == 0 else FILTERS, p)
+                                    for i, p in enumerate(pools))
         self.out = nn.Linear(self.FLAT, n_classes)
         self.eval()
 
