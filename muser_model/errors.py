@@ -94,3 +94,7 @@ class DeviceError(MuserError):
 class CudaUnavailableError(DeviceError):
     def __init__(self, device: str) -> None:
         super().__init__(f"device {device!r} requested but CUDA is not available here")
+
+
+class VocabularyError(MuserError, ValueError):
+    """A tag vocabulary table (muser_model.vocab_groups) is malformed or names an unknown tag."""

@@ -1,4 +1,4 @@
-"""Pseudo-tag a training corpus with the musicnn MTT-50 teacher (`muser_train.musicnn`).
+"""Pseudo-tag a training corpus with the musicnn MTT-50 teacher (`muser_train.teachers`, mtt_musicnn).
 
     python -m muser_train.corpus.pseudo_tags --corpus DIR [--jobs N] [--weights PATH.npz]
 
@@ -75,7 +75,7 @@ def spread(patch_stack: np.ndarray, max_patches: int) -> np.ndarray:
 def _features(path: str, max_patches: int = 0) -> tuple[str, np.ndarray | None, str]:
     """Decode and patch one clip (runs in a worker). Returns (path, patches or None, error)."""
     from muser_model.audio import load_audio
-    from muser_train.musicnn import SR, musicnn_logmel, patches
+    from muser_train.teachers.features import SR, musicnn_logmel, patches
     try:
         wave = load_audio(path, SR)
         if wave.size == 0:
@@ -127,7 +127,7 @@ def score_corpus(abs_paths: list[str], model, jobs: int = 1,
                  log=lambda m: print(m, file=sys.stderr, flush=True), max_patches: int = 0) -> dict[str, np.ndarray]:
     """{absolute path: (50,) scores in MTT_TAGS order} for the clips that decode."""
     import torch
-    from muser_train.musicnn import to_mtt_order
+    from muser_train.teachers.registry import to_mtt_order
 
     out: dict[str, np.ndarray] = {}
     queue: list[tuple[str, np.ndarray]] = []
@@ -162,7 +162,7 @@ def score_corpus(abs_paths: list[str], model, jobs: int = 1,
 
 def run(corpus: str | Path, jobs: int = 1, weights: str | Path | None = None,
         top_k: int = TOP_K, min_score: float = MIN_SCORE, max_patches: int = 0) -> dict:
-    from muser_train.musicnn import DEFAULT_WEIGHTS, load_teacher
+    from muser_train.teachers.registry import load_teacher
 
     corpus = Path(corpus)
     sidecar = corpus / "captions.csv"
@@ -176,7 +176,7 @@ def run(corpus: str | Path, jobs: int = 1, weights: str | Path | None = None,
         if col not in fields:
             fields.append(col)
 
-    model = load_teacher(weights or DEFAULT_WEIGHTS)
+    model = load_teacher("mtt_musicnn", weights)
     abs_paths = list(dict.fromkeys(str(corpus / r["path"]) for r in rows))
     scores = score_corpus(abs_paths, model, jobs, max_patches=max_patches)
 
