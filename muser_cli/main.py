@@ -124,23 +124,19 @@ def _print_tags(result) -> None:
 
 @app.command(cls=_Command)
 def info(
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = typer.Option(False, "--json", help="The full record (training history, all metrics) as one JSON object."),
     checkpoint: Optional[Path] = CheckpointOpt,
-    device: str = DeviceOpt,
 ) -> None:
     """Describe the checkpoint: provenance, config, parameters, training data and metrics."""
-    from muser_model.describe import describe
+    from muser_model.checkpoint import default_checkpoint_path
+    from muser_model.describe import describe_checkpoint, summary_lines
 
-    lm = load_model_or_exit(checkpoint, device)
-    report = describe(lm)
+    report = describe_checkpoint(checkpoint or default_checkpoint_path())  # torch-free, ~0.1 s
     if as_json:
         output.json_line(report)
         return
-    for key, value in report.items():
-        output.data(f"{key:<16} {value if not isinstance(value, dict) else ''}")
-        if isinstance(value, dict):
-            for sub, subvalue in value.items():
-                output.data(f"  {sub:<22} {subvalue}")
+    for line in summary_lines(report):
+        output.data(line)
 
 
 @app.command(name="eval", cls=_Command)
