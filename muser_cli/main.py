@@ -79,6 +79,7 @@ def tag(
                                help="auto (numpy on CPU for a few minutes of audio: no torch import), numpy or torch."),
 ) -> None:
     """Print the top MTT-50 tags and the genre of each audio file."""
+    from muser_model.audio import quiet_decoder_notes
     from muser_model.errors import AudioError
     from muser_model.files import iter_audio_files
     from muser_model.hardware import keep_freed_memory
@@ -91,16 +92,17 @@ def tag(
         output.error("no audio files found in " + ", ".join(str(p) for p in inputs))
         raise typer.Exit(EXIT_USAGE)
     failed = 0
-    results = tag_paths(files, checkpoint, device, precision, engine, k=top_k, labels=label_list(labels),
-                        timeline=timeline, batch_size=batch_size, workers=workers)
-    for result in output.progress(results, len(files), "tagging"):
-        if isinstance(result, AudioError):
-            failed += 1
-            output.error(str(result))
-        elif as_json:
-            output.json_line(result.to_json())
-        else:
-            _print_tags(result)
+    with quiet_decoder_notes():  # this process may probe and decode: drop libmpg123's notes on fd 2
+        results = tag_paths(files, checkpoint, device, precision, engine, k=top_k, labels=label_list(labels),
+                            timeline=timeline, batch_size=batch_size, workers=workers)
+        for result in output.progress(results, len(files), "tagging"):
+            if isinstance(result, AudioError):
+                failed += 1
+                output.error(str(result))
+            elif as_json:
+                output.json_line(result.to_json())
+            else:
+                _print_tags(result)
     if failed:
         output.message(f"{failed} of {len(files)} file(s) failed")
         raise typer.Exit(EXIT_FILE_FAILED)
