@@ -12,15 +12,26 @@ from muser_cli.common import (EXIT_FILE_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Ch
                               PrecisionOpt, load_model_or_exit)
 from muser_model.errors import MuserError
 
+try:  # typer >= 0.26 carries its own copy of click
+    from typer._click.exceptions import UsageError as CommandLineError
+except ImportError:  # pragma: no cover - older typer on plain click
+    from click.exceptions import UsageError as CommandLineError
+
 
 class _MuserGroup(TyperGroup):
     """The one place where errors become messages and exit codes: a MuserError prints as
     `error: MESSAGE` and exits with the error's own `exit_code` (see muser_model/errors.py);
+    a command-line mistake (unknown option, bad value) is `error: MESSAGE` and a hint, exit 2;
     Ctrl-C exits 130."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except CommandLineError as exc:
+            output.error(exc.format_message())
+            if exc.ctx is not None:
+                output.message(f"Try '{exc.ctx.command_path} -h' for help.")
+            raise typer.Exit(EXIT_USAGE) from exc
         except MuserError as exc:
             output.error(str(exc))
             raise typer.Exit(exc.exit_code) from exc

@@ -109,3 +109,16 @@ def test_ctrl_c_in_any_command_exits_130(tiny_checkpoint, tmp_path, monkeypatch)
     monkeypatch.setattr(train.evaluate, "evaluate_dataset", interrupted)
     res = _run("eval", "--data", "gtzan", "--data-dir", tmp_path, "-c", tiny_checkpoint, "--device", "cpu")
     assert res.exit_code == 130 and res.stderr.strip() == "error: interrupted"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["tag", "--top-k", "0", "x.mp3"], "error: Invalid value for '--top-k' / '-k': 0 is not in the range x>=1."),
+    (["search"], "error: Missing argument 'QUERY'."),
+    (["tag", "--bogus", "x.mp3"], "error: No such option: --bogus"),
+    (["tagg"], "error: No such command 'tagg'. Did you mean 'tag'?"),
+])
+def test_command_line_mistakes_are_an_error_line_and_a_hint(args, message):
+    res = runner.invoke(app, args)
+    lines = res.stderr.splitlines()
+    assert res.exit_code == EXIT_USAGE and lines[0] == message and len(lines) == 2
+    assert lines[1].startswith("Try '") and lines[1].endswith(" -h' for help.")
