@@ -6,13 +6,9 @@ from typing import Optional
 
 import typer
 
-from muser_cli import output
-
-EXIT_FILE_FAILED = 1  # some input file could not be processed
-EXIT_USAGE = 2  # nothing to do: no audio, missing/empty library, empty query, bad folder or name
-EXIT_MODEL = 3  # checkpoint or device unusable, or not the library's checkpoint
-EXIT_BUSY = 4  # another `muser index` holds the library
-EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
+# The exit codes live with the error classes (each carries its own `exit_code`); see errors.py.
+from muser_model.errors import (EXIT_BUSY, EXIT_FILE_FAILED, EXIT_INTERRUPTED, EXIT_MODEL,  # noqa: F401
+                                EXIT_OK, EXIT_TERMINATED, EXIT_USAGE)
 
 CheckpointOpt = typer.Option(None, "--checkpoint", "-c",
                              help="Checkpoint file (default: the one shipped with muser, or $MUSER_CHECKPOINT).")
@@ -20,14 +16,13 @@ DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 PrecisionOpt = typer.Option("auto", "--precision",
                             help="Audio inference precision: auto (bf16 where the CPU/GPU computes it natively), fp32 or bf16.")
 LibraryOpt = typer.Option("default", "--library", "-l", help="Library name (several can live side by side).")
+JsonLinesOpt = typer.Option(False, "--json", help="One JSON object per line on stdout.")
+M3uOpt = typer.Option(None, "--m3u", help="Also write the hits to this M3U playlist file.")
 
 
 def load_model_or_exit(checkpoint: Optional[Path], device: str, precision: str = "fp32"):
-    from muser_model.errors import MuserError
+    """The torch model; its MuserError (checkpoint, device) reaches the one handler in main.py,
+    which prints it and exits with the error's own code."""
     from muser_model.runtime import load_model
 
-    try:
-        return load_model(checkpoint, device, precision)
-    except MuserError as exc:
-        output.error(str(exc))
-        raise typer.Exit(EXIT_MODEL) from exc
+    return load_model(checkpoint, device, precision)

@@ -7,33 +7,29 @@ from typing import Optional
 import typer
 
 from muser_cli import output
-from muser_cli.common import (EXIT_BUSY, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_USAGE, CheckpointOpt, DeviceOpt,
-                              LibraryOpt, PrecisionOpt, load_model_or_exit)
+from muser_cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, CheckpointOpt, DeviceOpt, JsonLinesOpt,
+                              LibraryOpt, M3uOpt, PrecisionOpt, load_model_or_exit)
 from muser_cli.output import err
 
-def _fail(exc: Exception) -> typer.Exit:
-    from muser_model.library.paths import LibraryNameError
-    from muser_model.library.query import EmptyLibraryError, QueryError
-    from muser_model.library.scan import ScanRootError
-    from muser_model.library.store import LibraryBusyError, LibraryNotFoundError, ModelMismatchError
+SHOWN_FAILURES = 10  # failures listed after a scan; the rest go to --log
 
-    output.error(str(exc))
-    codes = {LibraryBusyError: EXIT_BUSY, ModelMismatchError: EXIT_MODEL, LibraryNotFoundError: EXIT_USAGE,
-             EmptyLibraryError: EXIT_USAGE, QueryError: EXIT_USAGE, LibraryNameError: EXIT_USAGE,
-             ScanRootError: EXIT_USAGE}
-    return typer.Exit(next((c for t, c in codes.items() if isinstance(exc, t)), EXIT_MODEL))
+
+def _fail(exc: Exception) -> Exception:
+    """Kept for commands written before errors carried their exit code: `raise _fail(exc)` re-raises
+    the error itself for main.py's one handler. New code lets a MuserError propagate."""
+    return exc
 
 
 def index(
-    folders: list[Path] = typer.Argument(..., help="Music folders to scan (recursively)."),
+    folders: list[Path] = typer.Argument(..., metavar="FOLDER...", help="Music folders to scan (recursively)."),
     library: str = LibraryOpt,
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Try files that failed before again."),
     wait: bool = typer.Option(False, "--wait", help="If another index run holds the library, wait for it."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1,
-                                          help="Decoder processes [default: one per CPU, at most 16; "
-                                               "one fewer when the torch engine embeds here]."),
+                                          help="Decoder processes (default: one per CPU, at most 16; "
+                                               "one fewer when the torch engine embeds here)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
-                                             help="Windows per torch batch [default: 64 on a GPU, 16 on a CPU]."),
+                                             help="Windows per torch batch (default: 64 on a GPU, 16 on a CPU)."),
     max_windows: int = typer.Option(64, "--max-windows", min=1, help="Windows per track at most (long tracks are sampled evenly)."),
     decode_timeout: float = typer.Option(300.0, "--decode-timeout", min=1.0,
                                          help="Seconds without any file decoded before a decoder counts as hung."),
@@ -46,25 +42,14 @@ def index(
     precision: str = PrecisionOpt,
 ) -> None:
     """Add a music folder to the library: embed new and changed files, drop removed ones."""
-    from muser_model.errors import MuserError
     from muser_model.library.pool import Terminated
-    from muser_model.library.scan import (ScanOptions, ScanRootError, check_has_audio, check_roots, index_library,
-                                          open_index_model)
+    from muser_model.library.scan import ScanOptions, check_has_audio, check_roots, index_library, open_index_model
     from muser_model.library.store import Library, LibraryNotFoundError
 
     opts = ScanOptions(retry_failed=retry_failed, workers=workers, batch_size=batch_size,
                        max_windows=max_windows, decode_timeout_s=decode_timeout)
-    try:
-        check_roots(folders)  # before a model starts loading: a typo answers at once
-        model = open_index_model(checkpoint, device, precision, engine)
-    except ScanRootError as exc:
-        raise _fail(exc) from exc
-    except MuserError as exc:  # checkpoint or device unusable
-        output.error(str(exc))
-        raise typer.Exit(EXIT_MODEL) from exc
-    except KeyboardInterrupt:  # while the model loads: nothing written yet
-        output.error("interrupted")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+    check_roots(folders)  # before a model starts loading: a typo answers at once
+    model = open_index_model(checkpoint, device, precision, engine)  # Ctrl-C here: 130 (main.py)
     try:
         try:
             lib = Library.open(library)
@@ -73,18 +58,16 @@ def index(
             lib = Library.open(library, create=True)
         with lib.writer_lock(wait=wait), _ScanProgress() as progress:
             summary = index_library(lib, folders, model, opts, on_plan=progress.plan, on_file=progress.file)
-    except MuserError as exc:
-        raise _fail(exc) from exc
     except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM (Terminated): 143, as shells report them
         stop = "terminated" if isinstance(exc, Terminated) else "interrupted"
         output.error(f"{stop}: the files indexed so far are kept; run the same command again to resume")
-        raise typer.Exit(143 if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
+        raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
     if log:
         log.write_text("".join(f"{p}\t{r}\n" for p, r in summary.failures), encoding="utf-8")
-    _print_summary(summary, lib, as_json)
+    _print_summary(summary, lib, as_json, log)
 
 
-def _print_summary(summary, lib, as_json: bool) -> None:
+def _print_summary(summary, lib, as_json: bool, log: Optional[Path] = None) -> None:
     if summary.model_changed:
         output.warn("the checkpoint changed since the last run: the whole library was re-embedded")
     if as_json:
@@ -94,16 +77,26 @@ def _print_summary(summary, lib, as_json: bool) -> None:
         data["library"] = str(lib.root)
         output.json_line(data)
         return
-    rate = summary.audio_seconds / summary.seconds if summary.seconds else 0.0
-    err.print(f"indexed {summary.indexed}, unchanged {summary.unchanged}, removed {summary.removed}, "
-              f"failed {summary.failed}" + (f", silent {summary.silent}" if summary.silent else "")
-              + (f" (+{summary.skipped_failed} failed or silent before, not retried;"
-                 " --retry-failed)" if summary.skipped_failed else "")
-              + f" — {summary.audio_seconds / 3600:.2f} h of audio in {summary.seconds:.0f} s ({rate:.0f}x real time)")
-    for path, reason in summary.failures[:10]:
+    output.message(_summary_line(summary))
+    for path, reason in summary.failures[:SHOWN_FAILURES]:
         output.error(f"{path}: {reason}")
-    if len(summary.failures) > 10:
-        err.print(f"... and {len(summary.failures) - 10} more (use --log FILE for all)")
+    hidden = len(summary.failures) - SHOWN_FAILURES
+    if hidden > 0:
+        output.message(f"... and {hidden} more (all {len(summary.failures)} are in {log})" if log
+                       else f"... and {hidden} more (use --log FILE for all)")
+
+
+def _summary_line(summary) -> str:
+    skipped = (f" (+{summary.skipped_failed} failed or silent before, not retried; --retry-failed)"
+               if summary.skipped_failed else "")
+    silent = f", silent {summary.silent}" if summary.silent else ""
+    if summary.indexed == 0 and summary.failed == 0 and not summary.silent:
+        removed = f", {summary.removed} removed" if summary.removed else ""
+        return f"nothing new to index ({summary.unchanged} unchanged{removed}){skipped}"
+    rate = summary.audio_seconds / summary.seconds if summary.seconds else 0.0
+    return (f"indexed {summary.indexed}, unchanged {summary.unchanged}, removed {summary.removed}, "
+            f"failed {summary.failed}{silent}{skipped} — {summary.audio_seconds / 3600:.2f} h of audio in "
+            f"{summary.seconds:.0f} s ({rate:.0f}x real time)")
 
 
 class _ScanProgress:
@@ -155,9 +148,9 @@ def _show_hits(hits, as_json: bool, m3u: Optional[Path]) -> None:
         from muser_model.library.playlist import write_m3u
 
         write_m3u(hits, m3u)
-        err.print(f"wrote {len(hits)} tracks to {m3u}")
+        output.message(f"wrote {len(hits)} tracks to {m3u}")
     if not hits:
-        err.print("no matching tracks")
+        output.message("no matching tracks")
     for hit in hits:
         if as_json:
             output.json_line(hit.to_json())
@@ -167,29 +160,26 @@ def _show_hits(hits, as_json: bool, m3u: Optional[Path]) -> None:
 
 
 def search(
-    text: str = typer.Argument(..., help='Words, e.g. "melancholic piano"; may hold artist:, genre:, album:, title:, year: terms.'),
-    limit: int = typer.Option(10, "--limit", "-n", min=1),
-    as_json: bool = typer.Option(False, "--json", help="JSON lines on stdout."),
-    m3u: Optional[Path] = typer.Option(None, "--m3u", help="Also write the hits as an M3U playlist."),
-    artist: str = typer.Option("", "--artist"), genre: str = typer.Option("", "--genre"),
-    album: str = typer.Option("", "--album"),
+    text: str = typer.Argument(..., metavar="QUERY", help='Words, e.g. "melancholic piano"; may hold artist:, genre:, album:, title:, year: terms.'),
+    limit: int = typer.Option(10, "--limit", "-n", min=1, help="How many tracks to show at most."),
+    as_json: bool = JsonLinesOpt,
+    m3u: Optional[Path] = M3uOpt,
+    artist: str = typer.Option("", "--artist", help="Only tracks whose artist tag contains this (any case)."),
+    genre: str = typer.Option("", "--genre", help="Only tracks whose genre tag contains this (any case)."),
+    album: str = typer.Option("", "--album", help="Only tracks whose album tag contains this (any case)."),
     year: str = typer.Option("", "--year", help="1990, 1990-1999, 1990- or -1999."),
     library: str = LibraryOpt, checkpoint: Optional[Path] = CheckpointOpt, device: str = DeviceOpt,
 ) -> None:
     """Find tracks in the library that match a text description."""
-    from muser_model.errors import MuserError
     from muser_model.library.query import search_text
     from muser_model.library.store import Library
 
-    try:
-        filters = _filters(artist, genre, album, year)
-        if not text.strip() and not filters.active():
-            raise _empty_query()
-        lib = Library.open(library)
-        model_hash, embed = _text_embedder(lib, checkpoint, device)
-        hits = search_text(lib, embed, model_hash, text, limit, filters)
-    except MuserError as exc:
-        raise _fail(exc) from exc
+    filters = _filters(artist, genre, album, year)
+    if not text.strip() and not filters.active():
+        raise _empty_query()
+    lib = Library.open(library)
+    model_hash, embed = _text_embedder(lib, checkpoint, device)
+    hits = search_text(lib, embed, model_hash, text, limit, filters)
     _show_hits(hits, as_json, m3u)
 
 
@@ -214,18 +204,19 @@ def _empty_query():
 
 
 def similar(
-    target: str = typer.Argument(..., help="An indexed track's path, or any audio file."),
-    limit: int = typer.Option(10, "--limit", "-n", min=1),
-    as_json: bool = typer.Option(False, "--json"),
-    m3u: Optional[Path] = typer.Option(None, "--m3u"),
-    artist: str = typer.Option("", "--artist"), genre: str = typer.Option("", "--genre"),
-    album: str = typer.Option("", "--album"), year: str = typer.Option("", "--year"),
+    target: str = typer.Argument(..., metavar="TRACK", help="An indexed track's path, or any audio file."),
+    limit: int = typer.Option(10, "--limit", "-n", min=1, help="How many tracks to show at most."),
+    as_json: bool = JsonLinesOpt,
+    m3u: Optional[Path] = M3uOpt,
+    artist: str = typer.Option("", "--artist", help="Only tracks whose artist tag contains this (any case)."),
+    genre: str = typer.Option("", "--genre", help="Only tracks whose genre tag contains this (any case)."),
+    album: str = typer.Option("", "--album", help="Only tracks whose album tag contains this (any case)."),
+    year: str = typer.Option("", "--year", help="1990, 1990-1999, 1990- or -1999."),
     library: str = LibraryOpt, checkpoint: Optional[Path] = CheckpointOpt, device: str = DeviceOpt,
     precision: str = PrecisionOpt,
 ) -> None:
     """Find tracks in the library that sound like a given track."""
     from muser_model.checkpoint import checkpoint_hash, default_checkpoint_path
-    from muser_model.errors import AudioError, MuserError
     from muser_model.library.query import similar as find_similar
     from muser_model.library.scan import embed_file, open_index_model
     from muser_model.library.store import Library
@@ -233,39 +224,39 @@ def similar(
     def embed(path: Path):  # only for a file that is not in the library: torch-free where it can
         return embed_file(open_index_model(checkpoint, device, precision), path)
 
-    try:
-        filters = _filters(artist, genre, album, year)
-        lib = Library.open(library)
-        hits = find_similar(lib, checkpoint_hash(checkpoint or default_checkpoint_path()), embed, target,
-                            limit, filters)
-    except AudioError as exc:
-        output.error(str(exc))
-        raise typer.Exit(1) from exc
-    except MuserError as exc:
-        raise _fail(exc) from exc
+    filters = _filters(artist, genre, album, year)
+    lib = Library.open(library)
+    hits = find_similar(lib, checkpoint_hash(checkpoint or default_checkpoint_path()), embed, target,
+                        limit, filters)
     _show_hits(hits, as_json, m3u)
 
 
-def status(library: str = LibraryOpt, as_json: bool = typer.Option(False, "--json"),
+def status(library: str = LibraryOpt,
+           as_json: bool = typer.Option(False, "--json", help="One JSON object (with --failures: one per file)."),
            failures: bool = typer.Option(False, "--failures", help="List every failed file with its reason.")) -> None:
     """Tracks, failures, model and index of a library."""
-    from muser_model.errors import MuserError
     from muser_model.library.status import library_status
     from muser_model.library.store import Library
 
-    try:
-        lib = Library.open(library)
-        report = library_status(lib)
-    except MuserError as exc:
-        raise _fail(exc) from exc
+    lib = Library.open(library)
+    report = library_status(lib)
     if failures:
-        for path, reason in lib.catalogue.failures():
-            if as_json:
-                output.json_line({"path": path, "reason": reason})
-            else:
-                output.data(f"{path}\t{reason}")
+        _print_failures(lib.catalogue.failures(), as_json)
     elif as_json:
         output.json_line(report)
     else:
+        width = max(map(len, report), default=0) + 2  # the longest key still leaves a gap
         for key, value in report.items():
-            output.data(f"{key:<18} {value}")
+            output.data(f"{key:<{width}}{value}")
+
+
+def _print_failures(failures, as_json: bool) -> None:
+    shown = 0
+    for path, reason in failures:
+        shown += 1
+        if as_json:
+            output.json_line({"path": path, "reason": reason})
+        else:
+            output.data(f"{path}\t{reason}")
+    if not shown:
+        output.message("no failures")

@@ -2,30 +2,87 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from muser_cli import output
-from muser_cli.common import (EXIT_FILE_FAILED, EXIT_MODEL, EXIT_USAGE, CheckpointOpt, DeviceOpt,
+from muser_cli.common import (EXIT_FILE_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CheckpointOpt, DeviceOpt,
                               PrecisionOpt, load_model_or_exit)
-from muser_cli.output import err
+from muser_model.errors import MuserError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+try:  # typer >= 0.26 carries its own copy of click
+    from typer._click.exceptions import UsageError as CommandLineError
+except ImportError:  # pragma: no cover - older typer on plain click
+    from click.exceptions import UsageError as CommandLineError
+
+
+class _MuserGroup(TyperGroup):
+    """The one place where errors become messages and exit codes: a MuserError prints as
+    `error: MESSAGE` and exits with the error's own `exit_code` (see muser_model/errors.py);
+    a command-line mistake (unknown option, bad value) is `error: MESSAGE` and a hint, exit 2;
+    Ctrl-C exits 130."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CommandLineError as exc:
+            output.error(exc.format_message())
+            if exc.ctx is not None:
+                output.message(f"Try '{exc.ctx.command_path} -h' for help.")
+            raise typer.Exit(EXIT_USAGE) from exc
+        except MuserError as exc:
+            output.error(str(exc))
+            raise typer.Exit(exc.exit_code) from exc
+        except KeyboardInterrupt:
+            output.error("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+class _Command(TyperCommand):
+    """Usage lines as `muser tag [OPTIONS] PATH...`: without typer's braces around required arguments."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+                for piece in super().collect_usage_pieces(ctx)]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("muser")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            from muser_model import __version__ as number
+        output.data(f"muser {number}")
+        raise typer.Exit()
+
+
+app = typer.Typer(cls=_MuserGroup, add_completion=False, no_args_is_help=True,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="Tag, index and search a music library with the MUSER model.")
 
 
-@app.command()
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print muser's version and exit.")) -> None:
+    """Tag, index and search a music library with the MUSER model."""
+
+
+@app.command(cls=_Command)
 def tag(
-    inputs: list[Path] = typer.Argument(..., help="Audio files or folders (searched recursively)."),
+    inputs: list[Path] = typer.Argument(..., metavar="PATH...", show_default=False,
+                                        help="Audio files or folders (searched recursively)."),
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="How many tags to show."),
     labels: str = typer.Option("", "--labels", help='Also score these words, e.g. "calm,angry,piano".'),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per file on stdout."),
     timeline: bool = typer.Option(False, "--timeline", help="Tags for every window of each file."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Windows per model batch."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1,
-                                          help="Processes embedding files at once, numpy engine [default: one per "
-                                               "CPU for several files with 5 min of audio or more in all]."),
+                                          help="Processes embedding files at once, numpy engine (default: one per "
+                                               "CPU for several files with 5 min of audio or more in all)."),
     checkpoint: Optional[Path] = CheckpointOpt,
     device: str = DeviceOpt,
     precision: str = PrecisionOpt,
@@ -33,10 +90,11 @@ def tag(
                                help="auto (numpy on CPU for a few minutes of audio: no torch import), numpy or torch."),
 ) -> None:
     """Print the top MTT-50 tags and the genre of each audio file."""
-    from muser_model.errors import AudioError, MuserError
+    from muser_model.audio import quiet_decoder_notes
+    from muser_model.errors import AudioError
     from muser_model.files import iter_audio_files
     from muser_model.hardware import keep_freed_memory
-    from muser_model.tagging import EngineError, label_list
+    from muser_model.tagging import label_list
     from muser_model.tagging import tag as tag_paths
 
     keep_freed_memory()  # this process embeds: reuse freed memory (~20 % faster with the numpy engine)
@@ -45,10 +103,9 @@ def tag(
         output.error("no audio files found in " + ", ".join(str(p) for p in inputs))
         raise typer.Exit(EXIT_USAGE)
     failed = 0
-    try:
-        results = tag_paths(files, checkpoint, device, precision, engine, k=top_k,
-                            labels=label_list(labels), timeline=timeline, batch_size=batch_size,
-                            workers=workers)
+    with quiet_decoder_notes():  # this process may probe and decode: drop libmpg123's notes on fd 2
+        results = tag_paths(files, checkpoint, device, precision, engine, k=top_k, labels=label_list(labels),
+                            timeline=timeline, batch_size=batch_size, workers=workers)
         for result in output.progress(results, len(files), "tagging"):
             if isinstance(result, AudioError):
                 failed += 1
@@ -57,14 +114,8 @@ def tag(
                 output.json_line(result.to_json())
             else:
                 _print_tags(result)
-    except EngineError as exc:
-        output.error(str(exc))
-        raise typer.Exit(EXIT_USAGE) from exc
-    except MuserError as exc:
-        output.error(str(exc))
-        raise typer.Exit(EXIT_MODEL) from exc
     if failed:
-        err.print(f"{failed} of {len(files)} file(s) failed")
+        output.message(f"{failed} of {len(files)} file(s) failed")
         raise typer.Exit(EXIT_FILE_FAILED)
 
 
@@ -84,28 +135,24 @@ def _print_tags(result) -> None:
                     f"{output.scores_text(row.tags)}")
 
 
-@app.command()
+@app.command(cls=_Command)
 def info(
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = typer.Option(False, "--json", help="The full record (training history, all metrics) as one JSON object."),
     checkpoint: Optional[Path] = CheckpointOpt,
-    device: str = DeviceOpt,
 ) -> None:
     """Describe the checkpoint: provenance, config, parameters, training data and metrics."""
-    from muser_model.describe import describe
+    from muser_model.checkpoint import default_checkpoint_path
+    from muser_model.describe import describe_checkpoint, summary_lines
 
-    lm = load_model_or_exit(checkpoint, device)
-    report = describe(lm)
+    report = describe_checkpoint(checkpoint or default_checkpoint_path())  # torch-free, ~0.1 s
     if as_json:
         output.json_line(report)
         return
-    for key, value in report.items():
-        output.data(f"{key:<16} {value if not isinstance(value, dict) else ''}")
-        if isinstance(value, dict):
-            for sub, subvalue in value.items():
-                output.data(f"  {sub:<22} {subvalue}")
+    for line in summary_lines(report):
+        output.data(line)
 
 
-@app.command(name="eval")
+@app.command(name="eval", cls=_Command)
 def evaluate(
     data: str = typer.Option(..., "--data", help="gtzan, fma_small, mtt or folder."),
     data_dir: Path = typer.Option(..., "--data-dir", help="The dataset's folder, in its usual layout."),
@@ -115,21 +162,16 @@ def evaluate(
     limit: int = typer.Option(0, "--limit", min=0, help="Evaluate the first N clips only (0: all)."),
     probe: bool = typer.Option(False, "--probe", help="Also fit a linear probe on the train split and score it."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Clips per model batch."),
     checkpoint: Optional[Path] = CheckpointOpt,
     device: str = DeviceOpt,
 ) -> None:
     """Zero-shot evaluation on GTZAN, FMA-small or MagnaTagATune, as in the paper."""
-    from muser_model.errors import MuserError
     from muser_train.evaluation.evaluate import evaluate_dataset
 
     lm = load_model_or_exit(checkpoint, device)
     options = {"split": mtt_split} if data == "mtt" else {}
-    try:
-        report = evaluate_dataset(lm, data, data_dir, split, batch_size, limit, options, probe)
-    except MuserError as exc:
-        output.error(str(exc))
-        raise typer.Exit(EXIT_USAGE) from exc
+    report = evaluate_dataset(lm, data, data_dir, split, batch_size, limit, options, probe)
     if as_json:
         output.json_line(report)
         return
@@ -144,11 +186,11 @@ def evaluate(
 
 from muser_cli import library_cmds, train_cmd  # noqa: E402  (registers the library and training commands)
 
-app.command()(library_cmds.index)
-app.command()(library_cmds.search)
-app.command()(library_cmds.similar)
-app.command()(library_cmds.status)
-app.command()(train_cmd.train)
+app.command(cls=_Command)(library_cmds.index)
+app.command(cls=_Command)(library_cmds.search)
+app.command(cls=_Command)(library_cmds.similar)
+app.command(cls=_Command)(library_cmds.status)
+app.command(cls=_Command)(train_cmd.train)
 
 
 def main() -> None:

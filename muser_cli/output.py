@@ -1,4 +1,8 @@
-"""Consoles and formatting: data to stdout, messages to stderr, no colour for NO_COLOR or pipes."""
+"""Consoles and formatting: data to stdout, messages to stderr, no colour for NO_COLOR or pipes.
+
+Everything printed here is literal: file names, tags and decoder messages such as
+`song [bold]live :fire:.mp3` or ffmpeg's `0:a:0` are never read as Rich markup or emoji codes.
+Only the `error:`/`warning:` prefixes are styled, as `Text` spans."""
 from __future__ import annotations
 
 import json
@@ -7,18 +11,26 @@ from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.text import Text
 
 T = TypeVar("T")
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# markup/emoji off: every err.print(str) prints its text as it is
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 def error(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    """`error: MESSAGE` on stderr; the message printed literally."""
+    err.print(Text.assemble(("error:", "bold red"), " ", message))
 
 
 def warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/] {message}")
+    err.print(Text.assemble(("warning:", "yellow"), " ", message))
+
+
+def message(line: str) -> None:
+    """A literal line on stderr (progress notes, summaries)."""
+    err.print(Text(line))
 
 
 def data(line: str) -> None:

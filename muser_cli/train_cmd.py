@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from muser_cli import output
-from muser_cli.common import EXIT_MODEL, EXIT_USAGE, DeviceOpt
+from muser_cli.common import DeviceOpt
 
 
 def train(
@@ -19,13 +19,13 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in <out>.run/."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run state folder (default <out>.run)."),
     model: str = typer.Option("default", "--model", help="Architecture of a fresh model: tiny, default, paper."),
-    epochs: int = typer.Option(10, "--epochs", min=1),
+    epochs: int = typer.Option(10, "--epochs", min=1, help="Passes over the training clips."),
     batch_size: int = typer.Option(32, "--batch-size", min=2, help="Clips per process per micro-batch."),
     accum_steps: int = typer.Option(1, "--accum-steps", min=1, help="Micro-batches per optimiser step."),
     optimizer: str = typer.Option("adamw", "--optimizer", help="adamw, or sgd (the paper's)."),
-    lr: float = typer.Option(1e-3, "--lr"),
-    weight_decay: float = typer.Option(0.01, "--weight-decay"),
-    warmup_steps: int = typer.Option(50, "--warmup-steps", min=0),
+    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (after the warm-up)."),
+    weight_decay: float = typer.Option(0.01, "--weight-decay", help="Weight decay of the optimiser."),
+    warmup_steps: int = typer.Option(50, "--warmup-steps", min=0, help="Optimiser steps of linear warm-up."),
     clip_s: float = typer.Option(30.0, "--clip-seconds", help="Seconds of each clip to decode and crop from."),
     gain_db: float = typer.Option(5.0, "--gain-db", help="Random gain range (0: off)."),
     noise_prob: float = typer.Option(0.0, "--noise-prob", help="Chance of coloured noise (SNR 5-20 dB)."),
@@ -38,7 +38,7 @@ def train(
     template: str = typer.Option("", "--template", help='Caption template, e.g. "The song belongs to {genre}".'),
     cache_dir: str = typer.Option("", "--cache-dir", help='Decoded-audio/text cache ("none" to disable).'),
     workers: int = typer.Option(2, "--workers", min=1, help="Decoding threads."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Random seed (initialisation, shuffling, augmentation)."),
     max_clips: int = typer.Option(0, "--max-clips", min=0, help="Use only the first N clips (0: all)."),
     max_steps: int = typer.Option(0, "--max-steps", min=0, help="Stop after N steps; --resume goes on."),
     corpus_name: str = typer.Option("", "--corpus-name", help="How the checkpoint names its training data."),
@@ -46,7 +46,7 @@ def train(
     device: str = DeviceOpt,
 ) -> None:
     """Pretrain MUSER on a dataset, or fine-tune a checkpoint with --init; several GPUs via torchrun."""
-    from muser_model.errors import MuserError
+    from muser_model.errors import OptionError
     from muser_train.training.trainer import TrainConfig
     from muser_train.training.trainer import train as run_training
 
@@ -60,16 +60,9 @@ def train(
                       corpus_note=corpus_note, device=device)
     problem = _check_choices(cfg)
     if problem:
-        output.error(problem)
-        raise typer.Exit(EXIT_USAGE)
-    try:
-        with _step_bar() as on_step:
-            result = run_training(cfg, log=output.err.print, progress=on_step)
-    except MuserError as exc:
-        output.error(str(exc))
-        raise typer.Exit(EXIT_MODEL if "checkpoint" in type(exc).__name__.lower() else EXIT_USAGE) from exc
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+        raise OptionError(problem)
+    with _step_bar() as on_step:
+        result = run_training(cfg, log=output.message, progress=on_step)
     if result.skipped:
         output.warn(f"{len(result.skipped)} clip(s) skipped as undecodable (named above)")
     if result.out is not None:

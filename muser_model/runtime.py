@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from muser_model.checkpoint import Checkpoint, default_checkpoint_path, load_checkpoint
-from muser_model.errors import CorruptCheckpointError, CudaUnavailableError, DeviceError
+from muser_model.errors import CorruptCheckpointError, CudaUnavailableError, DeviceOptionError
 from muser_model.hardware import cpu_has_native_bf16
 from muser_model.model import Muser
 from muser_model.text_assets import check_identity
@@ -22,7 +22,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     try:
         return torch.device(name)
     except RuntimeError as exc:
-        raise DeviceError(f"unknown device {name!r}; use auto, cpu or cuda") from exc
+        raise DeviceOptionError(f"unknown device {name!r}; use auto, cpu or cuda") from exc
 
 
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
@@ -34,7 +34,7 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     if name == "fp32":
         return None
     if name not in ("auto", "bf16"):
-        raise DeviceError(f"unknown precision {name!r}; use auto, fp32 or bf16")
+        raise DeviceOptionError(f"unknown precision {name!r}; use auto, fp32 or bf16")
     native = (torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_native_bf16())
     return torch.bfloat16 if (name == "bf16" or native) else None
 

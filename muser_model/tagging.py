@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from muser_model.errors import AudioError, MuserError
+from muser_model.errors import AudioError, EngineError
 from muser_model import hardware
 
 if TYPE_CHECKING:
@@ -30,10 +30,6 @@ ENGINES = ("auto", "numpy", "torch")
 # 10-minute file 2.8 s against torch's 5.2 s, sixty 30 s files 8.6 s against 9.3 s).
 AUTO_NUMPY_MAX_WINDOWS = 64
 AUTO_NUMPY_MAX_FILES = 32  # more files: torch without probing each one's duration
-
-
-class EngineError(MuserError):
-    """The engine asked for cannot run this request (e.g. numpy with --device cuda)."""
 
 
 @dataclass

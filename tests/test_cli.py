@@ -118,4 +118,4 @@ def test_info_json(tiny_checkpoint):
 
 def test_info_human(tiny_checkpoint):
     res = _run("info", "-c", tiny_checkpoint)
-    assert res.exit_code == 0 and "content_hash" in res.stdout and "waveform" in res.stdout
+    assert res.exit_code == 0 and "content hash" in res.stdout and "waveform" in res.stdout

@@ -39,12 +39,13 @@ def test_auto_engine_follows_device_and_precision(tiny_model):
 
     import torch
 
-    from muser_model.library.scan import ScanRootError, index_engine
+    from muser_model.errors import EngineError
+    from muser_model.library.scan import index_engine
 
     assert index_engine(ScanOptions(), tiny_model) == "numpy"  # fp32 on a CPU
     assert index_engine(ScanOptions(), replace(tiny_model, autocast_dtype=torch.bfloat16)) == "torch"
     assert index_engine(ScanOptions(engine="torch"), tiny_model) == "torch"
-    with pytest.raises(ScanRootError, match="unknown engine"):
+    with pytest.raises(EngineError, match="unknown engine"):
         index_engine(ScanOptions(engine="gpu"), tiny_model)
 
 
@@ -77,7 +78,8 @@ def test_torch_free_index_model_gives_the_torch_vectors(home, tiny_model, tiny_c
 
 def test_open_index_model_picks_the_engine(tiny_checkpoint, monkeypatch):
     from muser_model import hardware, tagging
-    from muser_model.library.scan import ScanRootError, open_index_model
+    from muser_model.errors import EngineError
+    from muser_model.library.scan import open_index_model
 
     monkeypatch.setattr(tagging, "cuda_may_be_present", lambda: False)
     monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)
@@ -87,9 +89,9 @@ def test_open_index_model_picks_the_engine(tiny_checkpoint, monkeypatch):
     monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)  # torch bf16 is faster there
     assert open_index_model(tiny_checkpoint).engine == "torch"
     assert open_index_model(tiny_checkpoint, precision="fp32").engine == "numpy"
-    with pytest.raises(ScanRootError, match="--device cuda"):
+    with pytest.raises(EngineError, match="--device cuda"):
         open_index_model(tiny_checkpoint, "cuda", "auto", "numpy")
-    with pytest.raises(ScanRootError, match="unknown engine"):
+    with pytest.raises(EngineError, match="unknown engine"):
         open_index_model(tiny_checkpoint, engine="gpu")
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from muser_model.config import ModelConfig
-from muser_model.errors import MuserError
+from muser_model.errors import EngineError, MuserError
 from muser_model.files import FileEntry, walk_audio
 from muser_model.library.catalogue import TrackRow
 from muser_model.library.decode import Decoded, decode_and_embed, decode_for_index
@@ -90,7 +90,7 @@ def index_engine(opts: ScanOptions, lm: LoadedModel) -> str:
     usable = path is not None and opts.decoder is decode_for_index and has_numpy_section(path)
     if opts.engine == "numpy":
         if not usable:
-            raise ScanRootError("--engine numpy needs a checkpoint file with a numpy section "
+            raise EngineError("--engine numpy needs a checkpoint file with a numpy section "
                                 "(python -m muser_model.checkpoint upgrade FILE)")
         return "numpy"
     if opts.engine == "auto" and usable and lm.device.type == "cpu" and lm.autocast_dtype is None:
@@ -100,7 +100,7 @@ def index_engine(opts: ScanOptions, lm: LoadedModel) -> str:
 
 def _check_engine(engine: str) -> None:
     if engine not in ("auto", "numpy", "torch"):
-        raise ScanRootError(f"unknown engine {engine!r}; use auto, numpy or torch")
+        raise EngineError(f"unknown engine {engine!r}; use auto, numpy or torch")
 
 
 @dataclass
@@ -142,13 +142,10 @@ def open_index_model(checkpoint: str | Path | None = None, device: str = "auto",
     without native bf16, or fp32) with a format-2 checkpoint, else torch (GPUs and native-bf16
     CPUs, where torch is faster per window; see tagging.choose_engine: a scan is a job of unknown
     size). Checkpoint and device problems raise MuserError."""
-    from muser_model.tagging import EngineError, choose_engine
+    from muser_model.tagging import choose_engine
 
     _check_engine(engine)
-    try:
-        chosen, numpy_model, _ = choose_engine(engine, checkpoint, device, precision)
-    except EngineError as exc:
-        raise ScanRootError(str(exc)) from exc
+    chosen, numpy_model, _ = choose_engine(engine, checkpoint, device, precision)
     if chosen == "numpy":
         return IndexModel.from_numpy(numpy_model)
     return _torch_index_model(checkpoint, device, precision)

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Iterator
 
-from muser_model.errors import MuserError
+from muser_model.errors import BusyError, ModelError, MuserError, UsageError
 from muser_model.library.ann import AnnIndex
 from muser_model.library.catalogue import Catalogue
 from muser_model.library.paths import library_dir
@@ -17,15 +17,15 @@ class LibraryError(MuserError):
     pass
 
 
-class LibraryBusyError(LibraryError):
+class LibraryBusyError(LibraryError, BusyError):
     pass
 
 
-class LibraryNotFoundError(LibraryError):
+class LibraryNotFoundError(LibraryError, UsageError):
     pass
 
 
-class ModelMismatchError(LibraryError):
+class ModelMismatchError(LibraryError, ModelError):
     pass
 
 

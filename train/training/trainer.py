@@ -30,6 +30,7 @@ from torch import nn
 
 from muser_model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from muser_model.config import named_config
+from muser_model.errors import ResumeStateError
 from muser_model.inference import TrackEmbedding, embed_windows, label_prompts, to_track
 from muser_model.loss import TriModalContrastiveLoss
 from muser_model.model import Muser
@@ -345,11 +346,11 @@ class Trainer:
 
     def _load_state(self) -> None:
         if not self.state_path.is_file():
-            raise DatasetError(f"{self.state_path}: no training state to resume from")
+            raise ResumeStateError(f"{self.state_path}: no training state to resume from")
         state = torch.load(self.state_path, map_location=self.device, weights_only=False)
         missing, unexpected = self.module.load_state_dict(state["module"], strict=False)
         if unexpected or [k for k in missing if ".text_encoder." not in k]:
-            raise DatasetError(f"{self.state_path}: saved weights do not fit this model "
+            raise ResumeStateError(f"{self.state_path}: saved weights do not fit this model "
                                f"(missing {missing[:2]}, unexpected {unexpected[:2]})")
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
