@@ -88,3 +88,23 @@ class DeviceError(MuserError):
 class CudaUnavailableError(DeviceError):
     def __init__(self, device: str) -> None:
         super().__init__(f"device {device!r} requested but CUDA is not available here")
+
+
+class EngineError(MuserError):
+    """The engine asked for cannot run this request (e.g. numpy with --device cuda)."""
+
+
+class LabelsError(MuserError):
+    """The --labels list holds no label (e.g. ",,")."""
+
+
+class CheckpointExportError(CheckpointError):
+    """The torch-free (numpy) section cannot be derived from a checkpoint's weights."""
+
+    reason = "cannot build the checkpoint's numpy section"
+
+
+class CheckpointUpgradeError(CheckpointError):
+    """Rewriting a checkpoint in the newest format would change its content hash."""
+
+    reason = "upgrade would change the checkpoint's content hash"

@@ -336,10 +336,10 @@ def test_torch_free_index_model_gives_the_torch_vectors(home, tiny_model, tiny_c
 
 
 def test_open_index_model_picks_the_engine(tiny_checkpoint, monkeypatch):
-    from muser_model import hardware, tagging
+    from muser_model import engine_choice, hardware
     from muser_model.library.scan import ScanRootError, open_index_model
 
-    monkeypatch.setattr(tagging, "cuda_may_be_present", lambda: False)
+    monkeypatch.setattr(engine_choice, "cuda_may_be_present", lambda: False)
     monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)
     assert open_index_model(tiny_checkpoint).engine == "numpy"
     assert open_index_model(tiny_checkpoint, "cpu", "bf16").engine == "torch"
@@ -494,9 +494,9 @@ def test_cuda_on_a_machine_without_it_fails_before_any_library_exists(home, tiny
     from typer.testing import CliRunner
 
     from muser_cli.main import app
-    from muser_model import tagging
+    from muser_model import engine_choice
 
-    monkeypatch.setattr(tagging, "cuda_may_be_present", lambda: False)
+    monkeypatch.setattr(engine_choice, "cuda_may_be_present", lambda: False)
     make_library(tmp_path / "music")
     res = CliRunner().invoke(app, ["index", str(tmp_path / "music"), "--device", "cuda", "-c", str(tiny_checkpoint)])
     assert res.exit_code != 0 and "CUDA is not available" in res.stderr

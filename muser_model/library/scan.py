@@ -10,15 +10,13 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
-import sys
 import threading
 import time
-import types
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -26,13 +24,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from muser_model.checkpoint import default_checkpoint_path, has_numpy_section
 from muser_model.config import ModelConfig
-from muser_model.errors import MuserError
+from muser_model import engine_choice
+from muser_model.engine_choice import choose_engine, loaded_model_engine
+from muser_model.errors import CudaUnavailableError, EngineError, MuserError
 from muser_model.files import FileEntry, walk_audio
 from muser_model.library.catalogue import TrackRow
 from muser_model.library.decode import Decoded, decode_and_embed, decode_for_index, warm_up
 from muser_model.library.store import Library
 from muser_model.numpy_audio import NumpyMuser, track_embedding
+from muser_model.process_settings import hidden_main, pool_processes
 
 if TYPE_CHECKING:  # torch is imported only when the torch engine runs
     from muser_model.runtime import LoadedModel
@@ -77,27 +79,21 @@ class ScanOptions:
 
 
 def index_engine(opts: ScanOptions, lm: LoadedModel) -> str:
-    """numpy when asked, or under auto on a CPU computing fp32 with a checkpoint that carries the
-    numpy section (there the numpy engine is as fast per window and runs in every decoder
-    process); torch on GPUs and where bf16 autocast is native."""
-    from muser_model.checkpoint import has_numpy_section
-
-    _check_engine(opts.engine)
+    """engine_choice.loaded_model_engine for a scan: the numpy engine is usable when the
+    checkpoint file carries the numpy section and the decoders are the index's own."""
     path = lm.checkpoint.path
     usable = path is not None and opts.decoder is decode_for_index and has_numpy_section(path)
-    if opts.engine == "numpy":
-        if not usable:
-            raise ScanRootError("--engine numpy needs a checkpoint file with a numpy section "
-                                "(python -m muser_model.checkpoint upgrade FILE)")
-        return "numpy"
-    if opts.engine == "auto" and usable and lm.device.type == "cpu" and lm.autocast_dtype is None:
-        return "numpy"
-    return "torch"
+    with _as_scan_error():
+        return loaded_model_engine(opts.engine, lm.device.type, lm.autocast_dtype is not None, usable)
 
 
-def _check_engine(engine: str) -> None:
-    if engine not in ("auto", "numpy", "torch"):
-        raise ScanRootError(f"unknown engine {engine!r}; use auto, numpy or torch")
+@contextmanager
+def _as_scan_error() -> Iterator[None]:
+    """An engine that cannot run a scan is a usage error of the scan (ScanRootError)."""
+    try:
+        yield
+    except EngineError as exc:
+        raise ScanRootError(str(exc)) from exc
 
 
 @dataclass
@@ -137,15 +133,10 @@ def open_index_model(checkpoint: str | Path | None = None, device: str = "auto",
 
     auto gives numpy on a CPU computing fp32 (no GPU possible or --device cpu; --precision auto
     without native bf16, or fp32) with a format-2 checkpoint, else torch (GPUs and native-bf16
-    CPUs, where torch is faster per window; see tagging.choose_engine: a scan is a job of unknown
+    CPUs, where torch is faster per window; see engine_choice.choose_engine: a scan is a job of unknown
     size). Checkpoint and device problems raise MuserError."""
-    from muser_model.tagging import EngineError, choose_engine
-
-    _check_engine(engine)
-    try:
+    with _as_scan_error():
         chosen, numpy_model, _ = choose_engine(engine, checkpoint, device, precision)
-    except EngineError as exc:
-        raise ScanRootError(str(exc)) from exc
     if chosen == "numpy":
         return IndexModel.from_numpy(numpy_model)
     return _torch_index_model(checkpoint, device, precision)
@@ -162,11 +153,7 @@ def _torch_index_model(checkpoint: str | Path | None, device: str, precision: st
     come from the numpy section (no torch) and the torch model loads in a thread, so that the
     decoders start on the first files meanwhile: `import torch` and the CUDA context alone took
     4.4 s of a 10.4 s scan of 600 clips on a 16-core H200 machine."""
-    from muser_model.checkpoint import default_checkpoint_path, has_numpy_section
-    from muser_model.errors import CudaUnavailableError
-    from muser_model.tagging import cuda_may_be_present
-
-    if device.startswith("cuda") and not cuda_may_be_present():  # certain without torch: say so now
+    if device.startswith("cuda") and not engine_choice.cuda_may_be_present():  # certain without torch: say so now
         raise CudaUnavailableError(device)
     path = Path(checkpoint) if checkpoint else default_checkpoint_path()
     if not has_numpy_section(path):  # raises the usual checkpoint errors
@@ -246,27 +233,10 @@ def _start_pool(opts: ScanOptions, checkpoint: str = "") -> tuple[ProcessPoolExe
     workers = _workers(opts)
     decoder = getattr(opts.decoder, "func", opts.decoder)  # a functools.partial carries its function
     module = getattr(decoder, "__module__", None) or "muser_model.library.decode"
-    with _main_hidden(module != "__main__"):
+    with hidden_main(module != "__main__"):
         pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(os.getpid(),),
                                    mp_context=multiprocessing.get_context("spawn"))
         return pool, [pool.submit(warm_up, module, checkpoint) for _ in range(workers)]  # starts them
-
-
-@contextmanager
-def _main_hidden(hide: bool) -> Iterator[None]:
-    """Start spawned workers without the program's __main__: spawn re-imports it in every child
-    (the `muser` script: typer, rich and the whole CLI, ~0.13 s of CPU per decoder; under pytest,
-    pytest), and a script calling index_library without an `if __name__ == "__main__"` guard
-    would start its scan again in each child. The decoders need only their own module."""
-    if not hide:
-        yield
-        return
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")  # no __file__, no __spec__: nothing to import
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
 
 
 def _workers(opts: ScanOptions, engine: str | None = None) -> int:
@@ -378,7 +348,7 @@ def _kill(pool: ProcessPoolExecutor) -> None:
     """Stop a pool now, including workers stuck in a decoder (shutdown alone would wait for them),
     and wait for its manager thread: left running, it raced the interpreter's exit and printed
     "Exception ignored ... Bad file descriptor" after about one run in five."""
-    for process in list((getattr(pool, "_processes", None) or {}).values()):  # no public API for this
+    for process in pool_processes(pool):
         process.kill()
     pool.shutdown(wait=True, cancel_futures=True)  # quick: every worker is dead
 
