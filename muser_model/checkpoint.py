@@ -310,7 +310,7 @@ def _read_payload(path: Path) -> tuple[_Layout, bytes]:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
-    import torch
+    import torch  # the payload is a torch.save; the header and numpy section are read without it
 
     path = Path(path)
     layout, payload = _read_payload(path)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from muser_model import audio, embedding, hardware
-from muser_model.engine_choice import (AUTO_NUMPY_MAX_FILES, AUTO_NUMPY_MAX_WINDOWS, ENGINES,  # noqa: F401
-                                       estimated_windows, choose_engine, cuda_may_be_present)
-from muser_model.errors import AudioError, EngineError, LabelsError  # noqa: F401  (EngineError re-exported)
+from muser_model.engine_choice import choose_engine, estimated_windows
+from muser_model.errors import AudioError, EngineError, LabelsError  # noqa: F401  (EngineError: muser_cli imports it from here)
+from muser_model.files import FileEntry
 from muser_model.numpy_audio import NumpyMuser
 from muser_model.scoring import Engine, LabelScore, Scorer, TrackEmbedding, top_k
 
@@ -84,9 +85,6 @@ def _embed_in_processes(model: NumpyMuser, paths: list[str | Path], batch_size: 
                         ) -> Iterator[TrackEmbedding | AudioError]:
     """embedding.embed_files over a pool of `workers` processes, in input order. The pool is
     `muser index`'s: a file that crashes or hangs its decoder fails alone, the rest go on."""
-    from functools import partial
-
-    from muser_model.files import FileEntry
     # the scan's modules (catalogue, store, pool) load only when tagging runs in processes
     from muser_model.library.decode import embed_whole_file
     from muser_model.library.scan import ScanOptions, decoded_stream
@@ -205,7 +203,7 @@ def tag(paths: list[Path], checkpoint: str | Path | None = None, device: str = "
     if chosen == "numpy":
         yield from tag_files_numpy(model, paths, k, labels, timeline, batch_size, tag_workers(paths, model, workers))
         return
-    from muser_model.runtime import load_model
+    from muser_model.runtime import load_model  # imports torch: the torch engine only
 
     lm = load_model(checkpoint, device, precision)
     yield from tag_files(lm, paths, k, labels, timeline, batch_size)
