@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from muser_model import audio, embedding, hardware
 from muser_model.engine_choice import choose_engine, estimated_windows
-from muser_model.errors import AudioError, EngineError, LabelsError  # noqa: F401  (EngineError: muser_cli imports it from here)
+from muser_model.errors import AudioError, EngineError, LabelsError  # noqa: F401  (EngineError: for muser_cli)
 from muser_model.files import FileEntry
 from muser_model.numpy_audio import NumpyMuser
 from muser_model.scoring import Engine, LabelScore, Scorer, TrackEmbedding, top_k

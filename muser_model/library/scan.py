@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from muser_model import engine_choice
 from muser_model.checkpoint import default_checkpoint_path, has_numpy_section
 from muser_model.config import ModelConfig
-from muser_model import engine_choice
 from muser_model.engine_choice import choose_engine, loaded_model_engine
 from muser_model.errors import CudaUnavailableError, EngineError, MuserError
 from muser_model.files import FileEntry, walk_audio
@@ -133,8 +133,8 @@ def open_index_model(checkpoint: str | Path | None = None, device: str = "auto",
 
     auto gives numpy on a CPU computing fp32 (no GPU possible or --device cpu; --precision auto
     without native bf16, or fp32) with a format-2 checkpoint, else torch (GPUs and native-bf16
-    CPUs, where torch is faster per window; see engine_choice.choose_engine: a scan is a job of unknown
-    size). Checkpoint and device problems raise MuserError."""
+    CPUs, where torch is faster per window; see engine_choice.choose_engine: a scan is a job of
+    unknown size). Checkpoint and device problems raise MuserError."""
     with _as_scan_error():
         chosen, numpy_model, _ = choose_engine(engine, checkpoint, device, precision)
     if chosen == "numpy":
