@@ -39,10 +39,12 @@ from pathlib import Path
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from muser_model import __version__
 from muser_model.config import ModelConfig
-from muser_model.errors import (CheckpointNotFoundError, CheckpointVersionError,
-                                CorruptCheckpointError, ForeignCheckpointError)
+from muser_model.errors import (CheckpointExportError, CheckpointNotFoundError, CheckpointUpgradeError,
+                                CheckpointVersionError, CorruptCheckpointError, ForeignCheckpointError)
 
 if TYPE_CHECKING:
     import torch
@@ -100,24 +102,33 @@ def checkpoint_hash(path: str | Path) -> str:
     return read_header(Path(path))[2].hex()
 
 
-def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> str:
-    """Write atomically (temp file + rename) in the newest format; returns the content hash."""
-    import torch
+def save_checkpoint(ckpt: Checkpoint, path: str | Path, torch_only: bool = False) -> str:
+    """Write atomically (temp file + rename) in the newest format; returns the content hash.
 
+    Raises CheckpointExportError (nothing written) when the numpy section cannot be built from
+    the weights, e.g. weights that do not fit the config; `torch_only` writes no numpy section
+    on purpose (tagging then runs on torch only).
+    """
+    import torch  # saving needs torch anyway; reading a checkpoint's numpy section must not
+
+    path = Path(path)
+    section = b"" if torch_only else numpy_section(ckpt, path)
     buffer = io.BytesIO()
     torch.save(ckpt.payload(), buffer)
-    return _write(Path(path), buffer.getvalue(), numpy_section(ckpt), ckpt)
+    return _write(path, buffer.getvalue(), section, ckpt)
 
 
-def numpy_section(ckpt: Checkpoint) -> bytes:
-    """The torch-free section of a checkpoint (see the module docstring); empty when the weights
-    do not fit the config (such a file still saves, and fails to load as before)."""
-    from muser_model.numpy_audio import export_arrays
+def numpy_section(ckpt: Checkpoint, path: str | Path | None = None) -> bytes:
+    """The torch-free section of a checkpoint (see the module docstring). Raises
+    CheckpointExportError naming `path` (else the checkpoint's own) when the weights do not
+    fit the config."""
+    from muser_model.checkpoint_export import export_arrays  # imports torch: save time only
 
     try:
         meta, arrays = export_arrays(ckpt)
-    except (KeyError, ValueError, IndexError):
-        return b""
+    except (KeyError, ValueError, IndexError) as exc:
+        detail = f"missing weight {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise CheckpointExportError(path or ckpt.path or "<unsaved checkpoint>", detail) from exc
     return pack_arrays(meta, arrays)
 
 
@@ -153,8 +164,6 @@ def pack_arrays(meta: dict[str, Any], arrays: dict[str, Any]) -> bytes:
     """magic, uint32 manifest length, JSON manifest ({"meta", "arrays": name -> dtype, shape,
     offset}), zero padding to 64 bytes, then each array's raw little-endian bytes at a 64-byte
     aligned offset (relative to the data start). Deterministic: same input, same bytes."""
-    import numpy as np
-
     index, blobs, offset = {}, [], 0
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
@@ -172,8 +181,6 @@ def pack_arrays(meta: dict[str, Any], arrays: dict[str, Any]) -> bytes:
 
 def unpack_arrays(section: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
     """Inverse of pack_arrays: (meta, name -> read-only numpy array viewing `section`)."""
-    import numpy as np
-
     if section[:8] != NUMPY_MAGIC:
         raise ValueError("numpy section has no magic")
     (n,) = struct.unpack_from("<I", section, 8)
@@ -266,7 +273,7 @@ def load_numpy_section(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]
         raise CheckpointVersionError(path, f"format {layout.version} has no numpy section; "
                                      f"run: python -m muser_model.checkpoint upgrade {path}")
     if layout.numpy_length == 0:
-        raise CorruptCheckpointError(path, "no numpy section (its weights did not fit its config)")
+        raise CorruptCheckpointError(path, "no numpy section (saved torch-only)")
     with open(path, "rb") as f:
         section = _read_exact(path, f, layout.numpy_offset, layout.numpy_length, "numpy section",
                               layout.numpy_digest)
@@ -281,6 +288,16 @@ def load_numpy_section(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]
     return meta, arrays, layout.payload_digest.hex()
 
 
+def text_projection(path: str | Path) -> dict[str, np.ndarray] | None:
+    """The text tower's projection head (`text_proj.*`, float32) from a format-2 checkpoint's
+    numpy section, without torch: what `muser search` needs beside the frozen MiniLM. None when
+    the checkpoint fine-tuned its text tower (the section then carries no text head). Raises
+    the typed checkpoint errors of `load_numpy_section`."""
+    _, arrays, _ = load_numpy_section(path)
+    head = {name: value for name, value in arrays.items() if name.startswith("text_proj.")}
+    return head or None
+
+
 def _read_payload(path: Path) -> tuple[_Layout, bytes]:
     layout = _read_layout(path)
     with open(path, "rb") as f:
@@ -293,7 +310,7 @@ def _read_payload(path: Path) -> tuple[_Layout, bytes]:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
-    import torch
+    import torch  # the payload is a torch.save; the header and numpy section are read without it
 
     path = Path(path)
     layout, payload = _read_payload(path)
@@ -332,9 +349,11 @@ def upgrade_checkpoint(path: str | Path, out: str | Path | None = None) -> tuple
     path = Path(path)
     layout, payload = _read_payload(path)
     ckpt = load_checkpoint(path)
-    digest = _write(Path(out) if out else path, payload, numpy_section(ckpt))
-    assert digest == layout.payload_digest.hex()
-    return layout.version, digest
+    target = Path(out) if out else path
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != layout.payload_digest.hex():  # _read_payload checked it: a bug, not a bad file
+        raise CheckpointUpgradeError(path, f"payload hash {digest[:16]} != header {layout.payload_digest.hex()[:16]}")
+    return layout.version, _write(target, payload, numpy_section(ckpt, path))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -158,3 +158,19 @@ class CudaUnavailableError(DeviceError):
 
 class VocabularyError(MuserError, ValueError):
     """A tag vocabulary table (muser_model.vocab_groups) is malformed or names an unknown tag."""
+
+
+class LabelsError(MuserError):
+    """The --labels list holds no label (e.g. ",,")."""
+
+
+class CheckpointExportError(CheckpointError):
+    """The torch-free (numpy) section cannot be derived from a checkpoint's weights."""
+
+    reason = "cannot build the checkpoint's numpy section"
+
+
+class CheckpointUpgradeError(CheckpointError):
+    """Rewriting a checkpoint in the newest format would change its content hash."""
+
+    reason = "upgrade would change the checkpoint's content hash"

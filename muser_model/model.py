@@ -1,7 +1,8 @@
 """The MUSER tri-modal model: waveform, spectrogram and text towers in one normalised space.
 
 The module only maps tensors to embeddings and exposes its per-pair temperatures; decoding,
-batching and scoring live in `muser_model.inference`, the loss in `muser_model.loss`.
+batching and scoring live in `muser_model.embedding` and `muser_model.scoring` (its torch engine
+in `muser_model.inference`), the loss in `muser_model.loss`.
 """
 from __future__ import annotations
 

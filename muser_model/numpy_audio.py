@@ -12,15 +12,13 @@ windows, same maths in float32; checked against the torch model to 1e-4 in the t
   3x3 blocks (2x2 max-pool, ceil mode) -> max over frequency -> mean+max over time -> MLP
 - embeddings L2-normalised, fused as normalise(wave + spec), a track is normalise(mean of windows)
 
-Convolutions are im2col + one BLAS matmul each, channels-last, float32.
-Nothing here imports torch; `export_arrays` (used when saving a checkpoint) only calls methods
-of the tensors it is given.
+Convolutions are im2col + one BLAS matmul each, channels-last, float32. `NumpyMuser` is a
+`scoring.Engine`: scoring, top-k and whole files are the engine-independent `muser_model.scoring`
+and `muser_model.embedding`. Nothing here imports torch; the section is written at save time by
+`muser_model.checkpoint_export`.
 """
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,130 +26,12 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from muser_model import embedding, scoring
+from muser_model.checkpoint import load_numpy_section
 from muser_model.config import ModelConfig
-from muser_model.errors import AudioError
-from muser_model.vocab import genre_text
-
-_BN_PARTS = ("weight", "bias", "running_mean", "running_var")
-_TEXT_HEAD = ("text_proj.0.weight", "text_proj.0.bias", "text_proj.3.weight", "text_proj.3.bias")
-
-
-# -- export (save time, from a torch checkpoint) -------------------------------------------
-def export_arrays(ckpt) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """(meta, arrays) for a checkpoint's numpy section: eval-mode audio towers with BatchNorm
-    folded, projections, heads, prompt embeddings, mel filters, text head (frozen tower only)."""
-    from muser_model.features import LogMel  # torch is loaded anyway when saving
-
-    cfg: ModelConfig = ckpt.config
-    sd = {k: v.detach().cpu().double().numpy() for k, v in ckpt.state_dict.items()
-          if not k.startswith("text_encoder.")}
-    out: dict[str, np.ndarray] = {}
-
-    def bn(prefix: str) -> tuple[np.ndarray, np.ndarray]:
-        g, b, mean, var = (sd[f"{prefix}.{p}"] for p in _BN_PARTS)
-        scale = g / np.sqrt(var + 1e-5)  # nn.BatchNorm default eps
-        return scale, b - mean * scale
-
-    def conv_bn(conv: str, norm: str, name: str) -> None:
-        scale, shift = bn(norm)
-        w = sd[f"{conv}.weight"]
-        out[f"{name}.weight"] = w * scale.reshape(-1, *([1] * (w.ndim - 1)))
-        out[f"{name}.bias"] = shift
-
-    def blocks(tower: str, n: int) -> None:
-        for i in range(n):
-            p = f"{tower}.blocks.{i}"
-            conv_bn(f"{p}.conv1", f"{p}.bn1", f"{p}.conv1")
-            conv_bn(f"{p}.conv2", f"{p}.bn2", f"{p}.conv2")
-            if f"{p}.skip.weight" in sd:
-                out[f"{p}.skip.weight"] = sd[f"{p}.skip.weight"]
-
-    out["wave.front.weight"] = sd["wave_encoder.front.conv.weight"]
-    out["wave.front.scale"], out["wave.front.shift"] = bn("wave_encoder.front.norm")
-    blocks("wave_encoder", len(cfg.waveform.channels))
-    logmel = LogMel(cfg.audio)
-    out["spec.filters"] = logmel.filters.double().numpy()
-    out["spec.window"] = logmel.window.double().numpy()
-    out["spec.input.scale"], out["spec.input.shift"] = bn("spec_encoder.input_norm")
-    blocks("spec_encoder", len(cfg.spectrogram.channels))
-    for proj in ("wave_proj", "spec_proj"):
-        for i in (0, 3):
-            for part in ("weight", "bias"):
-                out[f"{proj}.{i}.{part}"] = sd[f"{proj}.{i}.{part}"]
-    if cfg.text.trainable_layers == 0:  # the numpy MiniLM reproduces a frozen tower only
-        out.update({k: sd[k] for k in _TEXT_HEAD})
-    for name, value in ckpt.heads.items():
-        out[f"heads.{name}"] = value.detach().cpu().double().numpy()
-    for name, value in ckpt.label_embeddings.items():
-        out[f"label_embeddings.{name}"] = value.detach().cpu().double().numpy()
-    arrays = {k: v.astype(np.float32) for k, v in out.items()}
-    # the zero-shot logit scale exactly as inference.Scorer computes it (float32 maths in torch)
-    log_scales = ckpt.state_dict["log_scales"].detach().cpu().float()
-    scales = log_scales.exp().clamp(1.0, cfg.logit_scale_max)
-    meta = {
-        "config": cfg.to_dict(),
-        "tags": list(ckpt.tags),
-        "genres": list(ckpt.genres),
-        "templates": dict(ckpt.templates),
-        "text_tower": dict(ckpt.text_tower),
-        "muser_version": ckpt.muser_version,
-        "zero_shot_scale": float((scales[1] + scales[2]) / 2),  # PAIRS: wave_text, spec_text
-    }
-    return meta, arrays
-
-
-# -- BLAS threads ----------------------------------------------------------------------------
-_BLAS_FUNCS: tuple | None = None
-
-
-def _openblas_funcs() -> tuple:
-    """(get, set) thread-count functions of the OpenBLAS numpy is linked to, or (None, None).
-
-    Found by symbol in the wheel's bundled library (numpy.libs/ or numpy/.dylibs/); no-op when
-    numpy uses another BLAS or a system one that cannot be found this way."""
-    global _BLAS_FUNCS
-    if _BLAS_FUNCS is None:
-        _BLAS_FUNCS = (None, None)
-        try:
-            import ctypes
-            import glob
-
-            root = os.path.dirname(os.path.dirname(np.__file__))
-            libs = glob.glob(os.path.join(root, "numpy.libs", "*openblas*")) + \
-                glob.glob(os.path.join(os.path.dirname(np.__file__), ".dylibs", "*openblas*"))
-            for lib in libs:
-                handle = ctypes.CDLL(lib)
-                for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""),
-                                       ("openblas", "64_"), ("openblas", "")):
-                    get = getattr(handle, f"{prefix}_get_num_threads{suffix}", None)
-                    put = getattr(handle, f"{prefix}_set_num_threads{suffix}", None)
-                    if get is not None and put is not None:
-                        _BLAS_FUNCS = (get, put)
-                        return _BLAS_FUNCS
-        except OSError:
-            pass
-    return _BLAS_FUNCS
-
-
-@contextlib.contextmanager
-def blas_threads(n: int | None) -> Iterator[None]:
-    """Run the block with `n` OpenBLAS threads (None: leave as is), then restore.
-
-    The numpy engine runs single-threaded by default: its matmuls are a few ms each, and
-    OpenBLAS's spinning worker threads cost seconds when other processes load the CPU (measured
-    5x slower on a busy 2-core machine, at most 1.5x faster on an idle one). An explicit
-    OPENBLAS_NUM_THREADS or OMP_NUM_THREADS in the environment wins.
-    """
-    get, put = _openblas_funcs() if n is not None else (None, None)
-    if get is None or any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")):
-        yield
-        return
-    before = get()
-    put(n)
-    try:
-        yield
-    finally:
-        put(before)
+from muser_model.errors import EngineError
+from muser_model.process_settings import blas_threads
+from muser_model.scoring import ScoringAssets, normalize
 
 
 # -- layers ----------------------------------------------------------------------------------
@@ -166,11 +46,6 @@ def _erf(x: np.ndarray) -> np.ndarray:
 
 def _gelu(x: np.ndarray) -> np.ndarray:
     return (0.5 * x * (1.0 + _erf(x * np.float32(1 / np.sqrt(2.0))))).astype(np.float32, copy=False)
-
-
-def _normalize(x: np.ndarray) -> np.ndarray:
-    """F.normalize(x, dim=-1)."""
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
@@ -274,9 +149,6 @@ class NumpyMuser:
         self.meta, self.arrays, self.content_hash, self.path = meta, arrays, content_hash, path
         self.config = ModelConfig.from_dict(meta["config"])
         cfg = self.config
-        self.tags, self.genres = list(meta["tags"]), list(meta["genres"])
-        self.templates = dict(meta["templates"])
-        self.scale = float(meta["zero_shot_scale"])
         a = arrays
         front = a["wave.front.weight"]  # (2F, 1, K)
         self._front = np.ascontiguousarray(front[:, 0].T)  # (K, 2F)
@@ -288,22 +160,23 @@ class NumpyMuser:
         self._spec_blocks = _blocks(a, "spec_encoder", len(cfg.spectrogram.channels), 2)
         self._proj = {p: [(np.ascontiguousarray(a[f"{p}.{i}.weight"].T), a[f"{p}.{i}.bias"]) for i in (0, 3)]
                       for p in ("wave_proj", "spec_proj", "text_proj") if f"{p}.0.weight" in a}
-        self.label_embeddings = {k.split(".", 1)[1]: v for k, v in a.items() if k.startswith("label_embeddings.")}
-        self.heads = {k.split(".", 1)[1]: v for k, v in a.items() if k.startswith("heads.")}
+        self.assets = ScoringAssets(
+            list(meta["tags"]), list(meta["genres"]), dict(meta["templates"]), float(meta["zero_shot_scale"]),
+            label_embeddings={k.split(".", 1)[1]: v for k, v in a.items() if k.startswith("label_embeddings.")},
+            heads={k.split(".", 1)[1]: v for k, v in a.items() if k.startswith("heads.")})
+        self.tags, self.genres = self.assets.tags, self.assets.genres
         self._text = None
         self.blas_threads: int | None = 1  # see blas_threads(); None leaves OpenBLAS as it is
 
     @classmethod
     def load(cls, path: str | Path) -> "NumpyMuser":
-        from muser_model.checkpoint import load_numpy_section
-
         meta, arrays, digest = load_numpy_section(path)
         return cls(meta, arrays, digest, Path(path))
 
     # -- towers --------------------------------------------------------------------------------
     def _project(self, name: str, x: np.ndarray) -> np.ndarray:
         (w0, b0), (w3, b3) = self._proj[name]
-        return _normalize(_gelu(x @ w0 + b0) @ w3 + b3)
+        return normalize(_gelu(x @ w0 + b0) @ w3 + b3)
 
     def wave_features(self, wave: np.ndarray) -> np.ndarray:
         """(B, N) -> (B, 2 * channels[-1]) pooled waveform-tower features."""
@@ -387,8 +260,8 @@ class NumpyMuser:
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """(N, E) normalised text embeddings: the numpy MiniLM from the wheel + text projection."""
         if not self.can_embed_text:
-            raise ValueError("this checkpoint fine-tuned its text tower; the numpy path cannot embed text")
-        if self._text is None:
+            raise EngineError("this checkpoint fine-tuned its text tower; the numpy engine cannot embed text")
+        if self._text is None:  # the MiniLM's modules and weights load for --labels only
             from muser_model.text_assets import check_identity
             from muser_model.text_numpy import NumpyMiniLM
 
@@ -397,129 +270,8 @@ class NumpyMuser:
             self._text = NumpyMiniLM(t.layers, t.heads, t.max_tokens)
         return self._project("text_proj", self._text(texts).astype(np.float32))
 
-    def label_prompts(self, labels: list[str], kind: str) -> list[str]:
-        if kind == "genres":
-            return [self.templates["genre_prompt"].format(label=genre_text(g)) for g in labels]
-        return [self.templates["tag_prompt"].format(label=t) for t in labels]
 
-
-# -- whole files -----------------------------------------------------------------------------
-@dataclass
-class NumpyTrackEmbedding:
-    """inference.TrackEmbedding with numpy arrays."""
-
-    path: Path
-    wave: np.ndarray  # (W, E)
-    spec: np.ndarray  # (W, E)
-    window_s: float
-    hop_s: float
-
-    @property
-    def windows(self) -> np.ndarray:
-        return _normalize(self.wave + self.spec)
-
-    def track(self, tower: str = "fused") -> np.ndarray:
-        return track_embedding(self.wave, self.spec, tower)
-
-
-def track_embedding(wave: np.ndarray, spec: np.ndarray, tower: str = "fused") -> np.ndarray:
-    """(W, E) per-window tower embeddings -> (E,) track embedding, as inference.TrackEmbedding:
-    the normalised mean over windows of one tower, or of the normalised sum of both ("fused")."""
-    per_window = {"fused": _normalize(wave + spec), "wave": wave, "spec": spec}[tower]
-    return _normalize(per_window.mean(0, dtype=np.float32))
-
-
-def embed_files(model: NumpyMuser, paths: Iterable[str | Path], batch_size: int = 16,
-                window_s: float | None = None, hop_s: float | None = None,
-                max_windows: int | None = None) -> Iterator[NumpyTrackEmbedding | AudioError]:
-    """inference.embed_files in numpy: the same windows, one file at a time, streamed in batches
-    of `batch_size` (memory stays bounded for long files)."""
-    cfg = model.config.audio
-    window_s, hop_s = window_s or cfg.window_s, hop_s or cfg.hop_s
-    for p in paths:
-        with blas_threads(model.blas_threads):
-            result = _embed_file(model, Path(p), batch_size, window_s, hop_s, max_windows)
-        yield result
-
-
-def _embed_file(model: NumpyMuser, path: Path, batch_size: int, window_s: float, hop_s: float,
-                max_windows: int | None) -> NumpyTrackEmbedding | AudioError:
-    from muser_model import audio
-
-    waves, specs, batch = [], [], []
-
-    def flush() -> None:
-        w, s = model.embed(np.stack(batch))
-        waves.append(w)
-        specs.append(s)
-        batch.clear()
-
-    try:
-        for window in audio.iter_windows(path, window_s, hop_s, model.config.audio.sample_rate,
-                                         max_windows=max_windows):
-            batch.append(window)
-            if len(batch) >= batch_size:
-                flush()
-    except AudioError as exc:
-        return exc
-    if batch:
-        flush()
-    return NumpyTrackEmbedding(path, np.concatenate(waves), np.concatenate(specs), window_s, hop_s)
-
-
-# -- scoring ---------------------------------------------------------------------------------
-@dataclass
-class LabelScore:
-    """inference.LabelScore without torch (same fields, same JSON)."""
-
-    label: str
-    score: float
-    kind: str  # "probability" or "cosine"
-    method: str  # "head" or "zero-shot"
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
-
-
-def top_k(scores: np.ndarray, labels: list[str], k: int, kind: str, method: str) -> list[LabelScore]:
-    idx = np.argsort(-scores, kind="stable")[: min(k, len(labels))]
-    return [LabelScore(labels[i], round(float(scores[i]), 4), kind, method) for i in idx.tolist()]
-
-
-class NumpyScorer:
-    """inference.Scorer in numpy: trained heads, stored prompt embeddings, or numpy MiniLM."""
-
-    def __init__(self, model: NumpyMuser) -> None:
-        self.model = model
-        self.tags, self.genres, self.scale = model.tags, model.genres, model.scale
-        self._heads = model.heads
-
-    def text_embeddings(self, labels: list[str], kind: str) -> np.ndarray:
-        cached = self.model.label_embeddings.get(kind)
-        if cached is not None and labels == (self.tags if kind == "tags" else self.genres):
-            return cached
-        return self.model.embed_texts(self.model.label_prompts(labels, kind))
-
-    def has_head(self, kind: str) -> bool:
-        return f"{kind}.weight" in self._heads
-
-    def scores(self, emb: np.ndarray, kind: str, method: str = "auto") -> tuple[np.ndarray, str, str]:
-        if method in ("auto", "head") and self.has_head(kind):
-            logits = emb @ self._heads[f"{kind}.weight"].T + self._heads[f"{kind}.bias"]
-            probs = 1.0 / (1.0 + np.exp(-logits)) if kind == "tags" else _softmax(logits)
-            return probs.astype(np.float32), "probability", "head"
-        labels = self.tags if kind == "tags" else self.genres
-        cos = emb @ self.text_embeddings(labels, kind).T
-        if kind == "genres":
-            return _softmax(np.float32(self.scale) * cos), "probability", "zero-shot"
-        return cos, "cosine", "zero-shot"
-
-    def open_labels(self, emb: np.ndarray, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        cos = emb @ self.text_embeddings(labels, "labels").T
-        return _softmax(np.float32(self.scale) * cos), cos
-
-    def needs_text_tower(self, labels: list[str]) -> bool:
-        """True when scoring would embed text (open labels, or prompts not stored)."""
-        return bool(labels) or any(k not in self.model.label_embeddings for k in ("tags", "genres"))
+# -- one stack for both engines: re-exported where callers still look (library/decode.py,
+# library/scan.py, bench/): track embedding and whole files are engine-independent.
+track_embedding = scoring.track_embedding
+embed_files = embedding.embed_files

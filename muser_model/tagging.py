@@ -1,36 +1,28 @@
 """`muser tag` as a library function: files in, tags and genre per file out.
 
-Two engines compute the same thing: "torch" (`muser_model.model`, any device, bf16 autocast)
-and "numpy" (`muser_model.numpy_audio`, CPU fp32, no torch import: about 1.5 s less start-up on
-a 2-core machine). `tag()` picks one (`choose_engine`); this module never imports torch itself
-unless the torch engine runs.
+Two engines embed ("torch": `muser_model.inference`, any device, bf16 autocast; "numpy":
+`muser_model.numpy_audio`, CPU fp32, no torch import: about 1.5 s less start-up on a 2-core
+machine); everything above the towers is the one stack of `muser_model.scoring`. `tag()` picks
+the engine (`engine_choice.choose_engine`); this module never imports torch itself unless the
+torch engine runs.
 """
 from __future__ import annotations
 
-import math
-import os
-import sys
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from muser_model.errors import AudioError, EngineError
-from muser_model import hardware
+from muser_model import audio, embedding, hardware
+from muser_model.engine_choice import choose_engine, estimated_windows
+from muser_model.errors import AudioError, EngineError, LabelsError  # noqa: F401  (EngineError: for muser_cli)
+from muser_model.files import FileEntry
+from muser_model.numpy_audio import NumpyMuser
+from muser_model.scoring import Engine, LabelScore, Scorer, TrackEmbedding, top_k
 
 if TYPE_CHECKING:
-    from muser_model.inference import LabelScore
-    from muser_model.numpy_audio import NumpyMuser, NumpyTrackEmbedding
     from muser_model.runtime import LoadedModel
-
-ENGINES = ("auto", "numpy", "torch")
-# On a CPU with native bf16 (AMX/AVX512-BF16), engine auto runs numpy for at most this many 5 s
-# windows in all (about 5 minutes of audio): beyond that torch's bf16 autocast pays back its
-# import. Elsewhere numpy is faster at any size (2-core AVX2 machine, shipped checkpoint: a
-# 10-minute file 2.8 s against torch's 5.2 s, sixty 30 s files 8.6 s against 9.3 s).
-AUTO_NUMPY_MAX_WINDOWS = 64
-AUTO_NUMPY_MAX_FILES = 32  # more files: torch without probing each one's duration
-
 
 @dataclass
 class WindowTags:
@@ -46,7 +38,10 @@ class TagResult:
     windows: int
     tags: list[LabelScore]
     genres: list[LabelScore]  # best first; genres[0] is the prediction
-    labels: list[LabelScore] = field(default_factory=list)  # --labels, best first
+    # --labels, best first: the softmax over two or more labels; a single label's cosine (a
+    # softmax over one label would always be 1.00)
+    labels: list[LabelScore] = field(default_factory=list)
+    label_similarities: list[LabelScore] = field(default_factory=list)  # each label's cosine, best first
     timeline: list[WindowTags] = field(default_factory=list)
     # the zero-shot answer too, when `tags`/`genres` above come from trained heads
     zero_shot_tags: list[LabelScore] = field(default_factory=list)
@@ -63,14 +58,10 @@ def tag_files(lm: LoadedModel, paths: Iterable[str | Path], k: int = 5,
               labels: list[str] | None = None, timeline: bool = False,
               batch_size: int = 16) -> Iterator[TagResult | AudioError]:
     """Torch engine: yield a TagResult, or the AudioError naming the file, for each path in order."""
-    from muser_model.inference import Scorer, embed_files, top_k
+    from muser_model.inference import engine_of  # imports torch: only when the torch engine runs
 
-    scorer = Scorer(lm)
-    for result in embed_files(lm, paths, batch_size=batch_size):
-        if isinstance(result, AudioError):
-            yield result
-        else:
-            yield _tag_one(scorer, result, k, labels or [], timeline, top_k)
+    engine = engine_of(lm)
+    yield from _tag_embedded(engine, embedding.embed_files(engine, paths, batch_size), k, labels, timeline)
 
 
 def tag_files_numpy(model: NumpyMuser, paths: Iterable[str | Path], k: int = 5,
@@ -78,27 +69,24 @@ def tag_files_numpy(model: NumpyMuser, paths: Iterable[str | Path], k: int = 5,
                     batch_size: int = 16, workers: int = 1) -> Iterator[TagResult | AudioError]:
     """Numpy engine: as `tag_files`, from a format-2 checkpoint's numpy section, no torch; with
     `workers` > 1 the files are embedded in that many processes (still yielded in input order)."""
-    from muser_model.numpy_audio import NumpyScorer, embed_files, top_k
-
-    scorer = NumpyScorer(model)
-    embedded = (embed_files(model, paths, batch_size=batch_size) if workers <= 1 or model.path is None
+    embedded = (embedding.embed_files(model, paths, batch_size) if workers <= 1 or model.path is None
                 else _embed_in_processes(model, list(paths), batch_size, workers))
+    yield from _tag_embedded(model, embedded, k, labels, timeline)
+
+
+def _tag_embedded(engine: Engine, embedded: Iterable[TrackEmbedding | AudioError], k: int,
+                  labels: list[str] | None, timeline: bool) -> Iterator[TagResult | AudioError]:
+    scorer = Scorer(engine)
     for result in embedded:
-        if isinstance(result, AudioError):
-            yield result
-        else:
-            yield _tag_one(scorer, result, k, labels or [], timeline, top_k)
+        yield result if isinstance(result, AudioError) else _tag_one(scorer, result, k, labels or [], timeline)
 
 
 def _embed_in_processes(model: NumpyMuser, paths: list[str | Path], batch_size: int, workers: int,
-                        ) -> Iterator[NumpyTrackEmbedding | AudioError]:
-    """numpy_audio.embed_files over a pool of `workers` processes, in input order. The pool is
+                        ) -> Iterator[TrackEmbedding | AudioError]:
+    """embedding.embed_files over a pool of `workers` processes, in input order. The pool is
     `muser index`'s: a file that crashes or hangs its decoder fails alone, the rest go on."""
-    from functools import partial
-
-    from muser_model.files import FileEntry
+    # the scan's modules (catalogue, store, pool) load only when tagging runs in processes
     from muser_model.library.decode import embed_whole_file
-    from muser_model import numpy_audio
     from muser_model.library.scan import ScanOptions, decoded_stream
 
     checkpoint = str(model.path)
@@ -106,16 +94,15 @@ def _embed_in_processes(model: NumpyMuser, paths: list[str | Path], batch_size: 
                        decoder=partial(embed_whole_file, checkpoint=checkpoint, batch_size=batch_size))
     entries = [FileEntry(str(p), 0, 0) for p in paths]
     position = {id(entry): i for i, entry in enumerate(entries)}
-    finished: dict[int, NumpyTrackEmbedding | AudioError] = {}
+    finished: dict[int, TrackEmbedding | AudioError] = {}
     next_out = 0
     for entry, item in decoded_stream(entries, model.config, opts, checkpoint=checkpoint):
         i = position[id(entry)]
         if item.error:  # the decoder's AudioError, or a crash or hang found by decoded_stream
             finished[i] = item.exception or AudioError(paths[i], item.error)
         else:
-            finished[i] = numpy_audio.NumpyTrackEmbedding(Path(paths[i]), item.embeddings[:, 0],
-                                                          item.embeddings[:, 1], model.config.audio.window_s,
-                                                          item.hop_s)
+            finished[i] = TrackEmbedding(Path(paths[i]), item.embeddings[:, 0], item.embeddings[:, 1],
+                                         model.config.audio.window_s, item.hop_s)
         while next_out in finished:
             yield finished.pop(next_out)
             next_out += 1
@@ -137,18 +124,15 @@ def tag_workers(paths: list[Path], model: NumpyMuser, workers: int | None) -> in
         return 1
     cfg = model.config.audio
     enough = len(paths) >= PARALLEL_MIN_WINDOWS  # a window or more each: no need to probe them all
-    if not enough and _estimated_windows(paths, cfg.window_s, cfg.hop_s) < PARALLEL_MIN_WINDOWS:
+    if not enough and estimated_windows(paths, cfg.window_s, cfg.hop_s) < PARALLEL_MIN_WINDOWS:
         return 1
     return min(len(paths), hardware.default_decoders("numpy"))
 
 
-def _tag_one(scorer: Any, emb: Any, k: int, labels: list[str], timeline: bool,
-             top_k: Callable[..., list[LabelScore]]) -> TagResult:
-    """Shared by both engines: `scorer`/`emb` are inference.Scorer/TrackEmbedding (torch) or
-    numpy_audio.NumpyScorer/NumpyTrackEmbedding, `top_k` the matching function."""
+def _tag_one(scorer: Scorer, emb: TrackEmbedding, k: int, labels: list[str], timeline: bool) -> TagResult:
     track = emb.track()[None]  # (1, E)
-    tag_scores, tag_kind, tag_method = scorer.scores(track, "tags")
-    genre_scores, g_kind, g_method = scorer.scores(track, "genres")
+    tag_scores, tag_kind, tag_method = scorer.scores(track, "tags")  # (1, T)
+    genre_scores, g_kind, g_method = scorer.scores(track, "genres")  # (1, G)
     result = TagResult(
         path=emb.path,
         windows=emb.wave.shape[0],
@@ -161,114 +145,48 @@ def _tag_one(scorer: Any, emb: Any, k: int, labels: list[str], timeline: bool,
         result.zero_shot_tags = top_k(zs_tags[0], scorer.tags, k, zs_tag_kind, "zero-shot")
         result.zero_shot_genres = top_k(zs_genres[0], scorer.genres, 3, zs_g_kind, "zero-shot")
     if labels:
-        probs, _ = scorer.open_labels(track, labels)
-        result.labels = top_k(probs[0], labels, len(labels), "probability", "zero-shot")
+        cos, probs = scorer.open_labels(track, labels)  # (1, L) each; probs None for one label
+        result.label_similarities = top_k(cos[0], labels, len(labels), "cosine", "zero-shot")
+        result.labels = (result.label_similarities if probs is None
+                         else top_k(probs[0], labels, len(labels), "probability", "zero-shot"))
     if timeline:
-        result.timeline = _timeline(scorer, emb, k, top_k)
+        result.timeline = _timeline(scorer, emb, k)
     return result
 
 
-def _timeline(scorer: Any, emb: Any, k: int, top_k: Callable[..., list[LabelScore]]) -> list[WindowTags]:
+def _timeline(scorer: Scorer, emb: TrackEmbedding, k: int) -> list[WindowTags]:
     windows = emb.windows  # (W, E)
-    tag_scores, tag_kind, tag_method = scorer.scores(windows, "tags")
-    genre_scores, g_kind, g_method = scorer.scores(windows, "genres")
+    tag_scores, tag_kind, tag_method = scorer.scores(windows, "tags")  # (W, T)
+    genre_scores, g_kind, g_method = scorer.scores(windows, "genres")  # (W, G)
+    duration = emb.duration_s if emb.duration_s is not None else _duration(emb.path)
+    spans = replace(emb, duration_s=duration)
     rows = []
     for i in range(windows.shape[0]):
-        start = i * emb.hop_s
+        start, end = spans.window_span(i)
         rows.append(WindowTags(
-            start_s=round(start, 2), end_s=round(start + emb.window_s, 2),
+            start_s=round(start, 2), end_s=round(end, 2),
             tags=top_k(tag_scores[i], scorer.tags, k, tag_kind, tag_method),
             genre=top_k(genre_scores[i], scorer.genres, 1, g_kind, g_method)[0],
         ))
     return rows
 
 
+def _duration(path: Path) -> float | None:
+    """The file's duration from its header (None when it cannot be probed: windows unclipped)."""
+    try:
+        return audio.probe(path).duration_s
+    except (AudioError, OSError):
+        return None
+
+
 def label_list(text: str) -> list[str]:
-    """"a, b ,c" -> ["a", "b", "c"]; empty items dropped."""
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-# -- engine selection ------------------------------------------------------------------------
-def cuda_may_be_present() -> bool:
-    """Whether torch could find a GPU here, answered without importing torch.
-
-    False only where that is certain: CUDA_VISIBLE_DEVICES hides every device, macOS (no CUDA
-    builds), or Linux without the NVIDIA driver's (or ROCm's) device nodes. Else True.
-    """
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-        return False
-    if sys.platform == "darwin":
-        return False
-    if sys.platform.startswith("linux"):
-        return any(os.path.exists(p) for p in ("/proc/driver/nvidia/version", "/dev/nvidiactl",
-                                                "/dev/nvidia0", "/dev/kfd"))
-    return True
-
-
-def _estimated_windows(paths: list[Path], window_s: float, hop_s: float) -> int:
-    """Windows the files will give (header probe; an unreadable file counts 1, it fails anyway)."""
-    from muser_model import audio
-
-    total = 0
-    for p in paths:
-        try:
-            seconds = audio.probe(p).duration_s
-        except (AudioError, OSError):
-            seconds = window_s
-        total += max(1, math.ceil(max(seconds - window_s, 0.0) / hop_s) + 1)
-    return total
-
-
-def choose_engine(engine: str, checkpoint: str | Path | None, device: str = "auto",
-                  precision: str = "auto", paths: list[Path] | None = None,
-                  labels: list[str] | None = None) -> tuple[str, NumpyMuser | None, str]:
-    """("numpy" or "torch", the loaded numpy model or None, why) for a tagging request.
-
-    numpy runs when asked for, or under "auto" when all of these hold: --device auto with no GPU
-    possible (`cuda_may_be_present`) or cpu; --precision auto or fp32 (numpy computes fp32, which
-    is also what auto gives on CPUs without native bf16); a format-2 checkpoint; open --labels only
-    with a frozen text tower; and, on a CPU with native bf16 under --precision auto, a job known to
-    be small: `paths` given (None: a job of unknown size, e.g. a library scan), at most
-    AUTO_NUMPY_MAX_FILES files and AUTO_NUMPY_MAX_WINDOWS windows. The numpy section is checked
-    here, so checkpoint errors surface as usual.
-    `engine="numpy"` that cannot run raises EngineError; checkpoint errors propagate.
-    """
-    from muser_model.checkpoint import default_checkpoint_path, has_numpy_section
-
-    if engine not in ENGINES:
-        raise EngineError(f"unknown engine {engine!r}; use auto, numpy or torch")
-    if engine == "torch":
-        return "torch", None, "asked for"
-    path = Path(checkpoint) if checkpoint else default_checkpoint_path()
-    why = None
-    if device not in ("auto", "cpu"):
-        why = f"--device {device}"
-    elif device == "auto" and engine == "auto" and cuda_may_be_present():
-        why = "a GPU may be present (--device cpu or --engine numpy forces numpy)"
-    elif precision not in ("auto", "fp32"):
-        why = f"--precision {precision} (numpy computes fp32)"
-    elif not has_numpy_section(path):  # raises the usual checkpoint errors
-        why = f"the checkpoint has no numpy section (python -m muser_model.checkpoint upgrade {path})"
-    small_only = engine == "auto" and precision == "auto" and hardware.cpu_has_native_bf16()
-    if why is None and small_only and paths is None:
-        why = "a job of unknown size on a CPU with native bf16"
-    if why is None:
-        from muser_model.numpy_audio import NumpyMuser
-
-        model = NumpyMuser.load(path)
-        if labels and not model.can_embed_text:
-            why = "--labels with a fine-tuned text tower"
-        elif small_only:
-            cfg = model.config.audio
-            if len(paths) > AUTO_NUMPY_MAX_FILES:
-                why = f"more than {AUTO_NUMPY_MAX_FILES} files"
-            elif _estimated_windows(paths, cfg.window_s, cfg.hop_s) > AUTO_NUMPY_MAX_WINDOWS:
-                why = f"more than {AUTO_NUMPY_MAX_WINDOWS} windows of audio"
-        if why is None:
-            return "numpy", model, "no torch needed"
-    if engine == "numpy":
-        raise EngineError(f"--engine numpy cannot run this: {why}")
-    return "torch", None, why
+    """"a, b ,c,a" -> ["a", "b", "c"]: items stripped, empty ones dropped, repeats collapsed
+    (first place kept). "" (no --labels) gives []; a text of only commas and spaces raises
+    LabelsError."""
+    labels = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if text.strip() and not labels:
+        raise LabelsError(f"--labels {text!r} names no label; give words separated by commas, e.g. \"calm,piano\"")
+    return labels
 
 
 def tag(paths: list[Path], checkpoint: str | Path | None = None, device: str = "auto",
@@ -285,7 +203,7 @@ def tag(paths: list[Path], checkpoint: str | Path | None = None, device: str = "
     if chosen == "numpy":
         yield from tag_files_numpy(model, paths, k, labels, timeline, batch_size, tag_workers(paths, model, workers))
         return
-    from muser_model.runtime import load_model
+    from muser_model.runtime import load_model  # imports torch: the torch engine only
 
     lm = load_model(checkpoint, device, precision)
     yield from tag_files(lm, paths, k, labels, timeline, batch_size)

@@ -110,9 +110,16 @@ def test_newer_format_is_refused(tiny_checkpoint, tmp_path):
 
 
 def test_weights_that_do_not_fit_the_config(tiny_checkpoint, tmp_path):
+    """Saving refuses them with a typed error (the numpy fast path is never dropped in silence);
+    written torch-only on purpose, they fail to load, naming the missing weights."""
+    from muser_model.errors import CheckpointExportError
+
     ckpt = load_checkpoint(tiny_checkpoint)
     ckpt.state_dict = {k: v for k, v in ckpt.state_dict.items() if not k.startswith("wave_proj")}
-    save_checkpoint(ckpt, tmp_path / "partial.muser")
+    with pytest.raises(CheckpointExportError, match=r"partial\.muser.*wave_proj"):
+        save_checkpoint(ckpt, tmp_path / "partial.muser")
+    assert not (tmp_path / "partial.muser").exists()
+    save_checkpoint(ckpt, tmp_path / "partial.muser", torch_only=True)
     with pytest.raises(CorruptCheckpointError, match="wave_proj"):
         load_model(tmp_path / "partial.muser", "cpu")
 
@@ -232,3 +239,30 @@ def test_shipped_checkpoint_is_current_format():
 
     path = default_checkpoint_path()
     assert read_header(path)[0] == FORMAT_VERSION and has_numpy_section(path)
+
+
+def test_text_projection_comes_from_the_numpy_section(tiny_checkpoint):
+    """What a library needs of the text head, read without torch, equals the payload's weights."""
+    from muser_model.checkpoint import text_projection
+
+    head = text_projection(tiny_checkpoint)
+    sd = load_checkpoint(tiny_checkpoint).state_dict
+    assert sorted(head) == ["text_proj.0.bias", "text_proj.0.weight", "text_proj.3.bias", "text_proj.3.weight"]
+    for name, value in head.items():
+        assert value.dtype == np.float32 and np.array_equal(value, sd[name].float().numpy())
+
+
+def test_upgrade_refuses_to_change_the_hash_with_a_typed_error(tiny_checkpoint, tmp_path, monkeypatch):
+    """The invariant upgrade keeps (same payload, same hash) is checked with a typed error, not
+    an assert that `python -O` would drop; nothing is written."""
+    from dataclasses import replace
+
+    from muser_model import checkpoint
+    from muser_model.errors import CheckpointUpgradeError
+
+    real = checkpoint._read_payload
+    monkeypatch.setattr(checkpoint, "_read_payload",
+                        lambda p: (lambda lay, pay: (replace(lay, payload_digest=b"\0" * 32), pay))(*real(p)))
+    with pytest.raises(CheckpointUpgradeError, match="tiny.muser"):
+        checkpoint.upgrade_checkpoint(tiny_checkpoint, tmp_path / "out.muser")
+    assert not (tmp_path / "out.muser").exists()

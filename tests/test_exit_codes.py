@@ -11,7 +11,7 @@ from muser_model.library.paths import LibraryNameError
 from muser_model.library.query import EmptyLibraryError, QueryError
 from muser_model.library.scan import ScanRootError
 from muser_model.library.store import LibraryBusyError, LibraryNotFoundError, ModelMismatchError
-from muser_model.tagging import EngineError
+from muser_model.errors import EngineError
 from muser_train.training.datasets import DatasetError
 
 runner = CliRunner()

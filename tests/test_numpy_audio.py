@@ -15,8 +15,10 @@ from muser_model.checkpoint import default_checkpoint_path, load_checkpoint, sav
 from muser_model.inference import embed_files as torch_embed_files
 from muser_model.numpy_audio import NumpyMuser, embed_files as np_embed_files
 from muser_model.runtime import load_model
-from muser_model import hardware, tagging
-from muser_model.tagging import EngineError, choose_engine, tag_files, tag_files_numpy
+from muser_model import engine_choice, hardware
+from muser_model.engine_choice import choose_engine
+from muser_model.errors import EngineError
+from muser_model.tagging import tag_files, tag_files_numpy
 from tests.conftest import write_clip
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,23 +106,9 @@ def test_ceil_pooling_and_chunked_conv_match_torch(shape):
         assert np.abs(_conv2d_k3(x, mat, b, chunk=chunk) - ref).max() < 1e-5
 
 
-def _comparable(result) -> dict:
-    """A TagResult as JSON with ties at 4 decimals put in label order (either engine may list
-    two equal rounded scores either way round)."""
-    def norm(value):
-        if isinstance(value, list) and value and isinstance(value[0], dict) and "label" in value[0]:
-            return sorted(value, key=lambda s: (-s["score"], s["label"]))
-        if isinstance(value, list):
-            return [norm(v) for v in value]
-        if isinstance(value, dict):
-            return {k: norm(v) for k, v in value.items()}
-        return value
-    return norm(result.to_json())
-
-
 def _assert_same_results(a, b, tol=2e-4):
     for x, y in zip(a, b, strict=True):
-        x, y = _comparable(x), _comparable(y)
+        x, y = x.to_json(), y.to_json()  # one top_k for both engines: ties rank alike
         flat_x, flat_y = json.dumps(x, sort_keys=True), json.dumps(y, sort_keys=True)
         if flat_x == flat_y:
             continue
@@ -187,25 +175,25 @@ def test_errors_are_yielded_in_order(tiny_checkpoint, clips, tmp_path):
 
 # -- engine choice -----------------------------------------------------------------------------
 def test_engine_auto_rules(tiny_checkpoint, clips, monkeypatch):
-    monkeypatch.setattr(tagging, "cuda_may_be_present", lambda: False)
+    monkeypatch.setattr(engine_choice, "cuda_may_be_present", lambda: False)
     assert choose_engine("auto", tiny_checkpoint, "auto", "auto", clips)[0] == "numpy"
     assert choose_engine("auto", tiny_checkpoint, "cpu", "fp32", clips)[0] == "numpy"
     assert choose_engine("auto", tiny_checkpoint, "cuda", "auto", clips)[0] == "torch"
     assert choose_engine("auto", tiny_checkpoint, "cpu", "bf16", clips)[0] == "torch"
     assert choose_engine("torch", tiny_checkpoint, "cpu", "auto", clips)[0] == "torch"
-    monkeypatch.setattr(tagging, "cuda_may_be_present", lambda: True)
+    monkeypatch.setattr(engine_choice, "cuda_may_be_present", lambda: True)
     assert choose_engine("auto", tiny_checkpoint, "auto", "auto", clips)[0] == "torch"
     assert choose_engine("auto", tiny_checkpoint, "cpu", "auto", clips)[0] == "numpy"
     assert choose_engine("numpy", tiny_checkpoint, "auto", "auto", clips)[0] == "numpy"
 
 
 def test_engine_auto_prefers_torch_bf16_for_long_audio(tiny_checkpoint, clips, monkeypatch):
-    monkeypatch.setattr(tagging, "cuda_may_be_present", lambda: False)
+    monkeypatch.setattr(engine_choice, "cuda_may_be_present", lambda: False)
     monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
     # tiny config: 2 s windows; the clips are 5, 3.5 and 7 s: 3 + 2 + 4 windows
-    monkeypatch.setattr(tagging, "AUTO_NUMPY_MAX_WINDOWS", 9)
+    monkeypatch.setattr(engine_choice, "AUTO_NUMPY_MAX_WINDOWS", 9)
     assert choose_engine("auto", tiny_checkpoint, "cpu", "auto", clips)[0] == "numpy"
-    monkeypatch.setattr(tagging, "AUTO_NUMPY_MAX_WINDOWS", 8)
+    monkeypatch.setattr(engine_choice, "AUTO_NUMPY_MAX_WINDOWS", 8)
     engine, _, why = choose_engine("auto", tiny_checkpoint, "cpu", "auto", clips)
     assert engine == "torch" and "windows" in why
     assert choose_engine("auto", tiny_checkpoint, "cpu", "fp32", clips)[0] == "numpy"  # no bf16 asked
@@ -225,7 +213,7 @@ def test_engine_numpy_refuses_what_it_cannot_do(tiny_checkpoint, clips):
 
 def test_cuda_visible_devices_hides_gpus(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert tagging.cuda_may_be_present() is False
+    assert engine_choice.cuda_may_be_present() is False
 
 
 # -- the command -------------------------------------------------------------------------------

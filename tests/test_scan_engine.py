@@ -77,11 +77,11 @@ def test_torch_free_index_model_gives_the_torch_vectors(home, tiny_model, tiny_c
 
 
 def test_open_index_model_picks_the_engine(tiny_checkpoint, monkeypatch):
-    from muser_model import hardware, tagging
+    from muser_model import engine_choice, hardware
     from muser_model.errors import EngineError
     from muser_model.library.scan import open_index_model
 
-    monkeypatch.setattr(tagging, "cuda_may_be_present", lambda: False)
+    monkeypatch.setattr(engine_choice, "cuda_may_be_present", lambda: False)
     monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)
     assert open_index_model(tiny_checkpoint).engine == "numpy"
     assert open_index_model(tiny_checkpoint, "cpu", "bf16").engine == "torch"

@@ -12,15 +12,14 @@ import gc
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 import time
-import types
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 
 from muser_model.library.decode import warm_up
+from muser_model.process_settings import hidden_main, keep_freed_memory, pool_processes
 
 _JOIN_S = 5.0  # how long kill_pool waits for the killed workers and the pool's manager thread
 _WATCH_S = 0.2  # how often a worker checks that its parent is alive
@@ -29,9 +28,7 @@ _WATCH_S = 0.2  # how often a worker checks that its parent is alive
 def _init_worker(parent: int) -> None:
     """Leave the parent's process group (signals sent to it, Ctrl-C, reach only the parent),
     silence decoder libraries (they print notes on bad files straight to fd 2), reuse freed
-    memory (see hardware.keep_freed_memory) and exit, with any ffmpeg child, when the parent dies."""
-    from muser_model.hardware import keep_freed_memory
-
+    memory (see process_settings.keep_freed_memory) and exit, with any ffmpeg child, when the parent dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the workers, Ctrl-C does not
     os.setpgid(0, 0)
     keep_freed_memory()
@@ -52,7 +49,7 @@ def _exit_with_parent(parent: int) -> None:
 def start_pool(workers: int, module: str, checkpoint: str = "") -> tuple[ProcessPoolExecutor, list[Future]]:
     """A pool of `workers` processes that start now, import `module` (the decoder's) and (numpy
     engine) load the checkpoint's model: (pool, their warm-up futures)."""
-    with main_hidden(module != "__main__"):
+    with hidden_main(module != "__main__"):
         pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(os.getpid(),),
                                    mp_context=multiprocessing.get_context("spawn"))
         try:
@@ -60,23 +57,6 @@ def start_pool(workers: int, module: str, checkpoint: str = "") -> tuple[Process
         except BaseException:  # a Ctrl-C while the workers spawn
             kill_pool(pool)
             raise
-
-
-@contextmanager
-def main_hidden(hide: bool) -> Iterator[None]:
-    """Start spawned workers without the program's __main__: spawn re-imports it in every child
-    (the `muser` script: typer, rich and the whole CLI, ~0.13 s of CPU per decoder; under pytest,
-    pytest), and a script calling index_library without an `if __name__ == "__main__"` guard
-    would start its scan again in each child. The decoders need only their own module."""
-    if not hide:
-        yield
-        return
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")  # no __file__, no __spec__: nothing to import
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
 
 
 def kill_pool(pool: ProcessPoolExecutor) -> None:
@@ -88,7 +68,7 @@ def kill_pool(pool: ProcessPoolExecutor) -> None:
     SIGKILLed with their process groups, the parent's write end is closed (the thread reads EOF
     and stops), and the thread is joined with a deadline. SIGINT and SIGTERM wait meanwhile."""
     with _signals_deferred():
-        processes = list((getattr(pool, "_processes", None) or {}).values())  # no public API for this
+        processes = pool_processes(pool)
         for process in processes:
             _kill_group(process.pid)
         deadline = time.monotonic() + _JOIN_S

@@ -22,8 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from muser_model import engine_choice
+from muser_model.checkpoint import default_checkpoint_path, has_numpy_section
 from muser_model.config import ModelConfig
-from muser_model.errors import EngineError, MuserError
+from muser_model.engine_choice import choose_engine, loaded_model_engine
+from muser_model.errors import CudaUnavailableError, MuserError
 from muser_model.files import FileEntry, walk_audio
 from muser_model.library.catalogue import TrackRow
 from muser_model.library.decode import Decoded, decode_and_embed, decode_for_index
@@ -80,27 +83,11 @@ class ScanOptions:
 
 
 def index_engine(opts: ScanOptions, lm: LoadedModel) -> str:
-    """numpy when asked, or under auto on a CPU computing fp32 with a checkpoint that carries the
-    numpy section (there the numpy engine is as fast per window and runs in every decoder
-    process); torch on GPUs and where bf16 autocast is native."""
-    from muser_model.checkpoint import has_numpy_section
-
-    _check_engine(opts.engine)
+    """engine_choice.loaded_model_engine for a scan: the numpy engine is usable when the
+    checkpoint file carries the numpy section and the decoders are the index's own."""
     path = lm.checkpoint.path
     usable = path is not None and opts.decoder is decode_for_index and has_numpy_section(path)
-    if opts.engine == "numpy":
-        if not usable:
-            raise EngineError("--engine numpy needs a checkpoint file with a numpy section "
-                                "(python -m muser_model.checkpoint upgrade FILE)")
-        return "numpy"
-    if opts.engine == "auto" and usable and lm.device.type == "cpu" and lm.autocast_dtype is None:
-        return "numpy"
-    return "torch"
-
-
-def _check_engine(engine: str) -> None:
-    if engine not in ("auto", "numpy", "torch"):
-        raise EngineError(f"unknown engine {engine!r}; use auto, numpy or torch")
+    return loaded_model_engine(opts.engine, lm.device.type, lm.autocast_dtype is not None, usable)
 
 
 @dataclass
@@ -140,11 +127,8 @@ def open_index_model(checkpoint: str | Path | None = None, device: str = "auto",
 
     auto gives numpy on a CPU computing fp32 (no GPU possible or --device cpu; --precision auto
     without native bf16, or fp32) with a format-2 checkpoint, else torch (GPUs and native-bf16
-    CPUs, where torch is faster per window; see tagging.choose_engine: a scan is a job of unknown
-    size). Checkpoint and device problems raise MuserError."""
-    from muser_model.tagging import choose_engine
-
-    _check_engine(engine)
+    CPUs, where torch is faster per window; see engine_choice.choose_engine: a scan is a job of
+    unknown size). Checkpoint and device problems raise MuserError."""
     chosen, numpy_model, _ = choose_engine(engine, checkpoint, device, precision)
     if chosen == "numpy":
         return IndexModel.from_numpy(numpy_model)
@@ -162,11 +146,7 @@ def _torch_index_model(checkpoint: str | Path | None, device: str, precision: st
     come from the numpy section (no torch) and the torch model loads in a thread, so that the
     decoders start on the first files meanwhile: `import torch` and the CUDA context alone took
     4.4 s of a 10.4 s scan of 600 clips on a 16-core H200 machine."""
-    from muser_model.checkpoint import default_checkpoint_path, has_numpy_section
-    from muser_model.errors import CudaUnavailableError
-    from muser_model.tagging import cuda_may_be_present
-
-    if device.startswith("cuda") and not cuda_may_be_present():  # certain without torch: say so now
+    if device.startswith("cuda") and not engine_choice.cuda_may_be_present():  # certain without torch: say so now
         raise CudaUnavailableError(device)
     path = Path(checkpoint) if checkpoint else default_checkpoint_path()
     if not has_numpy_section(path):  # raises the usual checkpoint errors

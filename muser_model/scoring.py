@@ -1,0 +1,173 @@
+"""The one scoring stack above the towers, on numpy arrays, for every engine.
+
+An engine (`Engine`: the numpy one in `muser_model.numpy_audio`, the torch one in
+`muser_model.inference`) turns windows of audio and texts into embeddings; everything above the
+towers is written once, here: the track embedding (normalised mean of the windows), the label
+prompts, trained heads, zero-shot scores with the checkpoint's logit scale, and `top_k` with one
+tie-break rule (score rounded to 4 decimals, best first, then label order). Parity between the
+engines therefore has to hold in one place only, the towers. Nothing here imports torch.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from muser_model.vocab import genre_text
+
+SCORE_DECIMALS = 4  # scores are reported (and ranked) at this precision
+
+
+@dataclass
+class LabelScore:
+    label: str
+    score: float
+    kind: str  # "probability" or "cosine"
+    method: str  # "head" or "zero-shot"
+
+
+@dataclass
+class ScoringAssets:
+    """What scoring needs of a checkpoint besides the towers, as numpy arrays."""
+
+    tags: list[str]
+    genres: list[str]
+    templates: dict[str, str]
+    zero_shot_scale: float  # the logit scale of the audio-text pairs, for softmax over labels
+    label_embeddings: dict[str, np.ndarray] = field(default_factory=dict)  # "tags"/"genres" -> (L, E)
+    heads: dict[str, np.ndarray] = field(default_factory=dict)  # "<kind>.weight" (L, E) / ".bias" (L,)
+
+    def vocabulary(self, kind: str) -> list[str]:
+        return self.tags if kind == "tags" else self.genres
+
+
+class Engine(Protocol):
+    """Towers of one checkpoint: numpy (`NumpyMuser`) or torch (`inference.TorchEngine`)."""
+
+    config: Any  # muser_model.config.ModelConfig
+    assets: ScoringAssets
+
+    def embed_windows(self, windows: np.ndarray, batch_size: int = 16) -> np.ndarray:
+        """(W, N) windows -> (W, 2, E) normalised (waveform, spectrogram) embeddings."""
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """(N,) texts -> (N, E) normalised text embeddings."""
+
+
+# -- array maths ---------------------------------------------------------------------------
+def normalize(x: np.ndarray) -> np.ndarray:
+    """L2-normalise the last axis (as torch's F.normalize, eps 1e-12)."""
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+# -- track embedding -------------------------------------------------------------------------
+def track_embedding(wave: np.ndarray, spec: np.ndarray, tower: str = "fused") -> np.ndarray:
+    """(W, E) per-window tower embeddings -> (E,) track embedding: the normalised mean over
+    windows of one tower, or of the normalised sum of both ("fused")."""
+    per_window = {"fused": normalize(wave + spec), "wave": wave, "spec": spec}[tower]
+    return normalize(per_window.mean(0, dtype=np.float32))
+
+
+@dataclass
+class TrackEmbedding:
+    path: Path
+    wave: np.ndarray  # (W, E) per-window waveform-tower embeddings
+    spec: np.ndarray  # (W, E) per-window spectrogram-tower embeddings
+    window_s: float
+    hop_s: float
+    duration_s: float | None = None  # of the audio, when known (the last window may run past it)
+
+    @property
+    def windows(self) -> np.ndarray:
+        """(W, E) fused per-window embeddings."""
+        return normalize(self.wave + self.spec)
+
+    def track(self, tower: str = "fused") -> np.ndarray:
+        """(E,) whole-track embedding of one tower or the fusion."""
+        return track_embedding(self.wave, self.spec, tower)
+
+    def window_span(self, i: int) -> tuple[float, float]:
+        """(start, end) seconds of window `i`, the end clipped to the duration when known."""
+        start = i * self.hop_s
+        end = start + self.window_s
+        if self.duration_s is not None:
+            end = min(end, max(self.duration_s, start))
+        return start, end
+
+
+# -- labels ----------------------------------------------------------------------------------
+def label_prompts(templates: dict[str, str], labels: Sequence[str], kind: str) -> list[str]:
+    """The text each label is embedded as: the genre or tag prompt of the checkpoint."""
+    if kind == "genres":
+        return [templates["genre_prompt"].format(label=genre_text(g)) for g in labels]
+    return [templates["tag_prompt"].format(label=t) for t in labels]
+
+
+def top_k(scores: np.ndarray, labels: Sequence[str], k: int, kind: str, method: str) -> list[LabelScore]:
+    """(L,) scores -> the k best as LabelScore: by score at SCORE_DECIMALS, best first, ties in
+    label order (so engines whose scores differ below that precision rank alike)."""
+    rounded = np.round(np.asarray(scores, dtype=np.float64), SCORE_DECIMALS)  # (L,)
+    order = np.lexsort((np.arange(len(rounded)), -rounded))[: min(k, len(labels))]
+    return [LabelScore(labels[i], float(rounded[i]), kind, method) for i in order.tolist()]
+
+
+class Scorer:
+    """Scores (N, E) audio embeddings against the checkpoint's tags and genres, or any labels."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.assets = engine.assets
+        self.tags, self.genres = self.assets.tags, self.assets.genres
+        self.scale = np.float32(self.assets.zero_shot_scale)
+
+    def text_embeddings(self, labels: Sequence[str], kind: str) -> np.ndarray:
+        """(L, E) prompt embeddings: stored ones for the checkpoint's own vocabulary, else embedded."""
+        stored = self.assets.label_embeddings.get(kind)
+        if stored is not None and list(labels) == self.assets.vocabulary(kind):
+            return stored
+        return self.engine.embed_texts(label_prompts(self.assets.templates, labels, kind))
+
+    def needs_text_tower(self, labels: Sequence[str]) -> bool:
+        """True when scoring would embed text (open labels, or prompts not stored)."""
+        return bool(labels) or any(k not in self.assets.label_embeddings for k in ("tags", "genres"))
+
+    def has_head(self, kind: str) -> bool:
+        return f"{kind}.weight" in self.assets.heads
+
+    def head_scores(self, emb: np.ndarray, kind: str) -> np.ndarray:
+        """(N, E) -> (N, L) probabilities from a trained linear head (sigmoid tags, softmax genres)."""
+        heads = self.assets.heads
+        logits = emb @ heads[f"{kind}.weight"].T + heads[f"{kind}.bias"]  # (N, L)
+        probs = sigmoid(logits) if kind == "tags" else softmax(logits)
+        return probs.astype(np.float32)
+
+    def scores(self, emb: np.ndarray, kind: str, method: str = "auto") -> tuple[np.ndarray, str, str]:
+        """(N, E) -> ((N, L) scores, score kind, method) for "tags" or "genres"; method "auto"
+        uses the trained head when the checkpoint has one, else zero-shot (cosines for tags,
+        softmax over the scaled cosines for genres)."""
+        if method in ("auto", "head") and self.has_head(kind):
+            return self.head_scores(emb, kind), "probability", "head"
+        cos = emb @ self.text_embeddings(self.assets.vocabulary(kind), kind).T  # (N, L)
+        if kind == "genres":
+            return softmax(self.scale * cos), "probability", "zero-shot"
+        return cos, "cosine", "zero-shot"
+
+    def open_labels(self, emb: np.ndarray, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Zero-shot over user words: ((N, L) cosines, (N, L) softmax probabilities or None).
+
+        A softmax over one label is always 1, so it is given for two labels or more only."""
+        cos = emb @ self.text_embeddings(labels, "labels").T  # (N, L)
+        probs = softmax(self.scale * cos) if len(labels) >= 2 else None
+        return cos, probs
