@@ -141,9 +141,13 @@ def _filters(artist: str, genre: str, album: str, year: str):
 
 def _show_hits(hits, as_json: bool, m3u: Optional[Path]) -> None:
     if m3u:
-        from muser_model.library.playlist import write_m3u
+        from muser_model.library.playlist import PlaylistError, write_m3u
 
-        write_m3u(hits, m3u)
+        try:
+            write_m3u(hits, m3u)
+        except PlaylistError as exc:
+            output.error(str(exc))
+            raise typer.Exit(EXIT_USAGE) from exc
         err.print(f"wrote {len(hits)} tracks to {m3u}")
     if not hits:
         err.print("no matching tracks")
