@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from muser_cli import output
+from muser_cli import browse_cmds, output
 from muser_cli.common import (EXIT_BUSY, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_USAGE, CheckpointOpt, DeviceOpt,
                               LibraryOpt, PrecisionOpt, load_model_or_exit)
 from muser_cli.output import err
@@ -132,11 +132,13 @@ class _ScanProgress:
             self.bar.__exit__(*exc)
 
 
-def _filters(artist: str, genre: str, album: str, year: str):
+def _filters(artist: str, genre: str, album: str, year: str, predicted_genre: str = "",
+             tags: Optional[list[str]] = None):
     from muser_model.library.query import Filters, parse_years
 
     low, high = parse_years(year) if year else (None, None)
-    return Filters(artist=artist, genre=genre, album=album, year_min=low, year_max=high)
+    return Filters(artist=artist, genre=genre, album=album, year_min=low, year_max=high,
+                   predicted_genre=predicted_genre, tags=list(tags or []))
 
 
 def _show_hits(hits, as_json: bool, m3u: Optional[Path]) -> None:
@@ -168,6 +170,7 @@ def search(
     album: str = typer.Option("", "--album"),
     year: str = typer.Option("", "--year", help="1990, 1990-1999, 1990- or -1999."),
     library: str = LibraryOpt, checkpoint: Optional[Path] = CheckpointOpt, device: str = DeviceOpt,
+    predicted_genre: str = browse_cmds.PredictedGenreOpt, tag: Optional[list[str]] = browse_cmds.TagOpt,
 ) -> None:
     """Find tracks in the library that match a text description."""
     from muser_model.errors import MuserError
@@ -175,7 +178,7 @@ def search(
     from muser_model.library.store import Library
 
     try:
-        filters = _filters(artist, genre, album, year)
+        filters = _filters(artist, genre, album, year, predicted_genre, tag)
         if not text.strip() and not filters.active():
             raise _empty_query()
         lib = Library.open(library)
@@ -215,6 +218,7 @@ def similar(
     album: str = typer.Option("", "--album"), year: str = typer.Option("", "--year"),
     library: str = LibraryOpt, checkpoint: Optional[Path] = CheckpointOpt, device: str = DeviceOpt,
     precision: str = PrecisionOpt,
+    predicted_genre: str = browse_cmds.PredictedGenreOpt, tag: Optional[list[str]] = browse_cmds.TagOpt,
 ) -> None:
     """Find tracks in the library that sound like a given track."""
     from muser_model.checkpoint import checkpoint_hash, default_checkpoint_path
@@ -227,7 +231,7 @@ def similar(
         return embed_file(open_index_model(checkpoint, device, precision), path)
 
     try:
-        filters = _filters(artist, genre, album, year)
+        filters = _filters(artist, genre, album, year, predicted_genre, tag)
         lib = Library.open(library)
         hits = find_similar(lib, checkpoint_hash(checkpoint or default_checkpoint_path()), embed, target,
                             limit, filters)

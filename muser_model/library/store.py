@@ -7,9 +7,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Iterator
 
+import numpy as np
+
 from muser_model.errors import MuserError
 from muser_model.library.ann import AnnIndex
-from muser_model.library.catalogue import Catalogue
+from muser_model.library.catalogue import Catalogue, TrackRow
 from muser_model.library.paths import library_dir
 
 
@@ -34,6 +36,26 @@ class Library:
         self.root = root
         self.name = name or root.name
         self.catalogue = Catalogue(root / "catalogue.sqlite")
+        self.predictor = None  # library.predict.Predictor: set by a scan, used by put_tracks
+
+    def put_tracks(self, rows: list[TrackRow], model_hash: str) -> None:
+        """Store embedded tracks, with their predictions when a predictor is set."""
+        if self.predictor is None or not rows:
+            self.catalogue.put_tracks(rows, model_hash)
+            return
+        predictions = self.predictor(np.stack([r.vector for r in rows]))  # (N, E) in
+        self.catalogue.put_tracks(rows, model_hash, predictions, self.predictor.key)
+
+    def refresh_predictions(self, chunk: int = 512) -> int:
+        """Predict, from their stored vectors, the tracks whose predictions are missing or keyed
+        otherwise (a catalogue from before predictions, a changed vocabulary); how many."""
+        if self.predictor is None:
+            return 0
+        todo = self.catalogue.ids_needing_predictions(self.model_hash, self.predictor.key)
+        for start in range(0, len(todo), chunk):
+            ids, vectors = self.catalogue.vectors(self.model_hash, todo[start : start + chunk].tolist())
+            self.catalogue.put_predictions(dict(zip(ids.tolist(), self.predictor(vectors))), self.predictor.key)
+        return len(todo)
 
     @classmethod
     def open(cls, name: str = "default", create: bool = False) -> "Library":
@@ -123,6 +145,16 @@ class Library:
     # -- ANN index ------------------------------------------------------------------------------
     def _index_file(self, generation: int) -> Path:
         return self.root / f"index-{generation}.hnsw"
+
+    @property
+    def index_generation(self) -> int:
+        """The catalogue generation the saved index file holds (-1: none saved)."""
+        return int(self.catalogue.get_meta("index_generation") or -1)
+
+    def index_file(self) -> Path | None:
+        """The saved index file, or None when there is none (yet)."""
+        path = self._index_file(self.index_generation)
+        return path if self.index_generation >= 0 and path.exists() else None
 
     def _remove_index_files(self, keep: Path | None) -> None:
         for path in self.root.glob("index-*.hnsw*"):
