@@ -141,6 +141,16 @@ def _filters(artist: str, genre: str, album: str, year: str, predicted_genre: st
                    predicted_genre=predicted_genre, tags=list(tags or []))
 
 
+def _collapse(no_duplicates: bool) -> Optional[float]:
+    from muser_model.library.query import DUPLICATE_COSINE
+
+    return DUPLICATE_COSINE if no_duplicates else None
+
+
+NoDuplicatesOpt = typer.Option(False, "--no-duplicates",
+                               help="Show each group of near-identical tracks (cosine >= 0.999, e.g. copies) once.")
+
+
 def _show_hits(hits, as_json: bool, m3u: Optional[Path]) -> None:
     if m3u:
         from muser_model.library.playlist import PlaylistError, write_m3u
@@ -171,6 +181,7 @@ def search(
     year: str = typer.Option("", "--year", help="1990, 1990-1999, 1990- or -1999."),
     library: str = LibraryOpt, checkpoint: Optional[Path] = CheckpointOpt, device: str = DeviceOpt,
     predicted_genre: str = browse_cmds.PredictedGenreOpt, tag: Optional[list[str]] = browse_cmds.TagOpt,
+    no_duplicates: bool = NoDuplicatesOpt,
 ) -> None:
     """Find tracks in the library that match a text description."""
     from muser_model.errors import MuserError
@@ -183,7 +194,7 @@ def search(
             raise _empty_query()
         lib = Library.open(library)
         model_hash, embed = _text_embedder(lib, checkpoint, device)
-        hits = search_text(lib, embed, model_hash, text, limit, filters)
+        hits = search_text(lib, embed, model_hash, text, limit, filters, _collapse(no_duplicates))
     except MuserError as exc:
         raise _fail(exc) from exc
     _show_hits(hits, as_json, m3u)
@@ -219,6 +230,7 @@ def similar(
     library: str = LibraryOpt, checkpoint: Optional[Path] = CheckpointOpt, device: str = DeviceOpt,
     precision: str = PrecisionOpt,
     predicted_genre: str = browse_cmds.PredictedGenreOpt, tag: Optional[list[str]] = browse_cmds.TagOpt,
+    no_duplicates: bool = NoDuplicatesOpt,
 ) -> None:
     """Find tracks in the library that sound like a given track."""
     from muser_model.checkpoint import checkpoint_hash, default_checkpoint_path
@@ -234,7 +246,7 @@ def similar(
         filters = _filters(artist, genre, album, year, predicted_genre, tag)
         lib = Library.open(library)
         hits = find_similar(lib, checkpoint_hash(checkpoint or default_checkpoint_path()), embed, target,
-                            limit, filters)
+                            limit, filters, _collapse(no_duplicates))
     except AudioError as exc:
         output.error(str(exc))
         raise typer.Exit(1) from exc

@@ -141,12 +141,13 @@ def evaluate(
             output.data(f"  {genre:<14} " + " ".join(f"{n:>4}" for n in row))
 
 
-from muser_cli import library_cmds, train_cmd  # noqa: E402  (registers the library and training commands)
+from muser_cli import browse_cmds, library_cmds, train_cmd  # noqa: E402  (registers the library and training commands)
 
 app.command()(library_cmds.index)
 app.command()(library_cmds.search)
 app.command()(library_cmds.similar)
 app.command()(library_cmds.status)
+app.command()(browse_cmds.duplicates)
 app.command()(train_cmd.train)
 
 
