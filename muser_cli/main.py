@@ -147,6 +147,7 @@ app.command()(library_cmds.index)
 app.command()(library_cmds.search)
 app.command()(library_cmds.similar)
 app.command()(library_cmds.status)
+app.command(name="list")(browse_cmds.list_tracks)
 app.command()(browse_cmds.duplicates)
 app.command()(train_cmd.train)
 
