@@ -54,7 +54,8 @@ def test_a_missing_folder_raises_a_file_error(tmp_path):
 def test_cli_says_one_line_and_fails(tmp_path, monkeypatch, tiny_checkpoint):
     monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
     make_library(tmp_path / "music")
-    assert runner.invoke(app, ["index", str(tmp_path / "music"), "-c", str(tiny_checkpoint), "--workers", "1"]).exit_code == 0
+    res = runner.invoke(app, ["index", str(tmp_path / "music"), "-c", str(tiny_checkpoint), "--workers", "1"])
+    assert res.exit_code == 0
     res = runner.invoke(app, ["search", "piano", "-c", str(tiny_checkpoint), "--m3u", str(tmp_path / "no" / "x.m3u")])
     assert res.exit_code == 2
     assert [line for line in res.stderr.splitlines() if line.strip()] == [

@@ -62,7 +62,8 @@ def test_predicted_genre_and_tag_filters(indexed, tiny_checkpoint):
     expected = _expected(tiny_checkpoint)
     genre = next(iter(expected.values())).genre
     want = {p for p, pred in expected.items() if pred.genre == genre}
-    by_option = _lines(_run("search", "music", "--predicted-genre", genre.upper(), "--json", "-c", tiny_checkpoint).stdout)
+    by_option = _lines(_run("search", "music", "--predicted-genre", genre.upper(), "--json",
+                            "-c", tiny_checkpoint).stdout)
     by_term = _lines(_run("search", f"predicted-genre:{genre} music", "--json", "-c", tiny_checkpoint).stdout)
     assert {h["path"] for h in by_option} == {h["path"] for h in by_term} == want
     tag = next(iter(expected.values())).tags[0][0]
