@@ -201,13 +201,15 @@ def search(
 
 
 def _text_embedder(lib, checkpoint: Optional[Path], device: str):
-    """(checkpoint hash, texts -> vectors): numpy when the library stored the text head (no torch
+    """(checkpoint hash, texts -> vectors): numpy from the checkpoint's numpy section (no torch
     import, the fast path), else the full model."""
     from muser_model.checkpoint import checkpoint_hash, default_checkpoint_path
+    from muser_model.library.query import numpy_text_embedder
 
-    model_hash = checkpoint_hash(checkpoint or default_checkpoint_path())
+    path = checkpoint or default_checkpoint_path()
+    model_hash = checkpoint_hash(path)
     lib.check_model(model_hash)
-    fast = lib.numpy_text_embedder(model_hash)
+    fast = numpy_text_embedder(path)
     if fast is not None:
         return model_hash, fast
     lm = load_model_or_exit(checkpoint, device)

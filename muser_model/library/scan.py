@@ -441,7 +441,6 @@ def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions,
     early = _decode_while_loading(model, stream)  # the model's load errors raise before any write
     summary.model_changed = lib.adopt_model(model.content_hash, model.config.embed_dim)
     lib.predictor = predictor_for(model)  # stored with each track (lquery: predictions)
-    lib.save_text_head(model.content_hash, model.text_weights, model.config.text)
     summary.unchanged, summary.skipped_failed = plan.unchanged, plan.skipped_failed
     summary.removed = lib.catalogue.remove(plan.removed)
 

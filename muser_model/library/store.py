@@ -101,6 +101,8 @@ class Library:
 
     def adopt_model(self, model_hash: str, dim: int) -> bool:
         """Record the checkpoint this library is embedded with; True if it changed (re-embed all)."""
+        for legacy in self.root.glob("text-head-*.npz"):  # query heads kept by muser before 2026-12:
+            legacy.unlink(missing_ok=True)  # the checkpoint's numpy section serves search now
         old = self.model_hash
         if old == model_hash:
             return False
@@ -110,8 +112,6 @@ class Library:
             self.catalogue.set_meta("index_generation", "-1", db)
             db.execute("DELETE FROM changes")
         self._remove_index_files(keep=None)
-        for stale in self.root.glob("text-head-*.npz"):
-            stale.unlink(missing_ok=True)
         return bool(old)
 
     def check_model(self, model_hash: str) -> None:
@@ -119,28 +119,6 @@ class Library:
             raise ModelMismatchError(
                 f"library {self.name!r} was indexed with checkpoint {self.model_hash[:12]}, "
                 f"but this one is {model_hash[:12]}: run `muser index` again to re-embed it")
-
-    # -- text head for torch-free queries ------------------------------------------------------
-    def text_head_path(self, model_hash: str) -> Path:
-        return self.root / f"text-head-{model_hash[:16]}.npz"
-
-    def save_text_head(self, model_hash: str, state_dict: dict, text_config) -> None:
-        """Keep the checkpoint's text projection beside the library so that `muser search` can
-        embed queries in numpy (see muser_model.text_numpy)."""
-        path = self.text_head_path(model_hash)
-        if not path.exists():
-            from muser_model.text_numpy import save_text_head
-
-            save_text_head(state_dict, text_config, path)
-
-    def numpy_text_embedder(self, model_hash: str):
-        """A torch-free text embedder for this checkpoint, or None if its head was not stored."""
-        path = self.text_head_path(model_hash)
-        if not path.exists():
-            return None
-        from muser_model.text_numpy import NumpyTextEmbedder
-
-        return NumpyTextEmbedder(path)
 
     # -- ANN index ------------------------------------------------------------------------------
     def _index_file(self, generation: int) -> Path:
