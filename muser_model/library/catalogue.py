@@ -405,6 +405,14 @@ class Catalogue:
                 self._bump(db, ids, "delete")
         return len(paths)
 
+    def set_model(self, model_hash: str, dim: int) -> None:
+        """Record a new checkpoint: no saved index is valid any more, nor the change log."""
+        with self.transaction() as db:
+            self.set_meta("model_hash", model_hash, db)
+            self.set_meta("embed_dim", str(dim), db)
+            self.set_meta("index_generation", "-1", db)
+            db.execute("DELETE FROM changes")
+
     def forget_changes(self, up_to: int) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM changes WHERE generation<=?", (up_to,))

@@ -106,11 +106,7 @@ class Library:
         old = self.model_hash
         if old == model_hash:
             return False
-        with self.catalogue.transaction() as db:
-            self.catalogue.set_meta("model_hash", model_hash, db)
-            self.catalogue.set_meta("embed_dim", str(dim), db)
-            self.catalogue.set_meta("index_generation", "-1", db)
-            db.execute("DELETE FROM changes")
+        self.catalogue.set_model(model_hash, dim)
         self._remove_index_files(keep=None)
         return bool(old)
 
@@ -169,8 +165,7 @@ class Library:
         target = self._index_file(generation)
         if changed or not target.exists():
             ann.save(target)
-            with self.catalogue.transaction() as db:
-                self.catalogue.set_meta("index_generation", str(generation), db)
+            self.catalogue.set_meta("index_generation", str(generation))
             self.catalogue.forget_changes(generation)
             self._remove_index_files(keep=target)
         return ann
