@@ -40,7 +40,7 @@ def list_tracks(
     tag: Optional[list[str]] = TagOpt,
     sort: SortKey = typer.Option(SortKey.path, "--sort", help="Order of the tracks."),
     reverse: bool = typer.Option(False, "--reverse", "-r", help="Reverse the order."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="At most this many tracks [default: all]."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="At most this many tracks (default: all)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per track on stdout."),
     library: str = LibraryOpt,
 ) -> None:

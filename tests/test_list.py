@@ -92,3 +92,14 @@ def test_missing_library(tmp_path, monkeypatch):
     res = _run("list")
     assert res.exit_code == 2 and "does not exist" in res.stderr
     assert not (tmp_path / "none").exists()  # listing creates nothing
+
+
+@pytest.mark.parametrize("command", ["list", "duplicates"])
+def test_every_option_has_help(command):
+    import typer.main
+
+    from muser_cli.main import app as the_app
+
+    click_command = typer.main.get_command(the_app).commands[command]
+    missing = [p.name for p in click_command.params if not getattr(p, "help", None) and p.name != "help"]
+    assert missing == []
