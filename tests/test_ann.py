@@ -83,5 +83,6 @@ def test_batched_neighbours_are_cosines_best_first():
         assert np.all(np.diff(scores) <= 1e-6)
         assert scores == pytest.approx(vecs[found] @ vecs[row], abs=1e-5)
     ann.delete([0])
-    labels, _ = ann.neighbours(vecs[:1], 100)  # k is clipped to what is left
+    labels, _ = ann.neighbours(vecs[:1], 100, ef=16)  # k is clipped to what is left
     assert labels.shape == (1, 39) and 0 not in labels
+    assert ann.index.ef == EF_SEARCH  # a narrow neighbour search leaves later queries as they were

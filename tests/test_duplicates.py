@@ -66,13 +66,13 @@ def test_groups_use_the_index_not_all_pairs(with_copy, monkeypatch):
     calls = []
     original = AnnIndex.neighbours
 
-    def spy(self, vectors, k):
-        calls.append((len(vectors), k))
-        return original(self, vectors, k)
+    def spy(self, vectors, k, ef):
+        calls.append((len(vectors), k, ef))
+        return original(self, vectors, k, ef)
 
     monkeypatch.setattr(AnnIndex, "neighbours", spy)
     assert len(duplicate_groups(Library.open())) == 1
-    assert calls == [(5, 9)]  # one batched query of all five tracks, a few neighbours each
+    assert calls == [(5, 9, 32)]  # one batched, narrow query of all five tracks, a few neighbours each
 
 
 def test_search_and_similar_can_collapse_duplicates(with_copy, tiny_checkpoint):

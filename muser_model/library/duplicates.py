@@ -15,6 +15,10 @@ from muser_model.library.query import DUPLICATE_COSINE, QueryError, check_ready
 from muser_model.library.store import Library
 
 NEIGHBOURS = 8  # neighbours asked of the index per track
+# Near-identical vectors sit next to each other in the graph: a narrow search finds them. On 20,000
+# random 128-d vectors with 50 planted copies (2-core machine at load 12, 1 Dec 2026), ef 32 found
+# all 100 copy links in 10.4 s of batched queries, ef 128 (the search default) the same in 51 s.
+DUPLICATE_EF = 32
 _CHUNK = 1024  # tracks per batched index query
 
 
@@ -38,7 +42,7 @@ def duplicate_groups(lib: Library, threshold: float = DUPLICATE_COSINE) -> list[
     ids, vectors = lib.catalogue.vectors(lib.model_hash)  # (N,), (N, E)
     parent = {int(i): int(i) for i in ids}
     for start in range(0, len(ids), _CHUNK):
-        labels, sims = ann.neighbours(vectors[start : start + _CHUNK], NEIGHBOURS + 1)  # +1: itself
+        labels, sims = ann.neighbours(vectors[start : start + _CHUNK], NEIGHBOURS + 1, DUPLICATE_EF)  # +1: itself
         for track_id, row_labels, row_sims in zip(ids[start : start + _CHUNK], labels, sims):
             for other in row_labels[row_sims >= threshold]:
                 if int(other) != int(track_id) and int(other) in parent:
