@@ -103,3 +103,19 @@ def test_every_option_has_help(command):
     click_command = typer.main.get_command(the_app).commands[command]
     missing = [p.name for p in click_command.params if not getattr(p, "help", None) and p.name != "help"]
     assert missing == []
+
+
+def test_list_and_duplicates_never_import_torch(indexed):
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, json\n"
+        "from typer.testing import CliRunner\n"
+        "from muser_cli.main import app\n"
+        "codes = [CliRunner().invoke(app, args).exit_code for args in (['list', '--json'], ['duplicates'])]\n"
+        "print(json.dumps({'codes': codes, 'torch': 'torch' in sys.modules}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=os.environ.copy())
+    assert json.loads(out.stdout) == {"codes": [0, 0], "torch": False}
