@@ -39,8 +39,7 @@ def parse_query(text: str, filters: Filters | None = None) -> tuple[str, Filters
     `tag:` may repeat (all must hold).
     """
     filters = filters or Filters()
-    pattern = _FIELD_TERM
-    for m in pattern.finditer(text):
+    for m in _FIELD_TERM.finditer(text):
         key, value = m.group(1).lower(), m.group(2) if m.group(2) is not None else m.group(3)
         if key == "year":
             filters.year_min, filters.year_max = parse_years(value)
@@ -50,7 +49,7 @@ def parse_query(text: str, filters: Filters | None = None) -> tuple[str, Filters
             filters.predicted_genre = value
         else:
             setattr(filters, key, value)
-    return " ".join(pattern.sub(" ", text).split()), filters
+    return " ".join(_FIELD_TERM.sub(" ", text).split()), filters
 
 
 def parse_years(value: str) -> tuple[int | None, int | None]:
