@@ -46,7 +46,6 @@ def fake_library(home: Path, n: int, seed: int = 0) -> None:
     vecs = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
     lib = Library.open("bench", create=True)
     lib.adopt_model(ckpt.content_hash, dim)
-    lib.save_text_head(ckpt.content_hash, ckpt.state_dict, ckpt.config.text)
     for start in range(0, n, 1000):
         rows = [TrackRow(f"/music/track{i:06d}.mp3", 1000 + i, i, vecs[i],
                          {"title": f"Track {i}", "artist": f"Artist {i % 300}", "genre": "rock"}, 200.0, 40)

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from muser_cli import output
+from muser_cli import browse_cmds, output
 from muser_cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, CheckpointOpt, DeviceOpt, JsonLinesOpt,
                               LibraryOpt, M3uOpt, PrecisionOpt, load_model_or_exit)
 from muser_cli.output import err
@@ -136,18 +136,30 @@ class _ScanProgress:
             self.bar.__exit__(*exc)
 
 
-def _filters(artist: str, genre: str, album: str, year: str):
+def _filters(artist: str, genre: str, album: str, year: str, predicted_genre: str = "",
+             tags: Optional[list[str]] = None):
     from muser_model.library.query import Filters, parse_years
 
     low, high = parse_years(year) if year else (None, None)
-    return Filters(artist=artist, genre=genre, album=album, year_min=low, year_max=high)
+    return Filters(artist=artist, genre=genre, album=album, year_min=low, year_max=high,
+                   predicted_genre=predicted_genre, tags=list(tags or []))
+
+
+def _collapse(no_duplicates: bool) -> Optional[float]:
+    from muser_model.library.query import DUPLICATE_COSINE
+
+    return DUPLICATE_COSINE if no_duplicates else None
+
+
+NoDuplicatesOpt = typer.Option(False, "--no-duplicates",
+                               help="Show each group of near-identical tracks (cosine >= 0.999, e.g. copies) once.")
 
 
 def _show_hits(hits, as_json: bool, m3u: Optional[Path]) -> None:
     if m3u:
         from muser_model.library.playlist import write_m3u
 
-        write_m3u(hits, m3u)
+        write_m3u(hits, m3u)  # a PlaylistError goes to main.py's handler (exit 2)
         output.message(f"wrote {len(hits)} tracks to {m3u}")
     if not hits:
         output.message("no matching tracks")
@@ -169,28 +181,32 @@ def search(
     album: str = typer.Option("", "--album", help="Only tracks whose album tag contains this (any case)."),
     year: str = typer.Option("", "--year", help="1990, 1990-1999, 1990- or -1999."),
     library: str = LibraryOpt, checkpoint: Optional[Path] = CheckpointOpt, device: str = DeviceOpt,
+    predicted_genre: str = browse_cmds.PredictedGenreOpt, tag: Optional[list[str]] = browse_cmds.TagOpt,
+    no_duplicates: bool = NoDuplicatesOpt,
 ) -> None:
     """Find tracks in the library that match a text description."""
     from muser_model.library.query import search_text
     from muser_model.library.store import Library
 
-    filters = _filters(artist, genre, album, year)
+    filters = _filters(artist, genre, album, year, predicted_genre, tag)
     if not text.strip() and not filters.active():
         raise _empty_query()
     lib = Library.open(library)
     model_hash, embed = _text_embedder(lib, checkpoint, device)
-    hits = search_text(lib, embed, model_hash, text, limit, filters)
+    hits = search_text(lib, embed, model_hash, text, limit, filters, _collapse(no_duplicates))
     _show_hits(hits, as_json, m3u)
 
 
 def _text_embedder(lib, checkpoint: Optional[Path], device: str):
-    """(checkpoint hash, texts -> vectors): numpy when the library stored the text head (no torch
+    """(checkpoint hash, texts -> vectors): numpy from the checkpoint's numpy section (no torch
     import, the fast path), else the full model."""
     from muser_model.checkpoint import checkpoint_hash, default_checkpoint_path
+    from muser_model.library.query import numpy_text_embedder
 
-    model_hash = checkpoint_hash(checkpoint or default_checkpoint_path())
+    path = checkpoint or default_checkpoint_path()
+    model_hash = checkpoint_hash(path)
     lib.check_model(model_hash)
-    fast = lib.numpy_text_embedder(model_hash)
+    fast = numpy_text_embedder(path)
     if fast is not None:
         return model_hash, fast
     lm = load_model_or_exit(checkpoint, device)
@@ -214,6 +230,8 @@ def similar(
     year: str = typer.Option("", "--year", help="1990, 1990-1999, 1990- or -1999."),
     library: str = LibraryOpt, checkpoint: Optional[Path] = CheckpointOpt, device: str = DeviceOpt,
     precision: str = PrecisionOpt,
+    predicted_genre: str = browse_cmds.PredictedGenreOpt, tag: Optional[list[str]] = browse_cmds.TagOpt,
+    no_duplicates: bool = NoDuplicatesOpt,
 ) -> None:
     """Find tracks in the library that sound like a given track."""
     from muser_model.checkpoint import checkpoint_hash, default_checkpoint_path
@@ -224,10 +242,10 @@ def similar(
     def embed(path: Path):  # only for a file that is not in the library: torch-free where it can
         return embed_file(open_index_model(checkpoint, device, precision), path)
 
-    filters = _filters(artist, genre, album, year)
+    filters = _filters(artist, genre, album, year, predicted_genre, tag)
     lib = Library.open(library)
     hits = find_similar(lib, checkpoint_hash(checkpoint or default_checkpoint_path()), embed, target,
-                        limit, filters)
+                        limit, filters, _collapse(no_duplicates))
     _show_hits(hits, as_json, m3u)
 
 

@@ -71,3 +71,18 @@ def test_k_larger_than_the_index_and_filters():
 def test_save_is_atomic_and_leaves_no_temp(tmp_path):
     AnnIndex.build(np.arange(10), _vectors(10), 16).save(tmp_path / "i.hnsw")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["i.hnsw"]
+
+
+def test_batched_neighbours_are_cosines_best_first():
+    vecs = _vectors(40)
+    ann = AnnIndex.build(np.arange(40), vecs, 16)
+    labels, sims = ann.neighbours(vecs[:5], 3)
+    assert labels.shape == sims.shape == (5, 3)
+    assert labels[:, 0].tolist() == [0, 1, 2, 3, 4]  # each finds itself first
+    for row, (found, scores) in enumerate(zip(labels, sims)):
+        assert np.all(np.diff(scores) <= 1e-6)
+        assert scores == pytest.approx(vecs[found] @ vecs[row], abs=1e-5)
+    ann.delete([0])
+    labels, _ = ann.neighbours(vecs[:1], 100, ef=16)  # k is clipped to what is left
+    assert labels.shape == (1, 39) and 0 not in labels
+    assert ann.index.ef == EF_SEARCH  # a narrow neighbour search leaves later queries as they were

@@ -72,7 +72,7 @@ def test_torch_free_index_model_gives_the_torch_vectors(home, tiny_model, tiny_c
         got = vectors_by_path(lib, model.content_hash)
         assert got.keys() == reference.keys()
         assert max(float(abs(got[p] - reference[p]).max()) for p in got) < 1e-4
-        assert lib.numpy_text_embedder(model.content_hash) is not None  # `muser search` stays torch-free
+        assert not list(lib.root.glob("text-head-*.npz"))  # search embeds with the checkpoint's numpy section
         lib.close()
 
 
@@ -157,7 +157,7 @@ def test_torch_engine_loads_in_a_thread_and_gives_the_same_vectors(home, tiny_mo
     got = vectors_by_path(lib, model.content_hash)
     assert got.keys() == reference.keys()
     assert max(float(abs(got[p] - reference[p]).max()) for p in got) < 1e-4
-    assert lib.numpy_text_embedder(model.content_hash) is not None
+    assert not list(lib.root.glob("text-head-*.npz"))
 
 
 def test_a_model_that_fails_to_load_changes_nothing(home, tiny_model, tmp_path, monkeypatch):
@@ -187,7 +187,6 @@ def test_a_model_that_fails_to_load_changes_nothing(home, tiny_model, tmp_path, 
     lib.close()
     lib = Library.open("default")
     assert lib.model_hash == tiny_model.checkpoint.content_hash
-    assert lib.numpy_text_embedder(tiny_model.checkpoint.content_hash) is not None
     after = vectors_by_path(lib, tiny_model.checkpoint.content_hash)
     assert after.keys() == before.keys()
     assert_consistent(lib)

@@ -170,7 +170,31 @@ def test_search_does_not_import_torch(indexed, tiny_checkpoint):
     out = subprocess.run([_sys.executable, "-c", script], capture_output=True, text=True, env=os.environ.copy())
     report = json.loads(out.stdout)
     assert report == {"code": 0, "hits": len(files), "similar": [0, len(files) - 1], "torch": False}
+    assert not list((tmp / "home" / "libraries" / "default").glob("text-head-*.npz"))  # the checkpoint serves
+
+
+def test_the_torch_fallback_ranks_as_the_numpy_path(indexed, tiny_checkpoint, monkeypatch):
+    import muser_model.library.query as query
+
     fast = _lines(_run("search", "slow blues", "--json", "-c", tiny_checkpoint).stdout)
-    (tmp / "home" / "libraries" / "default").glob("text-head-*.npz").__next__().unlink()
-    slow = _lines(_run("search", "slow blues", "--json", "-c", tiny_checkpoint).stdout)  # torch fallback
+    monkeypatch.setattr(query, "numpy_text_embedder", lambda checkpoint: None)  # e.g. a format-1 checkpoint
+    slow = _lines(_run("search", "slow blues", "--json", "-c", tiny_checkpoint).stdout)
     assert [h["path"] for h in fast] == [h["path"] for h in slow]
+    assert [h["score"] for h in fast] == pytest.approx([h["score"] for h in slow], abs=1e-3)
+
+
+def test_index_removes_the_query_head_older_versions_kept(indexed, tiny_checkpoint):
+    files, _, tmp = indexed
+    legacy = tmp / "home" / "libraries" / "default" / "text-head-0123456789abcdef.npz"
+    legacy.write_bytes(b"old")
+    assert _run("index", tmp / "music", "-c", tiny_checkpoint, "--workers", 1).exit_code == 0
+    assert not legacy.exists()
+
+
+def test_query_embedder_comes_from_the_checkpoint_numpy_section(tiny_checkpoint, tiny_model):
+    from muser_model.library.query import numpy_text_embedder
+
+    embed = numpy_text_embedder(tiny_checkpoint)
+    got = embed(["slow blues", "loud rock"])  # (2, E)
+    want = tiny_model.embed_texts(["slow blues", "loud rock"]).float().cpu().numpy()
+    assert got.shape == want.shape and abs(got - want).max() < 1e-4

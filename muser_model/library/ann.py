@@ -100,3 +100,17 @@ class AnnIndex:
         labels, distances = self.index.knn_query(vector[None].astype(np.float32), k=k, filter=flt)
         return [(int(i), float(1.0 - d)) for i, d in zip(labels[0], distances[0])]
 
+
+    def neighbours(self, vectors: np.ndarray, k: int, ef: int = EF_SEARCH) -> tuple[np.ndarray, np.ndarray]:
+        """(labels (N, k'), cosine similarities (N, k')) of the k' = min(k, size) nearest stored
+        vectors of each of `vectors` (N, E), best first, in one batched query searching with `ef`
+        (smaller: faster, fewer far neighbours found)."""
+        k = min(k, self.size)
+        if k <= 0 or not len(vectors):
+            return np.zeros((len(vectors), 0), np.int64), np.zeros((len(vectors), 0), np.float32)
+        self.index.set_ef(max(ef, k))
+        try:
+            labels, distances = self.index.knn_query(np.asarray(vectors, dtype=np.float32), k=k, num_threads=-1)
+        finally:
+            self.index.set_ef(EF_SEARCH)
+        return labels.astype(np.int64), (1.0 - distances).astype(np.float32)

@@ -6,16 +6,17 @@ brought up to date or rebuilt from here, whatever moment a previous run was kill
 """
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: predictions (predicted_genre, track_tags) and `added`
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tracks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: it is also the ANN label
@@ -34,6 +35,102 @@ CREATE TABLE IF NOT EXISTS tracks (
 CREATE TABLE IF NOT EXISTS changes (generation INTEGER NOT NULL, track_id INTEGER NOT NULL, op TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# Version 2 (applied to version-1 catalogues in place, in one transaction): muser's own predictions
+# and when a track was first added. `predicted_by` keys the predictions on the checkpoint and its
+# vocabulary (see library.predict.Predictor.key): predictions with another key are recomputed from
+# the stored vectors by the next `muser index`.
+_V2_COLUMNS = {
+    "predicted_genre": "TEXT NOT NULL DEFAULT ''",
+    "predicted_genre_score": "REAL",
+    "predicted_by": "TEXT NOT NULL DEFAULT ''",
+    "added": "REAL",
+}
+_V2_SCHEMA = """
+CREATE TABLE IF NOT EXISTS track_tags (
+    track_id INTEGER NOT NULL,
+    tag TEXT NOT NULL,
+    score REAL NOT NULL,
+    kind TEXT NOT NULL,            -- 'probability' (a trained head) or 'cosine' (zero-shot)
+    rank INTEGER NOT NULL,
+    PRIMARY KEY (track_id, tag)
+);
+CREATE INDEX IF NOT EXISTS track_tags_tag ON track_tags (tag COLLATE NOCASE);
+"""
+
+
+TEXT_FIELDS = ("artist", "album", "genre", "title")
+# `--tag X` / `tag:X` selects a track when X is one of its PREDICTED_TAGS stored top tags and, for
+# a trained tag head (sigmoid probabilities), scores at least TAG_MIN_PROBABILITY (the head's own
+# decision boundary). Zero-shot tag scores are cosines with no calibrated boundary: there the top
+# PREDICTED_TAGS alone count.
+PREDICTED_TAGS = 5
+TAG_MIN_PROBABILITY = 0.5
+SORT_KEYS = {  # `muser list --sort`: SQL order, path breaking ties
+    "path": "path", "title": "title COLLATE NOCASE", "artist": "artist COLLATE NOCASE",
+    "duration": "duration", "added": "added", "predicted-genre": "predicted_genre",
+}
+
+
+def like_pattern(value: str) -> str:
+    """A SQL LIKE pattern (ESCAPE '\\') matching `value` anywhere, its wildcards taken literally."""
+    return "%" + re.sub(r"([%_\\])", r"\\\1", value) + "%"
+
+
+@dataclass
+class Filters:
+    """Which tracks a query may return. File tags match as case-insensitive substrings; muser's
+    own predictions (`predicted_genre`, `tags`) match whole labels, case-insensitively."""
+
+    artist: str = ""
+    album: str = ""
+    genre: str = ""  # the file's genre tag
+    title: str = ""
+    year_min: int | None = None
+    year_max: int | None = None
+    predicted_genre: str = ""  # muser's predicted genre
+    tags: list[str] = field(default_factory=list)  # predicted tags, every one required
+    words: list[str] = field(default_factory=list)  # `muser list`: each in title, artist, album or path
+
+    def active(self) -> bool:
+        return (any(getattr(self, f) for f in TEXT_FIELDS) or self.year_min is not None
+                or self.year_max is not None or bool(self.predicted_genre or self.tags or self.words))
+
+    def where(self) -> tuple[str, list]:
+        """SQL condition on `tracks` and its parameters."""
+        parts, params = [], []
+        for name in TEXT_FIELDS:
+            value = getattr(self, name)
+            if value:
+                parts.append(f"{name} LIKE ? ESCAPE '\\'")
+                params.append(like_pattern(value))
+        if self.year_min is not None:
+            parts.append("year >= ?")
+            params.append(self.year_min)
+        if self.year_max is not None:
+            parts.append("year <= ?")
+            params.append(self.year_max)
+        if self.predicted_genre:
+            parts.append("predicted_genre = ? COLLATE NOCASE")
+            params.append(self.predicted_genre)
+        for tag in self.tags:
+            parts.append("id IN (SELECT track_id FROM track_tags WHERE tag = ? COLLATE NOCASE"
+                         " AND (kind != 'probability' OR score >= ?))")
+            params += [tag, TAG_MIN_PROBABILITY]
+        for word in self.words:
+            parts.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in ("title", "artist", "album", "path"))
+                         + ")")
+            params += [like_pattern(word)] * 4
+        return " AND ".join(parts) or "1", params
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """muser's guess for one track: its genre and its top tags, best first."""
+
+    genre: str
+    genre_score: float
+    tags: list[tuple[str, float]]
+    tag_kind: str  # 'probability' or 'cosine'
 
 
 @dataclass(frozen=True)
@@ -63,8 +160,28 @@ class Catalogue:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
-        if self.get_meta("schema_version") is None:
-            self.set_meta("schema_version", str(SCHEMA_VERSION))
+        if self._needs_migration():
+            self._migrate()
+
+    def _columns(self) -> set[str]:
+        return {r[1] for r in self.db.execute("PRAGMA table_info(tracks)")}
+
+    def _needs_migration(self) -> bool:
+        return (self.get_meta("schema_version") != str(SCHEMA_VERSION)
+                or not set(_V2_COLUMNS) <= self._columns())
+
+    def _migrate(self) -> None:
+        """Bring a new or version-1 catalogue to this version, atomically (a second process
+        opening it meanwhile waits, then finds nothing left to do)."""
+        with self.transaction() as db:
+            if not self._needs_migration():
+                return
+            for name in sorted(set(_V2_COLUMNS) - self._columns()):
+                db.execute(f"ALTER TABLE tracks ADD COLUMN {name} {_V2_COLUMNS[name]}")
+            for statement in filter(str.strip, _V2_SCHEMA.split(";")):
+                db.execute(statement)
+            db.execute("UPDATE tracks SET added=updated WHERE added IS NULL")
+            self.set_meta("schema_version", str(SCHEMA_VERSION), db)
 
     def close(self) -> None:
         self.db.close()
@@ -132,19 +249,77 @@ class Catalogue:
         rows = self.db.execute("SELECT id FROM tracks WHERE status='ok' AND model_hash=?", (model_hash,))
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
-    def rows(self, ids: Iterable[int]) -> dict[int, sqlite3.Row]:
-        ids = list(ids)
+    def rows(self, ids: Iterable[int]) -> dict[int, dict]:
+        """Track rows by id (columns of `tracks` but the vector, plus `predicted_tags`)."""
+        found: list[dict] = []
+        wanted = list(ids)
+        for start in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
+            chunk = wanted[start : start + 900]
+            found += self._select(f"id IN ({','.join('?' * len(chunk))})", chunk)
+        return {r["id"]: r for r in found}
+
+    def list_rows(self, filters: Filters | None = None, sort: str = "path", reverse: bool = False,
+                  limit: int | None = None) -> list[dict]:
+        """Good tracks matching `filters`, in `sort` order (a SORT_KEYS key), at most `limit`."""
+        where, params = (filters or Filters()).where()
+        direction = "DESC" if reverse else "ASC"
+        order = f"{SORT_KEYS[sort]} {direction}, path {direction}"
+        tail = f" LIMIT {int(limit)}" if limit is not None else ""
+        return self._select(f"status='ok' AND {where} ORDER BY {order}{tail}", params)
+
+    def _select(self, condition: str, params: list) -> list[dict]:
         self.db.row_factory = sqlite3.Row
         try:
-            marks = ",".join("?" * len(ids))
-            found = self.db.execute(f"SELECT * FROM tracks WHERE id IN ({marks})", ids).fetchall()
+            found = [dict(r) for r in self.db.execute(f"SELECT * FROM tracks WHERE {condition}", params)]
         finally:
             self.db.row_factory = None
-        return {r["id"]: r for r in found}
+        for row in found:
+            row.pop("vector", None)
+        tags = self._tags([r["id"] for r in found])
+        for row in found:
+            row["predicted_tags"] = tags.get(row["id"], [])
+        return found
+
+    def _tags(self, ids: list[int]) -> dict[int, list[dict]]:
+        out: dict[int, list[dict]] = {}
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            rows = self.db.execute(f"SELECT track_id, tag, score FROM track_tags WHERE track_id IN "
+                                   f"({','.join('?' * len(chunk))}) ORDER BY track_id, rank", chunk)
+            for track_id, tag, score in rows:
+                out.setdefault(track_id, []).append({"label": tag, "score": round(score, 4)})
+        return out
+
+    def select_ids(self, filters: Filters) -> set[int]:
+        """Ids of the good tracks matching `filters`."""
+        where, params = filters.where()
+        return {r[0] for r in self.db.execute(f"SELECT id FROM tracks WHERE status='ok' AND {where}", params)}
+
+    def find_by_name(self, name: str, limit: int = 6) -> list[tuple[int, str]]:
+        """(id, path) of good tracks with `name` in their title or path, at most `limit`."""
+        pattern = like_pattern(name)
+        return self.db.execute(
+            "SELECT id, path FROM tracks WHERE status='ok' AND (title LIKE ? ESCAPE '\\' OR path LIKE ? "
+            "ESCAPE '\\') ORDER BY path LIMIT ?", (pattern, pattern, limit)).fetchall()
 
     def find_path(self, path: str) -> int | None:
         row = self.db.execute("SELECT id FROM tracks WHERE path=? AND status='ok'", (path,)).fetchone()
         return row[0] if row else None
+
+    def stale_count(self, model_hash: str) -> int:
+        """Good tracks embedded by another checkpoint than `model_hash`."""
+        return self.db.execute("SELECT COUNT(*) FROM tracks WHERE status='ok' AND model_hash!=?",
+                               (model_hash,)).fetchone()[0]
+
+    def total_duration(self) -> float:
+        """Seconds of audio in the good tracks."""
+        return self.db.execute("SELECT COALESCE(SUM(duration), 0) FROM tracks WHERE status='ok'").fetchone()[0]
+
+    def ids_needing_predictions(self, model_hash: str, key: str) -> np.ndarray:
+        """(N,) ids of good tracks embedded by `model_hash` whose predictions are not keyed `key`."""
+        rows = self.db.execute("SELECT id FROM tracks WHERE status='ok' AND model_hash=? AND predicted_by!=?",
+                               (model_hash, key))
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def changes_since(self, generation: int) -> list[tuple[int, str]]:
         """(track_id, op) of changes after `generation`, oldest first."""
@@ -159,8 +334,10 @@ class Catalogue:
         return self.db.execute("SELECT path, reason FROM tracks WHERE status='failed' ORDER BY path").fetchall()
 
     # -- writes -------------------------------------------------------------------------------
-    def put_tracks(self, rows: list[TrackRow], model_hash: str) -> None:
-        """Insert or replace good tracks, all in one transaction."""
+    def put_tracks(self, rows: list[TrackRow], model_hash: str,
+                   predictions: list[Prediction] | None = None, predicted_by: str = "") -> None:
+        """Insert or replace good tracks (with `predictions[i]` for `rows[i]`, keyed `predicted_by`),
+        all in one transaction."""
         now = time.time()
         with self.transaction() as db:
             ids = []
@@ -168,8 +345,8 @@ class Catalogue:
                 t = r.tags
                 db.execute(
                     """INSERT INTO tracks (path, size, mtime_ns, status, reason, model_hash, title, artist,
-                           album, genre, date, year, duration, windows, vector, updated)
-                       VALUES (?, ?, ?, 'ok', '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                           album, genre, date, year, duration, windows, vector, updated, added)
+                       VALUES (?, ?, ?, 'ok', '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns,
                            status='ok', reason='', model_hash=excluded.model_hash, title=excluded.title,
                            artist=excluded.artist, album=excluded.album, genre=excluded.genre,
@@ -177,9 +354,24 @@ class Catalogue:
                            windows=excluded.windows, vector=excluded.vector, updated=excluded.updated""",
                     (r.path, r.size, r.mtime_ns, model_hash, t.get("title", ""), t.get("artist", ""),
                      t.get("album", ""), t.get("genre", ""), t.get("date", ""), _year(t.get("date", "")),
-                     r.duration, r.windows, r.vector.astype(np.float32).tobytes(), now))
+                     r.duration, r.windows, r.vector.astype(np.float32).tobytes(), now, now))
                 ids.append(db.execute("SELECT id FROM tracks WHERE path=?", (r.path,)).fetchone()[0])
+            if predictions is not None:
+                self._put_predictions(db, dict(zip(ids, predictions)), predicted_by)
             self._bump(db, ids, "put")
+
+    def put_predictions(self, predictions: dict[int, Prediction], predicted_by: str) -> None:
+        """Replace the predictions of tracks by id, in one transaction."""
+        with self.transaction() as db:
+            self._put_predictions(db, predictions, predicted_by)
+
+    def _put_predictions(self, db: sqlite3.Connection, predictions: dict[int, Prediction], key: str) -> None:
+        for track_id, p in predictions.items():
+            db.execute("UPDATE tracks SET predicted_genre=?, predicted_genre_score=?, predicted_by=? WHERE id=?",
+                       (p.genre, p.genre_score, key, track_id))
+            db.execute("DELETE FROM track_tags WHERE track_id=?", (track_id,))
+            db.executemany("INSERT INTO track_tags VALUES (?, ?, ?, ?, ?)",
+                           [(track_id, tag, score, p.tag_kind, rank) for rank, (tag, score) in enumerate(p.tags)])
 
     def put_failure(self, path: str, size: int, mtime_ns: int, reason: str, status: str = "failed") -> None:
         """A file without a vector: status "failed" (with why) or "silent"."""
@@ -189,8 +381,11 @@ class Catalogue:
                 """INSERT INTO tracks (path, size, mtime_ns, status, reason, updated)
                    VALUES (?, ?, ?, ?, ?, ?)
                    ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns,
-                       status=excluded.status, reason=excluded.reason, vector=NULL, updated=excluded.updated""",
+                       status=excluded.status, reason=excluded.reason, vector=NULL, updated=excluded.updated,
+                       predicted_genre='', predicted_genre_score=NULL, predicted_by=''""",
                 (path, size, mtime_ns, status, reason, time.time()))
+            if old:
+                db.execute("DELETE FROM track_tags WHERE track_id=?", (old[0],))
             if old and old[1] == "ok":
                 self._bump(db, [old[0]], "delete")
 
@@ -204,11 +399,20 @@ class Catalogue:
                 row = db.execute("SELECT id, status FROM tracks WHERE path=?", (p,)).fetchone()
                 if row:
                     db.execute("DELETE FROM tracks WHERE id=?", (row[0],))
+                    db.execute("DELETE FROM track_tags WHERE track_id=?", (row[0],))
                     if row[1] == "ok":
                         ids.append(row[0])
             if ids:
                 self._bump(db, ids, "delete")
         return len(paths)
+
+    def set_model(self, model_hash: str, dim: int) -> None:
+        """Record a new checkpoint: no saved index is valid any more, nor the change log."""
+        with self.transaction() as db:
+            self.set_meta("model_hash", model_hash, db)
+            self.set_meta("embed_dim", str(dim), db)
+            self.set_meta("index_generation", "-1", db)
+            db.execute("DELETE FROM changes")
 
     def forget_changes(self, up_to: int) -> None:
         with self.transaction() as db:

@@ -1,4 +1,4 @@
-"""Extended M3U playlists, written atomically."""
+"""Extended M3U playlists, written atomically, readable as the umask allows (0644 under 022)."""
 from __future__ import annotations
 
 import os
@@ -6,17 +6,46 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from muser_model.errors import EXIT_USAGE, FileError
 from muser_model.library.query import Hit
 
 
+class PlaylistError(FileError):
+    """The --m3u file cannot be written (no such folder, a folder given as the file): a usage error."""
+
+    exit_code = EXIT_USAGE
+    reason = "cannot write playlist"
+
+
 def write_m3u(hits: Sequence[Hit], path: Path) -> None:
+    """Write `hits` as an extended M3U file: a temporary file beside it, renamed over it, with the
+    mode a new file gets under the process's umask. Raises PlaylistError naming `path`."""
     lines = ["#EXTM3U"]
     for hit in hits:
         seconds = int(round(hit.duration)) if hit.duration else -1
         name = " - ".join(x for x in (hit.artist, hit.title) if x) or Path(hit.path).stem
         lines += [f"#EXTINF:{seconds},{name}", hit.path]
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".muser-m3u-")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise PlaylistError(path, f"no such folder: {folder}")
+    if path.is_dir():
+        raise PlaylistError(path, "is a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".muser-m3u-")
+    except OSError as exc:
+        raise PlaylistError(path, exc.strerror or str(exc)) from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp made it 0600
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise PlaylistError(path, exc.strerror or str(exc)) from exc
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask

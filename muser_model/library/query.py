@@ -4,18 +4,19 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from muser_model.errors import MuserError
+from muser_model.library.catalogue import TEXT_FIELDS, Filters, like_pattern  # noqa: F401  (re-exported)
 from muser_model.library.store import Library, LibraryError
 
 TextEmbedder = Callable[[list[str]], np.ndarray]  # texts -> (N, E) normalised
 
 EXACT_BELOW = 4096  # filtered candidate sets smaller than this are ranked exactly
-TEXT_FIELDS = ("artist", "album", "genre", "title")
+DUPLICATE_COSINE = 0.999  # `--no-duplicates`, `muser duplicates`: see library.duplicates
 
 
 class EmptyLibraryError(LibraryError):
@@ -26,54 +27,29 @@ class QueryError(MuserError):
     pass
 
 
-def like_pattern(value: str) -> str:
-    """A SQL LIKE pattern (ESCAPE '\\') matching `value` anywhere, its wildcards taken literally."""
-    return "%" + re.sub(r"([%_\\])", r"\\\1", value) + "%"
-
-
-@dataclass
-class Filters:
-    artist: str = ""
-    album: str = ""
-    genre: str = ""
-    title: str = ""
-    year_min: int | None = None
-    year_max: int | None = None
-
-    def active(self) -> bool:
-        return any(getattr(self, f) for f in TEXT_FIELDS) or self.year_min is not None or self.year_max is not None
-
-    def where(self) -> tuple[str, list]:
-        """SQL condition and parameters: case-insensitive substring match, inclusive year range."""
-        parts, params = [], []
-        for name in TEXT_FIELDS:
-            value = getattr(self, name)
-            if value:
-                parts.append(f"{name} LIKE ? ESCAPE '\\'")
-                params.append(like_pattern(value))
-        if self.year_min is not None:
-            parts.append("year >= ?")
-            params.append(self.year_min)
-        if self.year_max is not None:
-            parts.append("year <= ?")
-            params.append(self.year_max)
-        return " AND ".join(parts) or "1", params
+_FIELD_TERM = re.compile(r'(?<![\w-])(artist|album|genre|title|year|predicted-genre|tag):(?:"([^"]*)"|(\S+))',
+                         re.IGNORECASE)
 
 
 def parse_query(text: str, filters: Filters | None = None) -> tuple[str, Filters]:
-    """Split `field:value` terms (artist, album, genre, title, year) off a free-text query.
+    """Split `field:value` terms (artist, album, genre, title, year, predicted-genre, tag) off a
+    free-text query.
 
-    `year:1990-1999`, `year:2001`, quoted values `artist:"Nina Simone"`.
+    `year:1990-1999`, `year:2001`, quoted values `artist:"Nina Simone"`, `tag:"no vocals"`;
+    `tag:` may repeat (all must hold).
     """
     filters = filters or Filters()
-    pattern = re.compile(r'\b(artist|album|genre|title|year):(?:"([^"]*)"|(\S+))', re.IGNORECASE)
-    for m in pattern.finditer(text):
+    for m in _FIELD_TERM.finditer(text):
         key, value = m.group(1).lower(), m.group(2) if m.group(2) is not None else m.group(3)
         if key == "year":
             filters.year_min, filters.year_max = parse_years(value)
+        elif key == "tag":
+            filters.tags = [*filters.tags, value]
+        elif key == "predicted-genre":
+            filters.predicted_genre = value
         else:
             setattr(filters, key, value)
-    return " ".join(pattern.sub(" ", text).split()), filters
+    return " ".join(_FIELD_TERM.sub(" ", text).split()), filters
 
 
 def parse_years(value: str) -> tuple[int | None, int | None]:
@@ -96,29 +72,45 @@ class Hit:
     genre: str
     year: int | None
     duration: float | None
+    predicted_genre: str = ""  # muser's prediction ('' until `muser index` has predicted it)
+    predicted_tags: list[dict] = field(default_factory=list)  # [{"label", "score"}] best first
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
-def _ready(lib: Library, model_hash: str) -> None:
+def numpy_text_embedder(checkpoint: Path) -> TextEmbedder | None:
+    """Query embedding without torch, from the checkpoint's own numpy section (its MiniLM and
+    text projection; loading it takes ~0.03 s): None for a checkpoint without that section, or
+    one that fine-tuned its text tower (the numpy MiniLM is the frozen one)."""
+    from muser_model.checkpoint import has_numpy_section
+    from muser_model.numpy_audio import NumpyMuser
+
+    if not has_numpy_section(checkpoint):
+        return None
+    model = NumpyMuser.load(checkpoint)
+    return model.embed_texts if model.can_embed_text else None
+
+
+def check_ready(lib: Library, model_hash: str) -> None:
+    """Raise unless the library was embedded by `model_hash` and holds indexed tracks."""
     lib.check_model(model_hash)
     if not lib.catalogue.counts().get("ok"):
         raise EmptyLibraryError(f"library {lib.name!r} has no indexed tracks yet; run: muser index DIR")
 
 
 def _candidates(lib: Library, filters: Filters) -> set[int] | None:
-    if not filters.active():
-        return None
-    where, params = filters.where()
-    rows = lib.catalogue.db.execute(f"SELECT id FROM tracks WHERE status='ok' AND {where}", params)
-    return {r[0] for r in rows}
+    return lib.catalogue.select_ids(filters) if filters.active() else None
 
 
 def _rank(lib: Library, query: np.ndarray, limit: int, filters: Filters,
-          exclude: int | None = None) -> list[Hit]:
+          exclude: int | None = None, collapse: float | None = None) -> list[Hit]:
+    """The `limit` best tracks for `query`; with `collapse`, a track whose cosine to a better
+    hit is at least `collapse` is left out (its duplicate stands for it)."""
     allowed = _candidates(lib, filters)
     want = limit + (1 if exclude is not None else 0)
+    if collapse is not None:
+        want = 2 * want + 8  # room for the duplicates left out; see _collapse
     if allowed is not None and len(allowed) < EXACT_BELOW:
         ids, vectors = lib.catalogue.vectors(lib.model_hash, allowed)
         sims = vectors @ query if len(ids) else np.zeros(0)
@@ -127,36 +119,61 @@ def _rank(lib: Library, query: np.ndarray, limit: int, filters: Filters,
     else:
         ann, _ = lib.ann()
         scored = ann.query(query, want, allowed)
-    scored = [(i, s) for i, s in scored if i != exclude][:limit]
+    scored = [(i, s) for i, s in scored if i != exclude]
+    if collapse is not None:
+        scored = _collapse(lib, scored, collapse, query if exclude is not None else None)
+    scored = scored[:limit]
     rows = lib.catalogue.rows(i for i, _ in scored)
     return [_hit(rank, score, rows[i]) for rank, (i, score) in enumerate(scored, 1) if i in rows]
 
 
-def _hit(rank: int, score: float, row) -> Hit:
+def _collapse(lib: Library, scored: list[tuple[int, float]], threshold: float,
+              seed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    """`scored` without the tracks whose cosine to a better-ranked kept one (or to `seed`, the
+    vector of an indexed `similar` target) is >= `threshold`."""
+    ids, vectors = lib.catalogue.vectors(lib.model_hash, [i for i, _ in scored])
+    by_id = dict(zip(ids.tolist(), vectors))
+    kept: list[tuple[int, float]] = []
+    kept_vectors: list[np.ndarray] = [] if seed is None else [seed]
+    for track_id, score in scored:
+        vector = by_id.get(track_id)
+        if vector is None:
+            continue
+        if kept_vectors and float(np.max(np.stack(kept_vectors) @ vector)) >= threshold:
+            continue
+        kept.append((track_id, score))
+        kept_vectors.append(vector)
+    return kept
+
+
+def _hit(rank: int, score: float, row: dict) -> Hit:
     return Hit(rank, round(score, 4), row["path"], row["title"], row["artist"], row["album"],
-               row["genre"], row["year"], row["duration"])
+               row["genre"], row["year"], row["duration"], row["predicted_genre"], row["predicted_tags"])
 
 
 def search_text(lib: Library, embed: TextEmbedder, model_hash: str, text: str, limit: int = 10,
-                filters: Filters | None = None) -> list[Hit]:
+                filters: Filters | None = None, collapse: float | None = None) -> list[Hit]:
     """Rank the library's tracks against a text query; `embed` maps texts into the space of the
-    checkpoint whose hash is `model_hash` (the numpy path or `LoadedModel.embed_texts`)."""
+    checkpoint whose hash is `model_hash` (the numpy path or `LoadedModel.embed_texts`). With
+    `collapse` (a cosine, e.g. DUPLICATE_COSINE) near-identical tracks count once."""
     words, filters = parse_query(text, filters)
     if not words and not filters.active():
         raise QueryError("empty query: give some words, e.g. muser search \"melancholic piano\"")
-    _ready(lib, model_hash)
+    check_ready(lib, model_hash)
     if not words:  # filters only: rank the matching tracks by their genre or artist
-        words = " ".join(filter(None, [filters.genre, filters.artist])) or "music"
+        words = " ".join(filter(None, [filters.genre, filters.predicted_genre, *filters.tags,
+                                       filters.artist])) or "music"
     query = np.asarray(embed([words]), dtype=np.float32)[0]
-    return _rank(lib, query, limit, filters)
+    return _rank(lib, query, limit, filters, collapse=collapse)
 
 
 def similar(lib: Library, model_hash: str, embed_file: Callable[[Path], np.ndarray], target: str,
-            limit: int = 10, filters: Filters | None = None) -> list[Hit]:
+            limit: int = 10, filters: Filters | None = None, collapse: float | None = None) -> list[Hit]:
     """Tracks that sound like `target`: an audio file (indexed or not), or an indexed track named
     by a unique part of its title or path. `embed_file` (e.g. scan.embed_file with the checkpoint
-    of `model_hash`) runs only for a file that is not in the library."""
-    _ready(lib, model_hash)
+    of `model_hash`) runs only for a file that is not in the library. With `collapse`, copies of
+    an indexed target are left out too."""
+    check_ready(lib, model_hash)
     filters = filters or Filters()
     track_id = lib.catalogue.find_path(os.path.abspath(target))
     if track_id is None and not Path(target).exists():
@@ -164,16 +181,13 @@ def similar(lib: Library, model_hash: str, embed_file: Callable[[Path], np.ndarr
     if track_id is not None:
         ids, vectors = lib.catalogue.vectors(lib.model_hash, [track_id])
         if len(ids):
-            return _rank(lib, vectors[0], limit, filters, exclude=track_id)
+            return _rank(lib, vectors[0], limit, filters, exclude=track_id, collapse=collapse)
     query = embed_file(Path(target))
-    return _rank(lib, query, limit, filters)
+    return _rank(lib, query, limit, filters, collapse=collapse)
 
 
 def _track_by_name(lib: Library, name: str) -> int:
-    pattern = like_pattern(name)
-    rows = lib.catalogue.db.execute(
-        "SELECT id, path FROM tracks WHERE status='ok' AND (title LIKE ? ESCAPE '\\' OR path LIKE ? ESCAPE '\\') "
-        "ORDER BY path LIMIT 6", (pattern, pattern)).fetchall()
+    rows = lib.catalogue.find_by_name(name, limit=6)
     if not rows:
         raise QueryError(f"{name}: no such file, and no indexed track has it in its title or path")
     if len(rows) > 1:

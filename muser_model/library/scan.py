@@ -31,6 +31,7 @@ from muser_model.files import FileEntry, walk_audio
 from muser_model.library.catalogue import TrackRow
 from muser_model.library.decode import Decoded, decode_and_embed, decode_for_index
 from muser_model.library.pool import kill_pool, sigterm_as_interrupt, start_pool
+from muser_model.library.predict import predictor_for
 from muser_model.library.store import Library
 from muser_model.numpy_audio import NumpyMuser, track_embedding
 
@@ -383,7 +384,7 @@ def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions,
               if plan.todo else iter(()))
     early = _decode_while_loading(model, stream)  # the model's load errors raise before any write
     summary.model_changed = lib.adopt_model(model.content_hash, model.config.embed_dim)
-    lib.save_text_head(model.content_hash, model.text_weights, model.config.text)
+    lib.predictor = predictor_for(model)  # stored with each track (lquery: predictions)
     summary.unchanged, summary.skipped_failed = plan.unchanged, plan.skipped_failed
     summary.removed = lib.catalogue.remove(plan.removed)
 
@@ -397,6 +398,7 @@ def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions,
             yield entry, item
 
     _store_tracks(lib, model.content_hash, _embedded(model, decoded_ok(), opts.batch_size), opts, summary, on_file)
+    lib.refresh_predictions()  # unchanged tracks predicted before by another vocabulary, or never
     lib.sync_index()
     summary.seconds = time.time() - started
     return summary
@@ -472,6 +474,6 @@ def _decode_while_loading(model: IndexModel, stream: Iterator[tuple[FileEntry, D
 def _commit(lib: Library, rows: list[TrackRow], model_hash: str) -> int:
     n = len(rows)
     if rows:
-        lib.catalogue.put_tracks(rows, model_hash)
+        lib.put_tracks(rows, model_hash)
         rows.clear()
     return n

@@ -7,9 +7,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Iterator
 
+import numpy as np
+
 from muser_model.errors import BusyError, ModelError, MuserError, UsageError
 from muser_model.library.ann import AnnIndex
-from muser_model.library.catalogue import Catalogue
+from muser_model.library.catalogue import Catalogue, TrackRow
 from muser_model.library.paths import library_dir
 
 
@@ -34,6 +36,26 @@ class Library:
         self.root = root
         self.name = name or root.name
         self.catalogue = Catalogue(root / "catalogue.sqlite")
+        self.predictor = None  # library.predict.Predictor: set by a scan, used by put_tracks
+
+    def put_tracks(self, rows: list[TrackRow], model_hash: str) -> None:
+        """Store embedded tracks, with their predictions when a predictor is set."""
+        if self.predictor is None or not rows:
+            self.catalogue.put_tracks(rows, model_hash)
+            return
+        predictions = self.predictor(np.stack([r.vector for r in rows]))  # (N, E) in
+        self.catalogue.put_tracks(rows, model_hash, predictions, self.predictor.key)
+
+    def refresh_predictions(self, chunk: int = 512) -> int:
+        """Predict, from their stored vectors, the tracks whose predictions are missing or keyed
+        otherwise (a catalogue from before predictions, a changed vocabulary); how many."""
+        if self.predictor is None:
+            return 0
+        todo = self.catalogue.ids_needing_predictions(self.model_hash, self.predictor.key)
+        for start in range(0, len(todo), chunk):
+            ids, vectors = self.catalogue.vectors(self.model_hash, todo[start : start + chunk].tolist())
+            self.catalogue.put_predictions(dict(zip(ids.tolist(), self.predictor(vectors))), self.predictor.key)
+        return len(todo)
 
     @classmethod
     def open(cls, name: str = "default", create: bool = False) -> "Library":
@@ -79,17 +101,13 @@ class Library:
 
     def adopt_model(self, model_hash: str, dim: int) -> bool:
         """Record the checkpoint this library is embedded with; True if it changed (re-embed all)."""
+        for legacy in self.root.glob("text-head-*.npz"):  # query heads kept by muser before 2026-12:
+            legacy.unlink(missing_ok=True)  # the checkpoint's numpy section serves search now
         old = self.model_hash
         if old == model_hash:
             return False
-        with self.catalogue.transaction() as db:
-            self.catalogue.set_meta("model_hash", model_hash, db)
-            self.catalogue.set_meta("embed_dim", str(dim), db)
-            self.catalogue.set_meta("index_generation", "-1", db)
-            db.execute("DELETE FROM changes")
+        self.catalogue.set_model(model_hash, dim)
         self._remove_index_files(keep=None)
-        for stale in self.root.glob("text-head-*.npz"):
-            stale.unlink(missing_ok=True)
         return bool(old)
 
     def check_model(self, model_hash: str) -> None:
@@ -98,31 +116,19 @@ class Library:
                 f"library {self.name!r} was indexed with checkpoint {self.model_hash[:12]}, "
                 f"but this one is {model_hash[:12]}: run `muser index` again to re-embed it")
 
-    # -- text head for torch-free queries ------------------------------------------------------
-    def text_head_path(self, model_hash: str) -> Path:
-        return self.root / f"text-head-{model_hash[:16]}.npz"
-
-    def save_text_head(self, model_hash: str, state_dict: dict, text_config) -> None:
-        """Keep the checkpoint's text projection beside the library so that `muser search` can
-        embed queries in numpy (see muser_model.text_numpy)."""
-        path = self.text_head_path(model_hash)
-        if not path.exists():
-            from muser_model.text_numpy import save_text_head
-
-            save_text_head(state_dict, text_config, path)
-
-    def numpy_text_embedder(self, model_hash: str):
-        """A torch-free text embedder for this checkpoint, or None if its head was not stored."""
-        path = self.text_head_path(model_hash)
-        if not path.exists():
-            return None
-        from muser_model.text_numpy import NumpyTextEmbedder
-
-        return NumpyTextEmbedder(path)
-
     # -- ANN index ------------------------------------------------------------------------------
     def _index_file(self, generation: int) -> Path:
         return self.root / f"index-{generation}.hnsw"
+
+    @property
+    def index_generation(self) -> int:
+        """The catalogue generation the saved index file holds (-1: none saved)."""
+        return int(self.catalogue.get_meta("index_generation") or -1)
+
+    def index_file(self) -> Path | None:
+        """The saved index file, or None when there is none (yet)."""
+        path = self._index_file(self.index_generation)
+        return path if self.index_generation >= 0 and path.exists() else None
 
     def _remove_index_files(self, keep: Path | None) -> None:
         for path in self.root.glob("index-*.hnsw*"):
@@ -159,8 +165,7 @@ class Library:
         target = self._index_file(generation)
         if changed or not target.exists():
             ann.save(target)
-            with self.catalogue.transaction() as db:
-                self.catalogue.set_meta("index_generation", str(generation), db)
+            self.catalogue.set_meta("index_generation", str(generation))
             self.catalogue.forget_changes(generation)
             self._remove_index_files(keep=target)
         return ann
