@@ -1,0 +1,659 @@
+"""Corpus v3: the real music of the allow-listed Debian game packages, cut into 12 s excerpts.
+
+    python -m muser_train.corpus.realmusic --out corpus/v3 [--packages P ...] [--jobs 2]
+
+Sources: exactly the "New for corpus v3" packages of /work/shared/corpus-sources.md (PACKAGES).
+Per package, one idempotent, resumable pipeline (every step skips work already on disk; every
+file a reader opens is written to a temporary file and renamed):
+
+1. download  `apt-get download PKG` into OUT/debs (skipped when a PKG_*.deb is there);
+2. extract   `dpkg -x` into OUT/root/PKG (a `.done` marker makes it resumable), then the music
+             members of zip/pk3 archives (ufoai-music 0music.pk3 `music/`, 0ad-data public.zip
+             `audio/music/` without `audio/ambient/`, OpenArena pk3s) into OUT/members/PKG;
+3. discover  music files (ogg, mp3, flac, wav, opus and the tracker modules mod/xm/it/s3m) by the
+             package's globs (MUSIC_GLOBS) or, for the others, by the allow-list's measuring rule:
+             a file in a folder named like music (MUSIC_DIR) of at least MIN_MUSIC_DIR_S, or
+             elsewhere of at least MIN_ELSEWHERE_S;
+4. decode    with ffmpeg (its libopenmpt demuxer plays the tracker modules once, no loop) to
+             16 kHz mono;
+5. dedup     loops: a track whose opening LOOP_PROBE_S seconds come back (correlation of
+             log-spectral frames >= LOOP_MIN_CORR, no earlier than LOOP_MIN_S) is cut where they
+             come back, so one pass of each loop is kept (Planet Blupi's ten 600 s loops);
+             duplicates: a track whose decoded audio hashes like one already kept (the same tune
+             shipped by two packages, or twice in one) is dropped and named in the summary;
+6. split     by whole track, seeded, TEST_FRACTION of each package's pieces held out; variants of
+             one piece (the same name in two folders or formats, "_fast"/"_sd" suffixes) share
+             it, and a dropped duplicate has no split at all, so nothing leaks;
+7. excerpts  as corpus v2 (games.py): evenly spaced 12 s FLAC excerpts, silent ones skipped,
+             captions from the tags, the game and the measured mood.
+
+A package that cannot be downloaded or extracted, an archive that does not open and a file that
+does not decode are named, skipped and listed in OUT/summary.json (`failed_packages`,
+`decode_errors`); they never stop the build. Outputs: OUT/captions.csv (the manifest: `id`,
+`path`, package, source file, offset, duration, split, licence, captions) and OUT/summary.json
+(hours per package, failures, dedup decisions).
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from muser_train.corpus import games, mood
+from muser_train.corpus.common import CLIP_S, SR, command_line, hours, write_csv, write_json
+
+AUDIO_EXT = (".ogg", ".mp3", ".flac", ".wav", ".opus")
+MODULE_EXT = (".mod", ".xm", ".it", ".s3m")
+ARCHIVE_EXT = (".zip", ".pk3")
+MUSIC_DIR = re.compile(r"(?i)^(music|musics|musik|mus|songs|soundtrack|tunes|bgm)$")
+MIN_MUSIC_DIR_S = 20.0
+MIN_ELSEWHERE_S = 90.0
+LOOP_PROBE_S = 10.0
+LOOP_MIN_S = 30.0
+LOOP_MIN_CORR = 0.97
+FRAME_HOP_S = 0.1
+DECODE_TIMEOUT_S = 600
+TEST_FRACTION = games.TEST_FRACTION
+
+# package -> (game, kind of game)
+GAMES: dict[str, tuple[str, str]] = {
+    "ufoai-music": ("UFO: Alien Invasion", "squad-based tactical strategy game"),
+    "0ad-data": ("0 A.D.", "historical real-time strategy game"),
+    "planetblupi-music-ogg": ("Planet Blupi", "puzzle and strategy game"),
+    "naev-data": ("Naev", "2D space trading and combat game"),
+    "supertux-data": ("SuperTux", "jump'n'run platform game"),
+    "berusky2-data": ("Berusky 2", "3D logic puzzle game"),
+    "colobot-common-sounds": ("Colobot", "real-time strategy game about programming robots"),
+    "marsshooter-data": ("M.A.R.S.", "2D space shooter"),
+    "freedroidrpg-data": ("FreedroidRPG", "science-fiction role-playing game"),
+    "unknown-horizons": ("Unknown Horizons", "colony-building strategy game"),
+    "flare-game": ("Flare", "fantasy action role-playing game"),
+    "megaglest-data": ("MegaGlest", "3D real-time strategy game"),
+    "redeclipse-data": ("Red Eclipse", "first-person arena shooter"),
+    "trackballs-data": ("Trackballs", "marble labyrinth game"),
+    "pushover-data": ("Pushover", "domino puzzle game"),
+    "pekka-kana-2-data": ("Pekka Kana 2", "jump'n'run platform game"),
+    "starfighter-data": ("Project: Starfighter", "2D space shoot'em up"),
+    "warmux-data": ("Warmux", "turn-based artillery game"),
+    "wizznic-data": ("Wizznic", "block-matching puzzle game"),
+    "openclonk-data": ("OpenClonk", "action and strategy platform game"),
+    "fillets-ng-data": ("Fish Fillets NG", "underwater puzzle game"),
+    "freedroid-data": ("Freedroid", "Paradroid-like arcade shooter"),
+    "pingus-data": ("Pingus", "Lemmings-like puzzle game"),
+    "davegnukem-data": ("Dave Gnukem", "retro 2D platform shooter"),
+    "rafkill-data": ("Rafkill", "vertical space shoot'em up"),
+    "enigma-data": ("Enigma", "marble puzzle game"),
+    "freecol": ("FreeCol", "turn-based colonization strategy game"),
+    "btanks-data": ("Battle Tanks", "top-down tank action game"),
+    "zaz-data": ("Zaz", "ball-matching puzzle arcade game"),
+    "ardentryst": ("Ardentryst", "action role-playing platform game"),
+    "open-invaders-data": ("Open Invaders", "Space Invaders clone"),
+    "freedink-data": ("FreeDink", "adventure role-playing game"),
+    "wordwarvi-sound": ("Word War vi", "retro side-scrolling shoot'em up"),
+    "bomberclone-data": ("BomberClone", "Bomberman-like arcade game"),
+    "tuxmath-data": ("Tux, of Math Command", "educational math arcade game"),
+    "lordsawar-data": ("LordsAWar!", "turn-based fantasy strategy game"),
+    "adonthell-data": ("Adonthell", "2D role-playing game"),
+    "xmoto-data": ("X-Moto", "2D motocross platform game"),
+    "openarena-088-data": ("OpenArena", "first-person arena shooter"),
+    "tuxtype-data": ("Tux Typing", "educational typing game"),
+    "miceamaze": ("MiceAmaze", "mice-and-arrows puzzle game"),
+    "freeorion-data": ("FreeOrion", "turn-based space empire strategy game"),
+    "noiz2sa-data": ("Noiz2sa", "abstract shoot'em up"),
+    "neverball-common": ("Neverball", "3D ball-tilting game"),
+    "hex-a-hop-data": ("Hex-a-hop", "hexagonal tile puzzle game"),
+    "lincity-ng-data": ("LinCity-NG", "city-building simulation game"),
+    "amoebax-data": ("Amoebax", "Puyo Puyo-like puzzle game"),
+    "pinball-table-gnu-data": ("Emilia Pinball (GNU table)", "pinball game"),
+    "extremetuxracer-data": ("Extreme Tux Racer", "3D downhill racing game"),
+    "gl-117-data": ("GL-117", "flight action game"),
+    "plee-the-bear-data": ("Plee the Bear", "2D platform game"),
+    "pathological": ("Pathological", "marble-routing puzzle game"),
+    "pinball-data": ("Emilia Pinball", "pinball game"),
+    "powermanga-data": ("Powermanga", "2D space shoot'em up"),
+    "gigalomania-data": ("Gigalomania", "god-game real-time strategy"),
+    "ri-li-data": ("Ri-li", "toy-train arcade game"),
+    "tomatoes-data": ("I Have No Tomatoes", "top-down arcade maze game"),
+    "torcs-data": ("TORCS", "3D car racing simulator"),
+}
+PACKAGES = tuple(GAMES)
+
+# package -> globs of music paths (relative to the extracted tree); others use the generic rule
+MUSIC_GLOBS: dict[str, list[str]] = {
+    "planetblupi-music-ogg": ["usr/share/planetblupi/music/*"],
+    "naev-data": ["*dat/snd/music/*"],
+    "supertux-data": ["*games/supertux2/music/*"],
+    "berusky2-data": ["*games/berusky2/music/*"],
+    "colobot-common-sounds": ["*games/colobot/music/*"],
+    "marsshooter-data": ["*audio/music/*"],
+    "freedroidrpg-data": ["*data/sound/music/*"],
+    "unknown-horizons": ["*content/audio/music/*"],
+    "flare-game": ["*mods/*/music/*"],
+    "megaglest-data": ["*techs/*/factions/*/music/*", "*data/core/menu/music/*"],
+    "redeclipse-data": ["*data/sounds/music/*"],
+}
+# package -> archive member globs (None: the generic music-folder rule on member paths)
+ARCHIVE_MEMBERS: dict[str, dict] = {
+    "ufoai-music": {"archives": ["*0music.pk3"], "members": ["music/*"], "skip": []},
+    "0ad-data": {"archives": ["*public.zip"], "members": ["audio/music/*"],
+                 "skip": ["audio/ambient/*"]},
+    "openarena-088-data": {"archives": ["*.pk3"], "members": ["music/*"], "skip": []},
+}
+SKIP_GLOBS = ["*/ambient/*", "*/ambience/*", "*/sfx/*", "*/voice*/*", "*/speech/*"]
+
+
+def log(msg: str) -> None:
+    print(f"[realmusic] {msg}", file=sys.stderr, flush=True)
+
+
+class PackageError(RuntimeError):
+    """A package that cannot be downloaded or extracted (the message says which and why)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# download and extraction
+# ----------------------------------------------------------------------------------------------
+def find_deb(debs: Path, package: str) -> Path | None:
+    found = sorted(debs.glob(f"{package}_*.deb"))
+    return found[-1] if found else None
+
+
+def download(package: str, debs: Path) -> Path:
+    """OUT/debs/PKG_*.deb, fetched with `apt-get download` unless it is there."""
+    debs.mkdir(parents=True, exist_ok=True)
+    have = find_deb(debs, package)
+    if have is not None:
+        return have
+    r = subprocess.run(["apt-get", "download", package], cwd=debs, capture_output=True, text=True)
+    deb = find_deb(debs, package)
+    if r.returncode != 0 or deb is None:
+        reason = (r.stderr.strip().splitlines() or ["no .deb written"])[-1]
+        raise PackageError(f"{package}: download failed ({reason[:200]})")
+    return deb
+
+
+def extract_deb(deb: Path, root: Path) -> Path:
+    """`dpkg -x DEB ROOT` (resumable: ROOT/.done marks a finished extraction)."""
+    if (root / ".done").is_file():
+        return root
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    r = subprocess.run(["dpkg", "-x", str(deb), str(root)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise PackageError(f"{deb.name}: dpkg -x failed ({r.stderr.strip()[-200:]})")
+    (root / ".done").write_text("")
+    return root
+
+
+def member_is_music(name: str, members: list[str] | None, skip: list[str]) -> bool:
+    low = name.lower()
+    if not low.endswith(AUDIO_EXT + MODULE_EXT) or any(fnmatch.fnmatch(low, s) for s in skip):
+        return False
+    if members is None:
+        return any(MUSIC_DIR.match(part) for part in Path(name).parts[:-1])
+    return any(fnmatch.fnmatch(low, m.lower()) for m in members)
+
+
+def extract_members(archive: Path, dest: Path, members: list[str] | None,
+                    skip: list[str]) -> list[Path]:
+    """The music members of a zip/pk3 archive, written under DEST (each atomically; members
+    already there are kept). Raises PackageError when the archive does not open."""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (OSError, zipfile.BadZipFile) as e:
+        raise PackageError(f"{archive.name}: not a readable zip/pk3 archive ({e})") from None
+    out = []
+    with zf:
+        for info in zf.infolist():
+            if info.is_dir() or not member_is_music(info.filename, members, skip):
+                continue
+            target = dest / archive.stem / info.filename
+            if not (target.is_file() and target.stat().st_size == info.file_size):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f".{target.name}.tmp")
+                with zf.open(info) as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                os.replace(tmp, target)
+            out.append(target)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# discovery
+# ----------------------------------------------------------------------------------------------
+def probe_duration(path: Path) -> float:
+    """Seconds of audio by ffprobe (modules through libopenmpt); 0.0 when it cannot tell."""
+    try:
+        r = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration",
+                            "-of", "csv=p=0", str(path)], capture_output=True, text=True,
+                           timeout=120)
+        return float(r.stdout.strip().splitlines()[0])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return 0.0
+
+
+def in_music_dir(rel: str) -> bool:
+    return any(MUSIC_DIR.match(part) for part in Path(rel).parts[:-1])
+
+
+def candidate_files(package: str, root: Path) -> list[str]:
+    """Paths (relative to ROOT) of the audio files that may be music."""
+    globs = MUSIC_GLOBS.get(package)
+    rels = []
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if not p.is_file() or not rel.lower().endswith(AUDIO_EXT + MODULE_EXT):
+            continue
+        if any(fnmatch.fnmatch("/" + rel.lower(), s) for s in SKIP_GLOBS):
+            continue
+        if globs is not None and not any(fnmatch.fnmatch(rel, g) for g in globs):
+            continue
+        rels.append(rel)
+    return rels
+
+
+def min_duration(rel: str, globbed: bool) -> float:
+    return MIN_MUSIC_DIR_S if globbed or in_music_dir(rel) else MIN_ELSEWHERE_S
+
+
+# ----------------------------------------------------------------------------------------------
+# decoding, loops and duplicates
+# ----------------------------------------------------------------------------------------------
+def decode(path: Path, sr: int = SR) -> np.ndarray:
+    """Mono float32 at SR via ffmpeg (tracker modules through libopenmpt). (n,)
+    Raises RuntimeError naming the file when ffmpeg cannot decode it."""
+    try:
+        r = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-ac", "1",
+                            "-ar", str(sr), "-f", "f32le", "-"], capture_output=True,
+                           timeout=DECODE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{path.name}: decoding took over {DECODE_TIMEOUT_S} s") from None
+    y = np.frombuffer(r.stdout, np.float32)
+    if r.returncode != 0 or y.size == 0:
+        why = r.stderr.decode(errors="replace").strip().splitlines()
+        raise RuntimeError(f"{path.name}: ffmpeg could not decode it ({(why or ['no audio'])[-1][:200]})")
+    return y.copy()
+
+
+def spectral_frames(y: np.ndarray, sr: int = SR, hop_s: float = FRAME_HOP_S,
+                    bands: int = 48) -> np.ndarray:
+    """Log band energies of non-overlapping frames. (F, bands)"""
+    hop = int(hop_s * sr)
+    n = len(y) // hop
+    if n == 0:
+        return np.zeros((0, bands), np.float32)
+    frames = y[: n * hop].reshape(n, hop) * np.hanning(hop).astype(np.float32)  # (F, hop)
+    mag = np.abs(np.fft.rfft(frames, axis=1))                                   # (F, hop/2+1)
+    edges = np.unique(np.geomspace(2, mag.shape[1] - 1, bands + 1).astype(int))
+    energy = np.add.reduceat(mag ** 2, edges[:-1], axis=1)                       # (F, <=bands)
+    return np.log10(energy + 1e-9).astype(np.float32)
+
+
+def loop_length_s(y: np.ndarray, sr: int = SR, probe_s: float = LOOP_PROBE_S,
+                  min_s: float = LOOP_MIN_S, min_corr: float = LOOP_MIN_CORR) -> float | None:
+    """Seconds after which the opening `probe_s` seconds of Y come back (the loop length), or
+    None. A comeback is a correlation of the log-spectral frames >= min_corr, at least min_s
+    in; the first such place wins."""
+    feats = spectral_frames(y, sr)                                 # (F, B)
+    m = int(round(probe_s / FRAME_HOP_S))
+    start = int(round(min_s / FRAME_HOP_S))
+    if len(feats) < start + m:
+        return None
+    probe = feats[:m].ravel()
+    probe = (probe - probe.mean()) / (probe.std() + 1e-9)
+    windows = np.lib.stride_tricks.sliding_window_view(feats, m, axis=0)  # (F-m+1, B, m)
+    windows = windows[start:].transpose(0, 2, 1).reshape(-1, m * feats.shape[1])
+    mu = windows.mean(axis=1, keepdims=True)
+    sd = windows.std(axis=1, keepdims=True) + 1e-9
+    corr = ((windows - mu) / sd) @ probe / probe.size              # (W,)
+    hits = np.flatnonzero(corr >= min_corr)
+    if hits.size == 0:
+        return None
+    return (start + int(hits[0])) * FRAME_HOP_S
+
+
+def audio_hash(y: np.ndarray) -> str:
+    """Content hash of decoded audio (16-bit PCM), the same for the same tune in two files."""
+    return hashlib.sha1(np.clip(y * 32767, -32768, 32767).astype(np.int16).tobytes()).hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------
+# tracks, splits and excerpts
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class Source:
+    package: str
+    path: Path          # absolute path of the file (in OUT/root or OUT/members)
+    source_file: str    # as shipped: the path in the package, "ARCHIVE.pk3:member" for members
+    duration_s: float = 0.0
+
+
+VARIANT = re.compile(r"(?i)([_-](fast|f|sd|loop|intro|hq|lq))+$")
+
+
+def piece_group(package: str, source_file: str) -> str:
+    """The split unit: one piece of music whatever its folder, format or variant suffix."""
+    stem = Path(source_file.split(":")[-1]).stem.lower()
+    return f"{package}/{VARIANT.sub('', stem) or stem}"
+
+
+def assign_splits(groups_by_package: dict[str, list[str]], seed: int,
+                  fraction: float = TEST_FRACTION) -> dict[str, str]:
+    """group -> "train"/"test": per package the `fraction` of groups with the smallest seeded
+    hash are held out (none for a package with fewer than three pieces)."""
+    out = {}
+    for groups in groups_by_package.values():
+        ranked = sorted(set(groups), key=lambda g: hashlib.sha1(f"{seed}:{g}".encode()).hexdigest())
+        n_test = round(fraction * len(ranked)) if len(ranked) >= 3 else 0
+        for i, g in enumerate(ranked):
+            out[g] = "test" if i < n_test else "train"
+    return out
+
+
+PLAIN_DIRS = re.compile(r"(?i)^(sound|sounds|snd|audio|data|music|musics|mus|songs)$")
+
+
+def track_name(src: Source) -> str:
+    """The file's stem, after its folder when that says more than "music" ("boss/theme")."""
+    path = Path(src.source_file.split(":")[-1])
+    parent = path.parent.name
+    name = path.stem if not parent or PLAIN_DIRS.match(parent) else f"{parent}_{path.stem}"
+    return games.safe_name(name)[-90:]
+
+
+def process_source(job: dict) -> dict:
+    """Decode one file, cut its loop, hash it and write its excerpts (runs in a worker)."""
+    import soundfile as sf
+    out = Path(job["out"])
+    res = {"key": job["key"], "excerpts": [], "skipped": [], "error": "", "loop_s": None}
+    try:
+        y = decode(Path(job["path"]))
+    except Exception as e:  # noqa: BLE001 - one bad file never stops the corpus
+        res["error"] = str(e)[:300]
+        return res
+    res["decoded_s"] = round(len(y) / SR, 2)
+    loop = loop_length_s(y)
+    if loop is not None:
+        y = y[: int(loop * SR)]
+        res["loop_s"] = loop
+    res["kept_s"] = round(len(y) / SR, 2)
+    res["hash"] = audio_hash(y)
+    n = int(CLIP_S * SR)
+    for k, off in enumerate(games.excerpt_offsets(len(y) / SR)):
+        seg = y[int(off * SR): int(off * SR) + n]
+        if len(seg) < n:
+            continue
+        f = mood.analyse(seg, SR)
+        if f.rms_db < games.SILENT_RMS_DB or f.silent_fraction > 0.5:
+            res["skipped"].append({"offset_s": off, "reason": f"silent ({f.rms_db:.1f} dBFS)"})
+            continue
+        rel = Path("audio") / job["package"] / f"{job['name']}_{k:02d}.flac"
+        dst = out / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.tmp.flac")
+        sf.write(tmp, seg, SR, subtype="PCM_16", format="FLAC")
+        os.replace(tmp, dst)
+        res["excerpts"].append({"path": rel.as_posix(), "offset_s": off, "features": f.as_dict()})
+    return res
+
+
+# ----------------------------------------------------------------------------------------------
+# per package
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class PackageResult:
+    sources: list[Source] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)   # files too short / archives unreadable
+    failure: str = ""
+
+
+def collect_package(package: str, out: Path, fetch: bool = True) -> PackageResult:
+    """Download, extract and list the music of one package; a failure is returned, not raised."""
+    res = PackageResult()
+    try:
+        deb = download(package, out / "debs") if fetch else find_deb(out / "debs", package)
+        if deb is None:
+            raise PackageError(f"{package}: no .deb in {out / 'debs'}")
+        root = extract_deb(deb, out / "root" / package)
+    except PackageError as e:
+        res.failure = str(e)
+        return res
+    globbed = package in MUSIC_GLOBS
+    for rel in candidate_files(package, root):
+        res.sources.append(Source(package, root / rel, rel))
+    spec = ARCHIVE_MEMBERS.get(package)
+    for arch in sorted(p for p in root.rglob("*") if p.suffix.lower() in ARCHIVE_EXT):
+        rel_arch = arch.relative_to(root).as_posix()
+        if spec and not any(fnmatch.fnmatch(rel_arch, a) for a in spec["archives"]):
+            continue
+        members = spec["members"] if spec else None
+        try:
+            got = extract_members(arch, out / "members" / package, members,
+                                  spec["skip"] if spec else [])
+        except PackageError as e:
+            res.skipped.append({"path": rel_arch, "reason": str(e)})
+            continue
+        base = out / "members" / package / arch.stem
+        for p in got:
+            res.sources.append(Source(package, p, f"{rel_arch}:{p.relative_to(base).as_posix()}"))
+        globbed = globbed or bool(spec)
+    kept = []
+    for s in res.sources:
+        s.duration_s = probe_duration(s.path)
+        need = min_duration(s.source_file.split(":")[-1], globbed or ":" in s.source_file)
+        if s.duration_s < need:
+            res.skipped.append({"path": s.source_file,
+                                "reason": f"short ({s.duration_s:.1f} s < {need:.0f} s)"})
+        else:
+            kept.append(s)
+    res.sources = kept
+    return res
+
+
+def read_licence(package: str, root: Path) -> games.Licensing:
+    f = root / "usr/share/doc" / package / "copyright"
+    try:
+        text = f.read_text(errors="replace")
+    except OSError:
+        return games.Licensing()
+    stanzas = games.parse_dep5(text) if text.lstrip().startswith("Format:") else []
+    return games.Licensing(stanzas, games.licence_from_text(text))
+
+
+def deb_field(deb: Path | None, name: str) -> str:
+    if deb is None:
+        return ""
+    r = subprocess.run(["dpkg-deb", "-f", str(deb), name], capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else ""
+
+
+# ----------------------------------------------------------------------------------------------
+# the build
+# ----------------------------------------------------------------------------------------------
+COLUMNS = ["id"] + games.COLUMNS + ["source_file", "duration_s", "loop_s"]
+
+
+def load_cache(cache: Path, out: Path) -> dict[str, dict]:
+    done = {}
+    if cache.is_file():
+        for line in cache.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            if r.get("error") or all((out / e["path"]).is_file() for e in r["excerpts"]):
+                done[r["key"]] = r
+    return done
+
+
+def run_jobs(todo: list[dict], jobs: int, keep) -> None:
+    if jobs <= 1:
+        for j in todo:
+            keep(process_source(j))
+        return
+    with cf.ProcessPoolExecutor(max_workers=jobs) as ex:
+        futs = {ex.submit(process_source, j): j["key"] for j in todo}
+        for n, fu in enumerate(cf.as_completed(futs), 1):
+            try:
+                keep(fu.result())
+            except Exception as e:  # noqa: BLE001 - a crashed worker fails one file
+                keep({"key": futs[fu], "excerpts": [], "skipped": [],
+                      "error": f"worker: {type(e).__name__}: {e}"[:300]})
+            if n % 20 == 0 or n == len(futs):
+                log(f"{n}/{len(futs)} files decoded")
+
+
+def to_track(s: Source, lic: games.Licensing) -> games.Track:
+    tags = games.read_tags(str(s.path)) if s.path.suffix.lower() in AUDIO_EXT else {}
+    licence, holder = lic.lookup("/" + s.source_file.split(":")[0])
+    title = tags.get("title", "")
+    return games.Track(
+        package=s.package, paths=[str(s.path)], track=f"{s.package}/{track_name(s)}",
+        group=piece_group(s.package, s.source_file),
+        title=title or games.pretty_stem(Path(s.source_file.split(":")[-1]).stem),
+        title_from="tag" if title else "filename",
+        artist=games.clean_person(tags.get("artist") or tags.get("composer") or holder or ""),
+        album=tags.get("album", ""), tag_genre=tags.get("genre", ""),
+        licence=licence, copyright=holder, duration_s=s.duration_s)
+
+
+def build(out: str | Path, packages=PACKAGES, seed: int = 0, jobs: int = 2,
+          fetch: bool = True) -> dict:
+    """Build OUT/captions.csv and OUT/summary.json for PACKAGES (see the module docstring)."""
+    t0 = time.time()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    failed, skipped, sources = {}, [], []
+    for pkg in packages:
+        got = collect_package(pkg, out, fetch=fetch)
+        if got.failure:
+            failed[pkg] = got.failure
+            log(f"skipped package: {got.failure}")
+            continue
+        skipped += [dict(x, package=pkg) for x in got.skipped]
+        sources += got.sources
+        log(f"{pkg}: {len(got.sources)} music files")
+    for s in sources:
+        games.GAMES.setdefault(s.package, {"game": GAMES.get(s.package, (s.package, ""))[0],
+                                           "short": s.package,
+                                           "kind": GAMES.get(s.package, ("", "game"))[1]})
+    names: dict[str, int] = {}
+    jobs_ = []
+    for s in sources:
+        name = track_name(s)
+        names[f"{s.package}/{name}"] = names.get(f"{s.package}/{name}", 0) + 1
+        if names[f"{s.package}/{name}"] > 1:
+            name = f"{name}_{names[f'{s.package}/{name}']}"
+        jobs_.append({"out": str(out), "path": str(s.path), "package": s.package, "name": name,
+                      "key": f"{s.package}:{s.source_file}"})
+    cache = out / "features.jsonl"
+    results = load_cache(cache, out)
+    todo = [j for j in jobs_ if j["key"] not in results]
+    log(f"{len(jobs_)} music files, {len(jobs_) - len(todo)} already done, {len(todo)} to decode")
+
+    def keep(r: dict) -> None:
+        results[r["key"]] = r
+        with open(cache, "a") as fh:
+            fh.write(json.dumps(r) + "\n")
+
+    run_jobs(todo, jobs, keep)
+    return assemble(out, sources, jobs_, results, failed, skipped, seed, t0)
+
+
+def assemble(out: Path, sources: list[Source], jobs_: list[dict], results: dict, failed: dict,
+             skipped: list[dict], seed: int, t0: float) -> dict:
+    """Dedup by content, split by piece, caption the excerpts and write the manifest/summary."""
+    licences = {p: read_licence(p, out / "root" / p) for p in {s.package for s in sources}}
+    by_hash: dict[str, str] = {}
+    duplicates, errors, kept = [], [], []
+    for s, j in zip(sources, jobs_):
+        r = results[j["key"]]
+        if r["error"]:
+            errors.append({"package": s.package, "file": s.source_file, "error": r["error"]})
+            continue
+        if r["hash"] in by_hash:
+            duplicates.append({"file": j["key"], "same_as": by_hash[r["hash"]]})
+            continue
+        by_hash[r["hash"]] = j["key"]
+        kept.append((s, j, r))
+    tracks = [(to_track(s, licences[s.package]), s, j, r) for s, j, r in kept]
+    groups: dict[str, list[str]] = {}
+    for t, *_ in tracks:
+        groups.setdefault(t.package, []).append(t.group)
+    splits = assign_splits(groups, seed)
+    rows, per_pkg = [], {}
+    for t, s, j, r in tracks:
+        t.track = f"{s.package}/{j['name']}"
+        split = splits[t.group]
+        new = games.make_rows(t, r, split, "", seed)
+        for row in new:
+            row.update(id=row["path"], source="realmusic", source_file=s.source_file,
+                       duration_s=CLIP_S, loop_s=r["loop_s"] or "")
+        rows += new
+        pk = per_pkg.setdefault(s.package, {"game": GAMES.get(s.package, (s.package,))[0],
+                                            "files": 0, "track_hours": 0.0, "kept_hours": 0.0,
+                                            "excerpts": 0, "train": 0, "test": 0, "loops_cut": 0,
+                                            "licences": {}, "test_pieces": []})
+        pk["files"] += 1
+        pk["track_hours"] += r["decoded_s"] / 3600
+        pk["kept_hours"] += r["kept_s"] / 3600
+        pk["excerpts"] += len(new)
+        pk[split] += len(new)
+        pk["loops_cut"] += r["loop_s"] is not None
+        pk["licences"][t.licence] = pk["licences"].get(t.licence, 0) + 1
+        if split == "test" and t.group not in pk["test_pieces"]:
+            pk["test_pieces"].append(t.group)
+    for pk in per_pkg.values():
+        pk["track_hours"] = round(pk["track_hours"], 3)
+        pk["kept_hours"] = round(pk["kept_hours"], 3)
+        pk["excerpt_hours"] = hours(pk["excerpts"])
+    rows.sort(key=lambda x: x["path"])
+    write_csv(out / "captions.csv", COLUMNS, rows)
+    summary = {
+        "command": command_line("muser_train.corpus.realmusic", None), "seed": seed,
+        "packages": per_pkg, "failed_packages": failed, "decode_errors": errors,
+        "duplicates_dropped": duplicates, "files_skipped": skipped,
+        "files": len(tracks), "excerpts": len(rows), "hours": hours(len(rows)),
+        "source_hours": round(sum(p["track_hours"] for p in per_pkg.values()), 3),
+        "kept_hours": round(sum(p["kept_hours"] for p in per_pkg.values()), 3),
+        "split_totals": {x: sum(1 for r in rows if r["split"] == x) for x in ("train", "test")},
+        "clip_seconds": CLIP_S, "sample_rate": SR, "format": "FLAC 16-bit mono",
+        "loop_rule": {"probe_s": LOOP_PROBE_S, "min_s": LOOP_MIN_S, "min_corr": LOOP_MIN_CORR},
+        "elapsed_s": round(time.time() - t0, 1),
+    }
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m muser_train.corpus.realmusic", description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--packages", nargs="*", default=list(PACKAGES), choices=list(PACKAGES))
+    ap.add_argument("--no-download", action="store_true",
+                    help="use only the .deb files already in OUT/debs")
+    args = ap.parse_args(argv)
+    s = build(args.out, args.packages, seed=args.seed, jobs=args.jobs, fetch=not args.no_download)
+    print(json.dumps({k: s[k] for k in ("files", "excerpts", "hours", "split_totals",
+                                        "failed_packages", "elapsed_s")}, indent=1))
+    return 0 if s["files"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
