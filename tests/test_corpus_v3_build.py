@@ -111,3 +111,16 @@ def test_split_is_seeded_and_holds_out_about_15_percent():
     assert a == realmusic.assign_splits(groups, seed=0)
     assert sum(v == "test" for v in a.values()) == 6
     assert a != realmusic.assign_splits(groups, seed=1)
+
+
+def test_probe_cache_skips_tiny_audio_and_remembers(tmp_path, monkeypatch):
+    tiny = tmp_path / "beep.wav"
+    sf.write(tiny, np.zeros(1000, np.float32), SR)
+    big = tmp_path / "song.flac"
+    sf.write(big, tone_track(25.0, seed=9), SR)
+    cache = realmusic.ProbeCache(tmp_path / "probe.json")
+    assert cache.duration(tiny) == 0.0
+    assert abs(cache.duration(big) - 25.0) < 0.1
+    cache.save()
+    monkeypatch.setattr(realmusic, "probe_duration", lambda p: pytest.fail(f"probed {p}"))
+    assert abs(realmusic.ProbeCache(tmp_path / "probe.json").duration(big) - 25.0) < 0.1

@@ -7,6 +7,11 @@ Steps (each is skipped when its output is already there):
   b. OUT/games   corpus.games (music of seven Debian game packages)
      OUT/scores  corpus.scores (music21 scores: Palestrina, trecento, Beethoven quartets, folk
                  fiddle tunes; composer/period/instrument labels)
+     OUT/realmusic  corpus.realmusic (corpus v3: the real music of the allow-listed Debian
+                 packages; opt-in with --sources ... realmusic, it downloads about 6 GB). Its
+                 committed teacher scores (train/corpus/data/v3_teacher_scores.npz) are copied
+                 to OUT/realmusic/ensemble_scores.npz, so the teachers do not run again (step d
+                 skips it).
   c. mood        MMA rows get mood captions from corpus.mood: tempo and key from their known
                  `tempo`/`key` columns, loudness/dynamics/brightness measured on the audio.
                  Appended to `texts`; a row is done once its `mood_words` column is filled.
@@ -31,6 +36,7 @@ from muser_train.corpus import mood
 from muser_train.corpus.common import SR, count_by, hours, read_csv, write_csv, write_json
 
 SOURCES = ("mma", "games", "scores")
+OPTIONAL_SOURCES = ("realmusic",)  # built only when named in --sources
 MMA_ARGS = ["--clips-per-style", "40", "--classical-clips", "320"]
 TEACHER_PATCHES = 2  # musicnn scores the two 3 s patches at 1/4 and 3/4 of each 12 s clip (half the cost)
 # What the MMA sub-corpus is made of (see corpus/mma.py); the games list their own.
@@ -66,6 +72,7 @@ BUILDERS = {  # sub-corpus -> (module, extra arguments)
     # as built for the shipped checkpoint: Monteverdi left out (some madrigal MIDIs render for an hour)
     "scores": ("muser_train.corpus.scores", ["--scale", "0.6", "--sources", "palestrina", "trecento",
                                              "beethoven", "ryansMammoth"]),
+    "realmusic": ("muser_train.corpus.realmusic", []),
 }
 
 
@@ -215,7 +222,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--sources", nargs="*", default=list(SOURCES), choices=list(SOURCES))
+    ap.add_argument("--sources", nargs="*", default=list(SOURCES), 
+                    choices=list(SOURCES + OPTIONAL_SOURCES))
     args = ap.parse_args(argv)
     t0 = time.time()
     out = Path(args.out)
@@ -227,7 +235,9 @@ def main(argv=None) -> int:
         steps["mood_mma"] = add_mood(out / "mma", args.jobs, args.seed)
         log(f"mood: {steps['mood_mma']}")
     for name in args.sources:
-        if (out / name / "captions.csv").is_file():
+        if name in OPTIONAL_SOURCES:
+            steps[f"pseudo_tags_{name}"] = "skipped (committed ensemble scores)"
+        elif (out / name / "captions.csv").is_file():
             steps[f"pseudo_tags_{name}"] = pseudo_tags(out / name)
     summary = merge(out, args.sources)
     summary["command"] = "python -m muser_train.corpus " + " ".join(argv if argv is not None

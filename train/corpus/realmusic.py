@@ -32,6 +32,12 @@ does not decode are named, skipped and listed in OUT/summary.json (`failed_packa
 `decode_errors`); they never stop the build. Outputs: OUT/captions.csv (the manifest: `id`,
 `path`, package, source file, offset, duration, split, licence, captions) and OUT/summary.json
 (hours per package, failures, dedup decisions).
+
+Committed derived data (no audio): train/corpus/data/v3_manifest.csv (`--export` copies the
+manifest there) and train/corpus/data/v3_teacher_scores.npz (float16 MTT-50 + MSD-50 ensemble
+probabilities per clip id, from `python -m muser_train.teachers.score_manifest`). A new machine
+runs this one command; at the end the committed scores are copied to OUT/ensemble_scores.npz and
+the summary says how many of the rebuilt clips they cover, so the teachers need not run again.
 """
 from __future__ import annotations
 
@@ -65,6 +71,7 @@ LOOP_PROBE_S = 10.0
 LOOP_MIN_S = 30.0
 LOOP_MIN_CORR = 0.97
 FRAME_HOP_S = 0.1
+MIN_AUDIO_BYTES = 40_000  # 20 s of Ogg Vorbis at its lowest usual bitrate (16 kb/s)
 DECODE_TIMEOUT_S = 600
 TEST_FRACTION = games.TEST_FRACTION
 
@@ -244,6 +251,31 @@ def probe_duration(path: Path) -> float:
         return float(r.stdout.strip().splitlines()[0])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         return 0.0
+
+
+class ProbeCache:
+    """Durations by (path, size, mtime), kept in OUT/probe.json so a rerun probes nothing.
+    An audio file (not a module) under MIN_AUDIO_BYTES is too small to hold 20 s of music and
+    is not probed (0.0 s): games ship thousands of tiny sound effects."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.known = json.loads(path.read_text())
+        except (OSError, ValueError):
+            self.known = {}
+
+    def duration(self, file: Path) -> float:
+        st = file.stat()
+        if st.st_size < MIN_AUDIO_BYTES and file.suffix.lower() in AUDIO_EXT:
+            return 0.0
+        key = f"{file}|{st.st_size}|{st.st_mtime_ns}"
+        if key not in self.known:
+            self.known[key] = probe_duration(file)
+        return self.known[key]
+
+    def save(self) -> None:
+        write_json(self.path, self.known)
 
 
 def in_music_dir(rel: str) -> bool:
@@ -452,8 +484,9 @@ def collect_package(package: str, out: Path, fetch: bool = True) -> PackageResul
             res.sources.append(Source(package, p, f"{rel_arch}:{p.relative_to(base).as_posix()}"))
         globbed = globbed or bool(spec)
     kept = []
+    probes = ProbeCache(out / "probe.json")
     for s in res.sources:
-        s.duration_s = probe_duration(s.path)
+        s.duration_s = probes.duration(s.path)
         need = min_duration(s.source_file.split(":")[-1], globbed or ":" in s.source_file)
         if s.duration_s < need:
             res.skipped.append({"path": s.source_file,
@@ -461,6 +494,7 @@ def collect_package(package: str, out: Path, fetch: bool = True) -> PackageResul
         else:
             kept.append(s)
     res.sources = kept
+    probes.save()
     return res
 
 
@@ -639,6 +673,42 @@ def assemble(out: Path, sources: list[Source], jobs_: list[dict], results: dict,
     return summary
 
 
+DATA_DIR = Path(__file__).resolve().parent / "data"
+MANIFEST_NAME = "v3_manifest.csv"
+SCORES_NAME = "v3_teacher_scores.npz"
+INSTALLED_SCORES = "ensemble_scores.npz"  # not pseudo_tags' teacher_scores.npz (another format)
+
+
+def install_scores(out: Path, data_dir: Path = DATA_DIR) -> dict:
+    """Copy the committed teacher scores to OUT/ensemble_scores.npz (so the teachers need not run
+    again) and say how many of OUT's clips they cover."""
+    src, dst = Path(data_dir) / SCORES_NAME, Path(out) / INSTALLED_SCORES
+    if not src.is_file():
+        return {"installed": False, "reason": f"{src} not found"}
+    if not dst.is_file() or dst.stat().st_size != src.stat().st_size:
+        tmp = dst.with_name(f".{dst.name}.tmp")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    with np.load(dst, allow_pickle=False) as z:
+        have = set(z["ids"].tolist())
+    from muser_train.corpus.common import read_csv
+    _, rows = read_csv(Path(out) / "captions.csv")
+    covered = sum(r["id"] in have for r in rows)
+    return {"installed": True, "clips": len(rows), "covered": covered,
+            "missing": len(rows) - covered}
+
+
+def export_manifest(out: Path, data_dir: Path = DATA_DIR) -> Path:
+    """OUT/captions.csv copied to DATA_DIR/v3_manifest.csv (atomically), for committing."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    dst = data_dir / MANIFEST_NAME
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(Path(out) / "captions.csv", tmp)
+    os.replace(tmp, dst)
+    return dst
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m muser_train.corpus.realmusic", description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
@@ -648,10 +718,16 @@ def main(argv=None) -> int:
     ap.add_argument("--packages", nargs="*", default=list(PACKAGES), choices=list(PACKAGES))
     ap.add_argument("--no-download", action="store_true",
                     help="use only the .deb files already in OUT/debs")
+    ap.add_argument("--export", action="store_true",
+                    help=f"copy OUT/captions.csv to train/corpus/data/{MANIFEST_NAME}")
     args = ap.parse_args(argv)
     s = build(args.out, args.packages, seed=args.seed, jobs=args.jobs, fetch=not args.no_download)
+    if args.export:
+        log(f"manifest exported to {export_manifest(Path(args.out))}")
+    s["teacher_scores"] = install_scores(Path(args.out))
+    write_json(Path(args.out) / "summary.json", s)
     print(json.dumps({k: s[k] for k in ("files", "excerpts", "hours", "split_totals",
-                                        "failed_packages", "elapsed_s")}, indent=1))
+                                        "failed_packages", "teacher_scores", "elapsed_s")}, indent=1))
     return 0 if s["files"] else 1
 
 
