@@ -8,8 +8,7 @@ from typing import Optional
 import typer
 
 from muser_cli import output
-from muser_cli.common import LibraryOpt
-from muser_cli.output import err
+from muser_cli.common import LibraryOpt, filter_options
 
 
 class SortKey(str, Enum):
@@ -45,20 +44,14 @@ def list_tracks(
     library: str = LibraryOpt,
 ) -> None:
     """List the library's tracks, like beets' `ls`: filter, sort, print."""
-    from muser_model.errors import MuserError
     from muser_model.library.browse import list_library
     from muser_model.library.store import Library
 
-    from muser_cli.library_cmds import _fail, _filters
-
-    try:
-        filters = _filters(artist, genre, album, year, predicted_genre, tag)
-        lib = Library.open(library)
-        rows = list_library(lib, query, filters, sort.value, reverse, limit)
-    except MuserError as exc:
-        raise _fail(exc) from exc
+    filters = filter_options(artist, genre, album, year, predicted_genre, tag)
+    lib = Library.open(library)
+    rows = list_library(lib, query, filters, sort.value, reverse, limit)
     if not rows:
-        err.print("no matching tracks")
+        output.message("no matching tracks")
     for row in rows:
         if as_json:
             output.json_line(row)
@@ -83,18 +76,12 @@ def duplicates(
     library: str = LibraryOpt,
 ) -> None:
     """List groups of tracks that sound identical (copies, the same recording in another format)."""
-    from muser_model.errors import MuserError
     from muser_model.library.duplicates import duplicate_groups
     from muser_model.library.store import Library
 
-    from muser_cli.library_cmds import _fail
-
-    try:
-        lib = Library.open(library)
-        groups = duplicate_groups(lib, threshold)
-    except MuserError as exc:
-        raise _fail(exc) from exc
-    err.print(f"{len(groups)} group(s) of duplicates, {sum(len(g) for g in groups)} tracks")
+    lib = Library.open(library)
+    groups = duplicate_groups(lib, threshold)
+    output.message(f"{len(groups)} group(s) of duplicates, {sum(len(g) for g in groups)} tracks")
     for number, group in enumerate(groups, 1):
         if as_json:
             output.json_line({"group": number, "tracks": [vars(t) for t in group]})

@@ -26,3 +26,13 @@ def load_model_or_exit(checkpoint: Optional[Path], device: str, precision: str =
     from muser_model.runtime import load_model
 
     return load_model(checkpoint, device, precision)
+
+
+def filter_options(artist: str, genre: str, album: str, year: str, predicted_genre: str = "",
+                   tags: Optional[list[str]] = None):
+    """The search/similar/list filter options as one query.Filters."""
+    from muser_model.library.query import Filters, parse_years
+
+    low, high = parse_years(year) if year else (None, None)
+    return Filters(artist=artist, genre=genre, album=album, year_min=low, year_max=high,
+                   predicted_genre=predicted_genre, tags=list(tags or []))

@@ -8,7 +8,7 @@ import typer
 
 from muser_cli import browse_cmds, output
 from muser_cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, CheckpointOpt, DeviceOpt, JsonLinesOpt,
-                              LibraryOpt, M3uOpt, PrecisionOpt, load_model_or_exit)
+                              LibraryOpt, M3uOpt, PrecisionOpt, filter_options, load_model_or_exit)
 from muser_cli.output import err
 
 SHOWN_FAILURES = 10  # failures listed after a scan; the rest go to --log
@@ -136,15 +136,6 @@ class _ScanProgress:
             self.bar.__exit__(*exc)
 
 
-def _filters(artist: str, genre: str, album: str, year: str, predicted_genre: str = "",
-             tags: Optional[list[str]] = None):
-    from muser_model.library.query import Filters, parse_years
-
-    low, high = parse_years(year) if year else (None, None)
-    return Filters(artist=artist, genre=genre, album=album, year_min=low, year_max=high,
-                   predicted_genre=predicted_genre, tags=list(tags or []))
-
-
 def _collapse(no_duplicates: bool) -> Optional[float]:
     from muser_model.library.query import DUPLICATE_COSINE
 
@@ -188,7 +179,7 @@ def search(
     from muser_model.library.query import search_text
     from muser_model.library.store import Library
 
-    filters = _filters(artist, genre, album, year, predicted_genre, tag)
+    filters = filter_options(artist, genre, album, year, predicted_genre, tag)
     if not text.strip() and not filters.active():
         raise _empty_query()
     lib = Library.open(library)
@@ -242,7 +233,7 @@ def similar(
     def embed(path: Path):  # only for a file that is not in the library: torch-free where it can
         return embed_file(open_index_model(checkpoint, device, precision), path)
 
-    filters = _filters(artist, genre, album, year, predicted_genre, tag)
+    filters = filter_options(artist, genre, album, year, predicted_genre, tag)
     lib = Library.open(library)
     hits = find_similar(lib, checkpoint_hash(checkpoint or default_checkpoint_path()), embed, target,
                         limit, filters, _collapse(no_duplicates))
