@@ -41,3 +41,17 @@ def test_audio_hash_same_tune_same_hash():
     a = phrase(5.0, seed=6)
     assert realmusic.audio_hash(a) == realmusic.audio_hash(a.copy())
     assert realmusic.audio_hash(a) != realmusic.audio_hash(phrase(5.0, seed=7))
+
+
+def test_reprise_of_the_intro_alone_is_not_a_loop():
+    intro = phrase(12.0, seed=8)
+    y = np.concatenate([intro, phrase(30.0, seed=9), intro, phrase(30.0, seed=10)])
+    assert realmusic.loop_length_s(y) is None
+
+
+def test_loop_with_encoding_noise_is_still_found():
+    one = phrase(33.0, seed=11)
+    noise = np.random.default_rng(12).normal(0, 0.01, 3 * len(one)).astype(np.float32)
+    y = np.concatenate([one, one, one]) + noise
+    loop = realmusic.loop_length_s(y)
+    assert loop is not None and abs(loop - 33.0) <= 0.2
