@@ -33,10 +33,10 @@ def fake_library(home: Path, n: int, seed: int = 0) -> None:
     import os
 
     os.environ["MUSER_HOME"] = str(home)
-    from muser_model.checkpoint import load_checkpoint
+    from muser_model.core.checkpoint import load_checkpoint
     from muser_model.library.catalogue import TrackRow
     from muser_model.library.store import Library
-    from muser_model.runtime import default_checkpoint_path
+    from muser_model.torch_engine.runtime import default_checkpoint_path
 
     ckpt = load_checkpoint(default_checkpoint_path())
     rng = np.random.default_rng(seed)

@@ -28,8 +28,7 @@ from common import machine, write_mp3  # noqa: E402
 
 
 def decode_seconds(path: str) -> float:
-    from muser_model import audio
-
+    from muser_model.core import audio
     return sum(len(b) for b in audio.iter_blocks(path)) / audio.SAMPLE_RATE
 
 
@@ -75,7 +74,7 @@ def main() -> None:
                     help="muser index --batch-size values for the torch engine (auto: muser's default).")
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    from muser_model.files import walk_audio
+    from muser_model.core.files import walk_audio
 
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:

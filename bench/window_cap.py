@@ -34,7 +34,7 @@ def _embed(args: tuple[str, str, int]) -> tuple[str, np.ndarray | None, int, flo
     """(path, track vector, windows, duration) as `muser index` computes it with this cap."""
     global _MODEL
     from muser_model.library.decode import decode_for_index
-    from muser_model.numpy_audio import NumpyMuser, track_embedding
+    from muser_model.numpy_engine.audio import NumpyMuser, track_embedding
 
     path, checkpoint, cap = args
     if _MODEL is None:
@@ -64,9 +64,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--checkpoint", default=None)
     args = ap.parse_args()
-    from muser_model.checkpoint import default_checkpoint_path
-    from muser_model.files import walk_audio
-    from muser_model.numpy_audio import NumpyMuser
+    from muser_model.core.checkpoint import default_checkpoint_path
+    from muser_model.core.files import walk_audio
+    from muser_model.numpy_engine.audio import NumpyMuser
 
     checkpoint = str(args.checkpoint or default_checkpoint_path())
     paths = sorted(str(e.path) for e in walk_audio(args.folders))

@@ -6,9 +6,9 @@ from typing import Optional
 
 import typer
 
-# The exit codes live with the error classes (each carries its own `exit_code`); see errors.py.
-from muser_model.errors import (EXIT_BUSY, EXIT_FILE_FAILED, EXIT_INTERRUPTED, EXIT_MODEL,  # noqa: F401
-                                EXIT_OK, EXIT_TERMINATED, EXIT_USAGE)
+# The exit codes live with the error classes (each carries its own `exit_code`); see muser_model/core/errors.py.
+from muser_model.core.errors import (EXIT_BUSY, EXIT_FILE_FAILED, EXIT_INTERRUPTED, EXIT_MODEL,  # noqa: F401
+                                     EXIT_OK, EXIT_TERMINATED, EXIT_USAGE)
 
 CheckpointOpt = typer.Option(None, "--checkpoint", "-c",
                              help="Checkpoint file (default: the one shipped with muser, or $MUSER_CHECKPOINT).")
@@ -23,7 +23,7 @@ M3uOpt = typer.Option(None, "--m3u", help="Also write the hits to this M3U playl
 def load_model_or_exit(checkpoint: Optional[Path], device: str, precision: str = "fp32"):
     """The torch model; its MuserError (checkpoint, device) reaches the one handler in main.py,
     which prints it and exits with the error's own code."""
-    from muser_model.runtime import load_model
+    from muser_model.torch_engine.runtime import load_model
 
     return load_model(checkpoint, device, precision)
 

@@ -191,7 +191,7 @@ def search(
 def _text_embedder(lib, checkpoint: Optional[Path], device: str):
     """(checkpoint hash, texts -> vectors): numpy from the checkpoint's numpy section (no torch
     import, the fast path), else the full model."""
-    from muser_model.checkpoint import checkpoint_hash, default_checkpoint_path
+    from muser_model.core.checkpoint import checkpoint_hash, default_checkpoint_path
     from muser_model.library.query import numpy_text_embedder
 
     path = checkpoint or default_checkpoint_path()
@@ -225,7 +225,7 @@ def similar(
     no_duplicates: bool = NoDuplicatesOpt,
 ) -> None:
     """Find tracks in the library that sound like a given track."""
-    from muser_model.checkpoint import checkpoint_hash, default_checkpoint_path
+    from muser_model.core.checkpoint import checkpoint_hash, default_checkpoint_path
     from muser_model.library.query import similar as find_similar
     from muser_model.library.scan import embed_file, open_index_model
     from muser_model.library.store import Library

@@ -10,7 +10,7 @@ from typer.core import TyperCommand, TyperGroup
 from muser_cli import output
 from muser_cli.common import (EXIT_FILE_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CheckpointOpt, DeviceOpt,
                               PrecisionOpt, load_model_or_exit)
-from muser_model.errors import MuserError
+from muser_model.core.errors import MuserError
 
 try:  # typer >= 0.26 carries its own copy of click
     from typer._click.exceptions import UsageError as CommandLineError
@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - older typer on plain click
 
 class _MuserGroup(TyperGroup):
     """The one place where errors become messages and exit codes: a MuserError prints as
-    `error: MESSAGE` and exits with the error's own `exit_code` (see muser_model/errors.py);
+    `error: MESSAGE` and exits with the error's own `exit_code` (see muser_model/core/errors.py);
     a command-line mistake (unknown option, bad value) is `error: MESSAGE` and a hint, exit 2;
     Ctrl-C exits 130."""
 
@@ -90,10 +90,10 @@ def tag(
                                help="auto (numpy on CPU for a few minutes of audio: no torch import), numpy or torch."),
 ) -> None:
     """Print the top MTT-50 tags and the genre of each audio file."""
-    from muser_model.audio import quiet_decoder_notes
-    from muser_model.errors import AudioError
-    from muser_model.files import iter_audio_files
-    from muser_model.hardware import keep_freed_memory
+    from muser_model.core.audio import quiet_decoder_notes
+    from muser_model.core.errors import AudioError
+    from muser_model.core.files import iter_audio_files
+    from muser_model.core.hardware import keep_freed_memory
     from muser_model.tagging import label_list
     from muser_model.tagging import tag as tag_paths
 
@@ -141,7 +141,7 @@ def info(
     checkpoint: Optional[Path] = CheckpointOpt,
 ) -> None:
     """Describe the checkpoint: provenance, config, parameters, training data and metrics."""
-    from muser_model.checkpoint import default_checkpoint_path
+    from muser_model.core.checkpoint import default_checkpoint_path
     from muser_model.describe import describe_checkpoint, summary_lines
 
     report = describe_checkpoint(checkpoint or default_checkpoint_path())  # torch-free, ~0.1 s

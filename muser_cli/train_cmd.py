@@ -46,7 +46,7 @@ def train(
     device: str = DeviceOpt,
 ) -> None:
     """Pretrain MUSER on a dataset, or fine-tune a checkpoint with --init; several GPUs via torchrun."""
-    from muser_model.errors import OptionError
+    from muser_model.core.errors import OptionError
     from muser_train.training.trainer import TrainConfig
     from muser_train.training.trainer import train as run_training
 

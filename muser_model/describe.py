@@ -18,8 +18,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from muser_model import __version__
-from muser_model.checkpoint import _read_payload
-from muser_model.errors import CorruptCheckpointError
+from muser_model.core.checkpoint import _read_payload
+from muser_model.core.errors import CorruptCheckpointError
 
 _BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
 

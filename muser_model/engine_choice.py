@@ -1,7 +1,7 @@
 """Which engine runs a request, numpy or torch, decided in one place for `muser tag` and
 `muser index` (without importing torch).
 
-numpy (`muser_model.numpy_audio`, CPU fp32) saves the 1.5-3 s `import torch`; torch runs on
+numpy (`muser_model.numpy_engine.audio`, CPU fp32) saves the 1.5-3 s `import torch`; torch runs on
 GPUs and, with bf16 autocast, on CPUs that compute bf16 natively.
 """
 from __future__ import annotations
@@ -11,10 +11,10 @@ import os
 import sys
 from pathlib import Path
 
-from muser_model import audio, hardware
-from muser_model.checkpoint import default_checkpoint_path, has_numpy_section
-from muser_model.errors import AudioError, EngineError
-from muser_model.numpy_audio import NumpyMuser
+from muser_model.core import audio, hardware
+from muser_model.core.checkpoint import default_checkpoint_path, has_numpy_section
+from muser_model.core.errors import AudioError, EngineError
+from muser_model.numpy_engine.audio import NumpyMuser
 
 ENGINES = ("auto", "numpy", "torch")
 # On a CPU with native bf16 (AMX/AVX512-BF16), engine auto runs numpy for at most this many 5 s
@@ -39,7 +39,7 @@ def loaded_model_engine(engine: str, device_type: str, autocast: bool, numpy_usa
     if engine == "numpy":
         if not numpy_usable:
             raise EngineError("--engine numpy needs a checkpoint file with a numpy section "
-                              "(python -m muser_model.checkpoint upgrade FILE)")
+                              "(python -m muser_model.core.checkpoint upgrade FILE)")
         return "numpy"
     if engine == "auto" and numpy_usable and device_type == "cpu" and not autocast:
         return "numpy"
@@ -100,7 +100,7 @@ def choose_engine(engine: str, checkpoint: str | Path | None, device: str = "aut
     elif precision not in ("auto", "fp32"):
         why = f"--precision {precision} (numpy computes fp32)"
     elif not has_numpy_section(path):  # raises the usual checkpoint errors
-        why = f"the checkpoint has no numpy section (python -m muser_model.checkpoint upgrade {path})"
+        why = f"the checkpoint has no numpy section (python -m muser_model.core.checkpoint upgrade {path})"
     small_only = engine == "auto" and precision == "auto" and hardware.cpu_has_native_bf16()
     if why is None and small_only and paths is None:
         why = "a job of unknown size on a CPU with native bf16"

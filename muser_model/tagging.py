@@ -1,8 +1,8 @@
 """`muser tag` as a library function: files in, tags and genre per file out.
 
-Two engines embed ("torch": `muser_model.inference`, any device, bf16 autocast; "numpy":
-`muser_model.numpy_audio`, CPU fp32, no torch import: about 1.5 s less start-up on a 2-core
-machine); everything above the towers is the one stack of `muser_model.scoring`. `tag()` picks
+Two engines embed ("torch": `muser_model.torch_engine.inference`, any device, bf16 autocast; "numpy":
+`muser_model.numpy_engine.audio`, CPU fp32, no torch import: about 1.5 s less start-up on a 2-core
+machine); everything above the towers is the one stack of `muser_model.core.scoring`. `tag()` picks
 the engine (`engine_choice.choose_engine`); this module never imports torch itself unless the
 torch engine runs.
 """
@@ -14,15 +14,15 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from muser_model import audio, embedding, hardware
+from muser_model.core import audio, embedding, hardware
 from muser_model.engine_choice import choose_engine, estimated_windows
-from muser_model.errors import AudioError, EngineError, LabelsError  # noqa: F401  (EngineError: for muser_cli)
-from muser_model.files import FileEntry
-from muser_model.numpy_audio import NumpyMuser
-from muser_model.scoring import Engine, LabelScore, Scorer, TrackEmbedding, top_k
+from muser_model.core.errors import AudioError, EngineError, LabelsError  # noqa: F401  (EngineError: for muser_cli)
+from muser_model.core.files import FileEntry
+from muser_model.numpy_engine.audio import NumpyMuser
+from muser_model.core.scoring import Engine, LabelScore, Scorer, TrackEmbedding, top_k
 
 if TYPE_CHECKING:
-    from muser_model.runtime import LoadedModel
+    from muser_model.torch_engine.runtime import LoadedModel
 
 @dataclass
 class WindowTags:
@@ -58,7 +58,7 @@ def tag_files(lm: LoadedModel, paths: Iterable[str | Path], k: int = 5,
               labels: list[str] | None = None, timeline: bool = False,
               batch_size: int = 16) -> Iterator[TagResult | AudioError]:
     """Torch engine: yield a TagResult, or the AudioError naming the file, for each path in order."""
-    from muser_model.inference import engine_of  # imports torch: only when the torch engine runs
+    from muser_model.torch_engine.inference import engine_of  # imports torch: only when the torch engine runs
 
     engine = engine_of(lm)
     yield from _tag_embedded(engine, embedding.embed_files(engine, paths, batch_size), k, labels, timeline)
@@ -203,7 +203,7 @@ def tag(paths: list[Path], checkpoint: str | Path | None = None, device: str = "
     if chosen == "numpy":
         yield from tag_files_numpy(model, paths, k, labels, timeline, batch_size, tag_workers(paths, model, workers))
         return
-    from muser_model.runtime import load_model  # imports torch: the torch engine only
+    from muser_model.torch_engine.runtime import load_model  # imports torch: the torch engine only
 
     lm = load_model(checkpoint, device, precision)
     yield from tag_files(lm, paths, k, labels, timeline, batch_size)

@@ -30,10 +30,10 @@ def write_clip(path: Path, freq: float = 220.0, seconds: float = 5.0, seed: int 
 
 
 def make_tiny_checkpoint(path: Path, seed: int = 0) -> Path:
-    from muser_model.checkpoint import save_checkpoint
-    from muser_model.config import tiny_config
-    from muser_model.model import Muser
-    from muser_model.runtime import LoadedModel
+    from muser_model.core.checkpoint import save_checkpoint
+    from muser_model.core.config import tiny_config
+    from muser_model.torch_engine.model import Muser
+    from muser_model.torch_engine.runtime import LoadedModel
     from muser_train.training.trainer import label_embeddings, make_checkpoint
 
     torch.manual_seed(seed)
@@ -53,7 +53,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_checkpoint):
-    from muser_model.runtime import load_model
+    from muser_model.torch_engine.runtime import load_model
 
     return load_model(tiny_checkpoint, "cpu")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_model.vocab import MTT_TAGS
+from muser_model.core.vocab import MTT_TAGS
 from tests.conftest import write_clip
 
 

@@ -1,4 +1,4 @@
-"""Tests for muser_model.audio: decoding, windowing, bounded reading and typed errors."""
+"""Tests for muser_model.core.audio: decoding, windowing, bounded reading and typed errors."""
 from __future__ import annotations
 
 import os
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from muser_model import audio
-from muser_model.errors import (AudioError, AudioFileNotFoundError, AudioPermissionError,
-                                AudioTooShortError, EmptyAudioFileError, NotAudioError,
-                                UndecodableAudioError)
+from muser_model.core import audio
+from muser_model.core.errors import (AudioError, AudioFileNotFoundError, AudioPermissionError,
+                                     AudioTooShortError, EmptyAudioFileError, NotAudioError,
+                                     UndecodableAudioError)
 
 SR = audio.SAMPLE_RATE
 HAVE_FFMPEG = shutil.which("ffmpeg") is not None
@@ -320,7 +320,7 @@ def test_without_ffmpeg(sines, tmp_path, monkeypatch, name, header, expected):
 
 
 def test_audio_extensions_are_found_by_the_walker(tmp_path):
-    from muser_model.files import walk_audio
+    from muser_model.core.files import walk_audio
 
     for name in ("a.MP3", "b.flac", "c.au", "d.m4a", "notes.txt", "cover.jpg", ".hidden.ogg"):
         (tmp_path / name).write_bytes(b"x")

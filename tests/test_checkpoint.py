@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from muser_model.checkpoint import FORMAT_VERSION, MAGIC, load_checkpoint, save_checkpoint
-from muser_model.config import ModelConfig, named_config, tiny_config
-from muser_model.errors import (CheckpointNotFoundError, CheckpointVersionError,
-                                CorruptCheckpointError, ForeignCheckpointError)
-from muser_model.model import Muser
-from muser_model.runtime import build_model, load_model
-from muser_model.vocab import GTZAN_GENRES, MTT_TAGS
+from muser_model.core.checkpoint import FORMAT_VERSION, MAGIC, load_checkpoint, save_checkpoint
+from muser_model.core.config import ModelConfig, named_config, tiny_config
+from muser_model.core.errors import (CheckpointNotFoundError, CheckpointVersionError,
+                                     CorruptCheckpointError, ForeignCheckpointError)
+from muser_model.torch_engine.model import Muser
+from muser_model.torch_engine.runtime import build_model, load_model
+from muser_model.core.vocab import GTZAN_GENRES, MTT_TAGS
 
 
 def test_config_round_trips_through_dict():
@@ -48,7 +48,7 @@ def test_frozen_text_tower_is_not_stored(tiny_checkpoint):
 
 
 def test_text_embeddings_rebuilt_from_wheel_match_stored(tiny_model):
-    from muser_model.inference import label_prompts
+    from muser_model.torch_engine.inference import label_prompts
 
     fresh = tiny_model.embed_texts(label_prompts(tiny_model, tiny_model.checkpoint.genres, "genres"))
     assert torch.allclose(fresh, tiny_model.checkpoint.label_embeddings["genres"], atol=1e-5)
@@ -112,7 +112,7 @@ def test_newer_format_is_refused(tiny_checkpoint, tmp_path):
 def test_weights_that_do_not_fit_the_config(tiny_checkpoint, tmp_path):
     """Saving refuses them with a typed error (the numpy fast path is never dropped in silence);
     written torch-only on purpose, they fail to load, naming the missing weights."""
-    from muser_model.errors import CheckpointExportError
+    from muser_model.core.errors import CheckpointExportError
 
     ckpt = load_checkpoint(tiny_checkpoint)
     ckpt.state_dict = {k: v for k, v in ckpt.state_dict.items() if not k.startswith("wave_proj")}
@@ -136,7 +136,7 @@ def _write_format1(ckpt, path):
     import hashlib
     import io
 
-    from muser_model.checkpoint import _HEADER
+    from muser_model.core.checkpoint import _HEADER
 
     buffer = io.BytesIO()
     torch.save(ckpt.payload(), buffer)
@@ -146,7 +146,7 @@ def _write_format1(ckpt, path):
 
 
 def test_saved_files_carry_the_numpy_section(tiny_checkpoint):
-    from muser_model.checkpoint import has_numpy_section, load_numpy_section
+    from muser_model.core.checkpoint import has_numpy_section, load_numpy_section
 
     assert FORMAT_VERSION == 2 and has_numpy_section(tiny_checkpoint)
     meta, arrays, digest = load_numpy_section(tiny_checkpoint)
@@ -159,8 +159,8 @@ def test_saved_files_carry_the_numpy_section(tiny_checkpoint):
 
 
 def test_format1_loads_and_upgrades_to_the_same_hash(tiny_checkpoint, tmp_path):
-    from muser_model.checkpoint import (checkpoint_hash, has_numpy_section, load_numpy_section,
-                                        main, upgrade_checkpoint)
+    from muser_model.core.checkpoint import (checkpoint_hash, has_numpy_section, load_numpy_section,
+                                             main, upgrade_checkpoint)
 
     ckpt = load_checkpoint(tiny_checkpoint)
     old = tmp_path / "old.muser"
@@ -186,7 +186,7 @@ def test_format1_loads_and_upgrades_to_the_same_hash(tiny_checkpoint, tmp_path):
 def test_upgrade_keeps_file_mode(tiny_checkpoint, tmp_path):
     import os
 
-    from muser_model.checkpoint import upgrade_checkpoint
+    from muser_model.core.checkpoint import upgrade_checkpoint
 
     old = tmp_path / "old.muser"
     _write_format1(load_checkpoint(tiny_checkpoint), old)
@@ -196,7 +196,7 @@ def test_upgrade_keeps_file_mode(tiny_checkpoint, tmp_path):
 
 
 def test_corrupt_numpy_section_is_caught(tiny_checkpoint, tmp_path):
-    from muser_model.checkpoint import _HEADER, load_numpy_section
+    from muser_model.core.checkpoint import _HEADER, load_numpy_section
 
     data = bytearray(tiny_checkpoint.read_bytes())
     data[_HEADER.size + 40 + 200] ^= 0xFF  # inside the numpy section
@@ -210,7 +210,7 @@ def test_corrupt_numpy_section_is_caught(tiny_checkpoint, tmp_path):
 
 @pytest.mark.parametrize("keep", [60, 5000, -1])
 def test_truncated_format2_numpy_reader(tiny_checkpoint, tmp_path, keep):
-    from muser_model.checkpoint import load_numpy_section
+    from muser_model.core.checkpoint import load_numpy_section
 
     cut = tmp_path / "cut.muser"
     data = tiny_checkpoint.read_bytes()
@@ -224,7 +224,7 @@ def test_numpy_section_is_read_without_torch(tiny_checkpoint):
     import sys
 
     code = ("import sys\n"
-            "from muser_model.numpy_audio import NumpyMuser\n"
+            "from muser_model.numpy_engine.audio import NumpyMuser\n"
             f"m = NumpyMuser.load({str(tiny_checkpoint)!r})\n"
             "import numpy as np\n"
             "w, s = m.embed(np.zeros((1, 32000), np.float32))\n"
@@ -235,7 +235,7 @@ def test_numpy_section_is_read_without_torch(tiny_checkpoint):
 
 
 def test_shipped_checkpoint_is_current_format():
-    from muser_model.checkpoint import default_checkpoint_path, has_numpy_section, read_header
+    from muser_model.core.checkpoint import default_checkpoint_path, has_numpy_section, read_header
 
     path = default_checkpoint_path()
     assert read_header(path)[0] == FORMAT_VERSION and has_numpy_section(path)
@@ -243,7 +243,7 @@ def test_shipped_checkpoint_is_current_format():
 
 def test_text_projection_comes_from_the_numpy_section(tiny_checkpoint):
     """What a library needs of the text head, read without torch, equals the payload's weights."""
-    from muser_model.checkpoint import text_projection
+    from muser_model.core.checkpoint import text_projection
 
     head = text_projection(tiny_checkpoint)
     sd = load_checkpoint(tiny_checkpoint).state_dict
@@ -257,8 +257,8 @@ def test_upgrade_refuses_to_change_the_hash_with_a_typed_error(tiny_checkpoint, 
     an assert that `python -O` would drop; nothing is written."""
     from dataclasses import replace
 
-    from muser_model import checkpoint
-    from muser_model.errors import CheckpointUpgradeError
+    from muser_model.core import checkpoint
+    from muser_model.core.errors import CheckpointUpgradeError
 
     real = checkpoint._read_payload
     monkeypatch.setattr(checkpoint, "_read_payload",

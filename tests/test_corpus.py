@@ -8,7 +8,7 @@ from collections import defaultdict
 import pytest
 import soundfile as sf
 
-from muser_model.vocab import MTT_TAGS
+from muser_model.core.vocab import MTT_TAGS
 
 corpus_mma = pytest.importorskip("muser_train.corpus.mma")
 pytest.importorskip("music21")

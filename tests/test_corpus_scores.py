@@ -4,7 +4,7 @@ from collections import defaultdict
 
 import pytest
 
-from muser_model.vocab import MTT_TAGS
+from muser_model.core.vocab import MTT_TAGS
 
 corpus_scores = pytest.importorskip("muser_train.corpus.scores")
 pytest.importorskip("music21")

@@ -5,10 +5,10 @@ Skipped where torch sees no GPU (CI, laptops); run on a GPU machine with `pytest
 import pytest
 import torch
 
-from muser_model.inference import embed_files
+from muser_model.torch_engine.inference import embed_files
 from muser_model.library.scan import ScanOptions, index_library, open_index_model
 from muser_model.library.store import Library
-from muser_model.runtime import load_model
+from muser_model.torch_engine.runtime import load_model
 from muser_model.tagging import tag_files
 from tests.library_fixtures import make_library
 
@@ -62,7 +62,7 @@ def test_index_on_cuda_uses_torch_and_matches_the_cpu(tiny_checkpoint, tmp_path,
 
 
 def test_one_epoch_of_training_on_cuda(tmp_path, monkeypatch):
-    from muser_model.checkpoint import load_checkpoint
+    from muser_model.core.checkpoint import load_checkpoint
     from tests.test_train import _corpus
     from muser_train.training.trainer import TrainConfig, train
 

@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from muser_model.errors import MuserError
-from muser_model.vocab import MTT_TAGS
+from muser_model.core.errors import MuserError
+from muser_model.core.vocab import MTT_TAGS
 from tests.dataset_fixtures import MTT_CLIPS, make_fma, make_gtzan, make_mtt, write_audio
 from muser_train.training.datasets import (
     READERS, DatasetError, DatasetWarning, Example, LoadReport, load_dataset, read_fma, read_generic,

@@ -9,8 +9,8 @@ import torch
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-from muser_model.checkpoint import load_checkpoint
-from muser_model.loss import symmetric_infonce
+from muser_model.core.checkpoint import load_checkpoint
+from muser_model.torch_engine.loss import symmetric_infonce
 from tests.test_train import _corpus
 
 

@@ -48,7 +48,7 @@ def test_one_process_tag_prints_no_mpg123_notes(tiny_checkpoint, tmp_path):
 def test_only_mpg123_lines_are_dropped_from_any_writer(tmp_path):
     res = _python("""
         import os, sys, threading
-        from muser_model.audio import quiet_decoder_notes
+        from muser_model.core.audio import quiet_decoder_notes
 
         with quiet_decoder_notes():
             os.write(2, b"Warning: Xing stream size off by more than 1%, fuzzy seeking may be even more fuzzy!\\n")
@@ -72,7 +72,7 @@ def test_python_stderr_stays_the_real_stream(tmp_path):
     with open(target, "w") as stderr:
         res = _python("""
             import os, sys
-            from muser_model.audio import quiet_decoder_notes
+            from muser_model.core.audio import quiet_decoder_notes
 
             real = os.fstat(2)
             with quiet_decoder_notes():

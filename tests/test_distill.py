@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from muser_model.checkpoint import load_checkpoint
-from muser_model.numpy_audio import NumpyMuser
-from muser_model.runtime import build_model, load_model
+from muser_model.core.checkpoint import load_checkpoint
+from muser_model.numpy_engine.audio import NumpyMuser
+from muser_model.torch_engine.runtime import build_model, load_model
 from tests.test_train import _corpus
 from muser_train.training.distill import agreement, build_student, distil, main, spec_targets, student_config
 

@@ -4,14 +4,14 @@ import pytest
 from typer.testing import CliRunner
 
 from muser_cli.main import app
-from muser_model import errors
-from muser_model.errors import (EXIT_BUSY, EXIT_FILE_FAILED, EXIT_MODEL, EXIT_USAGE, CorruptCheckpointError,
-                                MuserError)
+from muser_model.core import errors
+from muser_model.core.errors import (EXIT_BUSY, EXIT_FILE_FAILED, EXIT_MODEL, EXIT_USAGE, CorruptCheckpointError,
+                                     MuserError)
 from muser_model.library.paths import LibraryNameError
 from muser_model.library.query import EmptyLibraryError, QueryError
 from muser_model.library.scan import ScanRootError
 from muser_model.library.store import LibraryBusyError, LibraryNotFoundError, ModelMismatchError
-from muser_model.errors import EngineError
+from muser_model.core.errors import EngineError
 from muser_train.training.datasets import DatasetError
 
 runner = CliRunner()

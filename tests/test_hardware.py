@@ -1,4 +1,4 @@
-"""Process settings for the numpy engine (muser_model.process_settings.keep_freed_memory)."""
+"""Process settings for the numpy engine (muser_model.core.process_settings.keep_freed_memory)."""
 import os
 import subprocess
 import sys
@@ -8,7 +8,7 @@ import pytest
 _FAULTS = """
 import resource, sys
 import numpy as np
-from muser_model.process_settings import keep_freed_memory
+from muser_model.core.process_settings import keep_freed_memory
 
 set_now = keep_freed_memory() if sys.argv[1] == "tuned" else None
 

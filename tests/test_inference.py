@@ -1,8 +1,8 @@
 import torch
 
-from muser_model.errors import NotAudioError
-from muser_model.inference import Scorer, embed_files
-from muser_model.runtime import load_model
+from muser_model.core.errors import NotAudioError
+from muser_model.torch_engine.inference import Scorer, embed_files
+from muser_model.torch_engine.runtime import load_model
 
 
 def _track(lm, path, **kw):
@@ -64,7 +64,7 @@ def test_zero_shot_genre_scores_are_probabilities(tiny_model, clips):
 
 
 def test_heads_are_used_when_present(tiny_checkpoint, clips, tmp_path):
-    from muser_model.checkpoint import load_checkpoint, save_checkpoint
+    from muser_model.core.checkpoint import load_checkpoint, save_checkpoint
 
     ckpt = load_checkpoint(tiny_checkpoint)
     e = ckpt.config.embed_dim

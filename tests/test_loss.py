@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from muser_model.loss import TriModalContrastiveLoss, symmetric_infonce
+from muser_model.torch_engine.loss import TriModalContrastiveLoss, symmetric_infonce
 
 
 def _unit(b, d, seed=0):

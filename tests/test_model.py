@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from muser_model.config import named_config
-from muser_model.features import mel_filterbank
-from muser_model.model import Muser
-from muser_model.text_tower import MiniLM, Tokenizer, tower_dir
+from muser_model.core.config import named_config
+from muser_model.torch_engine.features import mel_filterbank
+from muser_model.torch_engine.model import Muser
+from muser_model.torch_engine.text_tower import MiniLM, Tokenizer, tower_dir
 
 
 @pytest.mark.parametrize("name", ["tiny", "default", "paper"])

@@ -11,13 +11,14 @@ import torch
 from typer.testing import CliRunner
 
 from muser_cli.main import app
-from muser_model.checkpoint import default_checkpoint_path, load_checkpoint, save_checkpoint
-from muser_model.inference import embed_files as torch_embed_files
-from muser_model.numpy_audio import NumpyMuser, embed_files as np_embed_files
-from muser_model.runtime import load_model
-from muser_model import engine_choice, hardware
+from muser_model.core.checkpoint import default_checkpoint_path, load_checkpoint, save_checkpoint
+from muser_model.torch_engine.inference import embed_files as torch_embed_files
+from muser_model.numpy_engine.audio import NumpyMuser, embed_files as np_embed_files
+from muser_model.torch_engine.runtime import load_model
+from muser_model import engine_choice
+from muser_model.core import hardware
 from muser_model.engine_choice import choose_engine
-from muser_model.errors import EngineError
+from muser_model.core.errors import EngineError
 from muser_model.tagging import tag_files, tag_files_numpy
 from tests.conftest import write_clip
 
@@ -29,7 +30,7 @@ ATOL = 1e-4
 def busy_checkpoint(tmp_path_factory, tiny_checkpoint) -> Path:
     """The tiny checkpoint with non-trivial BatchNorm statistics and affine parameters (so the
     folding is exercised) and trained-looking heads."""
-    from muser_model.model import Muser
+    from muser_model.torch_engine.model import Muser
 
     ckpt = load_checkpoint(tiny_checkpoint)
     model = Muser(ckpt.config, with_text_tower=False)
@@ -92,7 +93,7 @@ def test_odd_lengths_pool_like_torch(busy_checkpoint):
 def test_ceil_pooling_and_chunked_conv_match_torch(shape):
     """Every odd/even combination of the 2-D pooling, and a 3x3 conv computed in chunks smaller
     than the image (several partial chunks) against torch's."""
-    from muser_model.numpy_audio import _conv2d_k3, _max_pool2d_ceil
+    from muser_model.numpy_engine.audio import _conv2d_k3, _max_pool2d_ceil
 
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     ref = torch.nn.functional.max_pool2d(torch.from_numpy(x)[None], 2, ceil_mode=True)[0].numpy()

@@ -108,8 +108,7 @@ def test_killing_a_pool_leaves_no_thread_behind(tmp_path):
 
 
 def test_default_decoders_follow_the_cpus(monkeypatch):
-    from muser_model import hardware
-
+    from muser_model.core import hardware
     for cpus, numpy_engine, torch_engine in ((16, 16, 15), (64, 16, 16), (2, 2, 2), (1, 2, 2)):
         monkeypatch.setattr(hardware, "usable_cpus", lambda cpus=cpus: cpus)
         assert (hardware.default_decoders("numpy"), hardware.default_decoders("torch")) == (numpy_engine, torch_engine)
@@ -117,7 +116,7 @@ def test_default_decoders_follow_the_cpus(monkeypatch):
 
 
 def test_a_scan_without_workers_uses_the_default(home, tiny_model, tmp_path, monkeypatch):
-    from muser_model import hardware
+    from muser_model.core import hardware
     from muser_model.library import scan
 
     make_library(tmp_path / "music")

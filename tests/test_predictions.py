@@ -12,7 +12,7 @@ from muser_model.library.catalogue import TAG_MIN_PROBABILITY, Catalogue, Filter
 from muser_model.library.predict import Predictor, numpy_predictor
 from muser_model.library.query import parse_query
 from muser_model.library.store import Library
-from muser_model.numpy_audio import NumpyMuser
+from muser_model.numpy_engine.audio import NumpyMuser
 from tests.conftest import make_tiny_checkpoint
 from tests.library_fixtures import make_library
 

@@ -10,7 +10,7 @@ import soundfile as sf
 pytest.importorskip("librosa")
 pytest.importorskip("torch")
 
-from muser_model.vocab import MTT_TAGS  # noqa: E402
+from muser_model.core.vocab import MTT_TAGS  # noqa: E402
 from tests.teacher_fixtures import SR, chords, noise  # noqa: E402
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from muser_model.runtime import load_model
+from muser_model.torch_engine.runtime import load_model
 from tests.test_train import _corpus
 from muser_train.training.datasets import Example
 from muser_train.evaluation.report import report, text_recall
@@ -56,7 +56,7 @@ def test_report_on_a_corpus_with_teacher_tags(tmp_path, tiny_checkpoint):
 
 
 def test_datacard_renders_the_stored_report(tmp_path, tiny_checkpoint):
-    from muser_model.checkpoint import load_checkpoint, save_checkpoint
+    from muser_model.core.checkpoint import load_checkpoint, save_checkpoint
     from muser_train.evaluation.datacard import datacard
 
     corpus = _corpus(tmp_path / "c", per_genre=4)

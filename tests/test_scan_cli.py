@@ -11,7 +11,6 @@ def test_cuda_on_a_machine_without_it_fails_before_any_library_exists(home, tiny
 
     from muser_cli.main import app
     from muser_model import engine_choice
-
     monkeypatch.setattr(engine_choice, "cuda_may_be_present", lambda: False)
     make_library(tmp_path / "music")
     res = CliRunner().invoke(app, ["index", str(tmp_path / "music"), "--device", "cuda", "-c", str(tiny_checkpoint)])

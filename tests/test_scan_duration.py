@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 import soundfile as sf
 
-from muser_model import audio
+from muser_model.core import audio
 from muser_model.library.decode import decode_for_index
 from tests.conftest import tone, write_clip
 from tests.library_fixtures import home, scan_folder  # noqa: F401

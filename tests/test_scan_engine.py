@@ -39,7 +39,7 @@ def test_auto_engine_follows_device_and_precision(tiny_model):
 
     import torch
 
-    from muser_model.errors import EngineError
+    from muser_model.core.errors import EngineError
     from muser_model.library.scan import index_engine
 
     assert index_engine(ScanOptions(), tiny_model) == "numpy"  # fp32 on a CPU
@@ -77,8 +77,9 @@ def test_torch_free_index_model_gives_the_torch_vectors(home, tiny_model, tiny_c
 
 
 def test_open_index_model_picks_the_engine(tiny_checkpoint, monkeypatch):
-    from muser_model import engine_choice, hardware
-    from muser_model.errors import EngineError
+    from muser_model import engine_choice
+    from muser_model.core import hardware
+    from muser_model.core.errors import EngineError
     from muser_model.library.scan import open_index_model
 
     monkeypatch.setattr(engine_choice, "cuda_may_be_present", lambda: False)
@@ -163,7 +164,7 @@ def test_torch_engine_loads_in_a_thread_and_gives_the_same_vectors(home, tiny_mo
 def test_a_model_that_fails_to_load_changes_nothing(home, tiny_model, tmp_path, monkeypatch):
     """The load error surfaces before the library adopts the new checkpoint: the old vectors,
     index and text head stay."""
-    from muser_model.errors import DeviceError
+    from muser_model.core.errors import DeviceError
     from muser_model.library import scan
     from muser_model.library.scan import open_index_model
 
@@ -195,7 +196,7 @@ def test_a_model_that_fails_to_load_changes_nothing(home, tiny_model, tmp_path, 
 def test_decoding_goes_on_while_the_model_loads_up_to_a_memory_limit(monkeypatch):
     from concurrent.futures import Future
 
-    from muser_model.files import FileEntry
+    from muser_model.core.files import FileEntry
     from muser_model.library import scan
     from muser_model.library.scan import IndexModel, _decode_while_loading
 

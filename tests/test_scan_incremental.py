@@ -69,7 +69,7 @@ def test_bad_files_fail_once_and_are_not_retried(home, tiny_model, tmp_path):
 
 
 def test_checkpoint_change_re_embeds_everything(home, tiny_model, tmp_path):
-    from muser_model.runtime import load_model
+    from muser_model.torch_engine.runtime import load_model
 
     files = make_library(tmp_path / "music")
     scan_folder(tiny_model, tmp_path / "music")

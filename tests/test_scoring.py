@@ -1,9 +1,9 @@
-"""The one scoring stack (muser_model.scoring): top-k, heads, zero-shot, open labels; both
+"""The one scoring stack (muser_model.core.scoring): top-k, heads, zero-shot, open labels; both
 engines through it."""
 import numpy as np
 import pytest
 
-from muser_model.scoring import LabelScore, Scorer, ScoringAssets, TrackEmbedding, normalize, top_k
+from muser_model.core.scoring import LabelScore, Scorer, ScoringAssets, TrackEmbedding, normalize, top_k
 
 
 class _Engine:
@@ -76,9 +76,9 @@ def test_last_window_span_is_clipped_to_the_duration():
 # -- both engines through the one stack -------------------------------------------------------
 def test_numpy_and_torch_engines_score_alike(tiny_checkpoint, tiny_model, clips):
     """Each engine embeds; the same Scorer code scores: tags, genres and open labels to 1e-4."""
-    from muser_model import embedding
-    from muser_model.inference import engine_of
-    from muser_model.numpy_audio import NumpyMuser
+    from muser_model.core import embedding
+    from muser_model.torch_engine.inference import engine_of
+    from muser_model.numpy_engine.audio import NumpyMuser
 
     engines = [NumpyMuser.load(tiny_checkpoint), engine_of(tiny_model)]
     tracks = [np.stack([t.track() for t in embedding.embed_files(e, clips)]) for e in engines]  # (3, E) each

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from muser_model import audio
-from muser_model.errors import SilentAudioError
+from muser_model.core import audio
+from muser_model.core.errors import SilentAudioError
 from muser_model.library.store import Library
-from muser_model.loudness import SILENT_PEAK_DBFS, LevelMeter
+from muser_model.core.loudness import SILENT_PEAK_DBFS, LevelMeter
 from tests.conftest import write_clip
 from tests.library_fixtures import home, scan_folder, vectors_by_path  # noqa: F401
 
@@ -105,7 +105,7 @@ def test_tag_says_a_file_is_silent(tiny_checkpoint, tmp_path, engine):
 
 
 def test_parallel_tagging_says_a_file_is_silent(tiny_checkpoint, tmp_path):
-    from muser_model.numpy_audio import NumpyMuser
+    from muser_model.numpy_engine.audio import NumpyMuser
     from muser_model.tagging import tag_files_numpy
 
     files = _silent_folder(tmp_path / "music")

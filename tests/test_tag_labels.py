@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from muser_cli.main import app
-from muser_model.errors import LabelsError
-from muser_model.numpy_audio import NumpyMuser
+from muser_model.core.errors import LabelsError
+from muser_model.numpy_engine.audio import NumpyMuser
 from muser_model.tagging import label_list, tag_files, tag_files_numpy
 
 runner = CliRunner()

@@ -7,9 +7,10 @@ from typer.testing import CliRunner
 
 from muser_cli.common import EXIT_FILE_FAILED
 from muser_cli.main import app
-from muser_model import hardware, tagging
-from muser_model.errors import AudioError, AudioFileNotFoundError, EmptyAudioFileError
-from muser_model.numpy_audio import NumpyMuser
+from muser_model.core import hardware
+from muser_model import tagging
+from muser_model.core.errors import AudioError, AudioFileNotFoundError, EmptyAudioFileError
+from muser_model.numpy_engine.audio import NumpyMuser
 from muser_model.tagging import tag_files_numpy, tag_workers
 from tests.conftest import write_clip
 

@@ -21,7 +21,7 @@ import pytest
 pytest.importorskip("librosa")
 torch = pytest.importorskip("torch")
 
-from muser_model.vocab import MTT_TAGS  # noqa: E402
+from muser_model.core.vocab import MTT_TAGS  # noqa: E402
 from tests.teacher_fixtures import chords, noise, sine, tf_python, wheel_dir  # noqa: E402
 from muser_train.teachers import features as FE  # noqa: E402
 from muser_train.teachers import registry as R  # noqa: E402

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from muser_model.text_numpy import NumpyTextEmbedder, gelu, save_text_head
+from muser_model.numpy_engine.text import NumpyTextEmbedder, gelu, save_text_head
 
 
 def test_gelu_matches_torch_exact_gelu():
@@ -33,8 +33,8 @@ def test_safetensors_are_mapped_not_copied(tmp_path):
     import pytest
     from safetensors.numpy import save_file
 
-    from muser_model.errors import TextTowerError
-    from muser_model.text_assets import read_safetensors
+    from muser_model.core.errors import TextTowerError
+    from muser_model.core.text_assets import read_safetensors
 
     rng = np.random.default_rng(0)
     arrays = {"emb": rng.standard_normal((7, 5)).astype(np.float32), "half": np.arange(3, dtype=np.float16),

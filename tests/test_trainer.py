@@ -6,7 +6,7 @@ import torch
 from typer.testing import CliRunner
 
 from muser_cli.main import app
-from muser_model.checkpoint import load_checkpoint
+from muser_model.core.checkpoint import load_checkpoint
 from tests.dataset_fixtures import make_fma, make_gtzan, make_mtt
 from tests.test_train import _corpus
 from muser_train.training.trainer import TrainConfig, Trainer, train

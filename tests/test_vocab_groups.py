@@ -1,4 +1,4 @@
-"""muser_model.vocab_groups: the MTT-50 / MSD-50 table with a group per tag (torch-free)."""
+"""muser_model.core.vocab_groups: the MTT-50 / MSD-50 table with a group per tag (torch-free)."""
 from __future__ import annotations
 
 import json
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from muser_model import vocab_groups as VG
-from muser_model.errors import VocabularyError
-from muser_model.vocab import MTT_TAGS
+from muser_model.core import vocab_groups as VG
+from muser_model.core.errors import VocabularyError
+from muser_model.core.vocab import MTT_TAGS
 from muser_train.teachers.specs import labels
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,7 +71,7 @@ def test_a_bad_table_is_refused():
 
 
 def test_importing_it_does_not_import_torch_or_numpy():
-    code = ("import sys, muser_model.vocab_groups; "
+    code = ("import sys, muser_model.core.vocab_groups; "
             "print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, timeout=60)

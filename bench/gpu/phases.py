@@ -32,8 +32,8 @@ def main() -> None:
     t2 = time.perf_counter()
     import numpy as np
 
-    from muser_model.inference import embed_windows
-    from muser_model.runtime import load_model
+    from muser_model.torch_engine.inference import embed_windows
+    from muser_model.torch_engine.runtime import load_model
 
     lm = load_model(None, args.device, "auto")
     t3 = time.perf_counter()

@@ -20,7 +20,7 @@ SMALL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "specia
 def describe(out: Path) -> None:
     from safetensors import safe_open
 
-    from muser_model.text_assets import WEIGHTS_FILE, tower_dir
+    from muser_model.core.text_assets import WEIGHTS_FILE, tower_dir
 
     out.mkdir(parents=True, exist_ok=True)
     for name in SMALL_FILES:

@@ -19,10 +19,10 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from muser_model.errors import (AudioError, AudioFileNotFoundError, AudioPermissionError,
-                                AudioTooShortError, EmptyAudioFileError, NotAudioError,
-                                SilentAudioError, UndecodableAudioError)
-from muser_model.loudness import LevelMeter
+from muser_model.core.errors import (AudioError, AudioFileNotFoundError, AudioPermissionError,
+                                     AudioTooShortError, EmptyAudioFileError, NotAudioError,
+                                     SilentAudioError, UndecodableAudioError)
+from muser_model.core.loudness import LevelMeter
 
 SAMPLE_RATE = 16_000
 AUDIO_EXTENSIONS: frozenset[str] = frozenset(

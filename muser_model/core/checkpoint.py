@@ -15,7 +15,7 @@ section's SHA-256, then the numpy section, then the same `torch.save` payload:
 
 The numpy section holds the config, vocabularies, templates, text-tower identity and, for
 tagging, the audio towers with BatchNorm folded into the convolutions (eval mode), the
-projections, heads, prompt embeddings and the zero-shot scale (`muser_model.numpy_audio`).
+projections, heads, prompt embeddings and the zero-shot scale (`muser_model.numpy_engine.audio`).
 It is derived from the payload, so the checkpoint's identity (`content_hash`, stored by library
 catalogues) stays the SHA-256 of the torch payload: `upgrade` (format 1 -> 2) keeps the payload
 bytes and therefore the hash; libraries are not re-embedded. Both digests are checked on every
@@ -23,7 +23,7 @@ full load, and the numpy digest whenever the numpy section is read.
 
 The header lets a truncated, foreign or newer file be told apart before unpickling anything.
 
-    python -m muser_model.checkpoint upgrade PATH [PATH ...]   # rewrite in the newest format
+    python -m muser_model.core.checkpoint upgrade PATH [PATH ...]   # rewrite in the newest format
 """
 from __future__ import annotations
 
@@ -42,9 +42,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from muser_model import __version__
-from muser_model.config import ModelConfig
-from muser_model.errors import (CheckpointExportError, CheckpointNotFoundError, CheckpointUpgradeError,
-                                CheckpointVersionError, CorruptCheckpointError, ForeignCheckpointError)
+from muser_model.core.config import ModelConfig
+from muser_model.core.errors import (CheckpointExportError, CheckpointNotFoundError, CheckpointUpgradeError,
+                                     CheckpointVersionError, CorruptCheckpointError,
+                                     ForeignCheckpointError)
 
 if TYPE_CHECKING:
     import torch
@@ -122,7 +123,7 @@ def numpy_section(ckpt: Checkpoint, path: str | Path | None = None) -> bytes:
     """The torch-free section of a checkpoint (see the module docstring). Raises
     CheckpointExportError naming `path` (else the checkpoint's own) when the weights do not
     fit the config."""
-    from muser_model.checkpoint_export import export_arrays  # imports torch: save time only
+    from muser_model.torch_engine.checkpoint_export import export_arrays  # imports torch: save time only
 
     try:
         meta, arrays = export_arrays(ckpt)
@@ -271,7 +272,7 @@ def load_numpy_section(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]
     layout = _read_layout(path)
     if layout.numpy_length == 0 and layout.version < 2:
         raise CheckpointVersionError(path, f"format {layout.version} has no numpy section; "
-                                     f"run: python -m muser_model.checkpoint upgrade {path}")
+                                     f"run: python -m muser_model.core.checkpoint upgrade {path}")
     if layout.numpy_length == 0:
         raise CorruptCheckpointError(path, "no numpy section (saved torch-only)")
     with open(path, "rb") as f:
@@ -359,7 +360,7 @@ def upgrade_checkpoint(path: str | Path, out: str | Path | None = None) -> tuple
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m muser_model.checkpoint")
+    ap = argparse.ArgumentParser(prog="python -m muser_model.core.checkpoint")
     sub = ap.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("upgrade", help="rewrite checkpoints in the newest format (same weights and hash)")
     up.add_argument("paths", nargs="+", type=Path)

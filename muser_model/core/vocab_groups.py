@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from muser_model.errors import VocabularyError
+from muser_model.core.errors import VocabularyError
 
 GROUPS: tuple[str, ...] = ("genre", "mood", "era", "instrument", "vocals", "other")
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_model import audio
-from muser_model.errors import AudioError, SilentAudioError
-from muser_model.loudness import LevelMeter
+from muser_model.core import audio
+from muser_model.core.errors import AudioError, SilentAudioError
+from muser_model.core.loudness import LevelMeter
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 TAG_FIELDS = ("title", "artist", "album", "genre", "date")
@@ -116,7 +116,7 @@ _WORKER_MODELS: dict[str, object] = {}  # this worker process's numpy model, loa
 
 
 def _worker_model(checkpoint: str):
-    from muser_model.numpy_audio import NumpyMuser
+    from muser_model.numpy_engine.audio import NumpyMuser
 
     model = _WORKER_MODELS.get(checkpoint)
     if model is None:
@@ -141,7 +141,7 @@ def embed_whole_file(path: str, window_s: float, hop_s: float, sample_rate: int,
     """For `muser tag` in several processes: the windows of the file (all of them when
     `max_windows` is 0), decoded and embedded in batches by the numpy engine as in one process
     (memory flat in the file's length), or the AudioError naming the file."""
-    from muser_model.numpy_audio import embed_files
+    from muser_model.numpy_engine.audio import embed_files
 
     model = _worker_model(checkpoint)
     (result,) = embed_files(model, [path], batch_size, window_s, hop_s, max_windows or None)

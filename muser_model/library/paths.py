@@ -5,7 +5,7 @@ import os
 import re
 from pathlib import Path
 
-from muser_model.errors import MuserError
+from muser_model.core.errors import MuserError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

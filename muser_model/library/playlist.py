@@ -6,7 +6,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from muser_model.errors import EXIT_USAGE, FileError
+from muser_model.core.errors import EXIT_USAGE, FileError
 from muser_model.library.query import Hit
 
 

@@ -19,7 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 
 from muser_model.library.decode import warm_up
-from muser_model.process_settings import hidden_main, keep_freed_memory, pool_processes
+from muser_model.core.process_settings import hidden_main, keep_freed_memory, pool_processes
 
 _JOIN_S = 5.0  # how long kill_pool waits for the killed workers and the pool's manager thread
 _WATCH_S = 0.2  # how often a worker checks that its parent is alive

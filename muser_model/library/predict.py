@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from muser_model.library.catalogue import PREDICTED_TAGS, Prediction
-from muser_model.scoring import Scorer
+from muser_model.core.scoring import Scorer
 
 if TYPE_CHECKING:
     from muser_model.library.scan import IndexModel
-    from muser_model.numpy_audio import NumpyMuser
-    from muser_model.runtime import LoadedModel
+    from muser_model.numpy_engine.audio import NumpyMuser
+    from muser_model.torch_engine.runtime import LoadedModel
 
 ScoreFn = Callable[[np.ndarray, str], tuple[np.ndarray, str]]  # ((N, E), kind) -> ((N, L), score kind)
 
@@ -59,13 +59,13 @@ def scorer_predictor(scorer: Scorer, model_hash: str) -> Predictor:
 
 
 def numpy_predictor(model: NumpyMuser) -> Predictor:
-    """From a numpy_audio.NumpyMuser (no torch)."""
+    """From a numpy_engine.audio.NumpyMuser (no torch)."""
     return scorer_predictor(Scorer(model), model.content_hash)
 
 
 def torch_predictor(lm: LoadedModel) -> Predictor:
     """From a runtime.LoadedModel (torch engine, checkpoints without a numpy section)."""
-    from muser_model.inference import engine_of  # torch: only for torch-only checkpoints
+    from muser_model.torch_engine.inference import engine_of  # torch: only for torch-only checkpoints
 
     return scorer_predictor(Scorer(engine_of(lm)), lm.checkpoint.content_hash)
 
@@ -75,8 +75,8 @@ def predictor_for(model: IndexModel) -> Predictor:
     if model.numpy_model is not None:
         return numpy_predictor(model.numpy_model)
     if model.checkpoint_path is not None:
-        from muser_model.checkpoint import has_numpy_section
-        from muser_model.numpy_audio import NumpyMuser
+        from muser_model.core.checkpoint import has_numpy_section
+        from muser_model.numpy_engine.audio import NumpyMuser
 
         if has_numpy_section(model.checkpoint_path):
             return numpy_predictor(NumpyMuser.load(model.checkpoint_path))

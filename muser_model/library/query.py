@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_model.errors import MuserError
+from muser_model.core.errors import MuserError
 from muser_model.library.catalogue import TEXT_FIELDS, Filters, like_pattern  # noqa: F401  (re-exported)
 from muser_model.library.store import Library, LibraryError
 
@@ -83,8 +83,8 @@ def numpy_text_embedder(checkpoint: Path) -> TextEmbedder | None:
     """Query embedding without torch, from the checkpoint's own numpy section (its MiniLM and
     text projection; loading it takes ~0.03 s): None for a checkpoint without that section, or
     one that fine-tuned its text tower (the numpy MiniLM is the frozen one)."""
-    from muser_model.checkpoint import has_numpy_section
-    from muser_model.numpy_audio import NumpyMuser
+    from muser_model.core.checkpoint import has_numpy_section
+    from muser_model.numpy_engine.audio import NumpyMuser
 
     if not has_numpy_section(checkpoint):
         return None

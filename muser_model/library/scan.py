@@ -23,20 +23,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from muser_model import engine_choice
-from muser_model.checkpoint import default_checkpoint_path, has_numpy_section
-from muser_model.config import ModelConfig
+from muser_model.core.checkpoint import default_checkpoint_path, has_numpy_section
+from muser_model.core.config import ModelConfig
 from muser_model.engine_choice import choose_engine, loaded_model_engine
-from muser_model.errors import CudaUnavailableError, MuserError
-from muser_model.files import FileEntry, walk_audio
+from muser_model.core.errors import CudaUnavailableError, MuserError
+from muser_model.core.files import FileEntry, walk_audio
 from muser_model.library.catalogue import TrackRow
 from muser_model.library.decode import Decoded, decode_and_embed, decode_for_index
 from muser_model.library.pool import kill_pool, sigterm_as_interrupt, start_pool
 from muser_model.library.predict import predictor_for
 from muser_model.library.store import Library
-from muser_model.numpy_audio import NumpyMuser, track_embedding
+from muser_model.numpy_engine.audio import NumpyMuser, track_embedding
 
 if TYPE_CHECKING:  # torch is imported only when the torch engine runs
-    from muser_model.runtime import LoadedModel
+    from muser_model.torch_engine.runtime import LoadedModel
 
 
 class ScanRootError(MuserError):
@@ -137,7 +137,7 @@ def open_index_model(checkpoint: str | Path | None = None, device: str = "auto",
 
 
 def _load_torch_model(path: Path, device: str, precision: str) -> LoadedModel:
-    from muser_model.runtime import load_model
+    from muser_model.torch_engine.runtime import load_model
 
     return load_model(path, device, precision)
 
@@ -221,7 +221,7 @@ def _start_pool(opts: ScanOptions, checkpoint: str = "") -> tuple[ProcessPoolExe
 
 def _workers(opts: ScanOptions, engine: str | None = None) -> int:
     """--workers, or the default for `engine` (the scan's chosen one; else opts.engine)."""
-    from muser_model.hardware import default_decoders
+    from muser_model.core.hardware import default_decoders
 
     return max(1, opts.workers or default_decoders(engine or opts.engine))
 
@@ -292,7 +292,7 @@ def _embedded(model: IndexModel, items: Iterator[tuple[FileEntry, Decoded]], bat
     here from the windows they sent (torch, in batches shared across files; numpy for a decoder
     that does not embed)."""
     if model.engine == "torch":
-        from muser_model.inference import embed_windows
+        from muser_model.torch_engine.inference import embed_windows
 
         model.wait_loaded()
         batch_size = batch_size or (64 if model.lm.device.type == "cuda" else 16)
@@ -312,7 +312,7 @@ def _embedded(model: IndexModel, items: Iterator[tuple[FileEntry, Decoded]], bat
 def embed_file(model: IndexModel, path: Path, max_windows: int = 64) -> np.ndarray:
     """(E,) embedding of one file, computed exactly as a scan does (decoded in this process).
     Raises AudioError naming the file when it cannot be decoded."""
-    from muser_model.errors import AudioError
+    from muser_model.core.errors import AudioError
 
     cfg = model.config.audio
     item = decode_for_index(str(path), cfg.window_s, cfg.hop_s, cfg.sample_rate, max_windows)

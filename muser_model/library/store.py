@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from muser_model.errors import BusyError, ModelError, MuserError, UsageError
+from muser_model.core.errors import BusyError, ModelError, MuserError, UsageError
 from muser_model.library.ann import AnnIndex
 from muser_model.library.catalogue import Catalogue, TrackRow
 from muser_model.library.paths import library_dir

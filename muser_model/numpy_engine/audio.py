@@ -1,9 +1,9 @@
 """The audio side of MUSER in numpy: tagging without importing torch.
 
 `muser tag` on a few files spends most of its time importing torch (1.3-2 s on a 2-core
-machine). A format-2 checkpoint carries a numpy section (`muser_model.checkpoint`) with the
+machine). A format-2 checkpoint carries a numpy section (`muser_model.core.checkpoint`) with the
 audio towers in eval mode, BatchNorm folded into the preceding convolutions, and everything
-scoring needs; this module runs it. It mirrors `muser_model.model`/`inference` exactly (same
+scoring needs; this module runs it. It mirrors `muser_model.torch_engine.model`/`inference` exactly (same
 windows, same maths in float32; checked against the torch model to 1e-4 in the tests):
 
 - waveform tower: Gabor conv (stride 160) -> |.|^2 -> log -> affine (folded BN) -> residual
@@ -13,9 +13,9 @@ windows, same maths in float32; checked against the torch model to 1e-4 in the t
 - embeddings L2-normalised, fused as normalise(wave + spec), a track is normalise(mean of windows)
 
 Convolutions are im2col + one BLAS matmul each, channels-last, float32. `NumpyMuser` is a
-`scoring.Engine`: scoring, top-k and whole files are the engine-independent `muser_model.scoring`
-and `muser_model.embedding`. Nothing here imports torch; the section is written at save time by
-`muser_model.checkpoint_export`.
+`scoring.Engine`: scoring, top-k and whole files are the engine-independent `muser_model.core.scoring`
+and `muser_model.core.embedding`. Nothing here imports torch; the section is written at save time by
+`muser_model.torch_engine.checkpoint_export`.
 """
 from __future__ import annotations
 
@@ -26,17 +26,17 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from muser_model import embedding, scoring
-from muser_model.checkpoint import load_numpy_section
-from muser_model.config import ModelConfig
-from muser_model.errors import EngineError
-from muser_model.process_settings import blas_threads
-from muser_model.scoring import ScoringAssets, normalize
+from muser_model.core import embedding, scoring
+from muser_model.core.checkpoint import load_numpy_section
+from muser_model.core.config import ModelConfig
+from muser_model.core.errors import EngineError
+from muser_model.core.process_settings import blas_threads
+from muser_model.core.scoring import ScoringAssets, normalize
 
 
 # -- layers ----------------------------------------------------------------------------------
 def _erf(x: np.ndarray) -> np.ndarray:
-    """Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), as text_numpy._erf (not imported: it pulls
+    """Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), as numpy_engine.text._erf (not imported: it pulls
     in the text tower's modules)."""
     sign, a = np.sign(x), np.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * a)
@@ -262,8 +262,8 @@ class NumpyMuser:
         if not self.can_embed_text:
             raise EngineError("this checkpoint fine-tuned its text tower; the numpy engine cannot embed text")
         if self._text is None:  # the MiniLM's modules and weights load for --labels only
-            from muser_model.text_assets import check_identity
-            from muser_model.text_numpy import NumpyMiniLM
+            from muser_model.core.text_assets import check_identity
+            from muser_model.numpy_engine.text import NumpyMiniLM
 
             t = self.config.text
             check_identity(self.meta["text_tower"], t.package)

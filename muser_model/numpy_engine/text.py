@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_model.text_assets import WEIGHTS_FILE, WordPiece, read_safetensors, tower_dir, weight_names
+from muser_model.core.text_assets import WEIGHTS_FILE, WordPiece, read_safetensors, tower_dir, weight_names
 
 HEAD_KEYS = ("text_proj.0.weight", "text_proj.0.bias", "text_proj.3.weight", "text_proj.3.bias")
 

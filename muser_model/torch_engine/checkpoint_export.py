@@ -1,6 +1,6 @@
 """Writing a checkpoint's numpy section from its torch weights (save time; imports torch).
 
-The reading side, `muser_model.checkpoint` and `muser_model.numpy_audio`, never imports this
+The reading side, `muser_model.core.checkpoint` and `muser_model.numpy_engine.audio`, never imports this
 module's torch knowledge: state-dict names, BatchNorm folding, the torch log-mel's filters.
 """
 from __future__ import annotations
@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from muser_model.config import ModelConfig
-from muser_model.features import LogMel
+from muser_model.core.config import ModelConfig
+from muser_model.torch_engine.features import LogMel
 
-if TYPE_CHECKING:  # checkpoint.py imports this module when saving
-    from muser_model.checkpoint import Checkpoint
+if TYPE_CHECKING:  # core/checkpoint.py imports this module when saving
+    from muser_model.core.checkpoint import Checkpoint
 
 TEXT_PROJECTION = ("text_proj.0.weight", "text_proj.0.bias", "text_proj.3.weight", "text_proj.3.bias")
 _BN_PARTS = ("weight", "bias", "running_mean", "running_var")

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from muser_model.config import AudioConfig
+from muser_model.core.config import AudioConfig
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:

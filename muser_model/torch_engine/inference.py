@@ -1,5 +1,5 @@
 """The torch engine: the checkpoint's towers in torch (any device, bf16 autocast), handing back
-numpy arrays to the one scoring stack (`muser_model.scoring`, `muser_model.embedding`).
+numpy arrays to the one scoring stack (`muser_model.core.scoring`, `muser_model.core.embedding`).
 
 Training and evaluation (`train/`) work on torch tensors; `TrackEmbedding`, `Scorer`,
 `embed_files`, `embed_windows` and `label_prompts` here are those views of the same stack: they
@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from muser_model import embedding, scoring
-from muser_model.errors import AudioError
-from muser_model.runtime import LoadedModel
-from muser_model.scoring import LabelScore, ScoringAssets  # noqa: F401  (LabelScore re-exported)
+from muser_model.core import embedding, scoring
+from muser_model.core.errors import AudioError
+from muser_model.torch_engine.runtime import LoadedModel
+from muser_model.core.scoring import LabelScore, ScoringAssets  # noqa: F401  (LabelScore re-exported)
 
 
 def _numpy(tensors: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:

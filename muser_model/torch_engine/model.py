@@ -1,8 +1,8 @@
 """The MUSER tri-modal model: waveform, spectrogram and text towers in one normalised space.
 
 The module only maps tensors to embeddings and exposes its per-pair temperatures; decoding,
-batching and scoring live in `muser_model.embedding` and `muser_model.scoring` (its torch engine
-in `muser_model.inference`), the loss in `muser_model.loss`.
+batching and scoring live in `muser_model.core.embedding` and `muser_model.core.scoring` (its torch engine
+in `muser_model.torch_engine.inference`), the loss in `muser_model.torch_engine.loss`.
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from muser_model.config import ModelConfig, SpectrogramEncoderConfig, WaveformEncoderConfig
-from muser_model.features import LogMel, _hz_to_mel, _mel_to_hz
-from muser_model.text_tower import MiniLM
+from muser_model.core.config import ModelConfig, SpectrogramEncoderConfig, WaveformEncoderConfig
+from muser_model.torch_engine.features import LogMel, _hz_to_mel, _mel_to_hz
+from muser_model.torch_engine.text_tower import MiniLM
 
 PAIRS = ("wave_spec", "wave_text", "spec_text")
 

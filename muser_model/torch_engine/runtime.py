@@ -6,12 +6,12 @@ from pathlib import Path
 
 import torch
 
-from muser_model.checkpoint import Checkpoint, default_checkpoint_path, load_checkpoint
-from muser_model.errors import CorruptCheckpointError, CudaUnavailableError, DeviceOptionError
-from muser_model.hardware import cpu_has_native_bf16
-from muser_model.model import Muser
-from muser_model.text_assets import check_identity
-from muser_model.text_tower import Tokenizer
+from muser_model.core.checkpoint import Checkpoint, default_checkpoint_path, load_checkpoint
+from muser_model.core.errors import CorruptCheckpointError, CudaUnavailableError, DeviceOptionError
+from muser_model.core.hardware import cpu_has_native_bf16
+from muser_model.torch_engine.model import Muser
+from muser_model.core.text_assets import check_identity
+from muser_model.torch_engine.text_tower import Tokenizer
 
 
 def resolve_device(name: str = "auto") -> torch.device:

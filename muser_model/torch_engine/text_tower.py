@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from muser_model.config import TextEncoderConfig
-from muser_model.text_assets import WEIGHTS_FILE, WordPiece, tower_dir, weight_names
+from muser_model.core.config import TextEncoderConfig
+from muser_model.core.text_assets import WEIGHTS_FILE, WordPiece, tower_dir, weight_names
 
 
 class Tokenizer(WordPiece):

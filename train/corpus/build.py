@@ -106,7 +106,7 @@ def _subject(row: dict) -> str:
 
 def _mood_job(args: tuple[str, dict, str]) -> tuple[str, list[str], list[str], str]:
     path, row, seed_key = args
-    from muser_model import audio
+    from muser_model.core import audio
     try:
         wave = audio.load_audio(path, SR)
         feats = mood.analyse(wave, SR)

@@ -363,7 +363,7 @@ def assign_splits(tracks: list[Track], seed: int, fraction: float = TEST_FRACTIO
 # audio
 # ----------------------------------------------------------------------------------------------
 def load_track(paths: list[str]) -> np.ndarray:
-    from muser_model import audio
+    from muser_model.core import audio
     waves = [audio.load_audio(p, SR) for p in paths]
     n = max(len(w) for w in waves)
     y = np.zeros(n, np.float32)

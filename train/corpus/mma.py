@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_model.vocab import MTT_TAGS
+from muser_model.core.vocab import MTT_TAGS
 from muser_train.corpus.common import (CLIP_S, SOUNDFONTS, SR, command_line, excerpt, finish, fluid_render,
                                        join_words, score_key, split_counts, with_article, write_csv,
                                        write_ogg)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_model.vocab import DEFAULT_TEMPLATES, MTT_TAGS
+from muser_model.core.vocab import DEFAULT_TEMPLATES, MTT_TAGS
 from muser_train.corpus.common import atomic_write
 
 TOP_K = 3
@@ -74,7 +74,7 @@ def spread(patch_stack: np.ndarray, max_patches: int) -> np.ndarray:
 
 def _features(path: str, max_patches: int = 0) -> tuple[str, np.ndarray | None, str]:
     """Decode and patch one clip (runs in a worker). Returns (path, patches or None, error)."""
-    from muser_model.audio import load_audio
+    from muser_model.core.audio import load_audio
     from muser_train.teachers.features import SR, musicnn_logmel, patches
     try:
         wave = load_audio(path, SR)

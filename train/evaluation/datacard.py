@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from muser_model.checkpoint import load_checkpoint
-from muser_model.errors import MuserError
+from muser_model.core.checkpoint import load_checkpoint
+from muser_model.core.errors import MuserError
 
 TOWER_NAMES = {"fused": "fused (waveform + spectrogram)", "wave": "waveform tower only",
                "spec": "spectrogram tower only"}

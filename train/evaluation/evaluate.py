@@ -6,9 +6,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from muser_model.errors import AudioError
-from muser_model.inference import Scorer, TrackEmbedding, embed_files
-from muser_model.runtime import LoadedModel
+from muser_model.core.errors import AudioError
+from muser_model.torch_engine.inference import Scorer, TrackEmbedding, embed_files
+from muser_model.torch_engine.runtime import LoadedModel
 from muser_train.training.datasets import Example
 from muser_train.evaluation.metrics import macro_pr_auc, macro_roc_auc
 
@@ -118,7 +118,7 @@ def evaluate_dataset(lm: LoadedModel, name: str, data_dir, split: str = "test", 
 def genre_metrics(lm: LoadedModel, clips: Sequence[Example], embs: Sequence[TrackEmbedding]) -> dict:
     """Zero-shot accuracy and confusion over the clips' own genres (and the genre head's accuracy
     where the checkpoint has one covering them)."""
-    from muser_model.inference import label_prompts
+    from muser_model.torch_engine.inference import label_prompts
 
     genres = sorted({c.genre for c in clips})
     truth = np.array([genres.index(c.genre) for c in clips])

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import torch
 
-from muser_model.inference import TrackEmbedding
-from muser_model.runtime import LoadedModel, load_model
+from muser_model.torch_engine.inference import TrackEmbedding
+from muser_model.torch_engine.runtime import LoadedModel, load_model
 from muser_train.training.datasets import Example, read_folder
 from muser_train.evaluation.evaluate import embed_clips, genre_accuracy, tag_metrics
 
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     result = report(lm, args.corpus)
     print(json.dumps(result, indent=1))
     if args.write:
-        from muser_model.checkpoint import default_checkpoint_path, save_checkpoint
+        from muser_model.core.checkpoint import default_checkpoint_path, save_checkpoint
 
         ckpt = lm.checkpoint
         ckpt.training.setdefault("metrics", {})["heldout_report"] = result

@@ -83,7 +83,7 @@ def _skip(path: Path, error: Exception | str) -> None:
 def score_files(files: list[Path], max_patches: int,
                 seconds: float = 0.0) -> tuple[list[str], dict[str, np.ndarray]]:
     """(decoded file names, {teacher: (N, 50) clip probabilities})."""
-    from muser_model.audio import load_audio
+    from muser_model.core.audio import load_audio
     from muser_train.corpus.pseudo_tags import spread
     from muser_train.teachers.features import SR, wave_patches
     from muser_train.teachers.registry import load_teacher, score_patches

@@ -73,7 +73,7 @@ def load_teacher(name: str = "mtt_musicnn", path: str | Path | None = None) -> n
 def to_mtt_order(scores: np.ndarray) -> np.ndarray:
     """Reorder the last axis from the MTT checkpoints' label order to `MTT_TAGS` order (today
     the identity; kept so a change of either list cannot silently mislabel scores)."""
-    from muser_model.vocab import MTT_TAGS
+    from muser_model.core.vocab import MTT_TAGS
     order = [labels("mtt").index(t) for t in MTT_TAGS]
     return np.asarray(scores)[..., order]
 

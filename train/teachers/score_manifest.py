@@ -111,7 +111,7 @@ def save_table(table: ScoreTable, path: Path, order: list[str]) -> None:
 
 
 def _clip_patches(path: Path, max_patches: int) -> np.ndarray:
-    from muser_model.audio import load_audio
+    from muser_model.core.audio import load_audio
     from muser_train.corpus.pseudo_tags import spread
     from muser_train.teachers.features import SR, wave_patches
     x = spread(wave_patches(load_audio(path, SR)), max_patches)

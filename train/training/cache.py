@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_model import audio
-from muser_model.errors import AudioError
+from muser_model.core import audio
+from muser_model.core.errors import AudioError
 
 STORE_VERSION = 1
 

@@ -33,10 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_model.audio import AUDIO_EXTENSIONS as _AUDIO_EXTENSIONS
-from muser_model.errors import MuserError
-from muser_model.files import iter_audio_files
-from muser_model.vocab import DEFAULT_TEMPLATES, GTZAN_GENRES, MTT_TAGS, genre_text
+from muser_model.core.audio import AUDIO_EXTENSIONS as _AUDIO_EXTENSIONS
+from muser_model.core.errors import MuserError
+from muser_model.core.files import iter_audio_files
+from muser_model.core.vocab import DEFAULT_TEMPLATES, GTZAN_GENRES, MTT_TAGS, genre_text
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 

@@ -25,10 +25,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from muser_model.checkpoint import load_checkpoint, save_checkpoint
-from muser_model.config import ModelConfig
-from muser_model.model import Muser
-from muser_model.runtime import LoadedModel, build_model
+from muser_model.core.checkpoint import load_checkpoint, save_checkpoint
+from muser_model.core.config import ModelConfig
+from muser_model.torch_engine.model import Muser
+from muser_model.torch_engine.runtime import LoadedModel, build_model
 from muser_train.training.cache import build_wave_store, cache_home
 from muser_train.training.datasets import load_dataset
 from muser_train.training.trainer import embed_store, make_checkpoint

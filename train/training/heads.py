@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from muser_model.inference import TrackEmbedding
+from muser_model.torch_engine.inference import TrackEmbedding
 from muser_train.training.datasets import Example
 
 

@@ -28,16 +28,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from muser_model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from muser_model.config import named_config
-from muser_model.errors import ResumeStateError
-from muser_model.inference import TrackEmbedding, embed_windows, label_prompts, to_track
-from muser_model.loss import TriModalContrastiveLoss
-from muser_model.model import Muser
-from muser_model.runtime import LoadedModel, build_model, resolve_device
-from muser_model.text_assets import tower_identity
-from muser_model.text_tower import Tokenizer
-from muser_model.vocab import DEFAULT_TEMPLATES, GTZAN_GENRES, MTT_TAGS, genre_text
+from muser_model.core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from muser_model.core.config import named_config
+from muser_model.core.errors import ResumeStateError
+from muser_model.torch_engine.inference import TrackEmbedding, embed_windows, label_prompts, to_track
+from muser_model.torch_engine.loss import TriModalContrastiveLoss
+from muser_model.torch_engine.model import Muser
+from muser_model.torch_engine.runtime import LoadedModel, build_model, resolve_device
+from muser_model.core.text_assets import tower_identity
+from muser_model.torch_engine.text_tower import Tokenizer
+from muser_model.core.vocab import DEFAULT_TEMPLATES, GTZAN_GENRES, MTT_TAGS, genre_text
 from muser_train.training import distributed
 from muser_train.training.augment import AugmentConfig, augment
 from muser_train.training.cache import WaveStore, build_wave_store, cache_home, cached_text_features
