@@ -93,11 +93,11 @@ def tag(
     from muser_model.core.audio import quiet_decoder_notes
     from muser_model.core.errors import AudioError
     from muser_model.core.files import iter_audio_files
-    from muser_model.core.hardware import keep_freed_memory
+    from muser_model.core.process_settings import keep_freed_memory
     from muser_model.tagging import label_list
     from muser_model.tagging import tag as tag_paths
 
-    keep_freed_memory()  # this process embeds: reuse freed memory (~20 % faster with the numpy engine)
+    keep_freed_memory()  # this process embeds: reuse freed memory (see docs/performance.md)
     files = list(iter_audio_files(inputs))
     if not files:
         output.error("no audio files found in " + ", ".join(str(p) for p in inputs))
@@ -144,7 +144,7 @@ def info(
     from muser_model.core.checkpoint import default_checkpoint_path
     from muser_model.describe import describe_checkpoint, summary_lines
 
-    report = describe_checkpoint(checkpoint or default_checkpoint_path())  # torch-free, ~0.1 s
+    report = describe_checkpoint(checkpoint or default_checkpoint_path())  # torch-free
     if as_json:
         output.json_line(report)
         return

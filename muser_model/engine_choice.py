@@ -1,7 +1,7 @@
 """Which engine runs a request, numpy or torch, decided in one place for `muser tag` and
 `muser index` (without importing torch).
 
-numpy (`muser_model.numpy_engine.audio`, CPU fp32) saves the 1.5-3 s `import torch`; torch runs on
+numpy (`muser_model.numpy_engine.audio`, CPU fp32) saves the `import torch` (see docs/performance.md); torch runs on
 GPUs and, with bf16 autocast, on CPUs that compute bf16 natively.
 """
 from __future__ import annotations
@@ -19,8 +19,7 @@ from muser_model.numpy_engine.audio import NumpyMuser
 ENGINES = ("auto", "numpy", "torch")
 # On a CPU with native bf16 (AMX/AVX512-BF16), engine auto runs numpy for at most this many 5 s
 # windows in all (about 5 minutes of audio): beyond that torch's bf16 autocast pays back its
-# import. Elsewhere numpy is faster at any size (2-core AVX2 machine, shipped checkpoint: a
-# 10-minute file 2.8 s against torch's 5.2 s, sixty 30 s files 8.6 s against 9.3 s).
+# import. Elsewhere numpy is faster at any size (measured: see docs/performance.md).
 AUTO_NUMPY_MAX_WINDOWS = 64
 AUTO_NUMPY_MAX_FILES = 32  # more files: torch without probing each one's duration
 

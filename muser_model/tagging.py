@@ -1,8 +1,8 @@
 """`muser tag` as a library function: files in, tags and genre per file out.
 
 Two engines embed ("torch": `muser_model.torch_engine.inference`, any device, bf16 autocast; "numpy":
-`muser_model.numpy_engine.audio`, CPU fp32, no torch import: about 1.5 s less start-up on a 2-core
-machine); everything above the towers is the one stack of `muser_model.core.scoring`. `tag()` picks
+`muser_model.numpy_engine.audio`, CPU fp32, no torch import, so a shorter
+start-up: see docs/performance.md); everything above the towers is the one stack of `muser_model.core.scoring`. `tag()` picks
 the engine (`engine_choice.choose_engine`); this module never imports torch itself unless the
 torch engine runs.
 """
@@ -108,9 +108,8 @@ def _embed_in_processes(model: NumpyMuser, paths: list[str | Path], batch_size: 
             next_out += 1
 
 
-# Below this many windows in all, starting worker processes (~0.5 s) costs more than it saves.
-# Measured (2-core AVX2, 30 s mp3s, wall of `muser tag`, 1 vs 2 processes): 24 windows 1.0 vs
-# 1.5 s, 48: 1.7 vs 1.7 s, 72: 2.4 vs 2.0 s, 120: 3.0 vs 2.7 s, 360: 8.8 vs 4.7 s.
+# Below this many windows in all, starting worker processes costs more than it saves (the
+# measured crossover: see docs/performance.md).
 PARALLEL_MIN_WINDOWS = 64
 
 

@@ -23,7 +23,7 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-MAX_AUTO_DECODERS = 16  # each decoder holds ~100-150 MB; ask for more with --workers
+MAX_AUTO_DECODERS = 16  # each decoder is a process with its own memory; ask for more with --workers
 
 
 def default_decoders(engine: str) -> int:
@@ -33,5 +33,3 @@ def default_decoders(engine: str) -> int:
     spare = 0 if engine == "numpy" else 1
     return max(2, min(MAX_AUTO_DECODERS, usable_cpus() - spare))
 
-
-from muser_model.core.process_settings import keep_freed_memory  # noqa: E402,F401  (moved; still imported from here by muser_cli and library/scan)

