@@ -55,3 +55,9 @@ def test_loop_with_encoding_noise_is_still_found():
     y = np.concatenate([one, one, one]) + noise
     loop = realmusic.loop_length_s(y)
     assert loop is not None and abs(loop - 33.0) <= 0.2
+
+
+def test_repeated_opening_that_goes_on_elsewhere_is_not_cut():
+    a = phrase(35.0, seed=13)
+    y = np.concatenate([a, a, phrase(60.0, seed=14)])   # a game tune: A A B
+    assert realmusic.loop_length_s(y) is None

@@ -17,8 +17,8 @@ file a reader opens is written to a temporary file and renamed):
 4. decode    with ffmpeg (its libopenmpt demuxer plays the tracker modules once, no loop) to
              16 kHz mono;
 5. dedup     loops: a track whose opening LOOP_PROBE_S seconds come back (correlation of
-             log-spectral frames >= LOOP_MIN_CORR for the opening and the LOOP_PROBE_S after
-             it, no earlier than LOOP_MIN_S) is cut where they
+             log-spectral frames >= LOOP_MIN_CORR, no earlier than LOOP_MIN_S, and the rest
+             of the track repeats it one period later to the end) is cut where they
              come back, so one pass of each loop is kept (Planet Blupi's ten 600 s loops);
              duplicates: a track whose decoded audio hashes like one already kept (the same tune
              shipped by two packages, or twice in one) is dropped and named in the summary;
@@ -340,8 +340,10 @@ def loop_length_s(y: np.ndarray, sr: int = SR, probe_s: float = LOOP_PROBE_S,
                   min_s: float = LOOP_MIN_S, min_corr: float = LOOP_MIN_CORR) -> float | None:
     """Seconds after which the opening `probe_s` seconds of Y come back (the loop length), or
     None. A comeback is a correlation of the log-spectral frames >= min_corr, at least min_s
-    in, for the opening and for the `probe_s` after it; the first such place wins. Vorbis
-    loops of Planet Blupi correlate 0.95-0.96; through-composed tracks stay below 0.8."""
+    in, of the opening and then of everything after it with the track one period earlier;
+    the first such place wins. Planet Blupi's Vorbis loops correlate 0.90-0.96; a
+    through-composed track stays below 0.8; a tune that repeats its opening and then goes on
+    (UFO:AI battle music) fails the second test."""
     feats = spectral_frames(y, sr)                                 # (F, B)
     m = int(round(probe_s / FRAME_HOP_S))
     start = int(round(min_s / FRAME_HOP_S))
@@ -362,11 +364,12 @@ def loop_length_s(y: np.ndarray, sr: int = SR, probe_s: float = LOOP_PROBE_S,
 
 
 def _continues(feats: np.ndarray, lag: int, m: int, min_corr: float) -> bool:
-    """True when the `m` frames after the opening also come back at `lag` (a loop, not a
-    reprise of the intro), or when the track ends before they could."""
-    a, b = feats[m: 2 * m].ravel(), feats[lag + m: lag + 2 * m].ravel()
-    if b.size < a.size:
+    """True when everything from `lag` on repeats the track `lag` earlier, to its end: the
+    file is passes of one loop, not a tune that repeats its opening and goes on elsewhere."""
+    n = len(feats) - lag
+    if n <= m:
         return True
+    a, b = feats[:n].ravel(), feats[lag: lag + n].ravel()
     return float(np.corrcoef(a, b)[0, 1]) >= min_corr
 
 
