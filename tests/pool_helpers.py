@@ -10,6 +10,8 @@ from pathlib import Path
 
 from muser_model.library.decode import Decoded, decode_for_index
 
+HANG_S = 3600  # how long the hanging decoder sleeps: only a kill ends it sooner
+
 
 def die_mid_result(*_args) -> None:
     """Die halfway through sending a result: the parent's pool reads a message header that
@@ -25,7 +27,7 @@ def misbehaving_decoder(path: str, *args) -> Decoded:
     if name.startswith("crash"):
         os.kill(os.getpid(), signal.SIGKILL)
     if name.startswith("hang"):
-        time.sleep(3600)
+        time.sleep(HANG_S)
     return decode_for_index(path, *args)
 
 

@@ -1,6 +1,7 @@
 """`muser eval` on tiny fixtures in the real dataset layouts."""
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from muser_cli.main import app
@@ -46,6 +47,7 @@ def test_human_output(tmp_path, tiny_checkpoint):
     assert res.exit_code == 0 and "accuracy" in res.stdout and "confusion" in res.stdout
 
 
+@pytest.mark.slow
 def test_linear_probe_on_the_train_split(tmp_path, tiny_checkpoint):
     make_gtzan(tmp_path / "g")
     res = _eval("--data", "gtzan", "--data-dir", tmp_path / "g", "--probe", "--json", "-c", tiny_checkpoint)

@@ -155,6 +155,7 @@ def test_heads_and_zero_shot_both_reported(busy_checkpoint, clips):
     assert sum(g.score for g in res.genres) <= 1.0001
 
 
+@pytest.mark.slow
 def test_open_labels_use_numpy_text_tower(tiny_checkpoint, tiny_model, clips):
     labels = ["calm", "angry", "piano"]
     nm = NumpyMuser.load(tiny_checkpoint)
@@ -227,6 +228,7 @@ def _json(args) -> list[dict]:
     return [json.loads(l) for l in res.stdout.splitlines() if l.strip()]
 
 
+@pytest.mark.slow
 def test_cli_engines_print_the_same(busy_checkpoint, clips):
     args = ["tag", *clips, "--json", "--timeline", "--labels", "calm,piano", "-c", busy_checkpoint]
     a = _json(args + ["--engine", "numpy"])

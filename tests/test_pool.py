@@ -14,9 +14,10 @@ from muser_model.library.scan import ScanOptions, index_library
 from muser_model.library.store import Library
 from tests.conftest import write_clip
 from tests.library_fixtures import assert_consistent, children_of, home, make_library  # noqa: F401
-from tests.pool_helpers import misbehaving_decoder
+from tests.pool_helpers import HANG_S, misbehaving_decoder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad,reason", [("crash.ogg", "decoder crashed on this file"),
                                         ("hang.ogg", "decoding took longer than 4 s")])
 def test_a_misbehaving_decoder_fails_only_its_file(home, tiny_model, tmp_path, bad, reason):
@@ -29,7 +30,10 @@ def test_a_misbehaving_decoder_fails_only_its_file(home, tiny_model, tmp_path, b
     with lib.writer_lock():
         summary = index_library(lib, [music], tiny_model,
                                 ScanOptions(workers=2, decoder=misbehaving_decoder, decode_timeout_s=4))
-    assert summary.indexed == 5 and time.time() - started < 60
+    # The hung decoder sleeps HANG_S (an hour): a scan that ends in a fraction of that killed it,
+    # however loaded the machine (a 60 s bound failed at 62-74 s under load). The 4 s decode
+    # timeout itself is checked by the reason.
+    assert summary.indexed == 5 and time.time() - started < HANG_S / 4
     assert [(Path(p).name, r) for p, r in summary.failures] == [(bad, reason)]
 
 

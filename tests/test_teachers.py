@@ -108,6 +108,7 @@ def test_converter_names_a_missing_wheel(tmp_path):
 
 # ------------------------------------------------------------------ (b) features
 
+@pytest.mark.slow  # importing librosa dominates
 def test_logmel_matches_librosa_on_a_sine():
     import librosa
     y = sine(seconds=5.0)
