@@ -242,7 +242,7 @@ def similar(
 
 def status(library: str = LibraryOpt,
            as_json: bool = typer.Option(False, "--json", help="One JSON object (with --failures: one per file)."),
-           failures: bool = typer.Option(False, "--failures", help="List every failed file with its reason.")) -> None:
+           failures: bool = typer.Option(False, "--failures", help="List every file without a vector (failed or silent) with its reason.")) -> None:
     """Tracks, failures, model and index of a library."""
     from muser_model.library.status import library_status
     from muser_model.library.store import Library

@@ -331,7 +331,9 @@ class Catalogue:
         return {status: n for status, n in rows}
 
     def failures(self) -> list[tuple[str, str]]:
-        return self.db.execute("SELECT path, reason FROM tracks WHERE status='failed' ORDER BY path").fetchall()
+        """(path, reason) of every file without a vector: failed to decode, or silent."""
+        return self.db.execute("SELECT path, reason FROM tracks WHERE status IN ('failed', 'silent') "
+                               "ORDER BY path").fetchall()
 
     # -- writes -------------------------------------------------------------------------------
     def put_tracks(self, rows: list[TrackRow], model_hash: str,

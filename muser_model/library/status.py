@@ -15,6 +15,7 @@ def library_status(lib: Library) -> dict[str, Any]:
         "location": str(lib.root),
         "tracks": counts.get("ok", 0),
         "failed": counts.get("failed", 0),
+        "silent": counts.get("silent", 0),
         "hours": round(cat.total_duration() / 3600, 2),
         "model_hash": lib.model_hash,
         "stale_tracks": cat.stale_count(lib.model_hash),
