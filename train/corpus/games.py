@@ -173,7 +173,7 @@ def parse_dep5(text: str) -> list[dict]:
         if "files" in fields and "license" in fields:
             stanzas.append({"files": fields["files"].split(),
                             "copyright": " ".join(fields.get("copyright", "").split()),
-                            "licence": fields["license"].splitlines()[0].strip()})
+                            "licence": (fields["license"].strip().splitlines() or ["unknown"])[0].strip()})
     return stanzas
 
 
