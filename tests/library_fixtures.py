@@ -123,3 +123,19 @@ def children_of(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             kids.append(int(stat.parent.name))
     return kids
+
+
+def run_cli(*args):
+    """`muser ARGS` through typer's CliRunner, each argument as a string."""
+    from typer.testing import CliRunner
+
+    from muser_cli.main import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def json_lines(text: str) -> list:
+    """The JSON objects of a `--json` output, one per non-empty line."""
+    import json
+
+    return [json.loads(line) for line in text.splitlines() if line.strip()]

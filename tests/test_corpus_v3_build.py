@@ -11,8 +11,9 @@ import soundfile as sf
 from muser_train.corpus import realmusic
 from muser_train.corpus.common import read_csv
 
-pytestmark = pytest.mark.skipif(shutil.which("dpkg-deb") is None or shutil.which("ffmpeg") is None,
-                                reason="needs dpkg-deb and ffmpeg")
+pytestmark = [pytest.mark.slow,  # builds and decodes generated .deb packages (7 s set-up)
+              pytest.mark.skipif(shutil.which("dpkg-deb") is None or shutil.which("ffmpeg") is None,
+                                 reason="needs dpkg-deb and ffmpeg")]
 SR = realmusic.SR
 
 

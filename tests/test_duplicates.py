@@ -1,26 +1,17 @@
 """`muser duplicates` and `--no-duplicates`: near-identical vectors, found through the index."""
-import json
 import shutil
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from muser_cli.main import app
 from muser_model.library.ann import AnnIndex
 from muser_model.library.duplicates import duplicate_groups
 from muser_model.library.store import Library
 from tests.conftest import write_clip
-
-runner = CliRunner()
-
-
-def _run(*args):
-    return runner.invoke(app, [str(a) for a in args])
+from tests.library_fixtures import json_lines, run_cli
 
 
-def _lines(text):
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+_run, _lines = run_cli, json_lines
 
 
 @pytest.fixture

@@ -3,21 +3,13 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from muser_cli.main import app
 from tests.conftest import write_clip
 from tests.library_fixtures import make_library, tag_file
-
-runner = CliRunner()
-
-
-def _run(*args):
-    return runner.invoke(app, [str(a) for a in args])
+from tests.library_fixtures import json_lines, run_cli
 
 
-def _lines(text):
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+_run, _lines = run_cli, json_lines
 
 
 @pytest.fixture

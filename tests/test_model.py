@@ -53,6 +53,7 @@ def test_mel_filterbank_matches_librosa():
     assert np.abs(ours - ref).max() < 1e-6
 
 
+@pytest.mark.slow  # imports transformers (4-5 s)
 def test_minilm_port_matches_transformers():
     transformers = pytest.importorskip("transformers")
     cfg = named_config("default").text

@@ -280,6 +280,7 @@ print("TORCH" if "torch" in sys.modules else "NO-TORCH", file=sys.stderr)
     assert len(rows) == 2 and rows[0]["labels"]
 
 
+@pytest.mark.slow  # a subprocess that imports torch (3-4 s)
 def test_torch_engine_still_imports_torch(tiny_checkpoint, clips):
     """The check above can fail: the same probe sees torch when the torch engine runs."""
     code = f"""

@@ -5,9 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from muser_cli.main import app
 from muser_model.library.catalogue import TAG_MIN_PROBABILITY, Catalogue, Filters, Prediction, TrackRow
 from muser_model.library.predict import Predictor, numpy_predictor
 from muser_model.library.query import parse_query
@@ -15,16 +13,10 @@ from muser_model.library.store import Library
 from muser_model.numpy_engine.audio import NumpyMuser
 from tests.conftest import make_tiny_checkpoint
 from tests.library_fixtures import make_library
-
-runner = CliRunner()
-
-
-def _run(*args):
-    return runner.invoke(app, [str(a) for a in args])
+from tests.library_fixtures import json_lines, run_cli
 
 
-def _lines(text):
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+_run, _lines = run_cli, json_lines
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from tests.conftest import make_tiny_checkpoint
 from tests.library_fixtures import assert_consistent, home, make_library, scan_folder, vectors_by_path  # noqa: F401
 
 
+@pytest.mark.slow  # loads torch beside numpy (3-6 s); engine parity is also pinned in test_numpy_audio
 def test_numpy_engine_in_the_decoders_matches_torch(home, tiny_model, tmp_path, monkeypatch):
     make_library(tmp_path / "music")
     results = {}
@@ -49,6 +50,7 @@ def test_auto_engine_follows_device_and_precision(tiny_model):
         index_engine(ScanOptions(engine="gpu"), tiny_model)
 
 
+@pytest.mark.slow  # loads torch beside numpy (3-6 s); engine parity is also pinned in test_numpy_audio
 def test_torch_free_index_model_gives_the_torch_vectors(home, tiny_model, tiny_checkpoint, tmp_path,
                                                         monkeypatch):
     """open_index_model's numpy engine (no torch model at all), embedding in the decoders or, for a
@@ -129,6 +131,7 @@ def _signal_first_decoded(monkeypatch) -> threading.Event:
     return first
 
 
+@pytest.mark.slow  # loads torch beside numpy (3-6 s); engine parity is also pinned in test_numpy_audio
 def test_torch_engine_loads_in_a_thread_and_gives_the_same_vectors(home, tiny_model, tiny_checkpoint, tmp_path,
                                                                     monkeypatch):
     """open_index_model's torch engine takes its identity and text head from the numpy section and

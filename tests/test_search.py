@@ -3,22 +3,14 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from muser_cli.main import app
 from muser_model.library.query import Filters, QueryError, parse_query, parse_years
 from tests.conftest import make_tiny_checkpoint, write_clip
 from tests.library_fixtures import add_bad_files, make_library
-
-runner = CliRunner()
-
-
-def _run(*args):
-    return runner.invoke(app, [str(a) for a in args])
+from tests.library_fixtures import json_lines, run_cli
 
 
-def _lines(text):
-    return [json.loads(l) for l in text.splitlines() if l.strip()]
+_run, _lines = run_cli, json_lines
 
 
 @pytest.fixture
