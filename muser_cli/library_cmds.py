@@ -14,12 +14,6 @@ from muser_cli.output import err
 SHOWN_FAILURES = 10  # failures listed after a scan; the rest go to --log
 
 
-def _fail(exc: Exception) -> Exception:
-    """Kept for commands written before errors carried their exit code: `raise _fail(exc)` re-raises
-    the error itself for main.py's one handler. New code lets a MuserError propagate."""
-    return exc
-
-
 def index(
     folders: list[Path] = typer.Argument(..., metavar="FOLDER...", help="Music folders to scan (recursively)."),
     library: str = LibraryOpt,
