@@ -52,6 +52,8 @@ class Example:
     tags: list[str] = field(default_factory=list)  # MTT top-50 tags, in MTT_TAGS order
     split: str = "train"  # "train" | "valid" | "test"
     meta: dict = field(default_factory=dict)  # title, artist, track_id, clip_id, ...
+    # the teacher ensembles' probabilities, {vocabulary: (50,) float32}, where the clip was scored
+    teacher: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class DatasetError(MuserError):
@@ -674,9 +676,12 @@ _SPLIT_NAMES = {"train": "train", "training": "train", "valid": "valid", "valida
 def read_folder(folder: str | Path) -> list[Example]:
     """Every clip of a folder, as listed: sidecar `captions.csv` rows, else the tagged audio files.
 
-    Sidecar columns: `path` (relative to the folder) and `text`; optional `texts` (alternative
-    captions joined by " | "), `genre`, `tags` (";"-joined), `teacher_tags` (";"-joined teacher
-    tags from `muser_train.corpus.pseudo_tags`, merged into `tags`), `split` (train/valid/test).
+    Sidecar columns: `path` (relative to the folder) and `text`; optional `id` (default: the
+    path), `texts` (alternative captions joined by " | "), `genre`, `tags` (";"-joined),
+    `teacher_tags` (";"-joined teacher tags from `muser_train.corpus.pseudo_tags`, merged into
+    `tags`), `split` (train/valid/test). An `ensemble_scores.npz` beside it (the format of
+    `muser_train.teachers.score_manifest`) gives each clip it scores, by id, its teacher
+    probabilities (`Example.teacher`).
     Without a CSV, every audio file with a title, artist or genre tag is used, captioned through
     the FMA template. Splits are as written and files are not checked (see `read_generic`).
     """
@@ -694,7 +699,32 @@ def _read_sidecar(folder: Path, sidecar: Path) -> list[Example]:
         missing = {"path", "text"} - set(reader.fieldnames or [])
         if missing:
             raise DatasetError(f"{sidecar}: missing column(s) {sorted(missing)}")
-        return [_sidecar_example(folder, row) for row in reader]
+        examples = [_sidecar_example(folder, row) for row in reader]
+    attach_teacher_scores(examples, folder / TEACHER_SCORES)
+    return examples
+
+
+TEACHER_SCORES = "ensemble_scores.npz"
+
+
+def attach_teacher_scores(examples: list[Example], scores: Path) -> int:
+    """Fill `Example.teacher` from a score_manifest file (ids as in the sidecar's `id` column,
+    else its `path`); returns how many clips got scores. No file: nothing attached."""
+    if not scores.is_file():
+        return 0
+    from muser_train.teachers.score_manifest import ManifestError, load_table
+
+    try:
+        table = load_table(scores)
+    except ManifestError as e:
+        raise DatasetError(str(e)) from None
+    n = 0
+    for ex in examples:
+        probs = table.scores.get(ex.meta.get("id", ""))
+        if probs is not None:
+            ex.teacher = {v: np.asarray(p, dtype=np.float32) for v, p in probs.items()}
+            n += 1
+    return n
 
 
 def _sidecar_example(folder: Path, row: dict) -> Example:
@@ -702,7 +732,8 @@ def _sidecar_example(folder: Path, row: dict) -> Example:
     tags = ((row.get("tags") or "") + ";" + (row.get("teacher_tags") or "")).split(";")
     return Example(path=folder / row["path"], texts=list(dict.fromkeys(t for t in texts if t)),
                    genre=(row.get("genre") or "").strip(), tags=list(dict.fromkeys(t for t in tags if t)),
-                   split=(row.get("split") or "train").strip())
+                   split=(row.get("split") or "train").strip(),
+                   meta={"id": (row.get("id") or row["path"]).strip()})
 
 
 def _read_tagged(folder: Path) -> list[Example]:

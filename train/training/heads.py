@@ -1,4 +1,10 @@
-"""Supervised linear heads on frozen track embeddings (a linear probe), stored in the checkpoint."""
+"""Linear heads on track embeddings: their targets (hard labels, teacher soft labels, teacher
+genre evidence) and the linear probe fitted on frozen embeddings after training.
+
+Kinds: "genres" (softmax), "tags" (the MTT-50 vocabulary, sigmoid) and one kind per extra tag
+vocabulary the clips' teacher scores cover ("msd": MSD-50, sigmoid). The trainer's jointly trained
+heads (`--heads finetune`) and the probe (`--heads probe`) use the same targets.
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -8,39 +14,101 @@ import torch.nn.functional as F
 
 from muser_model.torch_engine.inference import TrackEmbedding
 from muser_train.training.datasets import Example
+from muser_train.training.soft_targets import soft_bce
+
+
+def teacher_vocabularies(examples: Sequence[Example]) -> dict[str, list[str]]:
+    """The extra tag vocabularies the clips' teacher scores cover: {"msd": MSD-50 labels}."""
+    from muser_model.core.vocab_groups import VOCABULARIES
+
+    have = {v for e in examples for v in e.teacher}
+    return {v: list(VOCABULARIES[v].labels) for v in sorted(have) if v != "mtt"}
+
+
+def head_targets(clips: Sequence[Example], kind: str, mtt_tags: Sequence[str],
+                 soft: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """((B, L) targets, (B, 1) weights) of a tag head: the teacher's probabilities where the clip
+    has them; for "tags" (MTT) the clip's hard tags otherwise; weight 0 for a clip with neither."""
+    vocab = "mtt" if kind == "tags" else kind
+    n = len(mtt_tags) if kind == "tags" else None
+    rows, weights = [], []
+    for ex in clips:
+        probs = ex.teacher.get(vocab) if soft else None
+        if probs is not None:
+            rows.append(torch.as_tensor(probs, dtype=torch.float32))
+            weights.append(1.0)
+        elif kind == "tags":
+            rows.append(torch.tensor([float(t in ex.tags) for t in mtt_tags]))
+            weights.append(1.0 if ex.tags else 0.0)
+        else:
+            rows.append(None)
+            weights.append(0.0)
+    width = n or next((len(r) for r in rows if r is not None), 50)
+    target = torch.stack([r if r is not None else torch.zeros(width) for r in rows])
+    return target, torch.tensor(weights).unsqueeze(1)
+
+
+def genre_targets(clips: Sequence[Example], genres: Sequence[str], soft: bool = True,
+                  evidence_weight: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """((B, G) target distributions, (B,) weights) for the genre head: one-hot for a clip whose
+    genre is in `genres` (weight 1); else, with teacher scores, the teachers' genre evidence
+    (`teacher_labels.genre_target`, weight evidence_weight x its strength); else weight 0."""
+    from muser_train.training.teacher_labels import genre_target
+
+    rows, weights = [], []
+    for ex in clips:
+        if ex.genre in genres:
+            row = torch.zeros(len(genres))
+            row[list(genres).index(ex.genre)] = 1.0
+            rows.append(row)
+            weights.append(1.0)
+        elif soft and ex.teacher:
+            dist, strength = genre_target(ex.teacher, genres)
+            rows.append(torch.from_numpy(dist))
+            weights.append(evidence_weight * strength)
+        else:
+            rows.append(torch.full((len(genres),), 1.0 / len(genres)))
+            weights.append(0.0)
+    return torch.stack(rows), torch.tensor(weights)
+
 
 
 def fit_heads(clips: Sequence[Example], embs: Sequence[TrackEmbedding], tags: list[str],
-              genres: list[str], seed: int = 0, steps: int = 300) -> dict[str, torch.Tensor]:
-    """Genre head (softmax) on clips with a known genre; tag head (sigmoid) on clips with tags."""
+              genres: list[str], seed: int = 0, steps: int = 300,
+              extra_vocabs: dict[str, list[str]] | None = None, soft: bool = True,
+              evidence_weight: float = 0.5) -> dict[str, torch.Tensor]:
+    """Heads fitted on frozen track embeddings: "genres" where at least two genres have targets,
+    "tags" and each extra vocabulary where any clip has a target. Returns "<kind>.weight"/".bias"."""
     torch.manual_seed(seed)
     heads: dict[str, torch.Tensor] = {}
-    x = torch.stack([e.track() for e in embs])  # (N, E)
-    genre_rows = [i for i, c in enumerate(clips) if c.genre in genres]
-    if len({clips[i].genre for i in genre_rows}) >= 2:
-        y = torch.tensor([genres.index(clips[i].genre) for i in genre_rows])
-        w, b = _fit(x[genre_rows], y, len(genres), steps, multilabel=False)
+    x = torch.stack([torch.as_tensor(e.track()) for e in embs]).float()  # (N, E)
+    target, weight = genre_targets(clips, genres, soft, evidence_weight)
+    if len({int(i) for i in target[weight > 0].argmax(-1)}) >= 2:
+        w, b = _fit(x, target, weight, steps, multilabel=False)
         heads.update({"genres.weight": w, "genres.bias": b})
-    tag_rows = [i for i, c in enumerate(clips) if any(t in tags for t in c.tags)]
-    if tag_rows:
-        y = torch.zeros(len(tag_rows), len(tags))
-        for r, i in enumerate(tag_rows):
-            for t in clips[i].tags:
-                if t in tags:
-                    y[r, tags.index(t)] = 1.0
-        w, b = _fit(x[tag_rows], y, len(tags), steps, multilabel=True)
-        heads.update({"tags.weight": w, "tags.bias": b})
+    kinds = {"tags": tags, **(extra_vocabs or {})}
+    for kind in kinds:
+        target, weight = head_targets(clips, kind, tags, soft)
+        if float(weight.sum()) > 0:
+            w, b = _fit(x, target, weight, steps, multilabel=True)
+            heads.update({f"{kind}.weight": w, f"{kind}.bias": b})
     return heads
 
 
-def _fit(x: torch.Tensor, y: torch.Tensor, n_out: int, steps: int,
+def _fit(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, steps: int,
          multilabel: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    layer = torch.nn.Linear(x.shape[1], n_out)
+    """Adam on (N, E) -> (N, L) targets; `weight` (N,) or (N, 1) per clip (0 leaves it out)."""
+    keep = weight.reshape(-1) > 0
+    x, y, weight = x[keep], y[keep], weight[keep]
+    layer = torch.nn.Linear(x.shape[1], y.shape[1])
     opt = torch.optim.Adam(layer.parameters(), lr=0.05, weight_decay=1e-4)
     for _ in range(steps):
         logits = layer(x)
-        loss = (F.binary_cross_entropy_with_logits(logits, y) if multilabel
-                else F.cross_entropy(logits, y))
+        if multilabel:
+            loss = soft_bce(logits, y, weight.reshape(-1, 1))
+        else:
+            w = weight.reshape(-1)
+            loss = (-(y * F.log_softmax(logits, -1)).sum(-1) * w).sum() / w.sum()
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -31,6 +31,7 @@ from torch import nn
 from muser_model.core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from muser_model.core.config import named_config
 from muser_model.core.errors import ResumeStateError
+from muser_model.core.scoring import label_prompts as scoring_prompts
 from muser_model.torch_engine.inference import TrackEmbedding, embed_windows, label_prompts, to_track
 from muser_model.torch_engine.loss import TriModalContrastiveLoss
 from muser_model.torch_engine.model import Muser
@@ -42,8 +43,13 @@ from muser_train.training import distributed
 from muser_train.training.augment import AugmentConfig, augment
 from muser_train.training.cache import WaveStore, build_wave_store, cache_home, cached_text_features
 from muser_train.training.datasets import DatasetError, Example, LoadReport, load_dataset
+from muser_train.training.heads import genre_targets, head_targets, teacher_vocabularies
+from muser_train.training.soft_targets import soft_bce, tempered_soft_bce
 
-STATE_VERSION = 1
+# (scale, bias) the zero-shot logits start from: genres a softmax over 14 x cosine (CLIP's 1/0.07);
+# tags sigmoid(10 x cosine - 3), 0.5 at a cosine of 0.3
+PROMPT_AFFINE_INIT = {"genres": [14.0, 0.0], "tags": [10.0, -3.0]}
+STATE_VERSION = 2  # 2: heads in one ModuleDict ("heads.<kind>.weight")
 
 
 @dataclass
@@ -69,6 +75,15 @@ class TrainConfig:
     amp: str = "auto"  # auto (bf16/fp16 on CUDA, off on CPU) | bf16 | fp16 | off
     heads: str = "probe"  # probe (linear, after training) | finetune (trained jointly) | none
     head_weight: float = 1.0
+    # clips with teacher scores (a folder's ensemble_scores.npz): soft targets for the MTT-50 and
+    # MSD-50 tag heads, captions sampled from the probabilities, teacher evidence for the genre head
+    soft_labels: bool = True
+    teacher_captions: int = 4  # captions sampled per clip from its teacher probabilities
+    soft_temperature: float = 1.0  # 1: BCE on the probabilities; > 1: tempered_soft_bce
+    genre_evidence_weight: float = 0.5  # weight of the teacher-derived genre targets
+    # weight of the prompt-alignment loss: the zero-shot scores (cosine of the fused embedding to
+    # each label's prompt) trained on the same genre and tag targets as the heads; 0 = off
+    prompt_weight: float = 0.0
     select: str = "auto"  # validation metric for best.muser: auto | accuracy | pr_auc | none
     mtt_split: str = "auto"  # auto | sota | musicnn
     template: str = ""  # replaces each clip's first caption, e.g. "a {genre} song"
@@ -103,37 +118,41 @@ class TrainResult:
 
 
 class TrainModule(nn.Module):
-    """The model plus the optional jointly-trained heads: one module, so DDP sees every weight."""
+    """The model plus the optional jointly-trained linear heads on the fused embedding: one module,
+    so DDP sees every weight. `heads` maps a kind ("genres", "tags", "msd") to its label count."""
 
-    def __init__(self, muser: Muser, n_genres: int, n_tags: int, with_heads: bool) -> None:
+    def __init__(self, muser: Muser, heads: dict[str, int], prompt_kinds: Sequence[str] = ()) -> None:
         super().__init__()
         self.muser = muser
         e = muser.config.embed_dim
-        self.genre_head = nn.Linear(e, n_genres) if with_heads and n_genres else None
-        self.tag_head = nn.Linear(e, n_tags) if with_heads and n_tags else None
+        self.heads = nn.ModuleDict({kind: nn.Linear(e, n) for kind, n in heads.items() if n})
+        # zero-shot scores as logits: scale * cosine (+ bias for tags), one pair per kind
+        self.prompt_affine = nn.ParameterDict({
+            kind: nn.Parameter(torch.tensor(PROMPT_AFFINE_INIT["genres" if kind == "genres" else "tags"]))
+            for kind in prompt_kinds})
 
-    def forward(self, wave: torch.Tensor, text_features: torch.Tensor):
+    def forward(self, wave: torch.Tensor, text_features: torch.Tensor,
+                prompt_features: dict[str, torch.Tensor] | None = None):
+        """-> (tower outputs, {kind: (B, L) head logits}, {kind: (B, L) prompt logits})."""
         out = self.muser(wave=wave, text_features=text_features)
         fused = Muser.fuse(out.wave, out.spec)  # (B, E)
-        genre = self.genre_head(fused) if self.genre_head is not None else None
-        tags = self.tag_head(fused) if self.tag_head is not None else None
-        return out, genre, tags
+        heads = {kind: head(fused) for kind, head in self.heads.items()}
+        prompts = {}
+        for kind, features in (prompt_features or {}).items():
+            cos = fused @ self.muser.encode_text_features(features).t()  # (B, L)
+            scale, bias = self.prompt_affine[kind]
+            prompts[kind] = scale * cos + (0.0 if kind == "genres" else bias)
+        return out, heads, prompts
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         state = {f"muser.{k}": v for k, v in self.muser.checkpoint_state().items()}
-        for name in ("genre_head", "tag_head"):
-            head = getattr(self, name)
-            if head is not None:
-                state.update({f"{name}.{k}": v for k, v in head.state_dict().items()})
+        state.update({f"heads.{k}": v for k, v in self.heads.state_dict().items()})
+        state.update({f"prompt_affine.{k}": v for k, v in self.prompt_affine.items()})
         return state
 
     def head_tensors(self) -> dict[str, torch.Tensor]:
-        out = {}
-        for kind, head in (("genres", self.genre_head), ("tags", self.tag_head)):
-            if head is not None:
-                out[f"{kind}.weight"] = head.weight.detach().cpu().clone()
-                out[f"{kind}.bias"] = head.bias.detach().cpu().clone()
-        return out
+        return {f"{kind}.{name}": t.detach().cpu().clone()
+                for kind, head in self.heads.items() for name, t in head.state_dict().items()}
 
 
 # -- data --------------------------------------------------------------------------------------
@@ -143,7 +162,26 @@ def load_examples(cfg: TrainConfig) -> LoadReport:
     if cfg.template:
         for ex in report.examples:
             ex.texts = [apply_template(cfg.template, ex)] + ex.texts
+    if cfg.soft_labels and cfg.teacher_captions:
+        add_teacher_captions(report.examples, cfg.teacher_captions, cfg.seed)
+    elif not cfg.soft_labels:
+        for ex in report.examples:
+            ex.teacher = {}
+    scored = sum(bool(ex.teacher) for ex in report.examples)
+    if scored:
+        report.notes.append(f"{scored} of {len(report.examples)} clips have teacher scores "
+                            f"(soft tag targets{' and captions' if cfg.teacher_captions else ''})")
     return report
+
+
+def add_teacher_captions(examples: Sequence[Example], n: int, seed: int) -> None:
+    """Append `n` captions sampled from each scored clip's teacher probabilities (seeded by clip)."""
+    from muser_train.training.teacher_labels import teacher_captions
+
+    for ex in examples:
+        if ex.teacher:
+            rng = random.Random(f"captions:{seed}:{ex.meta.get('id') or ex.path}")
+            ex.texts = list(dict.fromkeys(ex.texts + teacher_captions(ex.teacher, rng, n)))
 
 
 def apply_template(template: str, ex: Example) -> str:
@@ -270,12 +308,18 @@ class Trainer:
         self.muser = self._build_model()
         tags, genres = vocabularies(cfg, train, self.init)
         self.tags, self.genres = tags, genres
+        self.extra_vocabs = teacher_vocabularies(train)  # {"msd": labels} when clips have scores
         self.train_store, self.train_ex = self._decode(train, "training")
         self.valid_store, self.valid_ex = self._decode(valid, "validation") if valid else (None, [])
         self.metric = validation_metric(cfg, self.valid_ex) if self.valid_ex else "none"
-        self.bank = TextBank(sorted({t for e in self.train_ex for t in e.texts}), self.muser, self.device,
-                             self.cache)
-        self.module = TrainModule(self.muser, len(genres), len(tags), cfg.heads == "finetune").to(self.device)
+        self.prompts = self._prompt_texts() if cfg.prompt_weight > 0 else {}
+        self.bank = TextBank(sorted({t for e in self.train_ex for t in e.texts}
+                                    | {t for texts in self.prompts.values() for t in texts}),
+                             self.muser, self.device, self.cache)
+        kinds = {"genres": len(genres), "tags": len(tags),
+                 **{k: len(v) for k, v in self.extra_vocabs.items()}}
+        self.module = TrainModule(self.muser, kinds if cfg.heads == "finetune" else {},
+                                  list(self.prompts)).to(self.device)
         self.ddp = self._wrap(self.module)
         self.params = [p for p in self.module.parameters() if p.requires_grad]
         self.opt = make_optimizer(cfg, self.params)
@@ -293,6 +337,13 @@ class Trainer:
                  f"{len(self.valid_ex)} validation; {self.steps_per_epoch} steps/epoch × {cfg.epochs}, "
                  f"global batch {world_batch} on {self.env.world_size} process(es), device {self.device}"
                  + (f", autocast {str(self.amp).replace('torch.', '')}" if self.amp else ""))
+
+    def _prompt_texts(self) -> dict[str, list[str]]:
+        """kind -> each label's prompt, as `muser tag` embeds them (the checkpoint's templates)."""
+        templates = dict(self.init.templates) if self.init is not None else dict(DEFAULT_TEMPLATES)
+        kinds = {"genres": self.genres, "tags": self.tags, **self.extra_vocabs}
+        return {kind: scoring_prompts(templates, labels, "genres" if kind == "genres" else "tags")
+                for kind, labels in kinds.items() if labels}
 
     def _build_model(self) -> Muser:
         if self.init is not None:
@@ -348,6 +399,10 @@ class Trainer:
         if not self.state_path.is_file():
             raise ResumeStateError(f"{self.state_path}: no training state to resume from")
         state = torch.load(self.state_path, map_location=self.device, weights_only=False)
+        if state.get("version") != STATE_VERSION:
+            raise ResumeStateError(f"{self.state_path}: written by another trainer version "
+                                   f"({state.get('version')}, this one writes {STATE_VERSION}); "
+                                   "start the run again without --resume")
         missing, unexpected = self.module.load_state_dict(state["module"], strict=False)
         if unexpected or [k for k in missing if ".text_encoder." not in k]:
             raise ResumeStateError(f"{self.state_path}: saved weights do not fit this model "
@@ -463,32 +518,50 @@ class Trainer:
 
     def _loss(self, wave: torch.Tensor, text_ids: list[int], idx: list[int]):
         features = self.bank.features[text_ids]
+        prompt_features = {kind: self.bank.features[[self.bank.index[t] for t in texts]]
+                           for kind, texts in self.prompts.items()}
         with torch.autocast(self.device.type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None):
-            out, genre_logits, tag_logits = self.ddp(wave, features)
+            out, head_logits, prompt_logits = self.ddp(wave, features, prompt_features)
         g = self.env.gather
         w, s, t = g(out.wave.float()), g(out.spec.float()), g(out.text.float())  # (world*B, E)
         loss, terms = self.loss_fn(w, s, t, self.muser.logit_scales())
         terms = {"loss": float(loss.detach()), **terms}
-        head_loss = self._head_loss(genre_logits, tag_logits, idx)
-        if head_loss is not None:
-            terms["heads"] = float(head_loss.detach())
-            loss = loss + self.cfg.head_weight * head_loss
+        if head_logits:
+            head_terms = self._head_losses(head_logits, idx)
+            terms.update({f"head_{k}": float(v.detach()) for k, v in head_terms.items()})
+            loss = loss + self.cfg.head_weight * torch.stack(list(head_terms.values())).sum()
+        if prompt_logits:
+            prompt_terms = self._head_losses(prompt_logits, idx)
+            terms.update({f"prompt_{k}": float(v.detach()) for k, v in prompt_terms.items()})
+            loss = loss + self.cfg.prompt_weight * torch.stack(list(prompt_terms.values())).sum()
         return loss, terms
 
-    def _head_loss(self, genre_logits, tag_logits, idx: list[int]) -> torch.Tensor | None:
-        parts = []
-        if genre_logits is not None:
-            rows = [r for r, i in enumerate(idx) if self.train_ex[i].genre in self.genres]
-            target = torch.tensor([self.genres.index(self.train_ex[idx[r]].genre) for r in rows],
-                                  device=self.device)
-            # every rank adds a (possibly zero-weighted) term so DDP sees the same graph everywhere
-            parts.append(F.cross_entropy(genre_logits[rows].float(), target) if rows
-                         else genre_logits.sum() * 0.0)
-        if tag_logits is not None:
-            target = torch.tensor([[t in self.train_ex[i].tags for t in self.tags] for i in idx],
-                                  dtype=torch.float32, device=self.device)
-            parts.append(F.binary_cross_entropy_with_logits(tag_logits.float(), target))
-        return torch.stack(parts).sum() if parts else None
+    def _head_losses(self, logits: dict[str, torch.Tensor], idx: list[int]) -> dict[str, torch.Tensor]:
+        """kind -> loss of each jointly trained head on this micro-batch. Every rank adds every
+        term (zero-weighted where no clip qualifies) so DDP sees the same graph everywhere."""
+        clips = [self.train_ex[i] for i in idx]
+        out = {}
+        for kind, z in logits.items():
+            z = z.float()  # (B, L)
+            if kind == "genres":
+                out[kind] = self._genre_loss(z, clips)
+                continue
+            target, weight = head_targets(clips, kind, self.tags, self.cfg.soft_labels)
+            target, weight = target.to(self.device), weight.to(self.device)
+            if self.cfg.soft_temperature != 1.0:
+                out[kind] = tempered_soft_bce(z, target, self.cfg.soft_temperature, weight)
+            else:
+                out[kind] = soft_bce(z, target, weight)
+        return out
+
+    def _genre_loss(self, z: torch.Tensor, clips: list[Example]) -> torch.Tensor:
+        """Cross-entropy on the known genres plus, for scored clips without one, soft
+        cross-entropy against the teachers' genre evidence (weighted by its strength)."""
+        target, weight = genre_targets(clips, self.genres, self.cfg.soft_labels,
+                                       self.cfg.genre_evidence_weight)
+        target, weight = target.to(self.device), weight.to(self.device)
+        per_clip = -(target * F.log_softmax(z, -1)).sum(-1)  # (B,)
+        return (per_clip * weight).sum() / weight.sum().clamp_min(1.0)
 
     # evaluation and export ------------------------------------------------------------------
     def _end_epoch(self, record: dict) -> dict:
@@ -543,9 +616,10 @@ class Trainer:
             "device": str(self.device), "machine": f"{platform.machine()} {torch.get_num_threads()} threads",
             "date": dt.date.today().isoformat(), "metrics": {},
         }
-        ckpt = make_checkpoint(self.muser, training, self.tags, self.genres, templates)
+        ckpt = make_checkpoint(self.muser, training, self.tags, self.genres, templates,
+                               self.extra_vocabs)
         lm = self._loaded(ckpt)
-        ckpt.label_embeddings = label_embeddings(lm)
+        ckpt.label_embeddings = label_embeddings(lm, self.extra_vocabs)
         ckpt.heads = self.module.head_tensors()
         return ckpt
 
@@ -559,7 +633,9 @@ class Trainer:
         if self.cfg.heads == "probe":
             lm = LoadedModel(build_model(ckpt, self.device), ckpt, self.device)
             embs = embed_store(lm, self.train_store, [e.path for e in self.train_ex])
-            ckpt.heads = fit_heads(self.train_ex, embs, ckpt.tags, ckpt.genres, seed=self.cfg.seed)
+            ckpt.heads = fit_heads(self.train_ex, embs, ckpt.tags, ckpt.genres, seed=self.cfg.seed,
+                                   extra_vocabs=self.extra_vocabs, soft=self.cfg.soft_labels,
+                                   evidence_weight=self.cfg.genre_evidence_weight)
         ckpt.training["history"] = self.history
         ckpt.training["train_seconds"] = round(sum(r["seconds"] for r in self.history), 1)
         self.out.parent.mkdir(parents=True, exist_ok=True)
@@ -575,22 +651,43 @@ class Trainer:
 
 
 def make_checkpoint(model: Muser, training: dict, tags: Sequence[str] = MTT_TAGS,
-                    genres: Sequence[str] = GTZAN_GENRES, templates: dict | None = None) -> Checkpoint:
-    """A checkpoint of `model`'s current weights (label embeddings and heads are added after)."""
+                    genres: Sequence[str] = GTZAN_GENRES, templates: dict | None = None,
+                    extra_vocabs: dict[str, list[str]] | None = None) -> Checkpoint:
+    """A checkpoint of `model`'s current weights (label embeddings and heads are added after).
+    With `extra_vocabs` ({"msd": labels}) it carries the vocabulary table (origins and groups)."""
     identity = tower_identity(model.config.text.package)
-    return Checkpoint(
+    ckpt = Checkpoint(
         config=model.config, state_dict={k: v.detach().cpu() for k, v in model.checkpoint_state().items()},
         tags=list(tags), genres=list(genres), templates=dict(templates or DEFAULT_TEMPLATES),
         text_tower=asdict(identity), training=training,
     )
+    if extra_vocabs:
+        ckpt.vocabularies = vocabulary_table(tags, extra_vocabs)
+    return ckpt
 
 
-def label_embeddings(lm: LoadedModel) -> dict[str, torch.Tensor]:
+def vocabulary_table(tags: Sequence[str], extra_vocabs: dict[str, list[str]]) -> dict:
+    """`vocab_groups.to_dict` of the checkpoint's tag vocabularies: MTT when `tags` is MTT-50,
+    and every extra one (each must be the known vocabulary of that name, in its order)."""
+    from muser_model.core import vocab_groups
+
+    known = vocab_groups.VOCABULARIES
+    chosen = {"mtt": known["mtt"]} if tuple(tags) == known["mtt"].labels else {}
+    for name, labels in extra_vocabs.items():
+        if tuple(labels) != known[name].labels:
+            raise ValueError(f"vocabulary {name!r}: labels differ from muser_model.core.vocab_groups")
+        chosen[name] = known[name]
+    return vocab_groups.to_dict(chosen)
+
+
+def label_embeddings(lm: LoadedModel, extra_vocabs: dict[str, list[str]] | None = None,
+                     ) -> dict[str, torch.Tensor]:
+    """Prompt embeddings of every label kind: "tags", "genres" and each extra tag vocabulary."""
     ckpt = lm.checkpoint
-    return {
-        "tags": lm.embed_texts(label_prompts(lm, ckpt.tags, "tags")).cpu(),
-        "genres": lm.embed_texts(label_prompts(lm, ckpt.genres, "genres")).cpu(),
-    }
+    kinds = {"tags": ckpt.tags, **(extra_vocabs or {})}
+    out = {kind: lm.embed_texts(label_prompts(lm, labels, "tags")).cpu() for kind, labels in kinds.items()}
+    out["genres"] = lm.embed_texts(label_prompts(lm, ckpt.genres, "genres")).cpu()
+    return out
 
 
 def embed_store(lm: LoadedModel, store: WaveStore, paths: Sequence[Path], batch_size: int = 32,
