@@ -79,3 +79,28 @@ def test_datacard_command_errors_are_one_line(tmp_path, capsys):
     assert main([str(tmp_path / "nope.muser")]) == 1
     err = capsys.readouterr().err
     assert "nope.muser" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_agreement_with_the_ensembles_of_scored_clips(tmp_path, tiny_checkpoint):
+    import numpy as np
+    from muser_model.core.checkpoint import load_checkpoint, save_checkpoint
+    from muser_train.teachers.score_manifest import ScoreTable, save_table
+
+    corpus = _corpus(tmp_path / "c", per_genre=4)
+    with open(corpus / "captions.csv", newline="") as f:
+        paths = [r["path"] for r in csv.DictReader(f)]
+    rng = np.random.default_rng(0)
+    table = ScoreTable({p: {"mtt": rng.random(50).astype(np.float16),
+                            "msd": rng.random(50).astype(np.float16)} for p in paths})
+    save_table(table, corpus / "ensemble_scores.npz", paths)
+    ckpt = load_checkpoint(tiny_checkpoint)
+    e = ckpt.config.embed_dim
+    ckpt.heads["msd.weight"], ckpt.heads["msd.bias"] = torch.randn(50, e), torch.zeros(50)
+    with_msd = tmp_path / "msd.muser"
+    save_checkpoint(ckpt, with_msd)
+    result = report(load_model(with_msd, "cpu"), corpus)["tags_vs_ensemble"]
+    assert result["mtt"]["clips"] == 3 and result["mtt"]["truth"] == "ensemble top-5 per clip"
+    assert 0.0 <= result["mtt"]["zero_shot_roc_auc"] <= 1.0
+    assert "head_roc_auc" in result["msd"] and -1.0 <= result["msd"]["head_pearson"] <= 1.0
+    plain = report(load_model(tiny_checkpoint, "cpu"), corpus)["tags_vs_ensemble"]
+    assert "head_roc_auc" not in plain["msd"] and "zero_shot_roc_auc" in plain["msd"]

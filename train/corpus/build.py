@@ -15,18 +15,21 @@ Steps (each is skipped when its output is already there):
   c. mood        MMA rows get mood captions from corpus.mood: tempo and key from their known
                  `tempo`/`key` columns, loudness/dynamics/brightness measured on the audio.
                  Appended to `texts`; a row is done once its `mood_words` column is filled.
-  d. pseudo tags `python -m muser_train.corpus.pseudo_tags --corpus DIR` on each sub-corpus that
-                 has no `teacher_tags` column yet (a failure is reported, not fatal).
-  e. merge       OUT/captions.csv (paths relative to OUT: mma/..., games/...; `source` column)
-                 and OUT/summary.json with totals. Always redone (cheap).
+  d. teachers    OUT/NAME/ensemble_scores.npz: the MTT-50 and MSD-50 ensemble probabilities of
+                 every clip (`muser_train.teachers.score_manifest`, resumable), starting from the
+                 committed train/corpus/data/NAME_teacher_scores.npz where there is one, so only
+                 clips it lacks are scored (a failure is reported, not fatal).
+  e. merge       OUT/captions.csv (ids and paths relative to OUT: mma/..., games/...; `source`
+                 column), OUT/ensemble_scores.npz (the same ids) and OUT/summary.json with
+                 totals. Always redone (cheap).
 """
 from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -38,7 +41,8 @@ from muser_train.corpus.common import SR, count_by, hours, read_csv, write_csv, 
 SOURCES = ("mma", "games", "scores")
 OPTIONAL_SOURCES = ("realmusic",)  # built only when named in --sources
 MMA_ARGS = ["--clips-per-style", "40", "--classical-clips", "320"]
-TEACHER_PATCHES = 2  # musicnn scores the two 3 s patches at 1/4 and 3/4 of each 12 s clip (half the cost)
+TEACHER_PATCHES = 2  # the teachers score two evenly spread 3 s patches of each 12 s clip (half the cost)
+TEACHER_SCORES_FILE = "ensemble_scores.npz"  # read by the folder dataset (training.datasets)
 # What the MMA sub-corpus is made of (see corpus/mma.py); the games list their own.
 MMA_LICENCES = {"MMA groove library": "GPL-2+", "music21 corpus": "BSD-3-Clause",
                 "FluidR3_GM soundfont": "MIT", "TimGM6mb soundfont": "GPL-2"}
@@ -153,20 +157,51 @@ def add_mood(sub: Path, jobs: int = 2, seed: int = 0) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------
-# d: teacher tags (corpus/pseudo_tags.py; a failure is reported, not fatal)
+# d: teacher ensemble scores (MTT-50 + MSD-50 probabilities per clip; a failure is reported)
 # ----------------------------------------------------------------------------------------------
-def pseudo_tags(sub: Path) -> str:
-    if importlib.util.find_spec("muser_train.corpus.pseudo_tags") is None:
-        return "skipped (muser_train.corpus.pseudo_tags not present)"
-    cols, _ = read_csv(sub / "captions.csv")
-    if "teacher_tags" in cols:
-        return "present"
-    rc = run_step([sys.executable, "-m", "muser_train.corpus.pseudo_tags", "--corpus", str(sub), "--max-patches",
-                   str(TEACHER_PATCHES)])
-    if rc != 0:
-        log(f"warning: pseudo_tags failed on {sub} (exit {rc}); continuing without")
-        return f"failed (exit {rc})"
-    return "added"
+COMMITTED_SCORES = Path(__file__).resolve().parent / "data"  # <name>_teacher_scores.npz
+
+
+def teacher_scores(sub: Path, name: str, committed: Path = COMMITTED_SCORES) -> str:
+    """SUB/ensemble_scores.npz for every clip of SUB/captions.csv: the committed scores of this
+    sub-corpus are copied first (so a new machine does not run the teachers again), then the clips
+    they miss are scored (`muser_train.teachers.score_manifest`, resumable)."""
+    from muser_train.teachers import score_manifest
+
+    dst = sub / TEACHER_SCORES_FILE
+    src = committed / f"{name}_teacher_scores.npz"
+    if src.is_file() and not dst.is_file():
+        _copy_atomic(src, dst)
+    try:
+        counts = score_manifest.run(sub / "captions.csv", dst, sub, TEACHER_PATCHES, log=log)
+    except score_manifest.ManifestError as e:
+        log(f"warning: teacher scores for {sub}: {e}; continuing without")
+        return f"failed ({e})"
+    return (f"{counts['scored']} scored, {counts['failed']} failed, "
+            f"{counts['skipped']} already scored")
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def merge_scores(out: Path, sources) -> int:
+    """OUT/ensemble_scores.npz: the sub-corpora's scores with their ids prefixed as the merged
+    captions.csv writes them ("mma/<id>"); returns the number of clips."""
+    from muser_train.teachers.score_manifest import ScoreTable, load_table, save_table
+
+    merged = ScoreTable()
+    for name in sources:
+        path = out / name / TEACHER_SCORES_FILE
+        if path.is_file():
+            table = load_table(path)
+            merged.scores.update({f"{name}/{i}": v for i, v in table.scores.items()})
+            merged.failed.update({f"{name}/{i}": v for i, v in table.failed.items()})
+    if merged.scores or merged.failed:
+        save_table(merged, out / TEACHER_SCORES_FILE, sorted(merged.scores))
+    return len(merged.scores)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -174,7 +209,7 @@ def pseudo_tags(sub: Path) -> str:
 # ----------------------------------------------------------------------------------------------
 def merge(out: Path, sources=SOURCES) -> dict:
     out = Path(out)
-    columns: list[str] = ["path", "source"]
+    columns: list[str] = ["id", "path", "source"]
     merged: list[dict] = []
     subs = {}
     for name in sources:
@@ -185,6 +220,7 @@ def merge(out: Path, sources=SOURCES) -> dict:
         columns += [c for c in cols if c not in columns]
         for r in rows:
             r = dict(r)
+            r["id"] = f"{name}/{r.get('id') or r['path']}"
             r["path"] = f"{name}/{r['path']}"
             r["source"] = name
             merged.append(r)
@@ -235,11 +271,10 @@ def main(argv=None) -> int:
         steps["mood_mma"] = add_mood(out / "mma", args.jobs, args.seed)
         log(f"mood: {steps['mood_mma']}")
     for name in args.sources:
-        if name in OPTIONAL_SOURCES:
-            steps[f"pseudo_tags_{name}"] = "skipped (committed ensemble scores)"
-        elif (out / name / "captions.csv").is_file():
-            steps[f"pseudo_tags_{name}"] = pseudo_tags(out / name)
+        if (out / name / "captions.csv").is_file():
+            steps[f"teacher_scores_{name}"] = teacher_scores(out / name, name)
     summary = merge(out, args.sources)
+    summary["with_teacher_scores"] = merge_scores(out, args.sources)
     summary["command"] = "python -m muser_train.corpus " + " ".join(argv if argv is not None
                                                              else sys.argv[1:])
     summary["seed"] = args.seed

@@ -353,7 +353,7 @@ def render_mma(task):
                 err = " ".join(l for l in err.splitlines() if "PLUGIN" not in l)
                 return task, None, "mma: " + err[-300:]
             progs, drums = midi_instruments(mid)
-            y = fluid_render(mid, wav, SOUNDFONTS[task["soundfont"]])
+            y = fluid_render(mid, wav, soundfont_path(task))
             return finish_clip(task, y, excerpt(y, MMA_START_S), progs, drums)
     except Exception as e:  # noqa: BLE001
         return task, None, f"{type(e).__name__}: {e}"[:300]
@@ -396,13 +396,18 @@ def render_classical(task):
             mid, wav = td / "out.mid", td / "out.wav"
             s.write("midi", fp=str(mid))
             progs, drums = midi_instruments(mid)
-            y = fluid_render(mid, wav, SOUNDFONTS[task["soundfont"]])
+            y = fluid_render(mid, wav, soundfont_path(task))
             rng = random.Random(task["rng_seed"])
             start = first_bar_ql * 60.0 / task["tempo"] + 0.25
             seg = excerpt(y, start, rng, latest_start=len(y) / SR - CLIP_S - 1.0)
             return finish_clip(task, y, seg, progs, drums, key=key)
     except Exception as e:  # noqa: BLE001
         return task, None, f"{type(e).__name__}: {e}"[:300]
+
+
+def soundfont_path(task: dict) -> str:
+    """The planned soundfont, or the one --render-soundfont puts in its place."""
+    return task.get("soundfont_path") or SOUNDFONTS[task["soundfont"]]
 
 
 def run_task(task):
@@ -626,6 +631,19 @@ COLUMNS = ["path", "text", "genre", "style", "groove", "tempo", "key", "progress
            "instruments", "soundfont", "tags", "split", "texts"]
 
 
+def restrict(tasks: list[dict], split: str | None, soundfont: str | None) -> list[dict]:
+    """The planned tasks of one split (all for None), each rendered through `soundfont`
+    ("NAME=PATH") when given; a one-line error exit for a malformed or missing soundfont."""
+    tasks = [t for t in tasks if split in (None, t["split"])]
+    if soundfont:
+        name, sep, path = soundfont.partition("=")
+        if not sep or not name or not Path(path).is_file():
+            raise SystemExit(f"error: --render-soundfont {soundfont!r}: expected NAME=PATH of an "
+                             "existing .sf2/.sf3 file")
+        tasks = [{**t, "soundfont": name, "soundfont_path": path} for t in tasks]
+    return tasks
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--out", required=True)
@@ -635,11 +653,17 @@ def main(argv=None):
                     help="music21 classical clips (default 7.5 x clips-per-style)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--only-split", choices=("train", "test"),
+                    help="render only the clips of one split of the same plan")
+    ap.add_argument("--render-soundfont", metavar="NAME=PATH",
+                    help="render every clip through this soundfont instead of the planned one "
+                         "(same plan, grooves and splits): a held-out soundfont test set")
     args = ap.parse_args(argv)
     t0 = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tasks, groove_info, heldout, test_progs, train_progs = plan(args)
+    tasks = restrict(tasks, args.only_split, args.render_soundfont)
     print(f"planned {len(tasks)} clips", flush=True)
 
     results, failures = {}, []
@@ -680,7 +704,9 @@ def main(argv=None):
         "sample_rate": SR,
         "failures": len(failures),
         "failure_list": failures,
-        "soundfonts": SOUNDFONTS,
+        "soundfonts": ({args.render_soundfont.partition("=")[0]: args.render_soundfont.partition("=")[2]}
+                       if args.render_soundfont else SOUNDFONTS),
+        "only_split": args.only_split,
         "groove_to_genre": {f: gi["genre"] for f, gi in groove_info.items()},
         "groove_variants": {f: gi["variants"] for f, gi in groove_info.items()},
         "groove_docs": {f: gi["doc"] for f, gi in groove_info.items()},

@@ -8,6 +8,12 @@ embedding (the paper's ablation):
   * zero-shot genre accuracy over the checkpoint's genres (clips whose genre is one of them);
   * MTT-50 macro ROC-AUC / PR-AUC against the musicnn teacher's tags (`teacher_tags` column),
     zero-shot and, for the fused embedding, with the checkpoint's tag head;
+  * agreement with the teacher ensembles (`tags_vs_ensemble`, clips with teacher scores, an
+    `ensemble_scores.npz` beside the corpus's captions.csv): for MTT-50 and MSD-50, macro ROC-AUC
+    and PR-AUC of the student's scores against each clip's ensemble top-5 tags (the protocol of
+    `muser_train.teachers.agreement`, where the two teachers of a vocabulary reach 0.87-0.93 on
+    each other), and the Pearson correlation of head and ensemble probabilities. Zero-shot
+    (cosine to the tag prompts) for every checkpoint; the head where the checkpoint has one;
   * text-to-audio recall@10: each clip's first caption as the query, ranked against every
     held-out clip; a hit when the clip itself is in the top 10 (chance: 10 / N).
 Broken down per sub-corpus (`source` column) as well. `--write` stores the result in the
@@ -22,6 +28,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from muser_model.torch_engine.inference import TrackEmbedding
@@ -84,6 +91,45 @@ def _metrics(lm: LoadedModel, clips: Sequence[Example], embs: Sequence[TrackEmbe
            "text_to_audio": text_recall(lm, clips, audio)}
     if any(teacher):
         out["tags_vs_teacher"] = teacher_tag_metrics(lm, clips, embs, teacher)
+    if any(c.teacher for c in clips):
+        out["tags_vs_ensemble"] = ensemble_agreement(lm, clips, embs)
+    return out
+
+
+ENSEMBLE_TOP_K = 5
+
+
+def ensemble_agreement(lm: LoadedModel, clips: Sequence[Example], embs: Sequence[TrackEmbedding],
+                       top_k: int = ENSEMBLE_TOP_K) -> dict:
+    """Per vocabulary ("mtt", "msd"): the student against the teacher ensemble on the scored clips."""
+    from muser_model.core.vocab_groups import VOCABULARIES
+    from muser_train.evaluation.metrics import macro_pr_auc, macro_roc_auc
+    from muser_train.teachers.agreement import top_k_mask
+
+    ckpt, out = lm.checkpoint, {}
+    rows = [i for i, c in enumerate(clips) if c.teacher]
+    fused = torch.stack([embs[i].track() for i in rows]).float()  # (N, E)
+    for vocab in ("mtt", "msd"):
+        kind = "tags" if vocab == "mtt" else vocab
+        labels = list(VOCABULARIES[vocab].labels)
+        if kind == "tags" and list(ckpt.tags) != labels:
+            continue
+        probs = np.stack([clips[i].teacher[vocab] for i in rows]).astype(np.float64)  # (N, L)
+        truth = top_k_mask(probs, top_k).astype(int)
+        prompts = lm.embed_texts([ckpt.templates["tag_prompt"].format(label=t) for t in labels])
+        zero_shot = (fused @ prompts.float().cpu().t()).numpy()
+        res = {"clips": len(rows), "truth": f"ensemble top-{top_k} per clip",
+               "zero_shot_roc_auc": round(macro_roc_auc(truth, zero_shot), 4),
+               "zero_shot_pr_auc": round(macro_pr_auc(truth, zero_shot), 4)}
+        if f"{kind}.weight" in ckpt.heads:
+            w, b = ckpt.heads[f"{kind}.weight"].float(), ckpt.heads[f"{kind}.bias"].float()
+            head = torch.sigmoid(fused @ w.t() + b).numpy()
+            res.update({"head_roc_auc": round(macro_roc_auc(truth, head), 4),
+                        "head_pr_auc": round(macro_pr_auc(truth, head), 4),
+                        "head_pearson": round(float(np.corrcoef(head.ravel(), probs.ravel())[0, 1]), 4),
+                        f"head_top{top_k}_overlap": round(float(
+                            (top_k_mask(head, top_k) & top_k_mask(probs, top_k)).sum(1).mean() / top_k), 4)})
+        out[vocab] = res
     return out
 
 

@@ -1,0 +1,26 @@
+"""corpus.mma --only-split / --render-soundfont: the same plan, one split, another soundfont."""
+import pytest
+
+from muser_train.corpus.mma import restrict, soundfont_path
+
+TASKS = [{"split": "train", "soundfont": "FluidR3_GM", "out_path": "a.ogg"},
+         {"split": "test", "soundfont": "TimGM6mb", "out_path": "b.ogg"}]
+
+
+def test_only_split_keeps_the_planned_tasks_of_that_split():
+    assert restrict(TASKS, "test", None) == [TASKS[1]]
+    assert restrict(TASKS, None, None) == TASKS
+
+
+def test_render_soundfont_replaces_the_planned_one(tmp_path):
+    sf = tmp_path / "other.sf2"
+    sf.write_bytes(b"RIFF")
+    (task,) = restrict(TASKS, "test", f"OPL3={sf}")
+    assert task["soundfont"] == "OPL3" and soundfont_path(task) == str(sf)
+    assert soundfont_path(TASKS[0]).endswith("FluidR3_GM.sf2")  # untouched without the option
+
+
+@pytest.mark.parametrize("bad", ["no-equals-sign", "X=/nonexistent/file.sf2", "=/tmp"])
+def test_a_bad_soundfont_is_a_one_line_error(bad):
+    with pytest.raises(SystemExit, match="--render-soundfont"):
+        restrict(TASKS, None, bad)
