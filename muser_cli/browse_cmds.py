@@ -25,7 +25,8 @@ PredictedGenreOpt = typer.Option("", "--predicted-genre",
                                       "untagged files, unlike --genre, which reads the file's genre tag.")
 TagOpt = typer.Option(None, "--tag",
                       help="Only tracks with this predicted tag among their top 5 (with a trained tag head: "
-                           "probability >= 0.5); repeat for several, all required.")
+                           "probability >= 0.5); 'msd:rock' or 'mtt:rock' for one vocabulary; repeat for "
+                           "several, all required.")
 
 
 def list_tracks(

@@ -89,7 +89,7 @@ def tag(
     engine: str = typer.Option("auto", "--engine", envvar="MUSER_ENGINE",
                                help="auto (numpy on CPU for a few minutes of audio: no torch import), numpy or torch."),
 ) -> None:
-    """Print the top MTT-50 tags and the genre of each audio file."""
+    """Print the genre and the top tags of each audio file (MTT-50, and MSD-50 where the checkpoint has it)."""
     from muser_model.core.audio import quiet_decoder_notes
     from muser_model.core.errors import AudioError
     from muser_model.core.files import iter_audio_files
@@ -125,6 +125,10 @@ def _print_tags(result) -> None:
     output.data(f"  genre   {genre.label} {genre.score:.2f} ({genre.method}; then "
                 f"{output.scores_text(result.genres[1:])})")
     output.data(f"  tags    {output.scores_text(result.tags)} ({result.tags[0].method}, {result.tags[0].kind})")
+    for scores in result.extra_tags.values():  # one line per further vocabulary, e.g. MSD-50
+        if scores:
+            output.data(f"  {scores[0].vocab:<7} {output.grouped_scores_text(scores)} "
+                        f"({scores[0].method}, {scores[0].kind})")
     if result.zero_shot_genres:
         output.data(f"  zero-shot genre {output.scores_text(result.zero_shot_genres)}; "
                     f"tags {output.scores_text(result.zero_shot_tags)}")

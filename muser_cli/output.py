@@ -59,3 +59,12 @@ def progress(items: Iterable[T], total: int, label: str) -> Iterator[T]:
 
 def scores_text(scores: list[Any]) -> str:
     return ", ".join(f"{s.label} {s.score:.2f}" for s in scores)
+
+
+def grouped_scores_text(scores: list[Any]) -> str:
+    """"genre: heavy metal 0.71, hard rock 0.55; era: 90s 0.31": scores (best first) gathered by
+    group, groups in the order of their best score."""
+    groups: dict[str, list[Any]] = {}
+    for s in scores:
+        groups.setdefault(s.group or "other", []).append(s)
+    return "; ".join(f"{group}: {scores_text(members)}" for group, members in groups.items())

@@ -18,8 +18,9 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from muser_model import __version__
+from muser_model.core import vocab_groups
 from muser_model.core.checkpoint import _read_payload
-from muser_model.core.errors import CorruptCheckpointError
+from muser_model.core.errors import CorruptCheckpointError, VocabularyError
 
 _BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
 
@@ -92,11 +93,29 @@ def describe_checkpoint(path: str | Path) -> dict[str, Any]:
         "parameters": parameter_counts(record["state_dict"]),
         "text_tower": dict(record.get("text_tower", {})),
         "vocabulary": {"tags": list(record["vocab"]["tags"]), "genres": list(record["vocab"]["genres"])},
+        "vocabularies": tag_vocabularies(path, record),
         "heads": heads,
         "templates": dict(record.get("templates", {})),
         "training": training,
         "metrics": metrics,
     }
+
+
+def tag_vocabularies(path: str | Path, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Vocabulary name -> {"kind", "origin", "tags" (count), "groups" (count per group), "method"}
+    for every tag kind of the checkpoint (vocab_groups.tag_kinds); CorruptCheckpointError naming
+    `path` for a malformed vocabulary table."""
+    shapes = {**record.get("heads", {}),
+              **{f"label_embeddings.{k}": v for k, v in record.get("label_embeddings", {}).items()}}
+    try:
+        kinds = vocab_groups.checked_tag_kinds(record["vocab"].get("table") or {}, list(record["vocab"]["tags"]),
+                                               shapes)
+    except VocabularyError as exc:
+        raise CorruptCheckpointError(path, f"bad vocabulary table: {exc}") from exc
+    return {vocab.name: {"kind": kind, "origin": vocab.origin, "tags": len(vocab.tags),
+                         "groups": vocab_groups.group_counts(vocab),
+                         "method": "head" if f"{kind}.weight" in record.get("heads", {}) else "zero-shot"}
+            for kind, vocab in kinds.items()}
 
 
 def parameter_counts(state_dict: dict[str, _Shape]) -> dict[str, int]:
@@ -147,6 +166,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
                        f"{config['text_trainable_layers']} layer(s) fine-tuned)"),
         ("text tower", " ".join(str(tower.get(k, "")) for k in ("package", "version")).strip() or "unknown"),
         ("vocabulary", f"{len(vocab['tags'])} tags; {len(vocab['genres'])} genres: {', '.join(vocab['genres'])}"),
+        *_vocabulary_lines(report["vocabularies"]),
         ("heads", ", ".join(report["heads"]) or "none (zero-shot only)"),
     ]
     lines += _training_lines(training)
@@ -156,6 +176,13 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     width = max(len(label) for label, _ in lines) + 2
     return ([f"{label:<{width}}{value}".rstrip() for label, value in lines]
             + [f"  {name}: {values}" for name, values in metric_groups])
+
+
+def _vocabulary_lines(vocabularies: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """One line per tag vocabulary: count, per group, scoring method, origin."""
+    return [(f"{name} tags", f"{v['tags']} ({', '.join(f'{g} {n}' for g, n in v['groups'].items())}; "
+                             f"{v['method']}) from {v['origin']}")
+            for name, v in vocabularies.items()]
 
 
 def _millions(n: int) -> str:

@@ -20,6 +20,7 @@ from muser_model.core.errors import AudioError, EngineError, LabelsError  # noqa
 from muser_model.core.files import FileEntry
 from muser_model.numpy_engine.audio import NumpyMuser
 from muser_model.core.scoring import Engine, LabelScore, Scorer, TrackEmbedding, top_k
+from muser_model.core.vocab_groups import MAIN_KIND, vocab_name
 
 if TYPE_CHECKING:
     from muser_model.torch_engine.runtime import LoadedModel
@@ -30,13 +31,14 @@ class WindowTags:
     end_s: float
     tags: list[LabelScore]
     genre: LabelScore
+    extra_tags: dict[str, list[LabelScore]] = field(default_factory=dict)  # as TagResult.extra_tags
 
 
 @dataclass
 class TagResult:
     path: Path
     windows: int
-    tags: list[LabelScore]
+    tags: list[LabelScore]  # the MTT vocabulary (tag kind "tags")
     genres: list[LabelScore]  # best first; genres[0] is the prediction
     # --labels, best first: the softmax over two or more labels; a single label's cosine (a
     # softmax over one label would always be 1.00)
@@ -46,12 +48,25 @@ class TagResult:
     # the zero-shot answer too, when `tags`/`genres` above come from trained heads
     zero_shot_tags: list[LabelScore] = field(default_factory=list)
     zero_shot_genres: list[LabelScore] = field(default_factory=list)
+    # the top k of every other tag kind of the checkpoint's table, e.g. {"msd": [...]}
+    extra_tags: dict[str, list[LabelScore]] = field(default_factory=dict)
+    vocabularies: dict[str, str] = field(default_factory=dict)  # vocabulary name -> origin
 
     def to_json(self) -> dict:
+        """The JSON record: `tags` (MTT) and `genres`/`genre` as always, every tag kind under
+        `tags_by_vocabulary` ({"mtt": [...], "msd": [...]}), windows alike."""
         data = asdict(self)
         data["path"] = str(self.path)
         data["genre"] = data["genres"][0] if data["genres"] else None
+        data["tags_by_vocabulary"] = _by_vocabulary(data["tags"], data.pop("extra_tags"))
+        for row in data["timeline"]:
+            row["tags_by_vocabulary"] = _by_vocabulary(row["tags"], row.pop("extra_tags"))
         return data
+
+
+def _by_vocabulary(tags: list[dict], extra: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """{"mtt": tags, "msd": extra["msd"], ...}: tag kinds renamed to their vocabularies."""
+    return {vocab_name(MAIN_KIND): tags, **{vocab_name(kind): scores for kind, scores in extra.items()}}
 
 
 def tag_files(lm: LoadedModel, paths: Iterable[str | Path], k: int = 5,
@@ -135,14 +150,14 @@ def _tag_one(scorer: Scorer, emb: TrackEmbedding, k: int, labels: list[str], tim
     result = TagResult(
         path=emb.path,
         windows=emb.wave.shape[0],
-        tags=top_k(tag_scores[0], scorer.tags, k, tag_kind, tag_method),
-        genres=top_k(genre_scores[0], scorer.genres, 3, g_kind, g_method),
+        tags=scorer.ranked(tag_scores[0], "tags", k, tag_kind, tag_method),
+        genres=scorer.ranked(genre_scores[0], "genres", 3, g_kind, g_method),
+        extra_tags={kind: scorer.top(track, kind, k)[0] for kind in scorer.assets.extra_tag_kinds},
+        vocabularies={v.name: v.origin for v in scorer.assets.tag_kinds.values()},
     )
     if tag_method == "head" or g_method == "head":
-        zs_tags, zs_tag_kind, _ = scorer.scores(track, "tags", "zero-shot")
-        zs_genres, zs_g_kind, _ = scorer.scores(track, "genres", "zero-shot")
-        result.zero_shot_tags = top_k(zs_tags[0], scorer.tags, k, zs_tag_kind, "zero-shot")
-        result.zero_shot_genres = top_k(zs_genres[0], scorer.genres, 3, zs_g_kind, "zero-shot")
+        result.zero_shot_tags = scorer.top(track, "tags", k, "zero-shot")[0]
+        result.zero_shot_genres = scorer.top(track, "genres", 3, "zero-shot")[0]
     if labels:
         cos, probs = scorer.open_labels(track, labels)  # (1, L) each; probs None for one label
         result.label_similarities = top_k(cos[0], labels, len(labels), "cosine", "zero-shot")
@@ -155,18 +170,16 @@ def _tag_one(scorer: Scorer, emb: TrackEmbedding, k: int, labels: list[str], tim
 
 def _timeline(scorer: Scorer, emb: TrackEmbedding, k: int) -> list[WindowTags]:
     windows = emb.windows  # (W, E)
-    tag_scores, tag_kind, tag_method = scorer.scores(windows, "tags")  # (W, T)
-    genre_scores, g_kind, g_method = scorer.scores(windows, "genres")  # (W, G)
+    tags = scorer.top(windows, "tags", k)  # W lists
+    genres = scorer.top(windows, "genres", 1)
+    extra = {kind: scorer.top(windows, kind, k) for kind in scorer.assets.extra_tag_kinds}
     duration = emb.duration_s if emb.duration_s is not None else _duration(emb.path)
     spans = replace(emb, duration_s=duration)
     rows = []
     for i in range(windows.shape[0]):
         start, end = spans.window_span(i)
-        rows.append(WindowTags(
-            start_s=round(start, 2), end_s=round(end, 2),
-            tags=top_k(tag_scores[i], scorer.tags, k, tag_kind, tag_method),
-            genre=top_k(genre_scores[i], scorer.genres, 1, g_kind, g_method)[0],
-        ))
+        rows.append(WindowTags(start_s=round(start, 2), end_s=round(end, 2), tags=tags[i], genre=genres[i][0],
+                               extra_tags={kind: ranked[i] for kind, ranked in extra.items()}))
     return rows
 
 

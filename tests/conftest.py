@@ -29,19 +29,30 @@ def write_clip(path: Path, freq: float = 220.0, seconds: float = 5.0, seed: int 
     return path
 
 
-def make_tiny_checkpoint(path: Path, seed: int = 0) -> Path:
+def make_tiny_checkpoint(path: Path, seed: int = 0, msd_head: bool | None = None) -> Path:
+    """A random-weight tiny checkpoint with stored prompt embeddings. `msd_head` None: no
+    vocabulary table (as checkpoints before tables); True: the MTT/MSD table with random
+    `msd.weight`/`msd.bias` heads; False: the table without an MSD head (MSD zero-shot)."""
+    from muser_model.core import vocab_groups
     from muser_model.core.checkpoint import save_checkpoint
     from muser_model.core.config import tiny_config
+    from muser_model.torch_engine.inference import label_embeddings
     from muser_model.torch_engine.model import Muser
     from muser_model.torch_engine.runtime import LoadedModel
-    from muser_train.training.trainer import label_embeddings, make_checkpoint
+    from muser_train.training.trainer import make_checkpoint
 
     torch.manual_seed(seed)
     model = Muser(tiny_config())
     model.text_encoder.load_pretrained()
     model.eval()
     ckpt = make_checkpoint(model, {"corpus": "random weights (tests)"})
+    if msd_head is not None:
+        ckpt.vocabularies = vocab_groups.to_dict()
     ckpt.label_embeddings = label_embeddings(LoadedModel(model, ckpt, torch.device("cpu")))
+    if msd_head:
+        g = torch.Generator().manual_seed(seed + 1)
+        n, e = len(vocab_groups.VOCABULARIES["msd"].tags), ckpt.config.embed_dim
+        ckpt.heads = {"msd.weight": torch.randn(n, e, generator=g), "msd.bias": torch.randn(n, generator=g)}
     save_checkpoint(ckpt, path)
     return path
 
@@ -49,6 +60,12 @@ def make_tiny_checkpoint(path: Path, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.muser")
+
+
+@pytest.fixture(scope="session")
+def msd_checkpoint(tmp_path_factory) -> Path:
+    """The tiny checkpoint with the MTT/MSD vocabulary table and a random MSD head."""
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny-msd.muser", msd_head=True)
 
 
 @pytest.fixture(scope="session")

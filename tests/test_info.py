@@ -81,3 +81,32 @@ def test_the_record_reader_refuses_foreign_classes():
 
     with pytest.raises(pickle.UnpicklingError, match="pathlib"):
         _RecordUnpickler(io.BytesIO(pickle.dumps({"x": PurePosixPath("/etc")}))).load()
+
+
+def _facts(stdout: str) -> dict[str, str]:
+    lines = stdout.splitlines()
+    width = len(lines[0]) - len(lines[0].split()[-1])  # labels padded to one width
+    return {line[:width].strip(): line[width:] for line in lines if not line.startswith(" ")}
+
+
+def test_vocabularies_are_listed_with_origin_and_tags_per_group(msd_checkpoint):
+    from muser_model.core.vocab_groups import VOCABULARIES, group_counts
+
+    res = runner.invoke(app, ["info", "-c", str(msd_checkpoint)])
+    assert res.exit_code == 0, res.stderr
+    facts = _facts(res.stdout)
+    msd = VOCABULARIES["msd"]
+    per_group = ", ".join(f"{g} {n}" for g, n in group_counts(msd).items())
+    assert facts["msd tags"] == f"50 ({per_group}; head) from {msd.origin}"
+    assert facts["mtt tags"].startswith("50 (") and facts["mtt tags"].endswith(VOCABULARIES["mtt"].origin)
+    res = runner.invoke(app, ["info", "--json", "-c", str(msd_checkpoint)])
+    (report,) = [json.loads(line) for line in res.stdout.splitlines()]
+    assert report["vocabularies"]["msd"] == {"kind": "msd", "origin": msd.origin, "tags": 50,
+                                             "groups": group_counts(msd), "method": "head"}
+    assert report["vocabularies"]["mtt"]["kind"] == "tags" and report["vocabularies"]["mtt"]["method"] == "zero-shot"
+
+
+def test_checkpoint_without_table_lists_the_mtt_vocabulary_only(tiny_checkpoint):
+    res = runner.invoke(app, ["info", "-c", str(tiny_checkpoint)])
+    facts = _facts(res.stdout)
+    assert "mtt tags" in facts and "msd tags" not in facts

@@ -42,10 +42,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from muser_model import __version__
+from muser_model.core import vocab_groups
 from muser_model.core.config import ModelConfig
 from muser_model.core.errors import (CheckpointExportError, CheckpointFormatTooOldError, CheckpointNotFoundError,
                                      CheckpointUpgradeError, CheckpointVersionError, CorruptCheckpointError,
-                                     ForeignCheckpointError)
+                                     ForeignCheckpointError, VocabularyError)
 
 if TYPE_CHECKING:
     import torch
@@ -70,6 +71,9 @@ class Checkpoint:
     label_embeddings: dict[str, torch.Tensor] = field(default_factory=dict)  # "tags"/"genres" -> (L, E)
     heads: dict[str, torch.Tensor] = field(default_factory=dict)  # "<name>.weight"/".bias"
     training: dict[str, Any] = field(default_factory=dict)  # corpus, time, metrics
+    # the vocabulary table (vocab_groups.to_dict form): groups and origin of every tag kind's
+    # labels; empty for a checkpoint written before tables (MTT only, see vocab_groups.tag_kinds)
+    vocabularies: dict[str, Any] = field(default_factory=dict)
     muser_version: str = __version__
     content_hash: str = ""  # filled in on save/load
     format_version: int = FORMAT_VERSION
@@ -80,7 +84,7 @@ class Checkpoint:
             "format": "muser-checkpoint",
             "config": self.config.to_dict(),
             "state_dict": self.state_dict,
-            "vocab": {"tags": list(self.tags), "genres": list(self.genres)},
+            "vocab": self._vocab_payload(),
             "templates": dict(self.templates),
             "text_tower": dict(self.text_tower),
             "label_embeddings": self.label_embeddings,
@@ -88,6 +92,32 @@ class Checkpoint:
             "training": self.training,
             "muser_version": self.muser_version,
         }
+
+    def _vocab_payload(self) -> dict[str, Any]:
+        vocab: dict[str, Any] = {"tags": list(self.tags), "genres": list(self.genres)}
+        if self.vocabularies:  # absent, not empty, in a checkpoint without a table
+            vocab["table"] = self.vocabularies
+        return vocab
+
+    def tag_kinds(self) -> dict[str, vocab_groups.Vocabulary]:
+        """Tag kind -> Vocabulary: "tags" (MTT) first, then "msd" etc. when the table has them."""
+        return vocab_groups.tag_kinds(self.vocabularies, self.tags)
+
+    def checked_tag_kinds(self) -> dict[str, vocab_groups.Vocabulary]:
+        """`tag_kinds`, each head and prompt embedding checked to have one row per label of its
+        kind; VocabularyError if not (or for a malformed table)."""
+        shapes = {**{name: tuple(value.shape) for name, value in self.heads.items()},
+                  **{f"label_embeddings.{name}": tuple(value.shape) for name, value in self.label_embeddings.items()}}
+        return vocab_groups.checked_tag_kinds(self.vocabularies, self.tags, shapes)
+
+    def tag_vocabularies(self) -> dict[str, list[str]]:
+        """Tag kind -> labels in output order, e.g. {"tags": [50 MTT tags], "msd": [50 MSD tags]}."""
+        return {kind: list(vocab.labels) for kind, vocab in self.tag_kinds().items()}
+
+    @staticmethod
+    def vocab_name(kind: str) -> str:
+        """The vocabulary of a tag kind: "tags" -> "mtt", "msd" -> "msd"."""
+        return vocab_groups.vocab_name(kind)
 
 
 def default_checkpoint_path() -> Path:
@@ -318,6 +348,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         data = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
         ckpt = _from_payload(data)
+    except VocabularyError as exc:
+        raise CorruptCheckpointError(path, f"bad vocabulary table: {exc}") from exc
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CorruptCheckpointError(path, f"unreadable payload: {exc}") from exc
     ckpt.content_hash, ckpt.path, ckpt.format_version = digest.hex(), path, version
@@ -327,7 +359,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 def _from_payload(data: dict[str, Any]) -> Checkpoint:
     if data.get("format") != "muser-checkpoint":
         raise ValueError("payload is not a muser checkpoint")
-    return Checkpoint(
+    ckpt = Checkpoint(
         config=ModelConfig.from_dict(data["config"]),
         state_dict=data["state_dict"],
         tags=list(data["vocab"]["tags"]),
@@ -337,8 +369,11 @@ def _from_payload(data: dict[str, Any]) -> Checkpoint:
         label_embeddings=dict(data.get("label_embeddings", {})),
         heads=dict(data.get("heads", {})),
         training=dict(data.get("training", {})),
+        vocabularies=dict(data["vocab"].get("table") or {}),
         muser_version=data.get("muser_version", "unknown"),
     )
+    ckpt.checked_tag_kinds()
+    return ckpt
 
 
 def upgrade_checkpoint(path: str | Path, out: str | Path | None = None) -> tuple[int, str]:

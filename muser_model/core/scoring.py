@@ -16,9 +16,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from muser_model.core import vocab_groups
 from muser_model.core.vocab import genre_text
 
 SCORE_DECIMALS = 4  # scores are reported (and ranked) at this precision
+
+
+GENRE_VOCAB, GENRE_GROUP = "gtzan", "genre"  # what a genre score names as its vocabulary and group
 
 
 @dataclass
@@ -27,6 +31,8 @@ class LabelScore:
     score: float
     kind: str  # "probability" or "cosine"
     method: str  # "head" or "zero-shot"
+    vocab: str = ""  # "mtt", "msd", ... for tags, "gtzan" for genres, "" for --labels words
+    group: str = ""  # the tag's group (vocab_groups.GROUPS), "genre" for genres
 
 
 @dataclass
@@ -37,11 +43,35 @@ class ScoringAssets:
     genres: list[str]
     templates: dict[str, str]
     zero_shot_scale: float  # the logit scale of the audio-text pairs, for softmax over labels
-    label_embeddings: dict[str, np.ndarray] = field(default_factory=dict)  # "tags"/"genres" -> (L, E)
+    label_embeddings: dict[str, np.ndarray] = field(default_factory=dict)  # kind -> (L, E)
     heads: dict[str, np.ndarray] = field(default_factory=dict)  # "<kind>.weight" (L, E) / ".bias" (L,)
+    # tag kind -> Vocabulary ("tags" MTT, then "msd", ...): vocab_groups.tag_kinds of the
+    # checkpoint's table; left empty, the MTT vocabulary of `tags` alone
+    tag_kinds: dict[str, vocab_groups.Vocabulary] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.tag_kinds:
+            self.tag_kinds = vocab_groups.tag_kinds({}, self.tags)
 
     def vocabulary(self, kind: str) -> list[str]:
-        return self.tags if kind == "tags" else self.genres
+        """The labels of "genres" or of a tag kind ("tags", "msd", ...)."""
+        return self.genres if kind == "genres" else list(self.tag_kinds[kind].labels)
+
+    def tag_vocabularies(self) -> dict[str, list[str]]:
+        """Tag kind -> labels, as Checkpoint.tag_vocabularies."""
+        return {kind: list(vocab.labels) for kind, vocab in self.tag_kinds.items()}
+
+    @property
+    def extra_tag_kinds(self) -> list[str]:
+        """The tag kinds beside "tags" (MTT), in table order: e.g. ["msd"]."""
+        return [kind for kind in self.tag_kinds if kind != vocab_groups.MAIN_KIND]
+
+    def vocab_and_groups(self, kind: str) -> tuple[str, list[str]]:
+        """(vocabulary name, group of each label) of "genres" or a tag kind."""
+        if kind == "genres":
+            return GENRE_VOCAB, [GENRE_GROUP] * len(self.genres)
+        vocab = self.tag_kinds[kind]
+        return vocab.name, [t.group for t in vocab.tags]
 
 
 class Engine(Protocol):
@@ -115,16 +145,20 @@ def label_prompts(templates: dict[str, str], labels: Sequence[str], kind: str) -
     return [templates["tag_prompt"].format(label=t) for t in labels]
 
 
-def top_k(scores: np.ndarray, labels: Sequence[str], k: int, kind: str, method: str) -> list[LabelScore]:
+def top_k(scores: np.ndarray, labels: Sequence[str], k: int, kind: str, method: str,
+          vocab: str = "", groups: Sequence[str] = ()) -> list[LabelScore]:
     """(L,) scores -> the k best as LabelScore: by score at SCORE_DECIMALS, best first, ties in
-    label order (so engines whose scores differ below that precision rank alike)."""
+    label order (so engines whose scores differ below that precision rank alike). `vocab` and
+    `groups` (one per label, or none) name each label's vocabulary and group."""
     rounded = np.round(np.asarray(scores, dtype=np.float64), SCORE_DECIMALS)  # (L,)
     order = np.lexsort((np.arange(len(rounded)), -rounded))[: min(k, len(labels))]
-    return [LabelScore(labels[i], float(rounded[i]), kind, method) for i in order.tolist()]
+    return [LabelScore(labels[i], float(rounded[i]), kind, method, vocab, groups[i] if groups else "")
+            for i in order.tolist()]
 
 
 class Scorer:
-    """Scores (N, E) audio embeddings against the checkpoint's tags and genres, or any labels."""
+    """Scores (N, E) audio embeddings against the checkpoint's genres and tag kinds ("tags" for
+    MTT, "msd", ...: `assets.tag_kinds`), or any labels."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -140,21 +174,25 @@ class Scorer:
         return self.engine.embed_texts(label_prompts(self.assets.templates, labels, kind))
 
     def needs_text_tower(self, labels: Sequence[str]) -> bool:
-        """True when scoring would embed text (open labels, or prompts not stored)."""
-        return bool(labels) or any(k not in self.assets.label_embeddings for k in ("tags", "genres"))
+        """True when scoring would embed text (open labels, or prompts not stored: "tags" and
+        "genres" always report zero-shot, the other tag kinds only without a head)."""
+        stored = self.assets.label_embeddings
+        return (bool(labels) or any(k not in stored for k in ("tags", "genres"))
+                or any(k not in stored and not self.has_head(k) for k in self.assets.extra_tag_kinds))
 
     def has_head(self, kind: str) -> bool:
         return f"{kind}.weight" in self.assets.heads
 
     def head_scores(self, emb: np.ndarray, kind: str) -> np.ndarray:
-        """(N, E) -> (N, L) probabilities from a trained linear head (sigmoid tags, softmax genres)."""
+        """(N, E) -> (N, L) probabilities from a trained linear head (sigmoid for every tag kind,
+        softmax for genres)."""
         heads = self.assets.heads
         logits = emb @ heads[f"{kind}.weight"].T + heads[f"{kind}.bias"]  # (N, L)
-        probs = sigmoid(logits) if kind == "tags" else softmax(logits)
+        probs = softmax(logits) if kind == "genres" else sigmoid(logits)
         return probs.astype(np.float32)
 
     def scores(self, emb: np.ndarray, kind: str, method: str = "auto") -> tuple[np.ndarray, str, str]:
-        """(N, E) -> ((N, L) scores, score kind, method) for "tags" or "genres"; method "auto"
+        """(N, E) -> ((N, L) scores, score kind, method) for "genres" or a tag kind; method "auto"
         uses the trained head when the checkpoint has one, else zero-shot (cosines for tags,
         softmax over the scaled cosines for genres)."""
         if method in ("auto", "head") and self.has_head(kind):
@@ -163,6 +201,16 @@ class Scorer:
         if kind == "genres":
             return softmax(self.scale * cos), "probability", "zero-shot"
         return cos, "cosine", "zero-shot"
+
+    def ranked(self, scores: np.ndarray, kind: str, k: int, score_kind: str, method: str) -> list[LabelScore]:
+        """(L,) scores of "genres" or a tag kind -> its top k, each naming its vocabulary and group."""
+        vocab, groups = self.assets.vocab_and_groups(kind)
+        return top_k(scores, self.assets.vocabulary(kind), k, score_kind, method, vocab, groups)
+
+    def top(self, emb: np.ndarray, kind: str, k: int, method: str = "auto") -> list[list[LabelScore]]:
+        """(N, E) -> per row, the top k of "genres" or a tag kind (see `scores`, `ranked`)."""
+        values, score_kind, used = self.scores(emb, kind, method)  # (N, L)
+        return [self.ranked(row, kind, k, score_kind, used) for row in values]
 
     def open_labels(self, emb: np.ndarray, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
         """Zero-shot over user words: ((N, L) cosines, (N, L) softmax probabilities or None).

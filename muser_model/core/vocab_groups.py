@@ -147,3 +147,72 @@ def from_dict(data: dict) -> dict[str, Vocabulary]:
                 for name, v in data["vocabularies"].items()}
     except (KeyError, TypeError, AttributeError) as e:
         raise VocabularyError(f"malformed vocabulary table: missing or wrong {e}") from None
+
+
+# -- the tag kinds of a checkpoint -------------------------------------------------------------
+# A checkpoint scores "genres" and one tag kind per vocabulary: the MTT vocabulary is the kind
+# "tags" (head `tags.*`, label embeddings "tags"), every other vocabulary is the kind named by the
+# vocabulary ("msd": head `msd.*`, label embeddings "msd").
+MAIN_KIND, MAIN_VOCAB = "tags", "mtt"
+RESERVED_NAMES = ("tags", "genres", "labels")  # kinds of their own: no vocabulary may be named so
+OWN_TAGS_ORIGIN = "the checkpoint's own tag list (no vocabulary table)"
+
+
+def vocab_name(kind: str) -> str:
+    """The vocabulary of a tag kind: "tags" -> "mtt", "msd" -> "msd"."""
+    return MAIN_VOCAB if kind == MAIN_KIND else kind
+
+
+def kind_name(vocab: str) -> str:
+    """The tag kind of a vocabulary: "mtt" -> "tags", "msd" -> "msd"."""
+    return MAIN_KIND if vocab == MAIN_VOCAB else vocab
+
+
+def main_vocabulary(tags: list[str] | tuple[str, ...]) -> Vocabulary:
+    """The MTT vocabulary of a checkpoint without a table: the MTT-50 groups when its tags are
+    the MTT-50 list, else every tag in group "other"."""
+    if tuple(tags) == VOCABULARIES[MAIN_VOCAB].labels:
+        return VOCABULARIES[MAIN_VOCAB]
+    return _vocabulary(MAIN_VOCAB, OWN_TAGS_ORIGIN, [(str(t), "other") for t in tags])
+
+
+def tag_kinds(table: dict | None, tags: list[str] | tuple[str, ...]) -> dict[str, Vocabulary]:
+    """Tag kind -> Vocabulary of a checkpoint with MTT tags `tags` and vocabulary table `table`
+    (the `to_dict` form; empty or None for a checkpoint written before tables): "tags" first,
+    then the table's other vocabularies in table order. VocabularyError when the table is
+    malformed, names a vocabulary "tags"/"genres"/"labels", or its "mtt" labels are not `tags`."""
+    vocabs = from_dict(table) if table else {}
+    main = vocabs.pop(MAIN_VOCAB, None) or main_vocabulary(tags)
+    if main.labels != tuple(tags):
+        raise VocabularyError(f"the table's {MAIN_VOCAB} labels are not the checkpoint's {len(tags)} tags")
+    for name in vocabs:
+        if name in RESERVED_NAMES:
+            raise VocabularyError(f"vocabulary name {name!r} is reserved ({', '.join(RESERVED_NAMES)})")
+    return {MAIN_KIND: main, **vocabs}
+
+
+def check_kind_shapes(kinds: dict[str, Vocabulary], shapes: dict[str, tuple[int, ...]]) -> None:
+    """VocabularyError when a tag kind's head (`<kind>.weight`, `<kind>.bias`) or prompt
+    embeddings (`label_embeddings.<kind>`) in `shapes` (name -> shape) do not have one row per
+    label of its vocabulary."""
+    for kind, vocab in kinds.items():
+        for name in (f"{kind}.weight", f"{kind}.bias", f"label_embeddings.{kind}"):
+            shape = shapes.get(name)
+            if shape is not None and (len(shape) == 0 or shape[0] != len(vocab.tags)):
+                raise VocabularyError(f"{name} has shape {tuple(shape)}, the {vocab.name} vocabulary "
+                                      f"{len(vocab.tags)} labels")
+
+
+def checked_tag_kinds(table: dict | None, tags: list[str] | tuple[str, ...],
+                      shapes: dict[str, tuple[int, ...]]) -> dict[str, Vocabulary]:
+    """`tag_kinds(table, tags)`, checked against the heads and prompt embeddings in `shapes`
+    (see check_kind_shapes); VocabularyError when they do not fit."""
+    kinds = tag_kinds(table, tags)
+    check_kind_shapes(kinds, shapes)
+    return kinds
+
+
+def group_counts(vocab: Vocabulary) -> dict[str, int]:
+    """Tags per group, in GROUPS order, groups without tags left out."""
+    counts = {g: sum(t.group == g for t in vocab.tags) for g in GROUPS}
+    return {g: n for g, n in counts.items() if n}

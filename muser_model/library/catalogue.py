@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from muser_model.core.vocab_groups import MAIN_VOCAB, VOCABULARIES
+
 SCHEMA_VERSION = 2  # 2: predictions (predicted_genre, track_tags) and `added`
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tracks (
@@ -71,6 +73,31 @@ SORT_KEYS = {  # `muser list --sort`: SQL order, path breaking ties
 }
 
 
+# `track_tags.tag` holds an MTT tag as its label ("rock") and a tag of a further vocabulary as its
+# id ("msd:rock"), so that the two stay apart under the (track_id, tag) key.
+_LABEL_OF_TAG = "substr(tag, instr(tag, ':') + 1)"  # "msd:rock" -> "rock", "rock" -> "rock"
+
+
+def _split_tag(stored: str) -> tuple[str, str]:
+    """A stored tag -> (vocabulary, label): "msd:rock" -> ("msd", "rock"), "rock" -> ("mtt", "rock")."""
+    vocab, sep, label = stored.partition(":")
+    if sep and vocab in VOCABULARIES and vocab != MAIN_VOCAB:
+        return vocab, label
+    return MAIN_VOCAB, stored
+
+
+def _tag_match(tag: str) -> tuple[str, list[str]]:
+    """(SQL condition on `track_tags`, its parameters) for `--tag TAG`: an id ("msd:rock",
+    "mtt:rock") names one vocabulary's tag; a plain label ("rock", "heavy metal") matches it in
+    every vocabulary."""
+    vocab, sep, label = tag.partition(":")
+    if sep and vocab == MAIN_VOCAB:
+        return "tag = ? COLLATE NOCASE", [label]
+    if sep and vocab in VOCABULARIES:
+        return "tag = ? COLLATE NOCASE", [tag]
+    return f"(tag = ? COLLATE NOCASE OR {_LABEL_OF_TAG} = ? COLLATE NOCASE)", [tag, tag]
+
+
 def like_pattern(value: str) -> str:
     """A SQL LIKE pattern (ESCAPE '\\') matching `value` anywhere, its wildcards taken literally."""
     return "%" + re.sub(r"([%_\\])", r"\\\1", value) + "%"
@@ -113,9 +140,10 @@ class Filters:
             parts.append("predicted_genre = ? COLLATE NOCASE")
             params.append(self.predicted_genre)
         for tag in self.tags:
-            parts.append("id IN (SELECT track_id FROM track_tags WHERE tag = ? COLLATE NOCASE"
+            condition, values = _tag_match(tag)
+            parts.append(f"id IN (SELECT track_id FROM track_tags WHERE {condition}"
                          " AND (kind != 'probability' OR score >= ?))")
-            params += [tag, TAG_MIN_PROBABILITY]
+            params += [*values, TAG_MIN_PROBABILITY]
         for word in self.words:
             parts.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in ("title", "artist", "album", "path"))
                          + ")")
@@ -124,13 +152,24 @@ class Filters:
 
 
 @dataclass(frozen=True)
+class VocabTags:
+    """A track's top tags of one further vocabulary (e.g. MSD-50), best first."""
+
+    vocab: str  # "msd"
+    tags: list[tuple[str, float]]
+    tag_kind: str  # 'probability' or 'cosine'
+
+
+@dataclass(frozen=True)
 class Prediction:
-    """muser's guess for one track: its genre and its top tags, best first."""
+    """muser's guess for one track: its genre and its top tags, best first: the MTT ones
+    (`tags`), then those of each further vocabulary of the checkpoint (`more_tags`)."""
 
     genre: str
     genre_score: float
     tags: list[tuple[str, float]]
     tag_kind: str  # 'probability' or 'cosine'
+    more_tags: list[VocabTags] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -287,7 +326,8 @@ class Catalogue:
             rows = self.db.execute(f"SELECT track_id, tag, score FROM track_tags WHERE track_id IN "
                                    f"({','.join('?' * len(chunk))}) ORDER BY track_id, rank", chunk)
             for track_id, tag, score in rows:
-                out.setdefault(track_id, []).append({"label": tag, "score": round(score, 4)})
+                vocab, label = _split_tag(tag)
+                out.setdefault(track_id, []).append({"label": label, "score": round(score, 4), "vocab": vocab})
         return out
 
     def select_ids(self, filters: Filters) -> set[int]:
@@ -372,8 +412,10 @@ class Catalogue:
             db.execute("UPDATE tracks SET predicted_genre=?, predicted_genre_score=?, predicted_by=? WHERE id=?",
                        (p.genre, p.genre_score, key, track_id))
             db.execute("DELETE FROM track_tags WHERE track_id=?", (track_id,))
+            rows = [(tag, score, p.tag_kind) for tag, score in p.tags]
+            rows += [(f"{more.vocab}:{tag}", score, more.tag_kind) for more in p.more_tags for tag, score in more.tags]
             db.executemany("INSERT INTO track_tags VALUES (?, ?, ?, ?, ?)",
-                           [(track_id, tag, score, p.tag_kind, rank) for rank, (tag, score) in enumerate(p.tags)])
+                           [(track_id, tag, score, kind, rank) for rank, (tag, score, kind) in enumerate(rows)])
 
     def put_failure(self, path: str, size: int, mtime_ns: int, reason: str, status: str = "failed") -> None:
         """A file without a vector: status "failed" (with why) or "silent"."""

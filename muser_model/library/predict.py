@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from muser_model.library.catalogue import PREDICTED_TAGS, Prediction
+from muser_model.library.catalogue import PREDICTED_TAGS, Prediction, VocabTags
 from muser_model.core.scoring import Scorer
 
 if TYPE_CHECKING:
@@ -26,12 +26,17 @@ ScoreFn = Callable[[np.ndarray, str], tuple[np.ndarray, str]]  # ((N, E), kind) 
 
 
 class Predictor:
-    """Track vectors (N, E) -> one Prediction each."""
+    """Track vectors (N, E) -> one Prediction each: genre, MTT top tags and the top tags of every
+    further tag kind (`more_kinds`: kind -> (vocabulary, labels), e.g. {"msd": ("msd", [...])})."""
 
-    def __init__(self, score: ScoreFn, tags: list[str], genres: list[str], model_hash: str) -> None:
+    def __init__(self, score: ScoreFn, tags: list[str], genres: list[str], model_hash: str,
+                 more_kinds: dict[str, tuple[str, list[str]]] | None = None) -> None:
         self.score, self.tags, self.genres = score, list(tags), list(genres)
-        vocabulary = json.dumps([self.tags, self.genres]).encode()
-        self.key = f"{model_hash[:16]}:{hashlib.sha256(vocabulary).hexdigest()[:12]}"
+        self.more_kinds = dict(more_kinds or {})
+        vocabulary = [self.tags, self.genres]
+        if self.more_kinds:  # a checkpoint without further vocabularies keeps its key of before
+            vocabulary.append({kind: labels for kind, (_, labels) in self.more_kinds.items()})
+        self.key = f"{model_hash[:16]}:{hashlib.sha256(json.dumps(vocabulary).encode()).hexdigest()[:12]}"
 
     def __call__(self, vectors: np.ndarray) -> list[Prediction]:
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)  # (N, E)
@@ -39,13 +44,26 @@ class Predictor:
             return []
         genre_scores, _ = self.score(vectors, "genres")  # (N, G)
         tag_scores, tag_kind = self.score(vectors, "tags")  # (N, T)
-        return [self._one(g, t, tag_kind) for g, t in zip(genre_scores, tag_scores)]
+        more = {kind: self.score(vectors, kind) for kind in self.more_kinds}  # kind -> ((N, L), score kind)
+        return [self._one(genre_scores[i], tag_scores[i], tag_kind,
+                          [self._more(kind, values[i], score_kind) for kind, (values, score_kind) in more.items()])
+                for i in range(len(vectors))]
 
-    def _one(self, genre_scores: np.ndarray, tag_scores: np.ndarray, tag_kind: str) -> Prediction:
+    def _one(self, genre_scores: np.ndarray, tag_scores: np.ndarray, tag_kind: str,
+             more_tags: list[VocabTags]) -> Prediction:
         best = int(np.argmax(genre_scores))
-        top = np.argsort(-tag_scores, kind="stable")[:PREDICTED_TAGS]
-        return Prediction(self.genres[best], round(float(genre_scores[best]), 4),
-                          [(self.tags[i], round(float(tag_scores[i]), 4)) for i in top.tolist()], tag_kind)
+        return Prediction(self.genres[best], round(float(genre_scores[best]), 4), _top(tag_scores, self.tags),
+                          tag_kind, more_tags)
+
+    def _more(self, kind: str, scores: np.ndarray, score_kind: str) -> VocabTags:
+        vocab, labels = self.more_kinds[kind]
+        return VocabTags(vocab, _top(scores, labels), score_kind)
+
+
+def _top(scores: np.ndarray, labels: list[str]) -> list[tuple[str, float]]:
+    """(L,) scores -> the PREDICTED_TAGS best (label, score), best first."""
+    top = np.argsort(-scores, kind="stable")[:PREDICTED_TAGS]
+    return [(labels[i], round(float(scores[i]), 4)) for i in top.tolist()]
 
 
 def scorer_predictor(scorer: Scorer, model_hash: str) -> Predictor:
@@ -55,7 +73,9 @@ def scorer_predictor(scorer: Scorer, model_hash: str) -> Predictor:
         values, score_kind, _ = scorer.scores(vectors, kind)
         return np.asarray(values), score_kind
 
-    return Predictor(score, scorer.tags, scorer.genres, model_hash)
+    assets = scorer.assets
+    more = {kind: (assets.tag_kinds[kind].name, assets.vocabulary(kind)) for kind in assets.extra_tag_kinds}
+    return Predictor(score, scorer.tags, scorer.genres, model_hash, more)
 
 
 def numpy_predictor(model: NumpyMuser) -> Predictor:

@@ -29,9 +29,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 from muser_model.core import embedding, scoring
 from muser_model.core.checkpoint import load_numpy_section
 from muser_model.core.config import ModelConfig
-from muser_model.core.errors import EngineError
+from muser_model.core.errors import CorruptCheckpointError, EngineError, VocabularyError
 from muser_model.core.process_settings import blas_threads
 from muser_model.core.scoring import ScoringAssets, normalize
+from muser_model.core.vocab_groups import Vocabulary, checked_tag_kinds
 
 
 # -- layers ----------------------------------------------------------------------------------
@@ -160,13 +161,29 @@ class NumpyMuser:
         self._spec_blocks = _blocks(a, "spec_encoder", len(cfg.spectrogram.channels), 2)
         self._proj = {p: [(np.ascontiguousarray(a[f"{p}.{i}.weight"].T), a[f"{p}.{i}.bias"]) for i in (0, 3)]
                       for p in ("wave_proj", "spec_proj", "text_proj") if f"{p}.0.weight" in a}
+        heads = {k.split(".", 1)[1]: v for k, v in a.items() if k.startswith("heads.")}
         self.assets = ScoringAssets(
             list(meta["tags"]), list(meta["genres"]), dict(meta["templates"]), float(meta["zero_shot_scale"]),
             label_embeddings={k.split(".", 1)[1]: v for k, v in a.items() if k.startswith("label_embeddings.")},
-            heads={k.split(".", 1)[1]: v for k, v in a.items() if k.startswith("heads.")})
+            heads=heads, tag_kinds=self._tag_kinds(meta, a, heads))
         self.tags, self.genres = self.assets.tags, self.assets.genres
         self._text = None
         self.blas_threads: int | None = 1  # see blas_threads(); None leaves OpenBLAS as it is
+
+    def _tag_kinds(self, meta: dict[str, Any], arrays: dict[str, np.ndarray],
+                   heads: dict[str, np.ndarray]) -> dict[str, Vocabulary]:
+        """Checkpoint.tag_kinds from the section's meta; CorruptCheckpointError naming the file
+        for a table that is malformed or does not fit the heads and prompt embeddings."""
+        shapes = {**{k: v.shape for k, v in heads.items()},
+                  **{k: v.shape for k, v in arrays.items() if k.startswith("label_embeddings.")}}
+        try:
+            return checked_tag_kinds(meta.get("vocabularies") or {}, list(meta["tags"]), shapes)
+        except VocabularyError as exc:
+            raise CorruptCheckpointError(self.path or "<numpy section>", f"bad vocabulary table: {exc}") from exc
+
+    def tag_vocabularies(self) -> dict[str, list[str]]:
+        """Tag kind -> labels, as Checkpoint.tag_vocabularies: {"tags": [MTT], "msd": [MSD], ...}."""
+        return self.assets.tag_vocabularies()
 
     @classmethod
     def load(cls, path: str | Path) -> "NumpyMuser":

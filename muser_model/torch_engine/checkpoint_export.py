@@ -21,8 +21,11 @@ _BN_PARTS = ("weight", "bias", "running_mean", "running_var")
 
 def export_arrays(ckpt: Checkpoint) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(meta, arrays) for a checkpoint's numpy section: eval-mode audio towers with BatchNorm
-    folded, projections, heads, prompt embeddings, mel filters, text head (frozen tower only)."""
+    folded, projections, heads and prompt embeddings of every kind ("tags", "genres", "msd", ...),
+    mel filters, text head (frozen tower only), the vocabulary table in the meta. Raises
+    VocabularyError for a table that does not fit the tags, heads or prompt embeddings."""
     cfg: ModelConfig = ckpt.config
+    ckpt.checked_tag_kinds()  # VocabularyError (a ValueError) for a table that does not fit
     sd = {k: v.detach().cpu().double().numpy() for k, v in ckpt.state_dict.items()
           if not k.startswith("text_encoder.")}
     out: dict[str, np.ndarray] = {}
@@ -72,6 +75,7 @@ def export_arrays(ckpt: Checkpoint) -> tuple[dict[str, Any], dict[str, np.ndarra
         "config": cfg.to_dict(),
         "tags": list(ckpt.tags),
         "genres": list(ckpt.genres),
+        "vocabularies": dict(ckpt.vocabularies),  # the table; {} for a checkpoint without one
         "templates": dict(ckpt.templates),
         "text_tower": dict(ckpt.text_tower),
         "muser_version": ckpt.muser_version,

@@ -35,7 +35,7 @@ class TorchEngine:
             scales = lm.model.logit_scales()
             scale = float((scales["wave_text"] + scales["spec_text"]) / 2)
         self.assets = ScoringAssets(list(ckpt.tags), list(ckpt.genres), dict(ckpt.templates), scale,
-                                    _numpy(ckpt.label_embeddings), _numpy(ckpt.heads))
+                                    _numpy(ckpt.label_embeddings), _numpy(ckpt.heads), ckpt.tag_kinds())
 
     def embed_windows(self, windows: np.ndarray, batch_size: int = 16) -> np.ndarray:
         """(W, N) windows (float16 from the index decoders: half the bytes) -> (W, 2, E)."""
@@ -119,6 +119,14 @@ def embed_files(lm: LoadedModel, paths: Iterable[str | Path], batch_size: int = 
 
 def label_prompts(lm: LoadedModel, labels: list[str], kind: str) -> list[str]:
     return scoring.label_prompts(lm.checkpoint.templates, labels, kind)
+
+
+def label_embeddings(lm: LoadedModel) -> dict[str, torch.Tensor]:
+    """The prompt embeddings a checkpoint stores (`Checkpoint.label_embeddings`), for "genres"
+    and every tag kind of its table ("tags", "msd", ...): kind -> (L, E) on the CPU."""
+    ckpt = lm.checkpoint
+    vocabularies = {"genres": list(ckpt.genres), **ckpt.tag_vocabularies()}
+    return {kind: lm.embed_texts(label_prompts(lm, labels, kind)).cpu() for kind, labels in vocabularies.items()}
 
 
 class Scorer:
