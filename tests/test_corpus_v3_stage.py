@@ -1,5 +1,5 @@
 """Corpus v3 as an opt-in stage of `python -m muser_train.corpus`: it runs the realmusic
-builder, is not in the default sources, and is never pseudo-tagged again."""
+builder, is not in the default sources, and its teacher scores resume from the committed ones."""
 from muser_train.corpus import build
 from muser_train.corpus.common import write_csv
 
@@ -15,16 +15,38 @@ def fake_builder(calls):
     return run_step
 
 
-def test_realmusic_stage_runs_builder_and_skips_pseudo_tags(tmp_path, monkeypatch):
-    calls = []
+def test_realmusic_stage_runs_builder_then_teacher_scores(tmp_path, monkeypatch):
+    calls, scored = [], []
     monkeypatch.setattr(build, "run_step", fake_builder(calls))
     monkeypatch.setattr(build, "running_elsewhere", lambda module, sub: False)
-    monkeypatch.setattr(build, "pseudo_tags", lambda sub: (_ for _ in ()).throw(
-        AssertionError(f"pseudo-tagged {sub}")))
+    monkeypatch.setattr(build, "teacher_scores", lambda sub, name: scored.append(name) or "0 scored")
     rc = build.main(["--out", str(tmp_path), "--sources", "realmusic"])
     assert rc == 0
     assert [c[2] for c in calls] == ["muser_train.corpus.realmusic"]
-    assert (tmp_path / "captions.csv").read_text().count("realmusic/a.flac") == 1
+    assert scored == ["realmusic"]
+    from muser_train.corpus.common import read_csv
+    _, rows = read_csv(tmp_path / "captions.csv")
+    assert [(r["id"], r["path"]) for r in rows] == [("realmusic/a.flac", "realmusic/a.flac")]
+
+
+def test_teacher_scores_start_from_the_committed_file(tmp_path, monkeypatch):
+    from muser_train.teachers import score_manifest
+    committed, sub = tmp_path / "data", tmp_path / "mma"
+    committed.mkdir()
+    sub.mkdir()
+    (committed / "mma_teacher_scores.npz").write_bytes(b"committed scores")
+    seen = {}
+
+    def fake_run(manifest, out, root, patches, log=None):
+        seen["before"] = out.read_bytes()
+        return {"scored": 2, "failed": 0, "skipped": 5}
+
+    monkeypatch.setattr(score_manifest, "run", fake_run)
+    assert build.teacher_scores(sub, "mma", committed) == "2 scored, 0 failed, 5 already scored"
+    assert seen["before"] == b"committed scores"  # copied before the teachers ran
+    (committed / "mma_teacher_scores.npz").write_bytes(b"newer")
+    build.teacher_scores(sub, "mma", committed)
+    assert seen["before"] == b"committed scores"  # a scored file there is never overwritten
 
 
 def test_realmusic_is_opt_in():

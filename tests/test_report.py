@@ -104,3 +104,17 @@ def test_agreement_with_the_ensembles_of_scored_clips(tmp_path, tiny_checkpoint)
     assert "head_roc_auc" in result["msd"] and -1.0 <= result["msd"]["head_pearson"] <= 1.0
     plain = report(load_model(tiny_checkpoint, "cpu"), corpus)["tags_vs_ensemble"]
     assert "head_roc_auc" not in plain["msd"] and "zero_shot_roc_auc" in plain["msd"]
+
+
+def test_datacard_has_a_row_per_vocabulary_of_the_ensemble_agreement():
+    from muser_train.evaluation.datacard import ensemble_lines
+    lines = ensemble_lines({
+        "mtt": {"clips": 12, "truth": "ensemble top-5 per clip", "zero_shot_roc_auc": 0.7,
+                "zero_shot_pr_auc": 0.2},
+        "msd": {"clips": 12, "truth": "ensemble top-5 per clip", "zero_shot_roc_auc": 0.6,
+                "zero_shot_pr_auc": 0.1, "head_roc_auc": 0.91, "head_pr_auc": 0.5,
+                "head_pearson": 0.8, "head_top5_overlap": 0.6}})
+    assert "12 scored clips" in lines[0]
+    assert lines[4].startswith("| MTT-50 | 0.700 | 0.200 | – |")
+    assert lines[5] == "| MSD-50 | 0.600 | 0.100 | 0.910 | 0.500 | 0.800 | 0.600 |"
+    assert ensemble_lines({}) == []

@@ -179,3 +179,14 @@ def test_prompt_alignment_trains_the_zero_shot_scores(scored_corpus, tmp_path):
     assert all(v == v for k, v in result.history[0].items() if k.startswith("prompt_"))  # finite
     state = torch.load(tmp_path / "p.muser.run" / "state.pt", weights_only=False)
     assert "prompt_affine.msd" in state["module"]
+
+
+def test_finetuning_starts_the_heads_from_the_init_checkpoint(tiny_checkpoint):
+    from muser_train.training.trainer import TrainModule, start_heads_from
+    from muser_model.torch_engine.runtime import build_model
+    ckpt = load_checkpoint(tiny_checkpoint)
+    module = TrainModule(build_model(ckpt, torch.device("cpu")), {"genres": 10, "tags": 50, "msd": 50})
+    heads = {"tags.weight": torch.ones(50, ckpt.config.embed_dim), "tags.bias": torch.zeros(50),
+             "genres.weight": torch.ones(3, ckpt.config.embed_dim), "genres.bias": torch.zeros(3)}
+    assert start_heads_from(module, heads) == ["tags"]  # genres: another shape, msd: absent
+    assert torch.equal(module.heads["tags"].weight, heads["tags.weight"])

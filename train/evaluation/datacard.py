@@ -63,6 +63,26 @@ def report_lines(r: dict, title: str) -> list[str]:
                      f"{_pct(recall.get(f'recall_at_10_{tower}'))} |")
     if "head_fused_roc_auc" in tags:
         lines.append(f"| tag head (fused) | | | {_num(tags['head_fused_roc_auc'])} | {_num(tags['head_fused_pr_auc'])} | |")
+    return lines + [""] + ensemble_lines(r.get("tags_vs_ensemble", {}))
+
+
+VOCAB_NAMES = {"mtt": "MTT-50", "msd": "MSD-50"}
+
+
+def ensemble_lines(agreement: dict) -> list[str]:
+    """The agreement of the student with the teacher ensembles, one row per vocabulary."""
+    if not agreement:
+        return []
+    first = next(iter(agreement.values()))
+    lines = [f"Against the teacher ensembles ({first.get('clips', 0)} scored clips, truth: "
+             f"{first.get('truth', '')}):", "",
+             "| vocabulary | zero-shot ROC-AUC | zero-shot PR-AUC | head ROC-AUC | head PR-AUC | "
+             "head Pearson | head top-5 overlap |", "|---|---|---|---|---|---|---|"]
+    for vocab, m in agreement.items():
+        lines.append(f"| {VOCAB_NAMES.get(vocab, vocab)} | {_num(m.get('zero_shot_roc_auc'))} | "
+                     f"{_num(m.get('zero_shot_pr_auc'))} | {_num(m.get('head_roc_auc'))} | "
+                     f"{_num(m.get('head_pr_auc'))} | {_num(m.get('head_pearson'))} | "
+                     f"{_num(m.get('head_top5_overlap'))} |")
     return lines + [""]
 
 

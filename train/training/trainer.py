@@ -320,6 +320,8 @@ class Trainer:
                  **{k: len(v) for k, v in self.extra_vocabs.items()}}
         self.module = TrainModule(self.muser, kinds if cfg.heads == "finetune" else {},
                                   list(self.prompts)).to(self.device)
+        if self.init is not None:
+            start_heads_from(self.module, self.init.heads)
         self.ddp = self._wrap(self.module)
         self.params = [p for p in self.module.parameters() if p.requires_grad]
         self.opt = make_optimizer(cfg, self.params)
@@ -648,6 +650,20 @@ class Trainer:
         parts = [f"epoch {r['epoch']}/{self.cfg.epochs}", f"loss {r.get('loss', float('nan')):.3f}"]
         parts += [f"{k} {v}" for k, v in r.items() if k.startswith("valid_")]
         return " ".join(parts) + f" ({r['seconds']:.0f} s)"
+
+
+def start_heads_from(module: TrainModule, heads: dict[str, torch.Tensor]) -> list[str]:
+    """Copy the --init checkpoint's heads into the jointly trained ones where the shapes fit
+    (fine-tuning keeps what the heads knew); returns the kinds copied."""
+    copied = []
+    with torch.no_grad():
+        for kind, layer in module.heads.items():
+            w, b = heads.get(f"{kind}.weight"), heads.get(f"{kind}.bias")
+            if w is not None and b is not None and w.shape == layer.weight.shape:
+                layer.weight.copy_(w)
+                layer.bias.copy_(b)
+                copied.append(kind)
+    return copied
 
 
 def make_checkpoint(model: Muser, training: dict, tags: Sequence[str] = MTT_TAGS,
