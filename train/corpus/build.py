@@ -12,6 +12,8 @@ Steps (each is skipped when its output is already there):
                  committed teacher scores (train/corpus/data/v3_teacher_scores.npz) are copied
                  to OUT/realmusic/ensemble_scores.npz, so the teachers do not run again (step d
                  skips it).
+     OUT/renders corpus.renders (corpus v3: the LMMS demo projects and the Hydrogen demo songs
+                 through their drum kits, rendered headless; opt-in with --sources ... renders).
   c. mood        MMA rows get mood captions from corpus.mood: tempo and key from their known
                  `tempo`/`key` columns, loudness/dynamics/brightness measured on the audio.
                  Appended to `texts`; a row is done once its `mood_words` column is filled.
@@ -36,7 +38,7 @@ from muser_train.corpus import mood
 from muser_train.corpus.common import SR, count_by, hours, read_csv, write_csv, write_json
 
 SOURCES = ("mma", "games", "scores")
-OPTIONAL_SOURCES = ("realmusic",)  # built only when named in --sources
+OPTIONAL_SOURCES = ("realmusic", "renders")  # built only when named in --sources
 MMA_ARGS = ["--clips-per-style", "40", "--classical-clips", "320"]
 TEACHER_PATCHES = 2  # musicnn scores the two 3 s patches at 1/4 and 3/4 of each 12 s clip (half the cost)
 # What the MMA sub-corpus is made of (see corpus/mma.py); the games list their own.
@@ -73,6 +75,7 @@ BUILDERS = {  # sub-corpus -> (module, extra arguments)
     "scores": ("muser_train.corpus.scores", ["--scale", "0.6", "--sources", "palestrina", "trecento",
                                              "beethoven", "ryansMammoth"]),
     "realmusic": ("muser_train.corpus.realmusic", []),
+    "renders": ("muser_train.corpus.renders", []),
 }
 
 
@@ -236,7 +239,9 @@ def main(argv=None) -> int:
         log(f"mood: {steps['mood_mma']}")
     for name in args.sources:
         if name in OPTIONAL_SOURCES:
-            steps[f"pseudo_tags_{name}"] = "skipped (committed ensemble scores)"
+            steps[f"pseudo_tags_{name}"] = ("skipped (committed ensemble scores)"
+                                             if name == "realmusic" else
+                                             "skipped (scored from its manifest)")
         elif (out / name / "captions.csv").is_file():
             steps[f"pseudo_tags_{name}"] = pseudo_tags(out / name)
     summary = merge(out, args.sources)
