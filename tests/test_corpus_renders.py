@@ -211,6 +211,18 @@ def test_rerun_renders_nothing_and_does_not_retry_failures(tmp_path):
     assert calls == ["lmms/Crunk_Demo"] and s["failures"] == []
 
 
+def test_a_silent_render_is_a_failure(tmp_path):
+    """Hydrogen 1.2 renders some legacy multi-layer kits as silence (their samples do not load)."""
+    def silent(r, wav, timeout_s):
+        sf.write(wav, np.zeros(30 * SR, np.float32), SR)
+
+    renders, out = lmms_renders(tmp_path), tmp_path / "out"
+    s = R.build(out, renders[:1], render_fn=silent)
+    assert [f["error"] for f in s["failures"]] == [
+        f"{renders[0].id}: the render is silent (peak below -60 dBFS)"]
+    assert not R.rendered_path(out, renders[0]).exists() and s["excerpts"] == 0
+
+
 def test_max_seconds_leaves_the_rest_pending_for_a_rerun(tmp_path):
     renders, out = lmms_renders(tmp_path), tmp_path / "out"
     s = R.build(out, renders, render_fn=fake_renderer(), max_seconds=0)

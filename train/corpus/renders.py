@@ -14,7 +14,9 @@ music) and hydrogen/hydrogen-data/hydrogen-drumkits (the demo songs and the drum
 2. render   `lmms --allowroot render P -f wav -x 1 -o W` / `h2cli -s S [-k KIT] -o W`, each under
             a timeout (LMMS can hang; the whole process group is killed), decoded with ffmpeg to
             16 kHz mono and kept as OUT/renders/ENGINE/NAME.flac (written atomically, so a
-            present file is a finished render). A render that fails or times out is named in
+            present file is a finished render). A render that fails, times out or is silent
+            (peak below -60 dBFS: Hydrogen 1.2 loads no samples from some legacy multi-layer
+            kits, e.g. The Black Pearl, Millo_MultiLayered2) is named in
             `failures` and listed in OUT/render_log.jsonl; a re-run skips finished renders and
             the failed ones (`--retry-failed` tries those again). `--max-seconds` stops starting
             new renders after that many seconds of wall time; the rest are listed as `pending`
@@ -55,6 +57,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from muser_train.corpus import games, mood, realmusic
 from muser_train.corpus.common import CLIP_S, SR, command_line, hours, with_article, write_csv, \
     write_json
@@ -63,6 +67,7 @@ LMMS_PROJECTS = Path("/usr/share/lmms/projects")
 LMMS_FOLDERS = ("demos", "shorties")
 HYDROGEN_DATA = Path("/usr/share/hydrogen/data")
 RENDER_TIMEOUT_S = 900.0
+SILENT_PEAK = 10 ** (-60 / 20)  # a render whose peak stays below -60 dBFS is a failed render
 TEST_FRACTION = games.TEST_FRACTION
 ENGINES = ("hydrogen", "lmms")
 PACKAGES = {"lmms": "lmms-common", "hydrogen": "hydrogen-data"}
@@ -421,6 +426,8 @@ def render_one(r: Render, out: Path, render_fn: RenderFn, timeout_s: float) -> d
         try:
             render_fn(r, wav, timeout_s)
             y = realmusic.decode(wav)                     # (n,)
+            if not np.max(np.abs(y)) >= SILENT_PEAK:
+                raise RenderError(f"{r.id}: the render is silent (peak below -60 dBFS)")
         except (RenderError, RuntimeError, OSError) as e:
             entry.update(status="failed", error=str(e)[:300])
         else:
