@@ -223,6 +223,18 @@ def test_a_silent_render_is_a_failure(tmp_path):
     assert not R.rendered_path(out, renders[0]).exists() and s["excerpts"] == 0
 
 
+def test_a_render_without_loud_excerpts_is_listed(tmp_path):
+    """Millo_MultiLayered3 loads only some samples: -45 dBFS throughout, no excerpt kept."""
+    def faint(r, wav, timeout_s):
+        rng = np.random.default_rng(0)
+        sf.write(wav, (0.003 * rng.standard_normal(40 * SR)).astype(np.float32), SR)
+
+    renders, out = lmms_renders(tmp_path), tmp_path / "out"
+    s = R.build(out, renders[:1], render_fn=faint)
+    assert s["failures"] == [] and s["excerpts"] == 0
+    assert [e["id"] for e in s["no_excerpts"]] == [renders[0].id]
+
+
 def test_max_seconds_leaves_the_rest_pending_for_a_rerun(tmp_path):
     renders, out = lmms_renders(tmp_path), tmp_path / "out"
     s = R.build(out, renders, render_fn=fake_renderer(), max_seconds=0)

@@ -472,7 +472,8 @@ def render_all(renders: list[Render], out: Path, render_fn: RenderFn = run_rende
             fh.write(json.dumps(entry) + "\n")
         key = "rendered" if entry["status"] == "ok" else "failed"
         result[key].append(entry["id"])
-        log(f"{entry['id']}: {entry['status']} {entry.get('error') or ''}".rstrip())
+        log(f"failed: {entry['error']}" if entry["error"] else
+            f"{entry['id']}: rendered {entry['seconds']:.0f} s in {entry['wall_s']:.0f} s")
 
     def budget_left() -> bool:
         return max_seconds is None or time.time() - t0 < max_seconds
@@ -596,7 +597,7 @@ def assemble(out: Path, renders: list[Render], results: dict[str, dict], seed: i
     summary's body (per engine, duplicates, excerpt errors)."""
     splits = assign_splits(renders, seed)
     by_hash: dict[str, str] = {}
-    rows, duplicates, errors, per_engine = [], [], [], {}
+    rows, duplicates, errors, empty, per_engine = [], [], [], [], {}
     for r in renders:
         res = results.get(r.id)
         if res is None:
@@ -609,6 +610,9 @@ def assemble(out: Path, renders: list[Render], results: dict[str, dict], seed: i
             continue
         by_hash[res["hash"]] = r.id
         new = make_rows(r, res, splits[r.group], seed)
+        if not new:
+            empty.append({"id": r.id, "why": "every excerpt silent or too short",
+                          "rendered_s": res["decoded_s"]})
         rows += new
         e = per_engine.setdefault(r.engine, {"renders": 0, "rendered_hours": 0.0, "excerpts": 0,
                                              "train": 0, "test": 0, "test_groups": []})
@@ -625,7 +629,7 @@ def assemble(out: Path, renders: list[Render], results: dict[str, dict], seed: i
     write_csv(Path(out) / "captions.csv", COLUMNS, rows)
     return {"engines": per_engine, "excerpts": len(rows), "hours": hours(len(rows)),
             "split_totals": {x: sum(1 for r in rows if r["split"] == x) for x in ("train", "test")},
-            "duplicates_dropped": duplicates, "excerpt_errors": errors}
+            "duplicates_dropped": duplicates, "excerpt_errors": errors, "no_excerpts": empty}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -699,7 +703,7 @@ def main(argv=None) -> int:
     if args.export:
         log(f"manifest exported to {export_manifest(Path(args.out))}")
     for f in s["failures"]:
-        log(f"failed: {f['id']} ({f['error']})")
+        log(f"failed: {f['error']}")
     print(json.dumps({k: s[k] for k in ("planned", "excerpts", "hours", "split_totals", "engines",
                                         "failures", "pending", "elapsed_s")}, indent=1))
     return 0 if s["excerpts"] else 1
