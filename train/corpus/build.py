@@ -10,8 +10,9 @@ Steps (each is skipped when its output is already there):
      OUT/realmusic  corpus.realmusic (corpus v3: the real music of the allow-listed Debian
                  packages; opt-in with --sources ... realmusic, it downloads about 6 GB). Its
                  committed teacher scores (train/corpus/data/v3_teacher_scores.npz) are copied
-                 to OUT/realmusic/ensemble_scores.npz, so the teachers do not run again (step d
-                 skips it).
+                 to OUT/realmusic/ensemble_scores.npz, so step d scores only the clips they lack.
+     OUT/renders corpus.renders (corpus v3: the LMMS demo projects and the Hydrogen demo songs
+                 through their drum kits, rendered headless; opt-in with --sources ... renders).
   c. mood        MMA rows get mood captions from corpus.mood: tempo and key from their known
                  `tempo`/`key` columns, loudness/dynamics/brightness measured on the audio.
                  Appended to `texts`; a row is done once its `mood_words` column is filled.
@@ -39,7 +40,7 @@ from muser_train.corpus import mood
 from muser_train.corpus.common import SR, count_by, hours, read_csv, write_csv, write_json
 
 SOURCES = ("mma", "games", "scores")
-OPTIONAL_SOURCES = ("realmusic",)  # built only when named in --sources
+OPTIONAL_SOURCES = ("realmusic", "renders")  # built only when named in --sources
 MMA_ARGS = ["--clips-per-style", "40", "--classical-clips", "320"]
 TEACHER_PATCHES = 2  # the teachers score two evenly spread 3 s patches of each 12 s clip (half the cost)
 TEACHER_SCORES_FILE = "ensemble_scores.npz"  # read by the folder dataset (training.datasets)
@@ -77,6 +78,7 @@ BUILDERS = {  # sub-corpus -> (module, extra arguments)
     "scores": ("muser_train.corpus.scores", ["--scale", "0.6", "--sources", "palestrina", "trecento",
                                              "beethoven", "ryansMammoth"]),
     "realmusic": ("muser_train.corpus.realmusic", []),
+    "renders": ("muser_train.corpus.renders", []),
 }
 
 
@@ -284,7 +286,7 @@ def main(argv=None) -> int:
     print(json.dumps({k: summary[k] for k in ("clips", "hours", "splits", "steps", "elapsed_s")},
                      indent=1))
     failed = [k for k, v in steps.items() if isinstance(v, str) and v.startswith("failed")
-              and not k.startswith("pseudo")]
+              and not k.startswith("teacher_scores")]
     return 1 if failed else 0
 
 
