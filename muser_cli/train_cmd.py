@@ -31,7 +31,8 @@ def train(
     noise_prob: float = typer.Option(0.0, "--noise-prob", help="Chance of coloured noise (SNR 5-20 dB)."),
     lowpass_prob: float = typer.Option(0.0, "--lowpass-prob", help="Chance of a 400-1000 Hz low-pass."),
     amp: str = typer.Option("auto", "--amp", help="auto (on CUDA), bf16, fp16 or off."),
-    heads: str = typer.Option("probe", "--heads", help="probe, finetune (trained jointly) or none."),
+    heads: str = typer.Option("probe", "--heads",
+                              help="probe, finetune (trained jointly), finetune+probe (then refitted) or none."),
     select: str = typer.Option("auto", "--select", help="Best-epoch metric: auto, accuracy, pr_auc, none."),
     soft_labels: bool = typer.Option(True, "--soft-labels/--no-soft-labels",
                                      help="Use a folder's teacher scores (ensemble_scores.npz) as soft targets."),
@@ -80,7 +81,7 @@ def train(
 
 
 _CHOICES = {"data": ("fma_small", "mtt", "gtzan", "folder"), "optimizer": ("adamw", "sgd"),
-            "amp": ("auto", "bf16", "fp16", "off"), "heads": ("probe", "finetune", "none"),
+            "amp": ("auto", "bf16", "fp16", "off"), "heads": ("probe", "finetune", "finetune+probe", "none"),
             "select": ("auto", "accuracy", "pr_auc", "none"), "mtt_split": ("auto", "sota", "musicnn")}
 
 

@@ -24,3 +24,18 @@ def test_render_soundfont_replaces_the_planned_one(tmp_path):
 def test_a_bad_soundfont_is_a_one_line_error(bad):
     with pytest.raises(SystemExit, match="--render-soundfont"):
         restrict(TASKS, None, bad)
+
+
+def test_subsample_keeps_the_plan_and_its_held_out_grooves(monkeypatch, tmp_path):
+    """Every Nth task of the same plan: a task kept keeps its split, groove and progression."""
+    import argparse
+    from muser_train.corpus import mma
+    if not mma.MMA_LIB.is_dir():
+        pytest.skip("MMA groove library not installed")
+    args = argparse.Namespace(out=str(tmp_path), clips_per_style=4, classical_clips=8, seed=0, jobs=1)
+    full = mma.plan(args)[0]
+    assert mma.plan(args)[0] == full  # the plan is a function of its arguments and seed
+    kept = restrict(full[::3], None, None)
+    held_out = {(t["genre"], t["variant"], t.get("piece")) for t in full if t["split"] == "test"}
+    assert {(t["genre"], t["variant"], t.get("piece")) for t in kept if t["split"] == "train"}.isdisjoint(held_out)
+    assert any(t["split"] == "test" for t in kept) and len(kept) == (len(full) + 2) // 3

@@ -118,3 +118,19 @@ def test_datacard_has_a_row_per_vocabulary_of_the_ensemble_agreement():
     assert lines[4].startswith("| MTT-50 | 0.700 | 0.200 | – |")
     assert lines[5] == "| MSD-50 | 0.600 | 0.100 | 0.910 | 0.500 | 0.800 | 0.600 |"
     assert ensemble_lines({}) == []
+
+
+def test_report_can_leave_out_the_clips_of_some_packages(tmp_path, tiny_checkpoint):
+    corpus = _corpus(tmp_path / "c", per_genre=4)
+    with open(corpus / "captions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["package"] = "seen-before" if "blues" in row["path"] else "new"
+    with open(corpus / "captions.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    lm = load_model(tiny_checkpoint, "cpu")
+    assert report(lm, corpus)["heldout_clips"] == 3
+    kept = report(lm, corpus, skip_packages=["seen-before"])
+    assert kept["heldout_clips"] == 2 and kept["skipped_packages"] == ["seen-before"]

@@ -94,3 +94,14 @@ def test_bad_manifests_and_foreign_score_files_are_named(corpus, capsys):
              failed=np.array([], dtype=str), failed_reasons=np.array([], dtype=str))
     with pytest.raises(SM.ManifestError, match="foreign.npz: its mtt labels differ"):
         SM.run(_manifest(corpus, [("a", "a.wav")]), foreign)
+
+
+def test_scores_file_is_readable_as_the_umask_allows(tmp_path):
+    import os
+    from muser_train.teachers.score_manifest import ScoreTable, save_table
+    old = os.umask(0o022)
+    try:
+        save_table(ScoreTable(), tmp_path / "s.npz", [])
+    finally:
+        os.umask(old)
+    assert (tmp_path / "s.npz").stat().st_mode & 0o777 == 0o644

@@ -190,3 +190,29 @@ def test_finetuning_starts_the_heads_from_the_init_checkpoint(tiny_checkpoint):
              "genres.weight": torch.ones(3, ckpt.config.embed_dim), "genres.bias": torch.zeros(3)}
     assert start_heads_from(module, heads) == ["tags"]  # genres: another shape, msd: absent
     assert torch.equal(module.heads["tags"].weight, heads["tags.weight"])
+
+
+def test_heads_and_prompt_scales_learn_faster_than_the_towers(tiny_checkpoint):
+    from muser_model.torch_engine.runtime import build_model
+    from muser_train.training.trainer import TrainConfig, TrainModule, parameter_groups
+    ckpt = load_checkpoint(tiny_checkpoint)
+    module = TrainModule(build_model(ckpt, torch.device("cpu")), {"tags": 50, "msd": 50}, ["msd"])
+    slow, fast = parameter_groups(module, TrainConfig(lr=1e-3, head_lr_scale=10.0))
+    assert fast["lr"] == pytest.approx(1e-2) and "lr" not in slow
+    assert {id(p) for p in fast["params"]} == {id(p) for p in [*module.heads.parameters(),
+                                                                *module.prompt_affine.parameters()]}
+    n_trainable = sum(1 for p in module.parameters() if p.requires_grad)
+    assert len(slow["params"]) + len(fast["params"]) == n_trainable
+
+
+def test_finetune_then_probe_refits_every_head(scored_corpus, tmp_path):
+    from muser_train.training.trainer import TrainConfig, train
+    cfg = TrainConfig(data="folder", data_dir=str(scored_corpus), out=str(tmp_path / "fp.muser"),
+                      model="tiny", epochs=1, batch_size=4, clip_s=6.0, warmup_steps=1,
+                      heads="finetune+probe", select="none")
+    result = train(cfg, log=lambda _m: None)
+    last = load_checkpoint(tmp_path / "fp.muser.run" / "last.muser").heads
+    final = load_checkpoint(result.out).heads
+    assert {"tags.weight", "msd.weight", "genres.weight"} <= set(final)
+    assert not torch.equal(last["msd.weight"], final["msd.weight"])  # refitted after training
+    assert "head_msd" in result.history[0]  # and trained jointly before

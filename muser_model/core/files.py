@@ -55,3 +55,11 @@ def iter_audio_files(inputs: Iterable[str | Path]) -> Iterator[Path]:
             yield from (Path(e.path) for e in walk_audio([path]))
         else:
             yield path
+
+
+def new_file_mode() -> int:
+    """The mode a new file gets under this process's umask (0644 under 022): for files written
+    through mkstemp (always 0600) and renamed into place."""
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return 0o666 & ~mask

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from muser_model.core.errors import EXIT_USAGE, FileError
+from muser_model.core.files import new_file_mode
 from muser_model.library.query import Hit
 
 
@@ -38,14 +39,9 @@ def write_m3u(hits: Sequence[Hit], path: Path) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
-            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp made it 0600
+            os.fchmod(f.fileno(), new_file_mode())  # mkstemp made it 0600
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise PlaylistError(path, exc.strerror or str(exc)) from exc
 
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
-    os.umask(mask)
-    return mask

@@ -3,7 +3,7 @@
     python -m muser_train.corpus --out corpus --jobs 2 --seed 0
 
 Steps (each is skipped when its output is already there):
-  a. OUT/mma     corpus.mma --clips-per-style 6 --classical-clips 48 (rendered MIDI)
+  a. OUT/mma     corpus.mma --clips-per-style 40 --classical-clips 320 --subsample 6 (MIDI renders)
   b. OUT/games   corpus.games (music of seven Debian game packages)
      OUT/scores  corpus.scores (music21 scores: Palestrina, trecento, Beethoven quartets, folk
                  fiddle tunes; composer/period/instrument labels)
@@ -41,9 +41,10 @@ from muser_train.corpus.common import SR, count_by, hours, read_csv, write_csv, 
 
 SOURCES = ("mma", "games", "scores")
 OPTIONAL_SOURCES = ("realmusic", "renders")  # built only when named in --sources
-# 6 clips per groove file (443 clips, 1.5 h): the genre renders beside the real music of corpus v3.
-# (The first checkpoints used 40 and 320: 2,931 clips, most of a 2-core machine's hour to render.)
-MMA_ARGS = ["--clips-per-style", "6", "--classical-clips", "48"]
+# The plan of the first checkpoints (40 clips per groove file, 320 classical: the same held-out
+# groove files, variants and pieces, so a checkpoint fine-tuned from them is tested on clips none
+# of its stages trained on), rendering every 6th clip: about 490 clips, 1.6 h.
+MMA_ARGS = ["--clips-per-style", "40", "--classical-clips", "320", "--subsample", "6"]
 TEACHER_PATCHES = 2  # the teachers score two evenly spread 3 s patches of each 12 s clip (half the cost)
 TEACHER_SCORES_FILE = "ensemble_scores.npz"  # read by the folder dataset (training.datasets)
 # What the MMA sub-corpus is made of (see corpus/mma.py); the games list their own.

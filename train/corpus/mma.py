@@ -653,6 +653,9 @@ def main(argv=None):
                     help="music21 classical clips (default 7.5 x clips-per-style)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--subsample", type=int, default=1, metavar="N",
+                    help="render every Nth clip of the plan (the plan, and so its held-out grooves "
+                         "and pieces, stays that of --clips-per-style and --classical-clips)")
     ap.add_argument("--only-split", choices=("train", "test"),
                     help="render only the clips of one split of the same plan")
     ap.add_argument("--render-soundfont", metavar="NAME=PATH",
@@ -663,7 +666,7 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tasks, groove_info, heldout, test_progs, train_progs = plan(args)
-    tasks = restrict(tasks, args.only_split, args.render_soundfont)
+    tasks = restrict(tasks[:: max(1, args.subsample)], args.only_split, args.render_soundfont)
     print(f"planned {len(tasks)} clips", flush=True)
 
     results, failures = {}, []
@@ -707,6 +710,7 @@ def main(argv=None):
         "soundfonts": ({args.render_soundfont.partition("=")[0]: args.render_soundfont.partition("=")[2]}
                        if args.render_soundfont else SOUNDFONTS),
         "only_split": args.only_split,
+        "subsample": args.subsample,
         "groove_to_genre": {f: gi["genre"] for f, gi in groove_info.items()},
         "groove_variants": {f: gi["variants"] for f, gi in groove_info.items()},
         "groove_docs": {f: gi["doc"] for f, gi in groove_info.items()},

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from muser_model.core.files import new_file_mode
 from muser_train.teachers.specs import VOCABS, labels
 
 SAVE_EVERY = 50
@@ -99,6 +100,7 @@ def save_table(table: ScoreTable, path: Path, order: list[str]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), new_file_mode())  # mkstemp made it 0600
             np.savez_compressed(fh, ids=np.asarray(ids, dtype=str), **arrays,
                                 **{f"{v}_labels": np.asarray(labels(v)) for v in VOCABS},
                                 failed=np.asarray(failed, dtype=str),

@@ -73,8 +73,11 @@ class TrainConfig:
     noise_prob: float = 0.0  # coloured noise, SNR 5-20 dB
     lowpass_prob: float = 0.0  # low-pass, cut-off 400-1000 Hz
     amp: str = "auto"  # auto (bf16/fp16 on CUDA, off on CPU) | bf16 | fp16 | off
-    heads: str = "probe"  # probe (linear, after training) | finetune (trained jointly) | none
+    # probe (linear, fitted after training) | finetune (trained jointly) | finetune+probe (trained
+    # jointly, so their losses shape the towers, then refitted as the probe) | none
+    heads: str = "probe"
     head_weight: float = 1.0
+    head_lr_scale: float = 10.0  # jointly trained heads and prompt scales learn this much faster
     # clips with teacher scores (a folder's ensemble_scores.npz): soft targets for the MTT-50 and
     # MSD-50 tag heads, captions sampled from the probabilities, teacher evidence for the genre head
     soft_labels: bool = True
@@ -251,7 +254,20 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return order
 
 
-def make_optimizer(cfg: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+def parameter_groups(module: TrainModule, cfg: TrainConfig) -> list[dict]:
+    """The towers at cfg.lr; the jointly trained heads and prompt scales at lr x head_lr_scale
+    (a linear head started from scratch barely moves in a few epochs at a tower's rate)."""
+    fast = [p for p in list(module.heads.parameters()) + list(module.prompt_affine.parameters())
+            if p.requires_grad]
+    ids = {id(p) for p in fast}
+    slow = [p for p in module.parameters() if p.requires_grad and id(p) not in ids]
+    groups = [{"params": slow}]
+    if fast:
+        groups.append({"params": fast, "lr": cfg.lr * cfg.head_lr_scale})
+    return groups
+
+
+def make_optimizer(cfg: TrainConfig, params: list[nn.Parameter] | list[dict]) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
@@ -318,13 +334,13 @@ class Trainer:
                              self.muser, self.device, self.cache)
         kinds = {"genres": len(genres), "tags": len(tags),
                  **{k: len(v) for k, v in self.extra_vocabs.items()}}
-        self.module = TrainModule(self.muser, kinds if cfg.heads == "finetune" else {},
+        self.module = TrainModule(self.muser, kinds if cfg.heads.startswith("finetune") else {},
                                   list(self.prompts)).to(self.device)
         if self.init is not None:
             start_heads_from(self.module, self.init.heads)
         self.ddp = self._wrap(self.module)
         self.params = [p for p in self.module.parameters() if p.requires_grad]
-        self.opt = make_optimizer(cfg, self.params)
+        self.opt = make_optimizer(cfg, parameter_groups(self.module, cfg))
         world_batch = cfg.batch_size * cfg.accum_steps * self.env.world_size
         self.steps_per_epoch = max(1, len(self.train_ex) // world_batch)
         self.total_steps = self.steps_per_epoch * cfg.epochs
@@ -632,7 +648,7 @@ class Trainer:
         best = self.run_dir / "best.muser"
         source = best if best.is_file() else self.run_dir / "last.muser"
         ckpt = load_checkpoint(source)
-        if self.cfg.heads == "probe":
+        if self.cfg.heads in ("probe", "finetune+probe"):
             lm = LoadedModel(build_model(ckpt, self.device), ckpt, self.device)
             embs = embed_store(lm, self.train_store, [e.path for e in self.train_ex])
             ckpt.heads = fit_heads(self.train_ex, embs, ckpt.tags, ckpt.genres, seed=self.cfg.seed,
