@@ -134,3 +134,23 @@ def test_report_can_leave_out_the_clips_of_some_packages(tmp_path, tiny_checkpoi
     assert report(lm, corpus)["heldout_clips"] == 3
     kept = report(lm, corpus, skip_packages=["seen-before"])
     assert kept["heldout_clips"] == 2 and kept["skipped_packages"] == ["seen-before"]
+
+
+def test_query_words_rank_clips_against_the_teachers(tmp_path, tiny_checkpoint, capsys):
+    import json
+    import numpy as np
+    from muser_train.evaluation.query_words import main, spearman
+    from muser_train.teachers.score_manifest import ScoreTable, save_table
+
+    assert spearman(np.array([1, 2, 3.0]), np.array([10, 20, 30.0])) == pytest.approx(1.0)
+    assert spearman(np.array([1, 2, 3.0]), np.array([3, 2, 1.0])) == pytest.approx(-1.0)
+    corpus = _corpus(tmp_path / "c", per_genre=4)
+    with open(corpus / "captions.csv", newline="") as f:
+        paths = [r["path"] for r in csv.DictReader(f)]
+    rng = np.random.default_rng(0)
+    save_table(ScoreTable({p: {"mtt": rng.random(50).astype(np.float16), "msd": rng.random(50).astype(np.float16)}
+                           for p in paths}), corpus / "ensemble_scores.npz", paths)
+    assert main(["--corpus", str(corpus), "-c", str(tiny_checkpoint), "--words", "sad=sad", "jazz=jazz"]) == 0
+    rho = json.loads(capsys.readouterr().out)[str(tiny_checkpoint)]
+    assert set(rho) == {"sad", "jazz"} and all(-1.0 <= v <= 1.0 for v in rho.values())
+    assert main(["--corpus", str(corpus), "-c", str(tiny_checkpoint), "--words", "x=not a tag"]) == 2

@@ -216,3 +216,8 @@ def test_finetune_then_probe_refits_every_head(scored_corpus, tmp_path):
     assert {"tags.weight", "msd.weight", "genres.weight"} <= set(final)
     assert not torch.equal(last["msd.weight"], final["msd.weight"])  # refitted after training
     assert "head_msd" in result.history[0]  # and trained jointly before
+
+
+def test_genre_targets_without_genres_are_empty_rows():
+    target, weight = genre_targets([Example("a.wav", ["x"], tags=["piano"])], [])
+    assert target.shape == (1, 0) and weight.tolist() == [0.0]

@@ -30,14 +30,13 @@ import argparse
 import concurrent.futures as cf
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from muser_train.corpus import mood
-from muser_train.corpus.common import SR, count_by, hours, read_csv, write_csv, write_json
+from muser_train.corpus.common import SR, copy_atomic, count_by, hours, read_csv, write_csv, write_json
 
 SOURCES = ("mma", "games", "scores")
 OPTIONAL_SOURCES = ("realmusic", "renders")  # built only when named in --sources
@@ -176,7 +175,7 @@ def teacher_scores(sub: Path, name: str, committed: Path = COMMITTED_SCORES) -> 
     dst = sub / TEACHER_SCORES_FILE
     src = committed / f"{name}_teacher_scores.npz"
     if src.is_file() and not dst.is_file():
-        _copy_atomic(src, dst)
+        copy_atomic(src, dst)
     try:
         counts = score_manifest.run(sub / "captions.csv", dst, sub, TEACHER_PATCHES, log=log)
     except score_manifest.ManifestError as e:
@@ -184,12 +183,6 @@ def teacher_scores(sub: Path, name: str, committed: Path = COMMITTED_SCORES) -> 
         return f"failed ({e})"
     return (f"{counts['scored']} scored, {counts['failed']} failed, "
             f"{counts['skipped']} already scored")
-
-
-def _copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
 
 
 def merge_scores(out: Path, sources) -> int:

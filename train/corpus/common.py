@@ -19,6 +19,8 @@ from typing import IO
 
 import numpy as np
 
+from muser_model.core.files import new_file_mode
+
 SR = 16000
 CLIP_S = 12.0
 SOUNDFONTS = {
@@ -40,12 +42,21 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), new_file_mode())  # mkstemp made it 0600
             write(fh)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def copy_atomic(src: Path, dst: Path) -> Path:
+    """Copy `src` to `dst` through a temporary file and a rename (the folder is created)."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(dst, lambda fh: fh.write(Path(src).read_bytes()))
+    return dst
 
 
 def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict], extra: str = "raise") -> None:

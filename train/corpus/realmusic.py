@@ -700,13 +700,11 @@ def install_scores(out: Path, data_dir: Path = DATA_DIR) -> dict:
     src, dst = Path(data_dir) / SCORES_NAME, Path(out) / INSTALLED_SCORES
     if not src.is_file():
         return {"installed": False, "reason": f"{src} not found"}
+    from muser_train.corpus.common import copy_atomic, read_csv
     if not dst.is_file() or dst.stat().st_size != src.stat().st_size:
-        tmp = dst.with_name(f".{dst.name}.tmp")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
+        copy_atomic(src, dst)
     with np.load(dst, allow_pickle=False) as z:
         have = set(z["ids"].tolist())
-    from muser_train.corpus.common import read_csv
     _, rows = read_csv(Path(out) / "captions.csv")
     covered = sum(r["id"] in have for r in rows)
     return {"installed": True, "clips": len(rows), "covered": covered,
@@ -715,13 +713,9 @@ def install_scores(out: Path, data_dir: Path = DATA_DIR) -> dict:
 
 def export_manifest(out: Path, data_dir: Path = DATA_DIR) -> Path:
     """OUT/captions.csv copied to DATA_DIR/v3_manifest.csv (atomically), for committing."""
-    data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    dst = data_dir / MANIFEST_NAME
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(Path(out) / "captions.csv", tmp)
-    os.replace(tmp, dst)
-    return dst
+    from muser_train.corpus.common import copy_atomic
+
+    return copy_atomic(Path(out) / "captions.csv", Path(data_dir) / MANIFEST_NAME)
 
 
 def main(argv=None) -> int:

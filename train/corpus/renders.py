@@ -672,13 +672,9 @@ MANIFEST_NAME = "renders_manifest.csv"
 
 def export_manifest(out: Path, data_dir: Path = DATA_DIR) -> Path:
     """OUT/captions.csv copied to DATA_DIR/renders_manifest.csv (atomically), for committing."""
-    data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    dst = data_dir / MANIFEST_NAME
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    tmp.write_bytes((Path(out) / "captions.csv").read_bytes())
-    os.replace(tmp, dst)
-    return dst
+    from muser_train.corpus.common import copy_atomic
+
+    return copy_atomic(Path(out) / "captions.csv", Path(data_dir) / MANIFEST_NAME)
 
 
 def main(argv=None) -> int:

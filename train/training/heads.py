@@ -67,7 +67,7 @@ def genre_targets(clips: Sequence[Example], genres: Sequence[str], soft: bool = 
             rows.append(torch.from_numpy(dist))
             weights.append(evidence_weight * strength)
         else:
-            rows.append(torch.full((len(genres),), 1.0 / len(genres)))
+            rows.append(torch.full((len(genres),), 1.0 / max(1, len(genres))))
             weights.append(0.0)
     return torch.stack(rows), torch.tensor(weights)
 
@@ -83,7 +83,7 @@ def fit_heads(clips: Sequence[Example], embs: Sequence[TrackEmbedding], tags: li
     heads: dict[str, torch.Tensor] = {}
     x = torch.stack([torch.as_tensor(e.track()) for e in embs]).float()  # (N, E)
     target, weight = genre_targets(clips, genres, soft, evidence_weight)
-    if len({int(i) for i in target[weight > 0].argmax(-1)}) >= 2:
+    if genres and len({int(i) for i in target[weight > 0].argmax(-1)}) >= 2:
         w, b = _fit(x, target, weight, steps, multilabel=False)
         heads.update({"genres.weight": w, "genres.bias": b})
     kinds = {"tags": tags, **(extra_vocabs or {})}
