@@ -59,12 +59,15 @@ def test_checkpoint_of_other_tags_without_table_puts_them_in_group_other(tiny_ch
     assert main.name == "mtt" and [(t.label, t.group) for t in main.tags] == [("calm", "other"), ("loud", "other")]
 
 
-def test_shipped_checkpoint_stays_loadable_with_mtt_only():
+def test_shipped_checkpoint_carries_both_vocabularies_and_their_heads():
     from muser_model.core.checkpoint import default_checkpoint_path
+    from muser_model.core.vocab_groups import VOCABULARIES
 
     path = default_checkpoint_path()
-    assert load_checkpoint(path).tag_vocabularies() == {"tags": list(MTT_TAGS)}
-    assert NumpyMuser.load(path).tag_vocabularies() == {"tags": list(MTT_TAGS)}
+    both = {"tags": list(MTT_TAGS), "msd": list(VOCABULARIES["msd"].labels)}
+    ckpt = load_checkpoint(path)
+    assert ckpt.tag_vocabularies() == both and NumpyMuser.load(path).tag_vocabularies() == both
+    assert {"tags.weight", "msd.weight", "genres.weight"} <= set(ckpt.heads)
 
 
 def _without_origin(table: dict) -> dict:
