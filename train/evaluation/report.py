@@ -119,7 +119,9 @@ def ensemble_agreement(lm: LoadedModel, clips: Sequence[Example], embs: Sequence
     from muser_train.evaluation.metrics import macro_pr_auc, macro_roc_auc
     from muser_train.teachers.agreement import top_k_mask
 
-    ckpt, out = lm.checkpoint, {}
+    from muser_model.torch_engine.inference import Scorer
+
+    ckpt, scorer, out = lm.checkpoint, Scorer(lm), {}
     rows = [i for i, c in enumerate(clips) if c.teacher]
     fused = torch.stack([embs[i].track() for i in rows]).float()  # (N, E)
     for vocab in ("mtt", "msd"):
@@ -129,14 +131,12 @@ def ensemble_agreement(lm: LoadedModel, clips: Sequence[Example], embs: Sequence
             continue
         probs = np.stack([clips[i].teacher[vocab] for i in rows]).astype(np.float64)  # (N, L)
         truth = top_k_mask(probs, top_k).astype(int)
-        prompts = lm.embed_texts([ckpt.templates["tag_prompt"].format(label=t) for t in labels])
-        zero_shot = (fused @ prompts.float().cpu().t()).numpy()
+        zero_shot = (fused @ scorer.text_embeddings(labels, kind).float().t()).numpy()  # (N, L)
         res = {"clips": len(rows), "truth": f"ensemble top-{top_k} per clip",
                "zero_shot_roc_auc": round(macro_roc_auc(truth, zero_shot), 4),
                "zero_shot_pr_auc": round(macro_pr_auc(truth, zero_shot), 4)}
-        if f"{kind}.weight" in ckpt.heads:
-            w, b = ckpt.heads[f"{kind}.weight"].float(), ckpt.heads[f"{kind}.bias"].float()
-            head = torch.sigmoid(fused @ w.t() + b).numpy()
+        if scorer.has_head(kind):
+            head = scorer.head_scores(fused, kind).numpy()  # (N, L) probabilities
             res.update({"head_roc_auc": round(macro_roc_auc(truth, head), 4),
                         "head_pr_auc": round(macro_pr_auc(truth, head), 4),
                         "head_pearson": round(float(np.corrcoef(head.ravel(), probs.ravel())[0, 1]), 4),

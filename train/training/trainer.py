@@ -32,7 +32,7 @@ from muser_model.core.checkpoint import Checkpoint, load_checkpoint, save_checkp
 from muser_model.core.config import named_config
 from muser_model.core.errors import ResumeStateError
 from muser_model.core.scoring import label_prompts as scoring_prompts
-from muser_model.torch_engine.inference import TrackEmbedding, embed_windows, label_prompts, to_track
+from muser_model.torch_engine.inference import TrackEmbedding, embed_windows, label_embeddings, to_track
 from muser_model.torch_engine.loss import TriModalContrastiveLoss
 from muser_model.torch_engine.model import Muser
 from muser_model.torch_engine.runtime import LoadedModel, build_model, resolve_device
@@ -338,6 +338,9 @@ class Trainer:
                                   list(self.prompts)).to(self.device)
         if self.init is not None:
             start_heads_from(self.module, self.init.heads)
+        self.targets = self._clip_targets(set(self.module.heads) | set(self.prompts))
+        self.prompt_features = {kind: self.bank.features[[self.bank.index[t] for t in texts]]
+                                for kind, texts in self.prompts.items()}  # kind -> (L, 384)
         self.ddp = self._wrap(self.module)
         self.params = [p for p in self.module.parameters() if p.requires_grad]
         self.opt = make_optimizer(cfg, parameter_groups(self.module, cfg))
@@ -360,7 +363,7 @@ class Trainer:
         """kind -> each label's prompt, as `muser tag` embeds them (the checkpoint's templates)."""
         templates = dict(self.init.templates) if self.init is not None else dict(DEFAULT_TEMPLATES)
         kinds = {"genres": self.genres, "tags": self.tags, **self.extra_vocabs}
-        return {kind: scoring_prompts(templates, labels, "genres" if kind == "genres" else "tags")
+        return {kind: scoring_prompts(templates, labels, kind)
                 for kind, labels in kinds.items() if labels}
 
     def _build_model(self) -> Muser:
@@ -536,10 +539,8 @@ class Trainer:
 
     def _loss(self, wave: torch.Tensor, text_ids: list[int], idx: list[int]):
         features = self.bank.features[text_ids]
-        prompt_features = {kind: self.bank.features[[self.bank.index[t] for t in texts]]
-                           for kind, texts in self.prompts.items()}
         with torch.autocast(self.device.type, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None):
-            out, head_logits, prompt_logits = self.ddp(wave, features, prompt_features)
+            out, head_logits, prompt_logits = self.ddp(wave, features, self.prompt_features)
         g = self.env.gather
         w, s, t = g(out.wave.float()), g(out.spec.float()), g(out.text.float())  # (world*B, E)
         loss, terms = self.loss_fn(w, s, t, self.muser.logit_scales())
@@ -554,32 +555,36 @@ class Trainer:
             loss = loss + self.cfg.prompt_weight * torch.stack(list(prompt_terms.values())).sum()
         return loss, terms
 
+    def _clip_targets(self, kinds) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """kind -> ((N, L) targets, (N,) weights) of every training clip, built once per run:
+        soft or hard tag targets (`heads.head_targets`), genre distributions (`genre_targets`)."""
+        out = {}
+        for kind in kinds:
+            if kind == "genres":
+                target, weight = genre_targets(self.train_ex, self.genres, self.cfg.soft_labels,
+                                               self.cfg.genre_evidence_weight)
+            else:
+                target, weight = head_targets(self.train_ex, kind, self.tags, self.cfg.soft_labels)
+            out[kind] = (target.to(self.device), weight.reshape(-1).to(self.device))
+        return out
+
     def _head_losses(self, logits: dict[str, torch.Tensor], idx: list[int]) -> dict[str, torch.Tensor]:
-        """kind -> loss of each jointly trained head on this micro-batch. Every rank adds every
-        term (zero-weighted where no clip qualifies) so DDP sees the same graph everywhere."""
-        clips = [self.train_ex[i] for i in idx]
+        """kind -> loss of each jointly trained head (or prompt score) on this micro-batch: tags
+        soft BCE (tempered when soft_temperature != 1), genres cross-entropy against target
+        distributions. Every rank adds every term (zero-weighted where no clip qualifies) so DDP
+        sees the same graph everywhere."""
         out = {}
         for kind, z in logits.items():
             z = z.float()  # (B, L)
+            target, weight = (t[idx] for t in self.targets[kind])  # (B, L), (B,)
             if kind == "genres":
-                out[kind] = self._genre_loss(z, clips)
-                continue
-            target, weight = head_targets(clips, kind, self.tags, self.cfg.soft_labels)
-            target, weight = target.to(self.device), weight.to(self.device)
-            if self.cfg.soft_temperature != 1.0:
-                out[kind] = tempered_soft_bce(z, target, self.cfg.soft_temperature, weight)
+                per_clip = -(target * F.log_softmax(z, -1)).sum(-1)  # (B,)
+                out[kind] = (per_clip * weight).sum() / weight.sum().clamp_min(1.0)
+            elif self.cfg.soft_temperature != 1.0:
+                out[kind] = tempered_soft_bce(z, target, self.cfg.soft_temperature, weight[:, None])
             else:
-                out[kind] = soft_bce(z, target, weight)
+                out[kind] = soft_bce(z, target, weight[:, None])
         return out
-
-    def _genre_loss(self, z: torch.Tensor, clips: list[Example]) -> torch.Tensor:
-        """Cross-entropy on the known genres plus, for scored clips without one, soft
-        cross-entropy against the teachers' genre evidence (weighted by its strength)."""
-        target, weight = genre_targets(clips, self.genres, self.cfg.soft_labels,
-                                       self.cfg.genre_evidence_weight)
-        target, weight = target.to(self.device), weight.to(self.device)
-        per_clip = -(target * F.log_softmax(z, -1)).sum(-1)  # (B,)
-        return (per_clip * weight).sum() / weight.sum().clamp_min(1.0)
 
     # evaluation and export ------------------------------------------------------------------
     def _end_epoch(self, record: dict) -> dict:
@@ -637,7 +642,7 @@ class Trainer:
         ckpt = make_checkpoint(self.muser, training, self.tags, self.genres, templates,
                                self.extra_vocabs)
         lm = self._loaded(ckpt)
-        ckpt.label_embeddings = label_embeddings(lm, self.extra_vocabs)
+        ckpt.label_embeddings = label_embeddings(lm)  # every kind of the table make_checkpoint wrote
         ckpt.heads = self.module.head_tensors()
         return ckpt
 
@@ -710,16 +715,6 @@ def vocabulary_table(tags: Sequence[str], extra_vocabs: dict[str, list[str]]) ->
             raise ValueError(f"vocabulary {name!r}: labels differ from muser_model.core.vocab_groups")
         chosen[name] = known[name]
     return vocab_groups.to_dict(chosen)
-
-
-def label_embeddings(lm: LoadedModel, extra_vocabs: dict[str, list[str]] | None = None,
-                     ) -> dict[str, torch.Tensor]:
-    """Prompt embeddings of every label kind: "tags", "genres" and each extra tag vocabulary."""
-    ckpt = lm.checkpoint
-    kinds = {"tags": ckpt.tags, **(extra_vocabs or {})}
-    out = {kind: lm.embed_texts(label_prompts(lm, labels, "tags")).cpu() for kind, labels in kinds.items()}
-    out["genres"] = lm.embed_texts(label_prompts(lm, ckpt.genres, "genres")).cpu()
-    return out
 
 
 def embed_store(lm: LoadedModel, store: WaveStore, paths: Sequence[Path], batch_size: int = 32,
