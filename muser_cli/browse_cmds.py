@@ -25,7 +25,7 @@ PredictedGenreOpt = typer.Option("", "--predicted-genre",
                                       "untagged files, unlike --genre, which reads the file's genre tag.")
 TagOpt = typer.Option(None, "--tag",
                       help="Only tracks with this predicted tag among their top 5 (with a trained tag head: "
-                           "probability >= 0.5); 'msd:rock' or 'mtt:rock' for one vocabulary; repeat for "
+                           "probability >= 0.3, MSD tags >= 0.2); 'msd:rock' or 'mtt:rock' for one vocabulary; repeat for "
                            "several, all required.")
 
 

@@ -134,9 +134,11 @@ def _print_tags(result) -> None:
                     f"tags {output.scores_text(result.zero_shot_tags)}")
     if result.labels:
         output.data(f"  labels  {output.scores_text(result.labels)}")
-    for row in result.timeline:
+    for row in result.timeline:  # MTT tags, then each further vocabulary's, e.g. "| msd: rock 0.41"
+        extra = "".join(f" | {scores[0].vocab}: {output.scores_text(scores)}"
+                        for scores in row.extra_tags.values() if scores)
         output.data(f"  {row.start_s:7.1f}-{row.end_s:<7.1f} {row.genre.label:<10} "
-                    f"{output.scores_text(row.tags)}")
+                    f"{output.scores_text(row.tags)}{extra}")
 
 
 @app.command(cls=_Command)

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from muser_model.library.catalogue import TAG_MIN_PROBABILITY, Catalogue, Filters, Prediction, TrackRow
+from muser_model.library.catalogue import Catalogue, Filters, Prediction, TrackRow, tag_min_probability
 from muser_model.library.predict import Predictor, numpy_predictor
 from muser_model.library.query import parse_query
 from muser_model.library.store import Library
@@ -83,8 +83,8 @@ def _catalogue_with(tmp_path, predictions):
 
 def test_a_probability_tag_needs_the_documented_score(tmp_path):
     cat = _catalogue_with(tmp_path, [
-        Prediction("rock", 0.9, [("piano", TAG_MIN_PROBABILITY + 0.1)], "probability"),
-        Prediction("rock", 0.9, [("piano", TAG_MIN_PROBABILITY - 0.1)], "probability"),
+        Prediction("rock", 0.9, [("piano", tag_min_probability("mtt") + 0.05)], "probability"),
+        Prediction("rock", 0.9, [("piano", tag_min_probability("mtt") - 0.05)], "probability"),
         Prediction("rock", 0.9, [("piano", 0.01)], "cosine"),  # zero-shot: top tags count
     ])
     names = {cat.rows([i])[i]["path"] for i in cat.select_ids(Filters(tags=["Piano"]))}

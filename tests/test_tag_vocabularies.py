@@ -135,6 +135,18 @@ def test_human_output_of_checkpoint_without_table_has_no_msd_line(tiny_checkpoin
     assert res.exit_code == 0 and not any(line.startswith("  msd") for line in res.stdout.splitlines())
 
 
+def test_human_timeline_rows_show_the_msd_tags_of_each_window(msd_checkpoint, clips):
+    args = [clips[2], "-c", msd_checkpoint, "--engine", "numpy", "--timeline", "-k", 2]
+    res = runner.invoke(app, ["tag", *map(str, args)])
+    assert res.exit_code == 0, res.stderr
+    rows = [line for line in res.stdout.splitlines() if re.match(r"\s+\d+\.\d-", line)]
+    (record,) = _records(*args)
+    assert len(rows) == len(record["timeline"]) > 1
+    for line, window in zip(rows, record["timeline"]):
+        msd = ", ".join(f"{e['label']} {e['score']:.2f}" for e in window["tags_by_vocabulary"]["msd"])
+        assert line.endswith(f" | msd: {msd}")
+
+
 def test_tag_labels_from_the_table_print_literally(odd_label, clips):
     res = runner.invoke(app, ["tag", str(clips[0]), "-c", str(odd_label), "--engine", "numpy"],
                         env={"FORCE_COLOR": "1"})

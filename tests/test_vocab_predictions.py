@@ -16,7 +16,7 @@ from muser_model.library.store import Library
 from muser_model.numpy_engine.audio import NumpyMuser
 from tests.library_fixtures import json_lines, make_library, run_cli
 
-HIGH, LOW = TAG_MIN_PROBABILITY + 0.1, TAG_MIN_PROBABILITY - 0.1
+HIGH, LOW = max(TAG_MIN_PROBABILITY.values()) + 0.1, min(TAG_MIN_PROBABILITY.values()) - 0.1
 
 
 def _catalogue_with(tmp_path, predictions: list[Prediction]) -> Catalogue:
@@ -58,6 +58,18 @@ def test_an_msd_probability_needs_the_documented_score(two_vocabularies):
     assert _paths(two_vocabularies, "hip-hop") == set()
 
 
+def test_each_vocabulary_has_its_own_score_floor(tmp_path):
+    between = (TAG_MIN_PROBABILITY["msd"] + TAG_MIN_PROBABILITY["mtt"]) / 2  # above MSD's, below MTT's
+    assert TAG_MIN_PROBABILITY["msd"] < between < TAG_MIN_PROBABILITY["mtt"]
+    cat = _catalogue_with(tmp_path, [
+        Prediction("rock", 0.9, [("rock", between)], "probability", [VocabTags("msd", [("rock", between)], "probability")]),
+        Prediction("rock", 0.9, [("rock", HIGH)], "probability"),
+    ])
+    assert _paths(cat, "msd:rock") == {"/m/0.ogg"}
+    assert _paths(cat, "mtt:rock") == {"/m/1.ogg"}
+    assert _paths(cat, "rock") == {"/m/0.ogg", "/m/1.ogg"}  # /m/0.ogg through its MSD tag
+
+
 def test_stored_tags_name_their_vocabulary_mtt_first(two_vocabularies):
     row = two_vocabularies.rows([2])[2]
     assert row["predicted_tags"] == [{"label": "piano", "score": HIGH, "vocab": "mtt"},
@@ -97,7 +109,7 @@ def test_index_stores_the_msd_top_tags_and_list_filters_on_them(indexed_with_msd
             [(label, score, "mtt") for label, score in want.tags]
             + [(label, score, "msd") for label, score in msd.tags])
         assert len(msd.tags) == PREDICTED_TAGS
-    passing = {path: {t for t, s in p.more_tags[0].tags if s >= TAG_MIN_PROBABILITY} for path, p in expected.items()}
+    passing = {path: {t for t, s in p.more_tags[0].tags if s >= TAG_MIN_PROBABILITY["msd"]} for path, p in expected.items()}
     label = sorted(set().union(*passing.values()))[0]
     with_label = {path for path, labels in passing.items() if label in labels}
     assert {r["path"] for r in json_lines(run_cli("list", "--tag", f"msd:{label}", "--json").stdout)} == with_label
