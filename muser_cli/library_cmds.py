@@ -140,6 +140,14 @@ NoDuplicatesOpt = typer.Option(False, "--no-duplicates",
                                help="Show each group of near-identical tracks (cosine >= 0.999, e.g. copies) once.")
 
 
+# The result and file-tag options `search` and `similar` share.
+HitsLimitOpt = typer.Option(10, "--limit", "-n", min=1, help="How many tracks to show at most.")
+ArtistOpt = typer.Option("", "--artist", help="Only tracks whose artist tag contains this (any case).")
+GenreOpt = typer.Option("", "--genre", help="Only tracks whose genre tag contains this (any case).")
+AlbumOpt = typer.Option("", "--album", help="Only tracks whose album tag contains this (any case).")
+YearOpt = typer.Option("", "--year", help="1990, 1990-1999, 1990- or -1999.")
+
+
 def _show_hits(hits, as_json: bool, m3u: Optional[Path]) -> None:
     if m3u:
         from muser_model.library.playlist import write_m3u
@@ -158,13 +166,8 @@ def _show_hits(hits, as_json: bool, m3u: Optional[Path]) -> None:
 
 def search(
     text: str = typer.Argument(..., metavar="QUERY", help='Words, e.g. "melancholic piano"; may hold artist:, genre:, album:, title:, year: terms.'),
-    limit: int = typer.Option(10, "--limit", "-n", min=1, help="How many tracks to show at most."),
-    as_json: bool = JsonLinesOpt,
-    m3u: Optional[Path] = M3uOpt,
-    artist: str = typer.Option("", "--artist", help="Only tracks whose artist tag contains this (any case)."),
-    genre: str = typer.Option("", "--genre", help="Only tracks whose genre tag contains this (any case)."),
-    album: str = typer.Option("", "--album", help="Only tracks whose album tag contains this (any case)."),
-    year: str = typer.Option("", "--year", help="1990, 1990-1999, 1990- or -1999."),
+    limit: int = HitsLimitOpt, as_json: bool = JsonLinesOpt, m3u: Optional[Path] = M3uOpt,
+    artist: str = ArtistOpt, genre: str = GenreOpt, album: str = AlbumOpt, year: str = YearOpt,
     library: str = LibraryOpt, checkpoint: Optional[Path] = CheckpointOpt, device: str = DeviceOpt,
     predicted_genre: str = browse_cmds.PredictedGenreOpt, tag: Optional[list[str]] = browse_cmds.TagOpt,
     no_duplicates: bool = NoDuplicatesOpt,
@@ -206,13 +209,8 @@ def _empty_query():
 
 def similar(
     target: str = typer.Argument(..., metavar="TRACK", help="An indexed track's path, or any audio file."),
-    limit: int = typer.Option(10, "--limit", "-n", min=1, help="How many tracks to show at most."),
-    as_json: bool = JsonLinesOpt,
-    m3u: Optional[Path] = M3uOpt,
-    artist: str = typer.Option("", "--artist", help="Only tracks whose artist tag contains this (any case)."),
-    genre: str = typer.Option("", "--genre", help="Only tracks whose genre tag contains this (any case)."),
-    album: str = typer.Option("", "--album", help="Only tracks whose album tag contains this (any case)."),
-    year: str = typer.Option("", "--year", help="1990, 1990-1999, 1990- or -1999."),
+    limit: int = HitsLimitOpt, as_json: bool = JsonLinesOpt, m3u: Optional[Path] = M3uOpt,
+    artist: str = ArtistOpt, genre: str = GenreOpt, album: str = AlbumOpt, year: str = YearOpt,
     library: str = LibraryOpt, checkpoint: Optional[Path] = CheckpointOpt, device: str = DeviceOpt,
     precision: str = PrecisionOpt,
     predicted_genre: str = browse_cmds.PredictedGenreOpt, tag: Optional[list[str]] = browse_cmds.TagOpt,

@@ -26,7 +26,6 @@ Steps (each is skipped when its output is already there):
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import json
 import os
@@ -35,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from muser_train.corpus import mood
+from muser_train.corpus import common, mood
 from muser_train.corpus.common import SR, copy_atomic, count_by, hours, read_csv, write_csv, write_json
 
 SOURCES = ("mma", "games", "scores")
@@ -163,7 +162,7 @@ def add_mood(sub: Path, jobs: int = 2, seed: int = 0) -> dict:
 # ----------------------------------------------------------------------------------------------
 # d: teacher ensemble scores (MTT-50 + MSD-50 probabilities per clip; a failure is reported)
 # ----------------------------------------------------------------------------------------------
-COMMITTED_SCORES = Path(__file__).resolve().parent / "data"  # <name>_teacher_scores.npz
+COMMITTED_SCORES = common.DATA_DIR  # <name>_teacher_scores.npz
 
 
 def teacher_scores(sub: Path, name: str, committed: Path = COMMITTED_SCORES) -> str:
@@ -251,11 +250,7 @@ def merge(out: Path, sources=SOURCES) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m muser_train.corpus", description=__doc__,
-                                 formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
+    ap = common.corpus_parser("muser_train.corpus", __doc__)
     ap.add_argument("--sources", nargs="*", default=list(SOURCES), 
                     choices=list(SOURCES + OPTIONAL_SOURCES))
     args = ap.parse_args(argv)

@@ -7,6 +7,8 @@ interrupted build never leaves half a file.
 """
 from __future__ import annotations
 
+import argparse
+import concurrent.futures as cf
 import csv
 import json
 import os
@@ -57,6 +59,58 @@ def copy_atomic(src: Path, dst: Path) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(dst, lambda fh: fh.write(Path(src).read_bytes()))
     return dst
+
+
+DATA_DIR = Path(__file__).resolve().parent / "data"  # the committed derived data (manifests, scores)
+
+
+def export_manifest(out: Path, manifest_name: str, data_dir: Path = DATA_DIR) -> Path:
+    """OUT/captions.csv copied to DATA_DIR/<manifest_name> (atomically), for committing."""
+    return copy_atomic(Path(out) / "captions.csv", Path(data_dir) / manifest_name)
+
+
+def corpus_parser(module: str, doc: str | None, jobs: int = 2) -> argparse.ArgumentParser:
+    """The command line every corpus builder starts from: --out, --seed and --jobs."""
+    ap = argparse.ArgumentParser(prog=f"python -m {module}", description=doc,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=jobs)
+    return ap
+
+
+def keep_in(results: dict[str, dict], cache: Path, key: str) -> Callable[[dict], None]:
+    """keep(result): results[result[key]] = result, and the result appended to the JSON-lines
+    `cache` (what makes a re-run skip finished jobs)."""
+
+    def keep(result: dict) -> None:
+        results[result[key]] = result
+        with open(cache, "a") as fh:
+            fh.write(json.dumps(result) + "\n")
+
+    return keep
+
+
+def run_jobs(work: Callable[[dict], dict], todo: Sequence[dict], jobs: int, keep: Callable[[dict], None],
+             key: str, progress: Callable[[int, int], None] | None = None) -> None:
+    """`work(job)` for every job of `todo`, in `jobs` processes when more than one, each result
+    handed to `keep` as it comes. A worker that crashes fails its one job: keep gets
+    {key: job[key], "excerpts": [], "skipped": [], "error": "worker: ..."}. `progress(n, total)`
+    every 20 jobs and at the end (processes only)."""
+    if jobs <= 1:
+        for job in todo:
+            keep(work(job))
+        return
+    with cf.ProcessPoolExecutor(max_workers=jobs) as ex:
+        futures = {ex.submit(work, job): job[key] for job in todo}
+        for n, future in enumerate(cf.as_completed(futures), 1):
+            try:
+                keep(future.result())
+            except Exception as e:  # noqa: BLE001 - a crashed worker fails one job
+                keep({key: futures[future], "excerpts": [], "skipped": [],
+                      "error": f"worker: {type(e).__name__}: {e}"[:300]})
+            if progress and (n % 20 == 0 or n == len(futures)):
+                progress(n, len(futures))
 
 
 def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict], extra: str = "raise") -> None:

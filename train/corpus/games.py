@@ -27,8 +27,6 @@ are held out.
 """
 from __future__ import annotations
 
-import argparse
-import concurrent.futures as cf
 import configparser
 import fnmatch
 import hashlib
@@ -44,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_train.corpus import mood
+from muser_train.corpus import common, mood
 from muser_train.corpus.common import CLIP_S, SR, command_line, hours, with_article, write_csv, write_json
 from muser_train.corpus.mma import COLUMNS as MMA_COLUMNS
 
@@ -543,25 +541,9 @@ def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: in
     todo = [j for j in jobs_ if j["track"] not in results]
     log(f"{len(jobs_) - len(todo)} tracks already done, {len(todo)} to cut")
 
-    def keep(r):
-        results[r["track"]] = r
-        with open(cache_file, "a") as fh:
-            fh.write(json.dumps(r) + "\n")
-
-    if jobs <= 1:
-        for j in todo:
-            keep(process_track(j))
-    else:
-        with cf.ProcessPoolExecutor(max_workers=jobs) as ex:
-            futs = {ex.submit(process_track, j): j["track"] for j in todo}
-            for n, fu in enumerate(cf.as_completed(futs), 1):
-                try:
-                    keep(fu.result())
-                except Exception as e:  # noqa: BLE001 - a crashed worker fails one track
-                    keep({"track": futs[fu], "excerpts": [], "skipped": [],
-                          "error": f"worker: {type(e).__name__}: {e}"[:300]})
-                if n % 20 == 0 or n == len(futs):
-                    log(f"{n}/{len(futs)} tracks, {time.time() - t0:.0f}s")
+    keep = common.keep_in(results, cache_file, "track")
+    common.run_jobs(process_track, todo, jobs, keep, "track",
+                    lambda n, total: log(f"{n}/{total} tracks, {time.time() - t0:.0f}s"))
     rows, errors, silent = [], [], 0
     per_pkg: dict[str, dict] = {}
     for t in tracks:
@@ -619,10 +601,7 @@ def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: in
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--jobs", type=int, default=2)
+    ap = common.corpus_parser("muser_train.corpus.games", __doc__)
     ap.add_argument("--packages", nargs="*", default=list(PACKAGES), choices=list(PACKAGES))
     args = ap.parse_args(argv)
     items = discover(args.packages)

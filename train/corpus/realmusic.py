@@ -42,8 +42,6 @@ the summary says how many of the rebuilt clips they cover, so the teachers need 
 """
 from __future__ import annotations
 
-import argparse
-import concurrent.futures as cf
 import fnmatch
 import hashlib
 import json
@@ -59,8 +57,8 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_train.corpus import games, mood
-from muser_train.corpus.common import CLIP_S, SR, command_line, hours, write_csv, write_json
+from muser_train.corpus import common, games, mood
+from muser_train.corpus.common import CLIP_S, DATA_DIR, SR, command_line, hours, write_csv, write_json
 
 AUDIO_EXT = (".ogg", ".mp3", ".flac", ".wav", ".opus")
 MODULE_EXT = (".mod", ".xm", ".it", ".s3m")
@@ -549,23 +547,6 @@ def load_cache(cache: Path, out: Path) -> dict[str, dict]:
     return done
 
 
-def run_jobs(todo: list[dict], jobs: int, keep) -> None:
-    if jobs <= 1:
-        for j in todo:
-            keep(process_source(j))
-        return
-    with cf.ProcessPoolExecutor(max_workers=jobs) as ex:
-        futs = {ex.submit(process_source, j): j["key"] for j in todo}
-        for n, fu in enumerate(cf.as_completed(futs), 1):
-            try:
-                keep(fu.result())
-            except Exception as e:  # noqa: BLE001 - a crashed worker fails one file
-                keep({"key": futs[fu], "excerpts": [], "skipped": [],
-                      "error": f"worker: {type(e).__name__}: {e}"[:300]})
-            if n % 20 == 0 or n == len(futs):
-                log(f"{n}/{len(futs)} files decoded")
-
-
 def to_track(s: Source, lic: games.Licensing) -> games.Track:
     tags = games.read_tags(str(s.path)) if s.path.suffix.lower() in AUDIO_EXT else {}
     licence, holder = lic.lookup("/" + s.source_file.split(":")[0])
@@ -614,12 +595,9 @@ def build(out: str | Path, packages=PACKAGES, seed: int = 0, jobs: int = 2,
     todo = [j for j in jobs_ if j["key"] not in results]
     log(f"{len(jobs_)} music files, {len(jobs_) - len(todo)} already done, {len(todo)} to decode")
 
-    def keep(r: dict) -> None:
-        results[r["key"]] = r
-        with open(cache, "a") as fh:
-            fh.write(json.dumps(r) + "\n")
-
-    run_jobs(todo, jobs, keep)
+    keep = common.keep_in(results, cache, "key")
+    common.run_jobs(process_source, todo, jobs, keep, "key",
+                    lambda n, total: log(f"{n}/{total} files decoded"))
     return assemble(out, sources, jobs_, results, failed, skipped, seed, t0)
 
 
@@ -688,7 +666,6 @@ def assemble(out: Path, sources: list[Source], jobs_: list[dict], results: dict,
     return summary
 
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
 MANIFEST_NAME = "v3_manifest.csv"
 SCORES_NAME = "v3_teacher_scores.npz"
 INSTALLED_SCORES = "ensemble_scores.npz"  # not pseudo_tags' teacher_scores.npz (another format)
@@ -713,17 +690,11 @@ def install_scores(out: Path, data_dir: Path = DATA_DIR) -> dict:
 
 def export_manifest(out: Path, data_dir: Path = DATA_DIR) -> Path:
     """OUT/captions.csv copied to DATA_DIR/v3_manifest.csv (atomically), for committing."""
-    from muser_train.corpus.common import copy_atomic
-
-    return copy_atomic(Path(out) / "captions.csv", Path(data_dir) / MANIFEST_NAME)
+    return common.export_manifest(out, MANIFEST_NAME, data_dir)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m muser_train.corpus.realmusic", description=__doc__,
-                                 formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--jobs", type=int, default=2)
+    ap = common.corpus_parser("muser_train.corpus.realmusic", __doc__)
     ap.add_argument("--packages", nargs="*", default=list(PACKAGES), choices=list(PACKAGES))
     ap.add_argument("--no-download", action="store_true",
                     help="use only the .deb files already in OUT/debs")

@@ -41,7 +41,6 @@ kit variants chosen); `--export` copies the manifest to train/corpus/data/render
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import json
 import os
@@ -59,8 +58,8 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_train.corpus import games, mood, realmusic
-from muser_train.corpus.common import CLIP_S, SR, command_line, hours, with_article, write_csv, \
+from muser_train.corpus import common, games, mood, realmusic
+from muser_train.corpus.common import CLIP_S, DATA_DIR, SR, command_line, hours, with_article, write_csv, \
     write_json
 
 LMMS_PROJECTS = Path("/usr/share/lmms/projects")
@@ -514,12 +513,8 @@ def cut_excerpts(renders: list[Render], out: Path, jobs: int = 1) -> dict[str, d
     todo = [j for j in jobs_ if j["key"] not in results]
     log(f"{len(jobs_)} renders to excerpt, {len(todo)} not analysed yet")
 
-    def keep(res: dict) -> None:
-        results[res["key"]] = res
-        with open(cache, "a") as fh:
-            fh.write(json.dumps(res) + "\n")
-
-    realmusic.run_jobs(todo, jobs, keep)
+    common.run_jobs(realmusic.process_source, todo, jobs, common.keep_in(results, cache, "key"), "key",
+                    lambda n, total: log(f"{n}/{total} renders analysed"))
     return {j["key"]: results[j["key"]] for j in jobs_}
 
 
@@ -666,23 +661,16 @@ def build(out: str | Path, renders: list[Render], plan_failures: list[dict] | No
     return summary
 
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
 MANIFEST_NAME = "renders_manifest.csv"
 
 
 def export_manifest(out: Path, data_dir: Path = DATA_DIR) -> Path:
     """OUT/captions.csv copied to DATA_DIR/renders_manifest.csv (atomically), for committing."""
-    from muser_train.corpus.common import copy_atomic
-
-    return copy_atomic(Path(out) / "captions.csv", Path(data_dir) / MANIFEST_NAME)
+    return common.export_manifest(out, MANIFEST_NAME, data_dir)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m muser_train.corpus.renders", description=__doc__,
-                                 formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--jobs", type=int, default=1)
+    ap = common.corpus_parser("muser_train.corpus.renders", __doc__, jobs=1)
     ap.add_argument("--engines", nargs="*", default=list(ENGINES), choices=list(ENGINES))
     ap.add_argument("--timeout", type=float, default=RENDER_TIMEOUT_S,
                     help="seconds one render may take before it is killed and listed as failed")
