@@ -32,6 +32,7 @@ def test_subsample_keeps_the_plan_and_its_held_out_grooves(monkeypatch, tmp_path
     from muser_train.corpus import mma
     if not mma.MMA_LIB.is_dir():
         pytest.skip("MMA groove library not installed")
+    pytest.importorskip("music21", reason="the plan's classical pieces need the [train] extra")
     args = argparse.Namespace(out=str(tmp_path), clips_per_style=4, classical_clips=8, seed=0, jobs=1)
     full = mma.plan(args)[0]
     assert mma.plan(args)[0] == full  # the plan is a function of its arguments and seed
