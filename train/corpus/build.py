@@ -162,10 +162,9 @@ def add_mood(sub: Path, jobs: int = 2, seed: int = 0) -> dict:
 # ----------------------------------------------------------------------------------------------
 # d: teacher ensemble scores (MTT-50 + MSD-50 probabilities per clip; a failure is reported)
 # ----------------------------------------------------------------------------------------------
-COMMITTED_SCORES = common.DATA_DIR  # <name>_teacher_scores.npz
 
 
-def teacher_scores(sub: Path, name: str, committed: Path = COMMITTED_SCORES) -> str:
+def teacher_scores(sub: Path, name: str, committed: Path = common.DATA_DIR) -> str:
     """SUB/ensemble_scores.npz for every clip of SUB/captions.csv: the committed scores of this
     sub-corpus are copied first (so a new machine does not run the teachers again), then the clips
     they miss are scored (`muser_train.teachers.score_manifest`, resumable)."""

@@ -82,8 +82,9 @@ def report(lm: LoadedModel, corpus: Path, batch_size: int = 32,
            skip_packages: Sequence[str] = ()) -> dict:
     """The held-out report; clips of `skip_packages` (the CSV's `package` column) are left out."""
     clips, extra = heldout_clips(corpus)
-    if skip_packages:
-        clips = [c for c in clips if extra.get(str(c.path), {}).get("package") not in set(skip_packages)]
+    skipped = set(skip_packages)
+    if skipped:
+        clips = [c for c in clips if extra.get(str(c.path), {}).get("package") not in skipped]
     kept, embs = embed_clips(lm, clips, batch_size)
     sources = [extra.get(str(c.path), {}).get("source") or "all" for c in kept]
     result = {"corpus": str(corpus), "heldout_clips": len(clips), "embedded": len(kept),

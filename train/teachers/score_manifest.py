@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from muser_model.core.files import new_file_mode
+from muser_train.corpus.common import atomic_write
 from muser_train.teachers.specs import VOCABS, labels
 
 SAVE_EVERY = 50
@@ -97,19 +95,11 @@ def save_table(table: ScoreTable, path: Path, order: list[str]) -> None:
     arrays = {v: np.stack([table.scores[i][v] for i in ids]).astype(np.float16) if ids
               else np.zeros((0, 50), np.float16) for v in VOCABS}
     failed = sorted(table.failed)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), new_file_mode())  # mkstemp made it 0600
-            np.savez_compressed(fh, ids=np.asarray(ids, dtype=str), **arrays,
-                                **{f"{v}_labels": np.asarray(labels(v)) for v in VOCABS},
-                                failed=np.asarray(failed, dtype=str),
-                                failed_reasons=np.asarray([table.failed[i] for i in failed], dtype=str))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda fh: np.savez_compressed(
+        fh, ids=np.asarray(ids, dtype=str), **arrays,
+        **{f"{v}_labels": np.asarray(labels(v)) for v in VOCABS},
+        failed=np.asarray(failed, dtype=str),
+        failed_reasons=np.asarray([table.failed[i] for i in failed], dtype=str)))
 
 
 def _clip_patches(path: Path, max_patches: int) -> np.ndarray:
