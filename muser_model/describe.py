@@ -80,6 +80,8 @@ def describe_checkpoint(path: str | Path) -> dict[str, Any]:
     training = strip_build_paths(dict(record.get("training", {})))
     metrics = training.pop("metrics", {})
     heads = sorted({key.split(".")[0] for key in record.get("heads", {})})
+    hidden = {kind: int(shape[0]) for kind in heads
+              if (shape := record.get("heads", {}).get(f"{kind}.hidden.weight")) is not None}
     return {
         "checkpoint": str(path),
         "content_hash": record["content_hash"],
@@ -95,10 +97,18 @@ def describe_checkpoint(path: str | Path) -> dict[str, Any]:
         "vocabulary": {"tags": list(record["vocab"]["tags"]), "genres": list(record["vocab"]["genres"])},
         "vocabularies": tag_vocabularies(path, record),
         "heads": heads,
+        "head_hidden_units": hidden,  # kinds whose head has a hidden layer -> its width
         "templates": dict(record.get("templates", {})),
         "training": training,
         "metrics": metrics,
     }
+
+
+def _heads_line(report: dict[str, Any]) -> str:
+    """"genres, msd (512 hidden units), tags (512 hidden units)"."""
+    hidden = report.get("head_hidden_units", {})
+    return ", ".join(f"{kind} ({hidden[kind]} hidden units)" if kind in hidden else kind
+                     for kind in report["heads"])
 
 
 def tag_vocabularies(path: str | Path, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -167,7 +177,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         ("text tower", " ".join(str(tower.get(k, "")) for k in ("package", "version")).strip() or "unknown"),
         ("vocabulary", f"{len(vocab['tags'])} tags; {len(vocab['genres'])} genres: {', '.join(vocab['genres'])}"),
         *_vocabulary_lines(report["vocabularies"]),
-        ("heads", ", ".join(report["heads"]) or "none (zero-shot only)"),
+        ("heads", _heads_line(report) or "none (zero-shot only)"),
     ]
     lines += _training_lines(training)
     metric_groups = _metric_groups(report["metrics"])

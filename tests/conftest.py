@@ -82,3 +82,30 @@ def clips(tmp_path) -> list[Path]:
         write_clip(tmp_path / "b.ogg", 440.0, 3.5, seed=2),
         write_clip(tmp_path / "sub" / "c.flac", 880.0, 7.0, seed=3),
     ]
+
+
+def write_scores(folder: Path, ids, seed: int = 0):
+    """A random teacher ScoreTable (MTT-50 and MSD-50, float16) for `ids`, saved as the folder's
+    ensemble_scores.npz."""
+    from muser_train.teachers.score_manifest import ScoreTable, save_table
+
+    rng = np.random.default_rng(seed)
+    table = ScoreTable({i: {"mtt": rng.random(50).astype(np.float16),
+                            "msd": rng.random(50).astype(np.float16)} for i in ids})
+    save_table(table, folder / "ensemble_scores.npz", list(ids))
+    return table
+
+
+@pytest.fixture
+def scored_corpus(tmp_path, monkeypatch) -> Path:
+    """The small genre corpus of tests/test_train.py with teacher scores for every other clip."""
+    import csv
+
+    from tests.test_train import _corpus
+
+    monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
+    corpus = _corpus(tmp_path / "corpus")
+    with open(corpus / "captions.csv", newline="") as f:
+        paths = [r["path"] for r in csv.DictReader(f)]
+    write_scores(corpus, paths[::2])
+    return corpus

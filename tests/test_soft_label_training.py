@@ -10,7 +10,7 @@ from muser_model.core.checkpoint import load_checkpoint
 from muser_model.core.vocab import GTZAN_GENRES, MTT_TAGS
 from muser_model.core.vocab_groups import VOCABULARIES
 from muser_train.corpus.build import merge_scores
-from muser_train.teachers.score_manifest import ScoreTable, load_table, save_table
+from muser_train.teachers.score_manifest import load_table
 from muser_train.training.datasets import DatasetError, Example, read_folder
 from muser_train.training.heads import genre_targets, head_targets, teacher_vocabularies
 from muser_train.training.teacher_labels import genre_evidence, genre_target, sample_tags, teacher_captions
@@ -32,12 +32,7 @@ def _metal() -> dict[str, np.ndarray]:
             "msd": _probs("msd", metal=0.7, heavy_metal=0.5, rock=0.4)}
 
 
-def _write_scores(folder, ids, seed=0):
-    rng = np.random.default_rng(seed)
-    table = ScoreTable({i: {"mtt": rng.random(50).astype(np.float16),
-                            "msd": rng.random(50).astype(np.float16)} for i in ids})
-    save_table(table, folder / "ensemble_scores.npz", list(ids))
-    return table
+from tests.conftest import write_scores as _write_scores
 
 
 # -- captions and genre evidence --------------------------------------------------------------
@@ -132,18 +127,7 @@ def test_merged_scores_use_the_merged_ids(tmp_path):
     assert set(merged.scores) == {"mma/audio/mma_0.flac", "realmusic/audio/realmusic_0.flac"}
 
 
-# -- a run ------------------------------------------------------------------------------------
-@pytest.fixture
-def scored_corpus(tmp_path, monkeypatch):
-    monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
-    corpus = _corpus(tmp_path / "corpus")
-    import csv
-    with open(corpus / "captions.csv", newline="") as f:
-        paths = [r["path"] for r in csv.DictReader(f)]
-    _write_scores(corpus, paths[::2])
-    return corpus
-
-
+# -- a run (the scored_corpus fixture is in conftest.py) -----------------------------------------
 def test_finetuned_heads_include_msd_with_soft_targets(scored_corpus, tmp_path):
     from muser_train.training.trainer import TrainConfig, train
     cfg = TrainConfig(data="folder", data_dir=str(scored_corpus), out=str(tmp_path / "s.muser"),

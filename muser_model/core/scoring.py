@@ -138,6 +138,17 @@ class TrackEmbedding:
 
 
 # -- labels ----------------------------------------------------------------------------------
+def head_logits(heads: dict[str, np.ndarray], kind: str, emb: np.ndarray) -> np.ndarray:
+    """(N, E) -> (N, L) logits of a kind's head: linear (`<kind>.weight` (L, E), `.bias`), or with
+    a hidden layer first when the checkpoint has one (`<kind>.hidden.weight` (H, E), `.bias`
+    (H,), ReLU; `<kind>.weight` is then (L, H))."""
+    x = emb
+    hidden = heads.get(f"{kind}.hidden.weight")
+    if hidden is not None:
+        x = np.maximum(x @ hidden.T + heads[f"{kind}.hidden.bias"], 0.0)  # (N, H)
+    return x @ heads[f"{kind}.weight"].T + heads[f"{kind}.bias"]  # (N, L)
+
+
 def label_prompts(templates: dict[str, str], labels: Sequence[str], kind: str) -> list[str]:
     """The text each label is embedded as: the genre or tag prompt of the checkpoint."""
     if kind == "genres":
@@ -184,10 +195,9 @@ class Scorer:
         return f"{kind}.weight" in self.assets.heads
 
     def head_scores(self, emb: np.ndarray, kind: str) -> np.ndarray:
-        """(N, E) -> (N, L) probabilities from a trained linear head (sigmoid for every tag kind,
+        """(N, E) -> (N, L) probabilities from a trained head (sigmoid for every tag kind,
         softmax for genres)."""
-        heads = self.assets.heads
-        logits = emb @ heads[f"{kind}.weight"].T + heads[f"{kind}.bias"]  # (N, L)
+        logits = head_logits(self.assets.heads, kind, emb)  # (N, L)
         probs = softmax(logits) if kind == "genres" else sigmoid(logits)
         return probs.astype(np.float32)
 

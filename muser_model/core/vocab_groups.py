@@ -194,13 +194,18 @@ def tag_kinds(table: dict | None, tags: list[str] | tuple[str, ...]) -> dict[str
 def check_kind_shapes(kinds: dict[str, Vocabulary], shapes: dict[str, tuple[int, ...]]) -> None:
     """VocabularyError when a tag kind's head (`<kind>.weight`, `<kind>.bias`) or prompt
     embeddings (`label_embeddings.<kind>`) in `shapes` (name -> shape) do not have one row per
-    label of its vocabulary."""
+    label of its vocabulary, or when a head's hidden layer (`<kind>.hidden.weight`) does not
+    have one row per input column of `<kind>.weight`."""
     for kind, vocab in kinds.items():
         for name in (f"{kind}.weight", f"{kind}.bias", f"label_embeddings.{kind}"):
             shape = shapes.get(name)
             if shape is not None and (len(shape) == 0 or shape[0] != len(vocab.tags)):
                 raise VocabularyError(f"{name} has shape {tuple(shape)}, the {vocab.name} vocabulary "
                                       f"{len(vocab.tags)} labels")
+        hidden, out = shapes.get(f"{kind}.hidden.weight"), shapes.get(f"{kind}.weight")
+        if hidden is not None and (out is None or len(hidden) != 2 or len(out) != 2 or out[1] != hidden[0]):
+            raise VocabularyError(f"{kind}.hidden.weight has shape {tuple(hidden)}, which does not "
+                                  f"feed {kind}.weight {tuple(out) if out is not None else '(missing)'}")
 
 
 def checked_tag_kinds(table: dict | None, tags: list[str] | tuple[str, ...],

@@ -1,5 +1,6 @@
-"""Linear heads on track embeddings: their targets (hard labels, teacher soft labels, teacher
-genre evidence) and the linear probe fitted on frozen embeddings after training.
+"""Heads on track embeddings: their targets (hard labels, teacher soft labels, teacher genre
+evidence), the linear probe fitted on frozen embeddings after training, and the tag heads with
+one hidden layer (`fit_mlp_tag_heads`) fitted the same way.
 
 Kinds: "genres" (softmax), "tags" (the MTT-50 vocabulary, sigmoid) and one kind per extra tag
 vocabulary the clips' teacher scores cover ("msd": MSD-50, sigmoid). The trainer's jointly trained
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from muser_model.torch_engine.inference import TrackEmbedding
@@ -113,3 +115,53 @@ def _fit(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, steps: int,
         loss.backward()
         opt.step()
     return layer.weight.detach().clone(), layer.bias.detach().clone()
+
+
+# Tag heads with a hidden layer, fitted on frozen track embeddings: minibatch AdamW with dropout.
+# Track embeddings have unit norm, so they are scaled up while fitting (and the scale folded into
+# the first layer) to give the optimiser logits of a usable size from the start.
+MLP_HIDDEN = 512
+MLP_STEPS = 3000
+MLP_BATCH = 256
+MLP_LR = 1e-3
+MLP_DROPOUT = 0.3
+MLP_INPUT_SCALE = 4.0
+
+
+def fit_mlp_tag_heads(clips: Sequence[Example], embs: Sequence[TrackEmbedding], tags: list[str],
+                      extra_vocabs: dict[str, list[str]] | None = None, hidden: int = MLP_HIDDEN,
+                      steps: int = MLP_STEPS, seed: int = 0, soft: bool = True) -> dict[str, torch.Tensor]:
+    """Tag heads ("tags" and each extra vocabulary with targets) with one ReLU hidden layer of
+    `hidden` units: "<kind>.hidden.weight" (H, E) / ".hidden.bias" and "<kind>.weight" (L, H) /
+    ".bias", the layout `muser_model.core.scoring.head_logits` reads. Same targets as the probe."""
+    x = torch.stack([torch.as_tensor(e.track()) for e in embs]).float()  # (N, E)
+    heads: dict[str, torch.Tensor] = {}
+    for i, kind in enumerate({"tags": tags, **(extra_vocabs or {})}):
+        target, weight = head_targets(clips, kind, tags, soft)
+        if float(weight.sum()) > 0:
+            layers = _fit_mlp(x, target, weight, hidden, steps, seed + i)
+            heads.update({f"{kind}.{name}": value for name, value in layers.items()})
+    return heads
+
+
+def _fit_mlp(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, hidden: int, steps: int,
+             seed: int) -> dict[str, torch.Tensor]:
+    """Soft BCE of a (E -> hidden -> L) ReLU network on the clips with weight > 0."""
+    keep = weight.reshape(-1) > 0
+    x, y, weight = x[keep] * MLP_INPUT_SCALE, y[keep], weight[keep].reshape(-1, 1)
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(x.shape[1], hidden), nn.ReLU(), nn.Dropout(MLP_DROPOUT),
+                        nn.Linear(hidden, y.shape[1]))
+    opt = torch.optim.AdamW(net.parameters(), lr=MLP_LR, weight_decay=0.0)
+    draw = torch.Generator().manual_seed(seed)
+    net.train()
+    for _ in range(steps):
+        idx = torch.randint(0, len(x), (min(MLP_BATCH, len(x)),), generator=draw)
+        loss = soft_bce(net(x[idx]), y[idx], weight[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    first, last = net[0], net[3]
+    return {"hidden.weight": (first.weight * MLP_INPUT_SCALE).detach().clone(),
+            "hidden.bias": first.bias.detach().clone(),
+            "weight": last.weight.detach().clone(), "bias": last.bias.detach().clone()}

@@ -76,6 +76,9 @@ class TrainConfig:
     # probe (linear, fitted after training) | finetune (trained jointly) | finetune+probe (trained
     # jointly, so their losses shape the towers, then refitted as the probe) | none
     heads: str = "probe"
+    # 0: linear tag heads; N > 0: after training, the MTT-50 and teacher-vocabulary tag heads are
+    # refitted with a hidden layer of N units on the frozen track embeddings (the genre head stays)
+    tag_head_hidden: int = 0
     head_weight: float = 1.0
     head_lr_scale: float = 10.0  # jointly trained heads and prompt scales learn this much faster
     # clips with teacher scores (a folder's ensemble_scores.npz): soft targets for the MTT-50 and
@@ -647,18 +650,26 @@ class Trainer:
         return ckpt
 
     def finalise(self) -> Checkpoint:
-        """The best (or last) checkpoint, with a linear probe fitted if asked, saved to `out`."""
+        """The best (or last) checkpoint, with a linear probe and hidden-layer tag heads fitted
+        if asked, saved to `out`."""
         from muser_train.training.heads import fit_heads
+        from muser_train.training.refit_heads import replace_tag_heads
 
         best = self.run_dir / "best.muser"
         source = best if best.is_file() else self.run_dir / "last.muser"
         ckpt = load_checkpoint(source)
-        if self.cfg.heads in ("probe", "finetune+probe"):
+        probe = self.cfg.heads in ("probe", "finetune+probe")
+        mlp = self.cfg.tag_head_hidden > 0 and self.cfg.heads != "none"
+        if probe or mlp:
             lm = LoadedModel(build_model(ckpt, self.device), ckpt, self.device)
             embs = embed_store(lm, self.train_store, [e.path for e in self.train_ex])
+        if probe:
             ckpt.heads = fit_heads(self.train_ex, embs, ckpt.tags, ckpt.genres, seed=self.cfg.seed,
                                    extra_vocabs=self.extra_vocabs, soft=self.cfg.soft_labels,
                                    evidence_weight=self.cfg.genre_evidence_weight)
+        if mlp:
+            replace_tag_heads(ckpt, self.train_ex, embs, self.cfg.tag_head_hidden, seed=self.cfg.seed,
+                              soft=self.cfg.soft_labels, corpus=self.cfg.corpus_name)
         ckpt.training["history"] = self.history
         ckpt.training["train_seconds"] = round(sum(r["seconds"] for r in self.history), 1)
         self.out.parent.mkdir(parents=True, exist_ok=True)
@@ -674,12 +685,14 @@ class Trainer:
 
 
 def start_heads_from(module: TrainModule, heads: dict[str, torch.Tensor]) -> list[str]:
-    """Copy the --init checkpoint's heads into the jointly trained ones where the shapes fit
-    (fine-tuning keeps what the heads knew); returns the kinds copied."""
+    """Copy the --init checkpoint's linear heads into the jointly trained ones where the shapes
+    fit (fine-tuning keeps what the heads knew); returns the kinds copied."""
     copied = []
     with torch.no_grad():
         for kind, layer in module.heads.items():
             w, b = heads.get(f"{kind}.weight"), heads.get(f"{kind}.bias")
+            if f"{kind}.hidden.weight" in heads:
+                continue  # a head with a hidden layer does not fit a linear one, whatever its shape
             if w is not None and b is not None and w.shape == layer.weight.shape:
                 layer.weight.copy_(w)
                 layer.bias.copy_(b)
