@@ -208,6 +208,9 @@ def test_refit_command_writes_hidden_tag_heads(scored_corpus, msd_checkpoint, tm
     assert tuple(after.heads["msd.weight"].shape) == (50, 6)
     assert after.training["tag_heads"]["clips"] == 9  # the corpus's training split
     assert all(torch.equal(after.state_dict[k], v) for k, v in before.state_dict.items())  # towers kept
+    from muser_train.evaluation.datacard import training_lines
+    assert any("refitted with 6 hidden units" in line and "9 training clips" in line
+               for line in training_lines(after))
     res = runner.invoke(app, ["tag", str(next(scored_corpus.rglob("*.wav"))), "-c", str(out), "--json"])
     assert res.exit_code == 0, res.stderr
     assert {e["method"] for e in json.loads(res.stdout)["tags_by_vocabulary"]["msd"]} == {"head"}

@@ -34,7 +34,17 @@ def training_lines(ckpt) -> list[str]:
         f"batch {t.get('batch_size')}, lr {t.get('lr')}, seed {t.get('seed')}, "
         f"{t.get('train_seconds', 0) / 60:.1f} min on {t.get('device')} ({t.get('machine')}), {t.get('date')}.",
         f"- Last epoch: {last}; selected: {t.get('selected', 'last epoch')}.",
-    ] + _distilled_lines(ckpt)
+    ] + _distilled_lines(ckpt) + _tag_head_lines(ckpt)
+
+
+def _tag_head_lines(ckpt) -> list[str]:
+    h = ckpt.training.get("tag_heads")
+    if not h:
+        return []
+    return [f"- Then the tag heads ({', '.join(h.get('heads', []))}) were refitted with {h.get('hidden')} "
+            f"hidden units (ReLU) on the frozen track embeddings of {h.get('clips')} training clips "
+            f"(`python -m muser_train.training.refit_heads`, {h.get('steps')} steps, seed {h.get('seed')}); "
+            f"the towers and the genre head are those of the training run."]
 
 
 def _distilled_lines(ckpt) -> list[str]:
