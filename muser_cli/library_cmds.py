@@ -180,25 +180,31 @@ def search(
     if not text.strip() and not filters.active():
         raise _empty_query()
     lib = Library.open(library)
-    model_hash, embed = _text_embedder(lib, checkpoint, device)
-    hits = search_text(lib, embed, model_hash, text, limit, filters, _collapse(no_duplicates))
+    model_hash, embed, scorer = _query_model(lib, checkpoint, device)
+    hits = search_text(lib, embed, model_hash, text, limit, filters, _collapse(no_duplicates), scorer)
+    if hits and hits[0].ranked_by_tag:
+        output.message(f"ranked by the trained head's probability of the tag {hits[0].ranked_by_tag} "
+                       "(add a word for a text search)")
     _show_hits(hits, as_json, m3u)
 
 
-def _text_embedder(lib, checkpoint: Optional[Path], device: str):
-    """(checkpoint hash, texts -> vectors): numpy from the checkpoint's numpy section (no torch
-    import, the fast path), else the full model."""
+def _query_model(lib, checkpoint: Optional[Path], device: str):
+    """(checkpoint hash, texts -> vectors, scorer of its heads): numpy from the checkpoint's
+    numpy section (no torch import, the fast path), else the full model."""
     from muser_model.core.checkpoint import checkpoint_hash, default_checkpoint_path
-    from muser_model.library.query import numpy_text_embedder
+    from muser_model.core.scoring import Scorer
+    from muser_model.library.query import numpy_query_model
 
     path = checkpoint or default_checkpoint_path()
     model_hash = checkpoint_hash(path)
     lib.check_model(model_hash)
-    fast = numpy_text_embedder(path)
+    fast = numpy_query_model(path)
     if fast is not None:
-        return model_hash, fast
+        return model_hash, *fast
+    from muser_model.torch_engine.inference import engine_of
+
     lm = load_model_or_exit(checkpoint, device)
-    return model_hash, lambda texts: lm.embed_texts(texts).float().cpu().numpy()
+    return model_hash, lambda texts: lm.embed_texts(texts).float().cpu().numpy(), Scorer(engine_of(lm))
 
 
 def _empty_query():

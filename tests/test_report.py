@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from muser_model.torch_engine.runtime import load_model
 from tests.test_train import _corpus
 from muser_train.training.datasets import Example
-from muser_train.evaluation.report import report, text_recall
+from muser_train.evaluation.evaluate import embed_clips
+from muser_train.evaluation.report import heldout_clips, report, text_recall
 
 
 class _StubModel:
@@ -154,3 +155,36 @@ def test_query_words_rank_clips_against_the_teachers(tmp_path, tiny_checkpoint, 
     rho = json.loads(capsys.readouterr().out)[str(tiny_checkpoint)]
     assert set(rho) == {"sad", "jazz"} and all(-1.0 <= v <= 1.0 for v in rho.values())
     assert main(["--corpus", str(corpus), "-c", str(tiny_checkpoint), "--words", "x=not a tag"]) == 2
+
+
+def test_query_words_rank_a_tag_word_by_its_head_as_search_does(tmp_path, tiny_checkpoint, msd_checkpoint, capsys):
+    import json
+    import numpy as np
+    from muser_train.evaluation.query_words import main
+    from tests.conftest import write_scores
+
+    corpus = _corpus(tmp_path / "c", per_genre=4)
+    with open(corpus / "captions.csv", newline="") as f:
+        write_scores(corpus, [r["path"] for r in csv.DictReader(f)])
+
+    def rho(checkpoint, *extra):
+        assert main(["--corpus", str(corpus), "-c", str(checkpoint), "--words", "sad=sad", *extra]) == 0
+        return json.loads(capsys.readouterr().out)[str(checkpoint)]["sad"]
+
+    assert rho(tiny_checkpoint) == rho(tiny_checkpoint, "--text-only")  # no MSD head: the text ranking
+    # with an MSD head, "sad" is scored by it: the same number by hand
+    from muser_model.core.scoring import Scorer
+    from muser_model.core.vocab_groups import VOCABULARIES
+    from muser_model.torch_engine.inference import engine_of
+    from muser_train.evaluation.query_words import spearman
+
+    lm = load_model(msd_checkpoint, "cpu")
+    clips, _ = heldout_clips(corpus)
+    kept, embs = embed_clips(lm, [c for c in clips if c.teacher])
+    fused = np.stack([e.track().numpy() for e in embs])  # (N, E)
+    j = list(VOCABULARIES["msd"].labels).index("sad")
+    head = Scorer(engine_of(lm)).head_scores(fused, "msd")[:, j]
+    teacher = np.array([c.teacher["msd"][j] for c in kept])
+    assert len(kept) >= 3 and rho(msd_checkpoint) == round(spearman(head, teacher), 3)
+    cosine = fused @ lm.embed_texts(["sad"]).float().numpy()[0]
+    assert rho(msd_checkpoint, "--text-only") == round(spearman(cosine, teacher), 3)

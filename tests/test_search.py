@@ -169,7 +169,7 @@ def test_the_torch_fallback_ranks_as_the_numpy_path(indexed, tiny_checkpoint, mo
     import muser_model.library.query as query
 
     fast = _lines(_run("search", "slow blues", "--json", "-c", tiny_checkpoint).stdout)
-    monkeypatch.setattr(query, "numpy_text_embedder", lambda checkpoint: None)  # e.g. a format-1 checkpoint
+    monkeypatch.setattr(query, "numpy_query_model", lambda checkpoint: None)  # e.g. a format-1 checkpoint
     slow = _lines(_run("search", "slow blues", "--json", "-c", tiny_checkpoint).stdout)
     assert [h["path"] for h in fast] == [h["path"] for h in slow]
     assert [h["score"] for h in fast] == pytest.approx([h["score"] for h in slow], abs=1e-3)
@@ -184,9 +184,9 @@ def test_index_removes_the_query_head_older_versions_kept(indexed, tiny_checkpoi
 
 
 def test_query_embedder_comes_from_the_checkpoint_numpy_section(tiny_checkpoint, tiny_model):
-    from muser_model.library.query import numpy_text_embedder
+    from muser_model.library.query import numpy_query_model
 
-    embed = numpy_text_embedder(tiny_checkpoint)
+    embed, _ = numpy_query_model(tiny_checkpoint)
     got = embed(["slow blues", "loud rock"])  # (2, E)
     want = tiny_model.embed_texts(["slow blues", "loud rock"]).float().cpu().numpy()
     assert got.shape == want.shape and abs(got - want).max() < 1e-4

@@ -194,6 +194,19 @@ class Scorer:
     def has_head(self, kind: str) -> bool:
         return f"{kind}.weight" in self.assets.heads
 
+    def head_tag(self, word: str) -> tuple[str, int] | None:
+        """(tag kind, label index) of the tag named `word` (case and spacing ignored) in a tag
+        kind that has a trained head; the teacher vocabularies ("msd") before MTT-50, whose
+        labels ("rock", "metal") they share. None when no headed vocabulary has that label."""
+        wanted = " ".join(word.lower().split())
+        for kind in [*self.assets.extra_tag_kinds, vocab_groups.MAIN_KIND]:
+            if kind not in self.assets.tag_kinds or not self.has_head(kind):
+                continue
+            labels = [label.lower() for label in self.assets.vocabulary(kind)]
+            if wanted in labels:
+                return kind, labels.index(wanted)
+        return None
+
     def head_scores(self, emb: np.ndarray, kind: str) -> np.ndarray:
         """(N, E) -> (N, L) probabilities from a trained head (sigmoid for every tag kind,
         softmax for genres)."""

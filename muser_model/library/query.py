@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from muser_model.core.errors import MuserError
+from muser_model.core.scoring import Scorer
 from muser_model.library.catalogue import TEXT_FIELDS, Filters, like_pattern  # noqa: F401  (re-exported)
 from muser_model.library.store import Library, LibraryError
 
@@ -74,22 +75,25 @@ class Hit:
     duration: float | None
     predicted_genre: str = ""  # muser's prediction ('' until `muser index` has predicted it)
     predicted_tags: list[dict] = field(default_factory=list)  # [{"label", "score"}] best first
+    score_kind: str = "cosine"  # or "probability": the query was one tag word, ranked by its head
+    ranked_by_tag: str = ""  # that tag, "vocab:label" (e.g. "msd:sad"); "" for a text ranking
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
-def numpy_text_embedder(checkpoint: Path) -> TextEmbedder | None:
-    """Query embedding without torch, from the checkpoint's own numpy section (its MiniLM and
-    text projection; loading it takes ~0.03 s): None for a checkpoint without that section, or
-    one that fine-tuned its text tower (the numpy MiniLM is the frozen one)."""
+def numpy_query_model(checkpoint: Path) -> tuple[TextEmbedder, Scorer] | None:
+    """(query embedder, scorer of the checkpoint's heads) without torch, from the checkpoint's
+    own numpy section (its MiniLM, text projection and heads; loading it takes ~0.03 s): None
+    for a checkpoint without that section, or one that fine-tuned its text tower (the numpy
+    MiniLM is the frozen one)."""
     from muser_model.core.checkpoint import has_numpy_section
     from muser_model.numpy_engine.audio import NumpyMuser
 
     if not has_numpy_section(checkpoint):
         return None
     model = NumpyMuser.load(checkpoint)
-    return model.embed_texts if model.can_embed_text else None
+    return (model.embed_texts, Scorer(model)) if model.can_embed_text else None
 
 
 def check_ready(lib: Library, model_hash: str) -> None:
@@ -120,8 +124,34 @@ def _rank(lib: Library, query: np.ndarray, limit: int, filters: Filters,
         ann, _ = lib.ann()
         scored = ann.query(query, want, allowed)
     scored = [(i, s) for i, s in scored if i != exclude]
+    return _hits(lib, scored, limit, collapse, query if exclude is not None else None)
+
+
+def _rank_by_head(lib: Library, scorer: Scorer, head_tag: tuple[str, int], limit: int,
+                  filters: Filters, collapse: float | None = None) -> list[Hit]:
+    """The `limit` tracks (of those `filters` allow) with the highest probability of one tag
+    from its trained head, on the stored track vectors; ties by track id."""
+    kind, index = head_tag
+    ids, vectors = lib.catalogue.vectors(lib.model_hash, _candidates(lib, filters))
+    if not len(ids):
+        return []
+    probs = scorer.head_scores(vectors, kind)[:, index]  # (N,)
+    want = limit if collapse is None else 2 * limit + 8
+    order = np.lexsort((ids, -probs))[:want]
+    vocab = scorer.assets.vocab_and_groups(kind)[0]
+    tag = f"{vocab}:{scorer.assets.vocabulary(kind)[index]}"
+    hits = _hits(lib, [(int(ids[i]), float(probs[i])) for i in order], limit, collapse)
+    for hit in hits:
+        hit.score_kind, hit.ranked_by_tag = "probability", tag
+    return hits
+
+
+def _hits(lib: Library, scored: list[tuple[int, float]], limit: int, collapse: float | None,
+          seed: np.ndarray | None = None) -> list[Hit]:
+    """Hits for the best-first (track id, score) pairs: near-duplicates collapsed (see
+    _collapse), cut to `limit`."""
     if collapse is not None:
-        scored = _collapse(lib, scored, collapse, query if exclude is not None else None)
+        scored = _collapse(lib, scored, collapse, seed)
     scored = scored[:limit]
     rows = lib.catalogue.rows(i for i, _ in scored)
     return [_hit(rank, score, rows[i]) for rank, (i, score) in enumerate(scored, 1) if i in rows]
@@ -152,14 +182,23 @@ def _hit(rank: int, score: float, row: dict) -> Hit:
 
 
 def search_text(lib: Library, embed: TextEmbedder, model_hash: str, text: str, limit: int = 10,
-                filters: Filters | None = None, collapse: float | None = None) -> list[Hit]:
+                filters: Filters | None = None, collapse: float | None = None,
+                scorer: Scorer | None = None) -> list[Hit]:
     """Rank the library's tracks against a text query; `embed` maps texts into the space of the
     checkpoint whose hash is `model_hash` (the numpy path or `LoadedModel.embed_texts`). With
-    `collapse` (a cosine, e.g. DUPLICATE_COSINE) near-identical tracks count once."""
+    `collapse` (a cosine, e.g. DUPLICATE_COSINE) near-identical tracks count once.
+
+    With `scorer` (the same checkpoint's), a query that is exactly one tag of a vocabulary with a
+    trained head ("sad", "80s", "heavy metal", "piano") is ranked by that head's probability
+    instead: the heads follow the teachers far more closely than a single word's text embedding
+    does (docs/MODEL_CARD.md). Any other query, or a tag with more words, is a text search."""
     words, filters = parse_query(text, filters)
     if not words and not filters.active():
         raise QueryError("empty query: give some words, e.g. muser search \"melancholic piano\"")
     check_ready(lib, model_hash)
+    head_tag = scorer.head_tag(words) if scorer is not None and words else None
+    if head_tag is not None:
+        return _rank_by_head(lib, scorer, head_tag, limit, filters, collapse)
     if not words:  # filters only: rank the matching tracks by their genre or artist
         words = " ".join(filter(None, [filters.genre, filters.predicted_genre, *filters.tags,
                                        filters.artist])) or "music"

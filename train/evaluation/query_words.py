@@ -4,11 +4,13 @@
         [--source realmusic] [--words "sad=sad" "heavy metal=heavy metal" ...]
 
 For each held-out clip with teacher scores (an `ensemble_scores.npz` beside the corpus's
-captions.csv; `--source` keeps the clips whose path starts with that sub-corpus), the query is
-embedded as `muser search` embeds it (the raw words, no prompt) and the cosine to each clip's
-fused embedding is ranked against the MSD-50 ensemble's probability of the word's tag: the
-Spearman correlation over the clips (1: the search ranks clips as the teachers would; 0: no
-relation). JSON on stdout, {checkpoint: {word: rho}}.
+captions.csv; `--source` keeps the clips whose path starts with that sub-corpus), each clip is
+scored as `muser search` ranks it: by the trained head's probability when the query is one tag
+of a headed vocabulary (`Scorer.head_tag`), else by the cosine of the query's embedding (the raw
+words, no prompt) to the clip's fused embedding; `--text-only` always uses the cosine. The
+scores are ranked against the MSD-50 ensemble's probability of the word's tag: the Spearman
+correlation over the clips (1: the search ranks clips as the teachers would; 0: no relation).
+JSON on stdout, {checkpoint: {word: rho}}.
 """
 from __future__ import annotations
 
@@ -44,13 +46,21 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def word_agreement(lm, clips, words: dict[str, str]) -> dict[str, float]:
+def word_agreement(lm, clips, words: dict[str, str], text_only: bool = False) -> dict[str, float]:
+    from muser_model.core.scoring import Scorer
+    from muser_model.torch_engine.inference import engine_of
+
     kept, embs = embed_clips(lm, clips)
     fused = torch.stack([e.track() for e in embs]).float()  # (N, E)
     probs = np.stack([c.teacher["msd"] for c in kept])  # (N, 50)
     labels = list(VOCABULARIES["msd"].labels)
-    sims = (fused @ lm.embed_texts(list(words)).float().cpu().t()).numpy()  # (N, W)
-    return {w: round(spearman(sims[:, j], probs[:, labels.index(tag)]), 3)
+    scores = (fused @ lm.embed_texts(list(words)).float().cpu().t()).numpy()  # (N, W) cosines
+    scorer = Scorer(engine_of(lm))
+    for j, word in enumerate(words):
+        head_tag = None if text_only else scorer.head_tag(word)
+        if head_tag is not None:  # as muser search ranks a one-tag query
+            scores[:, j] = scorer.head_scores(fused.numpy(), head_tag[0])[:, head_tag[1]]
+    return {w: round(spearman(scores[:, j], probs[:, labels.index(tag)]), 3)
             for j, (w, tag) in enumerate(words.items())}
 
 
@@ -62,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-c", "--checkpoint", action="append", required=True)
     ap.add_argument("--source", default="", help="only clips under this sub-corpus (e.g. realmusic)")
     ap.add_argument("--words", nargs="*", help='"query=MSD tag" pairs (default: a dozen)')
+    ap.add_argument("--text-only", action="store_true",
+                    help="rank by the query's text embedding even for a one-tag query")
     args = ap.parse_args(argv)
     words = dict(w.split("=", 1) for w in args.words) if args.words else DEFAULT_WORDS
     unknown = [t for t in words.values() if t not in VOCABULARIES["msd"].labels]
@@ -73,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(clips) < 3:
         print(f"error: {args.corpus}: fewer than 3 held-out clips with teacher scores", file=sys.stderr)
         return 1
-    out = {ck: word_agreement(load_model(ck, "cpu"), clips, words) for ck in args.checkpoint}
+    out = {ck: word_agreement(load_model(ck, "cpu"), clips, words, args.text_only) for ck in args.checkpoint}
     print(json.dumps(out, indent=1))
     return 0
 
