@@ -216,6 +216,15 @@ def test_refit_command_writes_hidden_tag_heads(scored_corpus, msd_checkpoint, tm
     assert {e["method"] for e in json.loads(res.stdout)["tags_by_vocabulary"]["msd"]} == {"head"}
 
 
+def test_refit_command_errors_are_one_line(msd_checkpoint, tmp_path, capsys):
+    out = tmp_path / "never.muser"
+    code = refit_main(["--checkpoint", str(msd_checkpoint), "--corpus", str(tmp_path / "no corpus"),
+                       "--out", str(out), "--device", "cpu"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and err[0].startswith("error: ") and "no corpus" in err[0]
+    assert not out.exists()
+
+
 def test_training_with_tag_head_hidden_refits_only_the_tag_heads(scored_corpus, tmp_path):
     from muser_train.training.trainer import TrainConfig, train
     cfg = TrainConfig(data="folder", data_dir=str(scored_corpus), out=str(tmp_path / "m.muser"),

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from muser_model.core.checkpoint import Checkpoint, save_checkpoint
+from muser_model.core.errors import MuserError
 from muser_model.torch_engine.inference import TrackEmbedding
 from muser_model.torch_engine.runtime import LoadedModel, load_model
 from muser_train.evaluation.evaluate import embed_clips
@@ -63,9 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.hidden < 1 or args.steps < 1:
         ap.error("--hidden and --steps must be at least 1")
-    lm = load_model(args.checkpoint, args.device)
-    ckpt = refit_tag_heads(lm, args.corpus, args.hidden, args.steps, args.seed)
-    digest = save_checkpoint(ckpt, args.out)
+    try:
+        lm = load_model(args.checkpoint, args.device)
+        ckpt = refit_tag_heads(lm, args.corpus, args.hidden, args.steps, args.seed)
+        digest = save_checkpoint(ckpt, args.out)
+    except MuserError as exc:  # a bad checkpoint, corpus folder or device: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     print(f"saved {args.out}: tag heads {', '.join(ckpt.training['tag_heads']['heads'])} refitted "
           f"({args.hidden} hidden units, {ckpt.training['tag_heads']['clips']} clips), hash {digest[:12]}",
           file=sys.stderr)
