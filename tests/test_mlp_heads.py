@@ -225,6 +225,7 @@ def test_refit_command_errors_are_one_line(msd_checkpoint, tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_training_with_tag_head_hidden_refits_only_the_tag_heads(scored_corpus, tmp_path):
     from muser_train.training.trainer import TrainConfig, train
     cfg = TrainConfig(data="folder", data_dir=str(scored_corpus), out=str(tmp_path / "m.muser"),

@@ -28,13 +28,16 @@ def headed_checkpoint(msd_checkpoint, tmp_path_factory):
     return path
 
 
-@pytest.fixture
-def library(tmp_path, monkeypatch, headed_checkpoint):
-    monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
-    files = make_library(tmp_path / "music")
-    res = run_cli("index", tmp_path / "music", "-c", headed_checkpoint, "--workers", 1)
-    assert res.exit_code == 0, res.stderr
-    return files
+@pytest.fixture(scope="module")
+def library(tmp_path_factory, headed_checkpoint):
+    """A small library indexed once for the module (the tests only read it)."""
+    root = tmp_path_factory.mktemp("tagwords")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MUSER_HOME", str(root / "home"))
+        files = make_library(root / "music")
+        res = run_cli("index", root / "music", "-c", headed_checkpoint, "--workers", 1)
+        assert res.exit_code == 0, res.stderr
+        yield files
 
 
 def _head_order(checkpoint, kind: str, label: str) -> tuple[list[str], np.ndarray]:
