@@ -56,10 +56,14 @@ def word_agreement(lm, clips, words: dict[str, str], text_only: bool = False) ->
     labels = list(VOCABULARIES["msd"].labels)
     scores = (fused @ lm.embed_texts(list(words)).float().cpu().t()).numpy()  # (N, W) cosines
     scorer = Scorer(engine_of(lm))
+    head_probs: dict[str, np.ndarray] = {}  # kind -> (N, L), each head run once
     for j, word in enumerate(words):
         head_tag = None if text_only else scorer.head_tag(word)
         if head_tag is not None:  # as muser search ranks a one-tag query
-            scores[:, j] = scorer.head_scores(fused.numpy(), head_tag[0])[:, head_tag[1]]
+            kind, index = head_tag
+            if kind not in head_probs:
+                head_probs[kind] = scorer.head_scores(fused.numpy(), kind)
+            scores[:, j] = head_probs[kind][:, index]
     return {w: round(spearman(scores[:, j], probs[:, labels.index(tag)]), 3)
             for j, (w, tag) in enumerate(words.items())}
 

@@ -83,18 +83,29 @@ def fit_heads(clips: Sequence[Example], embs: Sequence[TrackEmbedding], tags: li
     "tags" and each extra vocabulary where any clip has a target. Returns "<kind>.weight"/".bias"."""
     torch.manual_seed(seed)
     heads: dict[str, torch.Tensor] = {}
-    x = torch.stack([torch.as_tensor(e.track()) for e in embs]).float()  # (N, E)
+    x = _track_matrix(embs)
     target, weight = genre_targets(clips, genres, soft, evidence_weight)
     if genres and len({int(i) for i in target[weight > 0].argmax(-1)}) >= 2:
         w, b = _fit(x, target, weight, steps, multilabel=False)
         heads.update({"genres.weight": w, "genres.bias": b})
-    kinds = {"tags": tags, **(extra_vocabs or {})}
-    for kind in kinds:
+    for kind, target, weight in _tag_kind_targets(clips, tags, extra_vocabs, soft):
+        w, b = _fit(x, target, weight, steps, multilabel=True)
+        heads.update({f"{kind}.weight": w, f"{kind}.bias": b})
+    return heads
+
+
+def _track_matrix(embs: Sequence[TrackEmbedding]) -> torch.Tensor:
+    return torch.stack([torch.as_tensor(e.track()) for e in embs]).float()  # (N, E)
+
+
+def _tag_kind_targets(clips: Sequence[Example], tags: list[str], extra_vocabs: dict[str, list[str]] | None,
+                      soft: bool):
+    """(kind, (N, L) targets, (N, 1) weights) for "tags" and each extra vocabulary, in that
+    order, leaving out a kind no clip has a target for."""
+    for kind in {"tags": tags, **(extra_vocabs or {})}:
         target, weight = head_targets(clips, kind, tags, soft)
         if float(weight.sum()) > 0:
-            w, b = _fit(x, target, weight, steps, multilabel=True)
-            heads.update({f"{kind}.weight": w, f"{kind}.bias": b})
-    return heads
+            yield kind, target, weight
 
 
 def _fit(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, steps: int,
@@ -134,13 +145,12 @@ def fit_mlp_tag_heads(clips: Sequence[Example], embs: Sequence[TrackEmbedding], 
     """Tag heads ("tags" and each extra vocabulary with targets) with one ReLU hidden layer of
     `hidden` units: "<kind>.hidden.weight" (H, E) / ".hidden.bias" and "<kind>.weight" (L, H) /
     ".bias", the layout `muser_model.core.scoring.head_logits` reads. Same targets as the probe."""
-    x = torch.stack([torch.as_tensor(e.track()) for e in embs]).float()  # (N, E)
+    x = _track_matrix(embs)
     heads: dict[str, torch.Tensor] = {}
-    for i, kind in enumerate({"tags": tags, **(extra_vocabs or {})}):
-        target, weight = head_targets(clips, kind, tags, soft)
-        if float(weight.sum()) > 0:
-            layers = _fit_mlp(x, target, weight, hidden, steps, seed + i)
-            heads.update({f"{kind}.{name}": value for name, value in layers.items()})
+    kind_seed = {kind: seed + i for i, kind in enumerate({"tags": tags, **(extra_vocabs or {})})}
+    for kind, target, weight in _tag_kind_targets(clips, tags, extra_vocabs, soft):
+        layers = _fit_mlp(x, target, weight, hidden, steps, kind_seed[kind])
+        heads.update({f"{kind}.{name}": value for name, value in layers.items()})
     return heads
 
 
