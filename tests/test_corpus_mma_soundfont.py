@@ -40,3 +40,21 @@ def test_subsample_keeps_the_plan_and_its_held_out_grooves(monkeypatch, tmp_path
     held_out = {(t["genre"], t["variant"], t.get("piece")) for t in full if t["split"] == "test"}
     assert {(t["genre"], t["variant"], t.get("piece")) for t in kept if t["split"] == "train"}.isdisjoint(held_out)
     assert any(t["split"] == "test" for t in kept) and len(kept) == (len(full) + 2) // 3
+
+
+def test_complement_renders_exactly_what_subsample_leaves_out():
+    """--complement-of N plus --subsample N is the whole plan, each task once, in plan order."""
+    from muser_train.corpus.mma import thin
+    plan = [{"i": i} for i in range(20)]
+    every_6th, rest = thin(plan, subsample=6), thin(plan, complement_of=6)
+    assert [t["i"] for t in every_6th] == [0, 6, 12, 18]
+    assert len(rest) == 16 and not {t["i"] for t in rest} & {t["i"] for t in every_6th}
+    assert sorted(t["i"] for t in every_6th + rest) == list(range(20))
+    assert thin(plan) == plan and thin(plan, complement_of=1) == plan
+
+
+def test_complement_with_subsample_is_a_one_line_error(tmp_path):
+    from muser_train.corpus import mma
+    with pytest.raises(SystemExit, match="exclude each other"):
+        mma.main(["--out", str(tmp_path / "x"), "--subsample", "6", "--complement-of", "6"])
+

@@ -51,3 +51,23 @@ def test_teacher_scores_start_from_the_committed_file(tmp_path, monkeypatch):
 
 def test_realmusic_is_opt_in():
     assert "realmusic" not in build.SOURCES and "realmusic" in build.BUILDERS
+
+
+def test_mma_extra_renders_the_rest_of_the_mma_plan_without_teachers(tmp_path, monkeypatch):
+    """`--sources mma mma_extra`: the same plan twice (every 6th clip; the training clips it leaves
+    out), mood captions for both, teacher scores only for `mma`; both merge with their prefix."""
+    calls, scored, moods = [], [], []
+    monkeypatch.setattr(build, "run_step", fake_builder(calls))
+    monkeypatch.setattr(build, "running_elsewhere", lambda module, sub: False)
+    monkeypatch.setattr(build, "teacher_scores", lambda sub, name: scored.append(name) or "0 scored")
+    monkeypatch.setattr(build, "add_mood", lambda sub, jobs, seed: moods.append(sub.name) or {})
+    assert build.main(["--out", str(tmp_path), "--sources", "mma", "mma_extra"]) == 0
+    (_, _, m1, *a1), (_, _, m2, *a2) = calls
+    assert m1 == m2 == "muser_train.corpus.mma"
+    assert a1[a1.index("--clips-per-style"):][:4] == a2[a2.index("--clips-per-style"):][:4]
+    assert a2[a2.index("--complement-of") + 1] == a1[a1.index("--subsample") + 1] == "6"
+    assert a2[a2.index("--only-split") + 1] == "train"
+    assert scored == ["mma"] and moods == ["mma", "mma_extra"]
+    from muser_train.corpus.common import read_csv
+    _, rows = read_csv(tmp_path / "captions.csv")
+    assert sorted(r["id"] for r in rows) == ["mma/a.flac", "mma_extra/a.flac"]

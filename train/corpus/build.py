@@ -4,6 +4,9 @@
 
 Steps (each is skipped when its output is already there):
   a. OUT/mma     corpus.mma --clips-per-style 40 --classical-clips 320 --subsample 6 (MIDI renders)
+     OUT/mma_extra  the training clips of the same plan that `mma` leaves out (`--complement-of 6
+                 --only-split train`: about 1,830 more genre-labelled renders of the training
+                 grooves and pieces, none held out; opt-in with --sources ... mma_extra)
   b. OUT/games   corpus.games (music of seven Debian game packages)
      OUT/scores  corpus.scores (music21 scores: Palestrina, trecento, Beethoven quartets, folk
                  fiddle tunes; composer/period/instrument labels)
@@ -16,7 +19,8 @@ Steps (each is skipped when its output is already there):
   c. mood        MMA rows get mood captions from corpus.mood: tempo and key from their known
                  `tempo`/`key` columns, loudness/dynamics/brightness measured on the audio.
                  Appended to `texts`; a row is done once its `mood_words` column is filled.
-  d. teachers    OUT/NAME/ensemble_scores.npz: the MTT-50 and MSD-50 ensemble probabilities of
+  d. teachers    (not for mma_extra: its renders supervise genre and text only)
+                 OUT/NAME/ensemble_scores.npz: the MTT-50 and MSD-50 ensemble probabilities of
                  every clip (`muser_train.teachers.score_manifest`, resumable), starting from the
                  committed train/corpus/data/NAME_teacher_scores.npz where there is one, so only
                  clips it lacks are scored (a failure is reported, not fatal).
@@ -38,11 +42,19 @@ from muser_train.corpus import common, mood
 from muser_train.corpus.common import SR, copy_atomic, count_by, hours, read_csv, write_csv, write_json
 
 SOURCES = ("mma", "games", "scores")
-OPTIONAL_SOURCES = ("realmusic", "renders")  # built only when named in --sources
+OPTIONAL_SOURCES = ("realmusic", "renders", "mma_extra")  # built only when named in --sources
 # The plan of the first checkpoints (40 clips per groove file, 320 classical: the same held-out
 # groove files, variants and pieces, so a checkpoint fine-tuned from them is tested on clips none
 # of its stages trained on), rendering every 6th clip: about 490 clips, 1.6 h.
-MMA_ARGS = ["--clips-per-style", "40", "--classical-clips", "320", "--subsample", "6"]
+MMA_PLAN = ["--clips-per-style", "40", "--classical-clips", "320"]
+MMA_ARGS = [*MMA_PLAN, "--subsample", "6"]
+# The rest of that plan's training clips (the five in six that `mma` leaves out): more genre-
+# labelled renders of the same training grooves, never a held-out groove, variant or piece.
+MMA_EXTRA_ARGS = [*MMA_PLAN, "--complement-of", "6", "--only-split", "train"]
+MMA_SOURCES = ("mma", "mma_extra")  # MMA renders: known tempo and key, so mood captions (step c)
+# Sources that supervise genre and text only: step d runs no teacher over them (about 0.8 s a clip
+# on 2 cores, 25 min for mma_extra), and training gives their clips no tag-head target.
+UNSCORED_SOURCES = ("mma_extra",)
 TEACHER_PATCHES = 2  # the teachers score two evenly spread 3 s patches of each 12 s clip (half the cost)
 TEACHER_SCORES_FILE = "ensemble_scores.npz"  # read by the folder dataset (training.datasets)
 # What the MMA sub-corpus is made of (see corpus/mma.py); the games list their own.
@@ -74,6 +86,7 @@ def running_elsewhere(module: str, sub: Path) -> bool:
 
 BUILDERS = {  # sub-corpus -> (module, extra arguments)
     "mma": ("muser_train.corpus.mma", MMA_ARGS),
+    "mma_extra": ("muser_train.corpus.mma", MMA_EXTRA_ARGS),
     "games": ("muser_train.corpus.games", []),
     # as built for the shipped checkpoint: Monteverdi left out (some madrigal MIDIs render for an hour)
     "scores": ("muser_train.corpus.scores", ["--scale", "0.6", "--sources", "palestrina", "trecento",
@@ -229,8 +242,9 @@ def merge(out: Path, sources=SOURCES) -> dict:
         per_source[name] = {"clips": len(rows), "hours": hours(len(rows)),
                             "splits": count_by(rows, "split"), "genres": count_by(rows, "genre")}
     licences: dict[str, object] = {}
-    if "mma" in subs:
-        licences["mma"] = MMA_LICENCES
+    for name in MMA_SOURCES:
+        if name in subs:
+            licences[name] = MMA_LICENCES
     if "scores" in subs:
         licences["scores"] = {"music21 corpus scores": "public-domain works; music21 BSD-3-Clause",
                               "FluidR3_GM soundfont": "MIT", "TimGM6mb soundfont": "GPL-2"}
@@ -259,11 +273,12 @@ def main(argv=None) -> int:
     steps: dict[str, object] = {}
     for name in args.sources:
         steps[name] = ensure(name, out, args.seed, args.jobs)
-    if (out / "mma" / "captions.csv").is_file() and "mma" in args.sources:
-        steps["mood_mma"] = add_mood(out / "mma", args.jobs, args.seed)
-        log(f"mood: {steps['mood_mma']}")
+    for name in MMA_SOURCES:
+        if name in args.sources and (out / name / "captions.csv").is_file():
+            steps[f"mood_{name}"] = add_mood(out / name, args.jobs, args.seed)
+            log(f"mood ({name}): {steps[f'mood_{name}']}")
     for name in args.sources:
-        if (out / name / "captions.csv").is_file():
+        if (out / name / "captions.csv").is_file() and name not in UNSCORED_SOURCES:
             steps[f"teacher_scores_{name}"] = teacher_scores(out / name, name)
     summary = merge(out, args.sources)
     summary["with_teacher_scores"] = merge_scores(out, args.sources)

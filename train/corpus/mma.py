@@ -631,6 +631,15 @@ COLUMNS = ["path", "text", "genre", "style", "groove", "tempo", "key", "progress
            "instruments", "soundfont", "tags", "split", "texts"]
 
 
+def thin(tasks: list[dict], subsample: int = 1, complement_of: int = 0) -> list[dict]:
+    """Every `subsample`-th task of the plan, or, with `complement_of` N, exactly the tasks that
+    `--subsample N` leaves out: a corpus rendered with --subsample N grows to the whole plan
+    without re-rendering or duplicating a clip (the plan, so its held-out grooves, is the same)."""
+    if complement_of > 1:
+        return [t for i, t in enumerate(tasks) if i % complement_of]
+    return tasks[:: max(1, subsample)]
+
+
 def restrict(tasks: list[dict], split: str | None, soundfont: str | None) -> list[dict]:
     """The planned tasks of one split (all for None), each rendered through `soundfont`
     ("NAME=PATH") when given; a one-line error exit for a malformed or missing soundfont."""
@@ -656,6 +665,9 @@ def main(argv=None):
     ap.add_argument("--subsample", type=int, default=1, metavar="N",
                     help="render every Nth clip of the plan (the plan, and so its held-out grooves "
                          "and pieces, stays that of --clips-per-style and --classical-clips)")
+    ap.add_argument("--complement-of", type=int, default=0, metavar="N",
+                    help="render the clips of the plan that --subsample N leaves out (grow a "
+                         "corpus built with --subsample N to the whole plan, in another folder)")
     ap.add_argument("--only-split", choices=("train", "test"),
                     help="render only the clips of one split of the same plan")
     ap.add_argument("--render-soundfont", metavar="NAME=PATH",
@@ -666,7 +678,9 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tasks, groove_info, heldout, test_progs, train_progs = plan(args)
-    tasks = restrict(tasks[:: max(1, args.subsample)], args.only_split, args.render_soundfont)
+    if args.complement_of and args.subsample > 1:
+        raise SystemExit("error: --complement-of and --subsample exclude each other")
+    tasks = restrict(thin(tasks, args.subsample, args.complement_of), args.only_split, args.render_soundfont)
     print(f"planned {len(tasks)} clips", flush=True)
 
     results, failures = {}, []
@@ -711,6 +725,7 @@ def main(argv=None):
                        if args.render_soundfont else SOUNDFONTS),
         "only_split": args.only_split,
         "subsample": args.subsample,
+        "complement_of": args.complement_of,
         "groove_to_genre": {f: gi["genre"] for f, gi in groove_info.items()},
         "groove_variants": {f: gi["variants"] for f, gi in groove_info.items()},
         "groove_docs": {f: gi["doc"] for f, gi in groove_info.items()},
