@@ -178,12 +178,14 @@ def test_replacing_tag_heads_keeps_the_genre_head_and_notes_the_fit(msd_checkpoi
     genre = {"genres.weight": torch.ones(10, e), "genres.bias": torch.zeros(10)}
     ckpt.heads = {**ckpt.heads, **genre}
     clips, _ = _xor_clips(32, seed=5)
+    clips += [Example("render.wav", ["x"], tags=["piano"]) for _ in range(3)]  # unscored: no target
     embs = [_embedding(torch.from_numpy(normalize(torch.randn(1, e).numpy()))) for _ in clips]
     assert replace_tag_heads(ckpt, clips, embs, hidden=4, steps=5, corpus="c") == ["msd", "tags"]
     assert torch.equal(ckpt.heads["genres.weight"], genre["genres.weight"])
     assert tuple(ckpt.heads["msd.weight"].shape) == (50, 4) and "tags.hidden.bias" in ckpt.heads
     assert ckpt.training["tag_heads"] == {"kind": "mlp", "hidden": 4, "steps": 5, "seed": 0,
-                                          "heads": ["msd", "tags"], "clips": 32, "corpus": "c"}
+                                          "heads": ["msd", "tags"], "clips": 35, "corpus": "c",
+                                          "targets": {"tags": 32, "msd": 32}}
 
 
 def test_start_heads_from_skips_hidden_heads_even_of_a_fitting_shape(tiny_checkpoint):
@@ -207,10 +209,11 @@ def test_refit_command_writes_hidden_tag_heads(scored_corpus, msd_checkpoint, tm
     assert tuple(after.heads["tags.hidden.weight"].shape) == (6, after.config.embed_dim)
     assert tuple(after.heads["msd.weight"].shape) == (50, 6)
     assert after.training["tag_heads"]["clips"] == 9  # the corpus's training split
+    assert after.training["tag_heads"]["targets"] == {"tags": 6, "msd": 6}  # its scored clips
     assert all(torch.equal(after.state_dict[k], v) for k, v in before.state_dict.items())  # towers kept
     from muser_train.evaluation.datacard import training_lines
-    assert any("refitted with 6 hidden units" in line and "9 training clips" in line
-               for line in training_lines(after))
+    assert any("refitted with 6 hidden units" in line and "9 training clips (with a target: "
+               "msd 6, tags 6)" in line for line in training_lines(after))
     res = runner.invoke(app, ["tag", str(next(scored_corpus.rglob("*.wav"))), "-c", str(out), "--json"])
     assert res.exit_code == 0, res.stderr
     assert {e["method"] for e in json.loads(res.stdout)["tags_by_vocabulary"]["msd"]} == {"head"}

@@ -85,6 +85,24 @@ def test_head_targets_prefer_teacher_probabilities_and_fall_back_to_hard_tags():
     assert weight.flatten().tolist() == [1.0]  # hard tags only
 
 
+def test_a_partly_scored_corpus_trains_the_tag_heads_on_the_teachers_only():
+    """Joint training and frozen-embedding fits: once the teachers scored some clips, an
+    unscored clip's metadata tags are no MTT target (weight 0); without any scores they are."""
+    from muser_train.training.heads import _tag_kind_targets, tag_targets
+    scored = Example("a.wav", ["x"], tags=["guitar"], teacher=_metal())
+    render = Example("b.wav", ["x"], tags=["piano"])
+    kinds = {k: w.flatten().tolist() for k, _, w in
+             _tag_kind_targets([scored, render], list(MTT_TAGS), {"msd": []}, soft=True)}
+    assert kinds == {"tags": [1.0, 0.0], "msd": [1.0, 0.0]}
+    kinds = {k: w.flatten().tolist() for k, _, w in
+             _tag_kind_targets([render], list(MTT_TAGS), {"msd": []}, soft=True)}
+    assert kinds == {"tags": [1.0]}  # no teacher scores anywhere: the hard tags, no MSD head
+    _, weight = tag_targets([scored, render], "tags", list(MTT_TAGS))
+    assert weight.flatten().tolist() == [1.0, 0.0]
+    _, weight = tag_targets([scored, render], "tags", list(MTT_TAGS), soft=False)
+    assert weight.flatten().tolist() == [1.0, 1.0]  # --no-soft-labels: every clip's hard tags
+
+
 def test_genre_targets_one_hot_for_known_genres_and_evidence_otherwise():
     rock = Example("r.wav", ["x"], genre="rock", teacher=_metal())
     game = Example("g.wav", ["x"], genre="other", teacher=_metal())

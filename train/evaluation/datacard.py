@@ -37,12 +37,18 @@ def training_lines(ckpt) -> list[str]:
     ] + _distilled_lines(ckpt) + _tag_head_lines(ckpt)
 
 
+def target_note(targets: dict | None) -> str:
+    """" (targets: tags 4675, msd 4675)": the clips each refitted head learnt from."""
+    return f" (with a target: {', '.join(f'{k} {n}' for k, n in sorted(targets.items()))})" if targets else ""
+
+
 def _tag_head_lines(ckpt) -> list[str]:
     h = ckpt.training.get("tag_heads")
     if not h:
         return []
     return [f"- Then the tag heads ({', '.join(h.get('heads', []))}) were refitted with {h.get('hidden')} "
-            f"hidden units (ReLU) on the frozen track embeddings of {h.get('clips')} training clips "
+            f"hidden units (ReLU) on the frozen track embeddings of {h.get('clips')} training clips"
+            f"{target_note(h.get('targets'))} "
             f"(`python -m muser_train.training.refit_heads`, {h.get('steps')} steps, seed {h.get('seed')}); "
             f"the towers and the genre head are those of the training run."]
 

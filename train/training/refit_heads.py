@@ -23,7 +23,8 @@ from muser_model.torch_engine.inference import TrackEmbedding
 from muser_model.torch_engine.runtime import LoadedModel, load_model
 from muser_train.evaluation.evaluate import embed_clips
 from muser_train.training.datasets import Example, read_folder
-from muser_train.training.heads import MLP_HIDDEN, MLP_STEPS, fit_mlp_tag_heads
+from muser_train.evaluation.datacard import target_note
+from muser_train.training.heads import MLP_HIDDEN, MLP_STEPS, fit_mlp_tag_heads, target_counts
 
 
 def refit_tag_heads(lm: LoadedModel, corpus: Path, hidden: int = MLP_HIDDEN, steps: int = MLP_STEPS,
@@ -48,7 +49,8 @@ def replace_tag_heads(ckpt: Checkpoint, clips: Sequence[Example], embs: Sequence
     ckpt.heads = {name: value for name, value in ckpt.heads.items()
                   if name.split(".")[0] not in refitted} | heads
     ckpt.training["tag_heads"] = {"kind": "mlp", "hidden": hidden, "steps": steps, "seed": seed,
-                                  "heads": refitted, "clips": len(clips), "corpus": corpus}
+                                  "heads": refitted, "clips": len(clips), "corpus": corpus,
+                                  "targets": target_counts(clips, list(ckpt.tags), extra, soft)}
     return refitted
 
 
@@ -72,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     print(f"saved {args.out}: tag heads {', '.join(ckpt.training['tag_heads']['heads'])} refitted "
-          f"({args.hidden} hidden units, {ckpt.training['tag_heads']['clips']} clips), hash {digest[:12]}",
+          f"({args.hidden} hidden units, {ckpt.training['tag_heads']['clips']} clips"
+          f"{target_note(ckpt.training['tag_heads']['targets'])}), hash {digest[:12]}",
           file=sys.stderr)
     return 0
 

@@ -43,7 +43,7 @@ from muser_train.training import distributed
 from muser_train.training.augment import AugmentConfig, augment
 from muser_train.training.cache import WaveStore, build_wave_store, cache_home, cached_text_features
 from muser_train.training.datasets import DatasetError, Example, LoadReport, load_dataset
-from muser_train.training.heads import genre_targets, head_targets, teacher_vocabularies
+from muser_train.training.heads import genre_targets, tag_targets, teacher_vocabularies
 from muser_train.training.soft_targets import soft_bce, tempered_soft_bce
 
 # (scale, bias) the zero-shot logits start from: genres a softmax over 14 x cosine (CLIP's 1/0.07);
@@ -560,14 +560,14 @@ class Trainer:
 
     def _clip_targets(self, kinds) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """kind -> ((N, L) targets, (N,) weights) of every training clip, built once per run:
-        soft or hard tag targets (`heads.head_targets`), genre distributions (`genre_targets`)."""
+        soft or hard tag targets (`heads.tag_targets`), genre distributions (`genre_targets`)."""
         out = {}
         for kind in kinds:
             if kind == "genres":
                 target, weight = genre_targets(self.train_ex, self.genres, self.cfg.soft_labels,
                                                self.cfg.genre_evidence_weight)
             else:
-                target, weight = head_targets(self.train_ex, kind, self.tags, self.cfg.soft_labels)
+                target, weight = tag_targets(self.train_ex, kind, self.tags, self.cfg.soft_labels)
             out[kind] = (target.to(self.device), weight.reshape(-1).to(self.device))
         return out
 
