@@ -5,7 +5,7 @@
 Steps (each is skipped when its output is already there):
   a. OUT/mma     corpus.mma --clips-per-style 40 --classical-clips 320 --subsample 6 (MIDI renders)
      OUT/mma_extra  the training clips of the same plan that `mma` leaves out (`--complement-of 6
-                 --only-split train`: about 1,830 more genre-labelled renders of the training
+                 --only-split train`: 1,816 more genre-labelled renders of the training
                  grooves and pieces, none held out; opt-in with --sources ... mma_extra)
   b. OUT/games   corpus.games (music of seven Debian game packages)
      OUT/scores  corpus.scores (music21 scores: Palestrina, trecento, Beethoven quartets, folk

@@ -38,7 +38,7 @@ def training_lines(ckpt) -> list[str]:
 
 
 def target_note(targets: dict | None) -> str:
-    """" (targets: tags 4675, msd 4675)": the clips each refitted head learnt from."""
+    """" (with a target: msd 4675, tags 4675)": how many clips each refitted head learnt from."""
     return f" (with a target: {', '.join(f'{k} {n}' for k, n in sorted(targets.items()))})" if targets else ""
 
 
