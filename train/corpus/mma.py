@@ -674,12 +674,12 @@ def main(argv=None):
                     help="render every clip through this soundfont instead of the planned one "
                          "(same plan, grooves and splits): a held-out soundfont test set")
     args = ap.parse_args(argv)
+    if args.complement_of and args.subsample > 1:
+        raise SystemExit("error: --complement-of and --subsample exclude each other")
     t0 = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tasks, groove_info, heldout, test_progs, train_progs = plan(args)
-    if args.complement_of and args.subsample > 1:
-        raise SystemExit("error: --complement-of and --subsample exclude each other")
     tasks = restrict(thin(tasks, args.subsample, args.complement_of), args.only_split, args.render_soundfont)
     print(f"planned {len(tasks)} clips", flush=True)
 
