@@ -4,8 +4,9 @@
 
 The towers, text projection, prompt embeddings and genre head are kept as they are; the MTT-50
 head ("tags") and each teacher vocabulary's head ("msd") are fitted again, on the track
-embeddings of the corpus's training split, against the same targets as training used (the
-teacher ensembles' probabilities where a clip has them, else its hard MTT tags). The heads are
+embeddings of the corpus's training split, against the same targets as training used
+(`heads.tag_targets`: the teacher ensembles' probabilities where the teachers scored the corpus,
+the clips' hard MTT tags only where they scored none of it). The heads are
 fitted by `muser_train.training.heads.fit_mlp_tag_heads`; `muser train --tag-head-hidden N` does
 the same step at the end of a run. The checkpoint's training record notes the refit
 (`tag_heads`). Write OUT next to IN, or over it: the write is atomic.
