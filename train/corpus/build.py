@@ -7,6 +7,9 @@ Steps (each is skipped when its output is already there):
      OUT/mma_extra  the training clips of the same plan that `mma` leaves out (`--complement-of 6
                  --only-split train`: 1,816 more genre-labelled renders of the training
                  grooves and pieces, none held out; opt-in with --sources ... mma_extra)
+     OUT/mma_freepats  every training clip of that plan again through the freepats patch set
+                 (TiMidity++; the package fetched to OUT/debs by corpus.freepats): a third
+                 instrument sound set, no held-out groove; opt-in with --sources ... mma_freepats)
   b. OUT/games   corpus.games (music of seven Debian game packages)
      OUT/scores  corpus.scores (music21 scores: Palestrina, trecento, Beethoven quartets, folk
                  fiddle tunes; composer/period/instrument labels)
@@ -19,7 +22,7 @@ Steps (each is skipped when its output is already there):
   c. mood        MMA rows get mood captions from corpus.mood: tempo and key from their known
                  `tempo`/`key` columns, loudness/dynamics/brightness measured on the audio.
                  Appended to `texts`; a row is done once its `mood_words` column is filled.
-  d. teachers    (not for mma_extra: its renders supervise genre and text only)
+  d. teachers    (not for mma_extra and mma_freepats: their renders supervise genre and text only)
                  OUT/NAME/ensemble_scores.npz: the MTT-50 and MSD-50 ensemble probabilities of
                  every clip (`muser_train.teachers.score_manifest`, resumable), starting from the
                  committed train/corpus/data/NAME_teacher_scores.npz where there is one, so only
@@ -42,7 +45,7 @@ from muser_train.corpus import common, mood
 from muser_train.corpus.common import SR, copy_atomic, count_by, hours, read_csv, write_csv, write_json
 
 SOURCES = ("mma", "games", "scores")
-OPTIONAL_SOURCES = ("realmusic", "renders", "mma_extra")  # built only when named in --sources
+OPTIONAL_SOURCES = ("realmusic", "renders", "mma_extra", "mma_freepats")  # built only when named in --sources
 # The plan of the first checkpoints (40 clips per groove file, 320 classical: the same held-out
 # groove files, variants and pieces, so a checkpoint fine-tuned from them is tested on clips none
 # of its stages trained on), rendering every 6th clip: about 490 clips, 1.6 h.
@@ -51,15 +54,21 @@ MMA_ARGS = [*MMA_PLAN, "--subsample", "6"]
 # The rest of that plan's training clips (the five in six that `mma` leaves out): more genre-
 # labelled renders of the same training grooves, never a held-out groove, variant or piece.
 MMA_EXTRA_ARGS = [*MMA_PLAN, "--complement-of", "6", "--only-split", "train"]
-MMA_SOURCES = ("mma", "mma_extra")  # MMA renders: known tempo and key, so mood captions (step c)
+# Every training clip of that plan again (mma's and mma_extra's, the same grooves, keys, tempos
+# and voices) played through the freepats patch set (TiMidity++): a third instrument sound set
+# beside the two soundfonts, so that genre is learnt apart from one set of samples. Never a
+# held-out groove; OPL-3 stays the soundfont no training clip is rendered through.
+MMA_FREEPATS_ARGS = [*MMA_PLAN, "--only-split", "train"]
+MMA_SOURCES = ("mma", "mma_extra", "mma_freepats")  # MMA renders: known tempo and key, so mood captions (step c)
 # Sources that supervise genre and text only: step d runs no teacher over them (about 0.8 s a clip
 # on 2 cores, 25 min for mma_extra), and training gives their clips no tag-head target.
-UNSCORED_SOURCES = ("mma_extra",)
+UNSCORED_SOURCES = ("mma_extra", "mma_freepats")
 TEACHER_PATCHES = 2  # the teachers score two evenly spread 3 s patches of each 12 s clip (half the cost)
 TEACHER_SCORES_FILE = "ensemble_scores.npz"  # read by the folder dataset (training.datasets)
 # What the MMA sub-corpus is made of (see corpus/mma.py); the games list their own.
 MMA_LICENCES = {"MMA groove library": "GPL-2+", "music21 corpus": "BSD-3-Clause",
-                "FluidR3_GM soundfont": "MIT", "TimGM6mb soundfont": "GPL-2"}
+                "FluidR3_GM soundfont": "MIT", "TimGM6mb soundfont": "GPL-2",
+                "freepats patch set": "GPL-2+ with a composition exception"}
 
 
 def log(msg: str) -> None:
@@ -93,7 +102,18 @@ BUILDERS = {  # sub-corpus -> (module, extra arguments)
                                              "beethoven", "ryansMammoth"]),
     "realmusic": ("muser_train.corpus.realmusic", []),
     "renders": ("muser_train.corpus.renders", []),
+    "mma_freepats": ("muser_train.corpus.mma", MMA_FREEPATS_ARGS),
 }
+
+
+def soundfont_args(name: str, out: Path) -> list[str]:
+    """The --render-soundfont argument of a sub-corpus rendered through a fetched patch set
+    (mma_freepats: the freepats package, fetched to OUT/debs once); none for the others."""
+    if name != "mma_freepats":
+        return []
+    from muser_train.corpus.freepats import freepats_config
+
+    return ["--render-soundfont", f"FreePats={freepats_config(out / 'debs')}"]
 
 
 def ensure(name: str, out: Path, seed: int, jobs: int) -> str:
@@ -105,6 +125,11 @@ def ensure(name: str, out: Path, seed: int, jobs: int) -> str:
     if running_elsewhere(module, sub):
         log(f"{sub} is being built by another process: not starting a second one")
         return "in progress elsewhere"
+    try:
+        extra = [*extra, *soundfont_args(name, out)]
+    except (OSError, RuntimeError, ValueError) as e:  # cannot be fetched or read: named, skipped
+        log(f"{name}: skipped ({e})")
+        return f"failed ({e})"
     rc = run_step([sys.executable, "-m", module, "--out", str(sub), *extra, "--seed", str(seed),
                    "--jobs", str(jobs)])
     return "built" if rc == 0 else f"failed (exit {rc})"
@@ -247,7 +272,8 @@ def merge(out: Path, sources=SOURCES) -> dict:
             licences[name] = MMA_LICENCES
     if "scores" in subs:
         licences["scores"] = {"music21 corpus scores": "public-domain works; music21 BSD-3-Clause",
-                              "FluidR3_GM soundfont": "MIT", "TimGM6mb soundfont": "GPL-2"}
+                              "FluidR3_GM soundfont": "MIT", "TimGM6mb soundfont": "GPL-2",
+                "freepats patch set": "GPL-2+ with a composition exception"}
     if "games" in subs:
         licences["games"] = {p: {"licences_by_track": v.get("licences", {}),
                                  "version": v.get("version", "")}

@@ -175,11 +175,17 @@ def finish(out: Path, summary: dict, shown: Sequence[str]) -> None:
 
 
 def fluid_render(mid: Path, wav: Path, sf2: str) -> np.ndarray:
-    """A MIDI file rendered with FluidSynth through `sf2`: mono float32 at SR. (n,)"""
-    r = subprocess.run(["fluidsynth", "-ni", "-g", "0.7", "-F", str(wav), "-r", str(SR), sf2, str(mid)],
-                       capture_output=True, timeout=RENDER_TIMEOUT_S)
+    """A MIDI file rendered through `sf2` (FluidSynth), or through a TiMidity++ patch set when
+    `sf2` names its `.cfg` (freepats: `corpus.freepats`): mono float32 at SR. (n,)"""
+    if str(sf2).endswith(".cfg"):
+        cmd = ["timidity", "-c", str(sf2), "-Ow", "-A70", "-s", str(SR), "-o", str(wav), str(mid)]
+        tool = "timidity"
+    else:
+        cmd = ["fluidsynth", "-ni", "-g", "0.7", "-F", str(wav), "-r", str(SR), str(sf2), str(mid)]
+        tool = "fluidsynth"
+    r = subprocess.run(cmd, capture_output=True, timeout=RENDER_TIMEOUT_S)
     if r.returncode != 0 or not Path(wav).exists():
-        raise RuntimeError("fluidsynth failed: " + r.stderr.decode(errors="ignore")[-300:])
+        raise RuntimeError(f"{tool} failed: " + r.stderr.decode(errors="ignore")[-300:])
     import soundfile as sf
 
     y, sr = sf.read(str(wav), dtype="float32", always_2d=True)  # (n, channels)
