@@ -10,6 +10,8 @@ Steps (each is skipped when its output is already there):
      OUT/mma_freepats  every training clip of that plan again through the freepats patch set
                  (TiMidity++; the package fetched to OUT/debs by corpus.freepats): a third
                  instrument sound set, no held-out groove; opt-in with --sources ... mma_freepats)
+     OUT/mma_tempo  the training clips of the genre grooves again at tempos drawn from 60-200
+                 bpm (`corpus.mma --tempo-range 60 200 --genres ...`); opt-in, as mma_extra
   b. OUT/games   corpus.games (music of seven Debian game packages)
      OUT/scores  corpus.scores (music21 scores: Palestrina, trecento, Beethoven quartets, folk
                  fiddle tunes; composer/period/instrument labels)
@@ -22,7 +24,7 @@ Steps (each is skipped when its output is already there):
   c. mood        MMA rows get mood captions from corpus.mood: tempo and key from their known
                  `tempo`/`key` columns, loudness/dynamics/brightness measured on the audio.
                  Appended to `texts`; a row is done once its `mood_words` column is filled.
-  d. teachers    (not for mma_extra and mma_freepats: their renders supervise genre and text only)
+  d. teachers    (not for mma_extra, mma_freepats, mma_tempo: their renders supervise genre and text only)
                  OUT/NAME/ensemble_scores.npz: the MTT-50 and MSD-50 ensemble probabilities of
                  every clip (`muser_train.teachers.score_manifest`, resumable), starting from the
                  committed train/corpus/data/NAME_teacher_scores.npz where there is one, so only
@@ -45,7 +47,7 @@ from muser_train.corpus import common, mood
 from muser_train.corpus.common import SR, copy_atomic, count_by, hours, read_csv, write_csv, write_json
 
 SOURCES = ("mma", "games", "scores")
-OPTIONAL_SOURCES = ("realmusic", "renders", "mma_extra", "mma_freepats")  # built only when named in --sources
+OPTIONAL_SOURCES = ("realmusic", "renders", "mma_extra", "mma_freepats", "mma_tempo")  # built only when named in --sources
 # The plan of the first checkpoints (40 clips per groove file, 320 classical: the same held-out
 # groove files, variants and pieces, so a checkpoint fine-tuned from them is tested on clips none
 # of its stages trained on), rendering every 6th clip: about 490 clips, 1.6 h.
@@ -59,10 +61,15 @@ MMA_EXTRA_ARGS = [*MMA_PLAN, "--complement-of", "6", "--only-split", "train"]
 # beside the two soundfonts, so that genre is learnt apart from one set of samples. Never a
 # held-out groove; OPL-3 stays the soundfont no training clip is rendered through.
 MMA_FREEPATS_ARGS = [*MMA_PLAN, "--only-split", "train"]
-MMA_SOURCES = ("mma", "mma_extra", "mma_freepats")  # MMA renders: known tempo and key, so mood captions (step c)
+# The plan's training clips of the GTZAN-genre grooves again, each at a tempo drawn from 60-200
+# bpm instead of its groove's narrow range: the training country grooves are played at 130-200
+# bpm but one, and the stage-2 checkpoints call them jazz or blues when slowed down.
+MMA_TEMPO_ARGS = [*MMA_PLAN, "--only-split", "train", "--tempo-range", "60", "200",
+                  "--genres", "blues", "country", "disco", "jazz", "pop", "reggae", "rock"]
+MMA_SOURCES = ("mma", "mma_extra", "mma_freepats", "mma_tempo")  # MMA renders: known tempo and key, so mood captions (step c)
 # Sources that supervise genre and text only: step d runs no teacher over them (about 0.8 s a clip
 # on 2 cores, 25 min for mma_extra), and training gives their clips no tag-head target.
-UNSCORED_SOURCES = ("mma_extra", "mma_freepats")
+UNSCORED_SOURCES = ("mma_extra", "mma_freepats", "mma_tempo")
 TEACHER_PATCHES = 2  # the teachers score two evenly spread 3 s patches of each 12 s clip (half the cost)
 TEACHER_SCORES_FILE = "ensemble_scores.npz"  # read by the folder dataset (training.datasets)
 # What the MMA sub-corpus is made of (see corpus/mma.py); the games list their own.
@@ -103,6 +110,7 @@ BUILDERS = {  # sub-corpus -> (module, extra arguments)
     "realmusic": ("muser_train.corpus.realmusic", []),
     "renders": ("muser_train.corpus.renders", []),
     "mma_freepats": ("muser_train.corpus.mma", MMA_FREEPATS_ARGS),
+    "mma_tempo": ("muser_train.corpus.mma", MMA_TEMPO_ARGS),
 }
 
 

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -640,6 +641,31 @@ def thin(tasks: list[dict], subsample: int = 1, complement_of: int = 0) -> list[
     return tasks[:: max(1, subsample)]
 
 
+def retempo(tasks: list[dict], tempo_range: Sequence[int] | None, genres: Sequence[str] = (),
+            seed: int = 0) -> list[dict]:
+    """The groove tasks of `genres` (all genres when empty; classical pieces, which have no
+    groove, are dropped when a range is given), each at a tempo drawn from `tempo_range`
+    (LO, HI bpm) instead of its groove's own range, with enough bars for the clip. The draw is
+    seeded per task, so a rebuild renders the same clips. Genre grooves are otherwise played in
+    narrow ranges (every training country groove but one at 130-200 bpm, the held-out
+    slowcountry at 55-84): other tempos keep genre from being learnt as tempo."""
+    kept = [t for t in tasks if not genres or t["genre"] in genres]
+    if tempo_range is None:
+        return kept
+    lo, hi = tempo_range
+    out = []
+    for t in kept:
+        if "piece" in t:  # a music21 score: its tempo is its own
+            continue
+        rng = random.Random(f"tempo-{seed}-{t['out_path']}")
+        tempo = rng.randint(lo, hi)
+        bpb = groove_beats_per_bar(t["groove"]) if MMA_LIB.is_dir() else 4
+        bars = max(len(PROGRESSIONS[t["progression"]][1].split()),
+                   math.ceil((CLIP_S + MMA_START_S + 1.5) / (bpb * 60.0 / tempo)))
+        out.append({**t, "tempo": tempo, "bars": bars})
+    return out
+
+
 def restrict(tasks: list[dict], split: str | None, soundfont: str | None) -> list[dict]:
     """The planned tasks of one split (all for None), each rendered through `soundfont`
     ("NAME=PATH") when given; a one-line error exit for a malformed or missing soundfont."""
@@ -673,7 +699,15 @@ def main(argv=None):
     ap.add_argument("--render-soundfont", metavar="NAME=PATH",
                     help="render every clip through this soundfont instead of the planned one "
                          "(same plan, grooves and splits): a held-out soundfont test set")
+    ap.add_argument("--tempo-range", nargs=2, type=int, metavar=("LO", "HI"),
+                    help="render every groove clip at a tempo drawn from LO..HI bpm instead of its "
+                         "groove's range (classical pieces are left out)")
+    ap.add_argument("--genres", nargs="+", default=[], metavar="GENRE",
+                    help="render only the clips of these genres (e.g. blues country jazz)")
     args = ap.parse_args(argv)
+    if args.tempo_range and not 20 <= args.tempo_range[0] <= args.tempo_range[1] <= 400:
+        raise SystemExit(f"error: --tempo-range {args.tempo_range[0]} {args.tempo_range[1]}: "
+                         "expected 20 <= LO <= HI <= 400 bpm")
     if args.complement_of and args.subsample > 1:
         raise SystemExit("error: --complement-of and --subsample exclude each other")
     t0 = time.time()
@@ -681,6 +715,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     tasks, groove_info, heldout, test_progs, train_progs = plan(args)
     tasks = restrict(thin(tasks, args.subsample, args.complement_of), args.only_split, args.render_soundfont)
+    tasks = retempo(tasks, args.tempo_range, args.genres, args.seed)
     print(f"planned {len(tasks)} clips", flush=True)
 
     results, failures = {}, []
@@ -726,6 +761,8 @@ def main(argv=None):
         "only_split": args.only_split,
         "subsample": args.subsample,
         "complement_of": args.complement_of,
+        "tempo_range": args.tempo_range,
+        "genres": args.genres,
         "groove_to_genre": {f: gi["genre"] for f, gi in groove_info.items()},
         "groove_variants": {f: gi["variants"] for f, gi in groove_info.items()},
         "groove_docs": {f: gi["doc"] for f, gi in groove_info.items()},
