@@ -653,13 +653,15 @@ def retempo(tasks: list[dict], tempo_range: Sequence[int] | None, genres: Sequen
     if tempo_range is None:
         return kept
     lo, hi = tempo_range
-    out = []
+    out, beats_per_bar = [], {}  # groove -> beats per bar, read once per groove file
     for t in kept:
         if "piece" in t:  # a music21 score: its tempo is its own
             continue
         rng = random.Random(f"tempo-{seed}-{t['out_path']}")
         tempo = rng.randint(lo, hi)
-        bpb = groove_beats_per_bar(t["groove"]) if MMA_LIB.is_dir() else 4
+        if t["groove"] not in beats_per_bar:
+            beats_per_bar[t["groove"]] = groove_beats_per_bar(t["groove"]) if MMA_LIB.is_dir() else 4
+        bpb = beats_per_bar[t["groove"]]
         bars = max(len(PROGRESSIONS[t["progression"]][1].split()),
                    math.ceil((CLIP_S + MMA_START_S + 1.5) / (bpb * 60.0 / tempo)))
         out.append({**t, "tempo": tempo, "bars": bars})
