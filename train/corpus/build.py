@@ -74,8 +74,10 @@ TEACHER_PATCHES = 2  # the teachers score two evenly spread 3 s patches of each 
 TEACHER_SCORES_FILE = "ensemble_scores.npz"  # read by the folder dataset (training.datasets)
 # What the MMA sub-corpus is made of (see corpus/mma.py); the games list their own.
 MMA_LICENCES = {"MMA groove library": "GPL-2+", "music21 corpus": "BSD-3-Clause",
-                "FluidR3_GM soundfont": "MIT", "TimGM6mb soundfont": "GPL-2",
-                "freepats patch set": "GPL-2+ with a composition exception"}
+                "FluidR3_GM soundfont": "MIT", "TimGM6mb soundfont": "GPL-2"}
+# mma_freepats is played through the freepats patches, not the two soundfonts
+MMA_FREEPATS_LICENCES = {**{k: v for k, v in MMA_LICENCES.items() if "soundfont" not in k},
+                         "freepats patch set": "GPL-2+ with a composition exception"}
 
 
 def log(msg: str) -> None:
@@ -277,11 +279,10 @@ def merge(out: Path, sources=SOURCES) -> dict:
     licences: dict[str, object] = {}
     for name in MMA_SOURCES:
         if name in subs:
-            licences[name] = MMA_LICENCES
+            licences[name] = MMA_FREEPATS_LICENCES if name == "mma_freepats" else MMA_LICENCES
     if "scores" in subs:
         licences["scores"] = {"music21 corpus scores": "public-domain works; music21 BSD-3-Clause",
-                              "FluidR3_GM soundfont": "MIT", "TimGM6mb soundfont": "GPL-2",
-                "freepats patch set": "GPL-2+ with a composition exception"}
+                              "FluidR3_GM soundfont": "MIT", "TimGM6mb soundfont": "GPL-2"}
     if "games" in subs:
         licences["games"] = {p: {"licences_by_track": v.get("licences", {}),
                                  "version": v.get("version", "")}
