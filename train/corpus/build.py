@@ -12,6 +12,9 @@ Steps (each is skipped when its output is already there):
                  instrument sound set, no held-out groove; opt-in with --sources ... mma_freepats)
      OUT/mma_tempo  the training clips of the genre grooves again at tempos drawn from 60-200
                  bpm (`corpus.mma --tempo-range 60 200 --genres ...`); opt-in, as mma_extra
+     OUT/mma_libs  the training clips of the GTZAN-genre grooves of MMA's other libraries
+                 (`corpus.mma --library more`: Casio, Yamaha, karaoke, pflib and alexis styles,
+                 with country ballads, hip-hop and metal); opt-in, as mma_extra
   b. OUT/games   corpus.games (music of seven Debian game packages)
      OUT/scores  corpus.scores (music21 scores: Palestrina, trecento, Beethoven quartets, folk
                  fiddle tunes; composer/period/instrument labels)
@@ -24,7 +27,7 @@ Steps (each is skipped when its output is already there):
   c. mood        MMA rows get mood captions from corpus.mood: tempo and key from their known
                  `tempo`/`key` columns, loudness/dynamics/brightness measured on the audio.
                  Appended to `texts`; a row is done once its `mood_words` column is filled.
-  d. teachers    (not for mma_extra, mma_freepats, mma_tempo: their renders supervise genre and text only)
+  d. teachers    (not for mma_extra, mma_freepats, mma_tempo, mma_libs: their renders supervise genre and text only)
                  OUT/NAME/ensemble_scores.npz: the MTT-50 and MSD-50 ensemble probabilities of
                  every clip (`muser_train.teachers.score_manifest`, resumable), starting from the
                  committed train/corpus/data/NAME_teacher_scores.npz where there is one, so only
@@ -47,7 +50,7 @@ from muser_train.corpus import common, mood
 from muser_train.corpus.common import SR, copy_atomic, count_by, hours, read_csv, write_csv, write_json
 
 SOURCES = ("mma", "games", "scores")
-OPTIONAL_SOURCES = ("realmusic", "renders", "mma_extra", "mma_freepats", "mma_tempo")  # built only when named in --sources
+OPTIONAL_SOURCES = ("realmusic", "renders", "mma_extra", "mma_freepats", "mma_tempo", "mma_libs")  # built only when named in --sources
 # The plan of the first checkpoints (40 clips per groove file, 320 classical: the same held-out
 # groove files, variants and pieces, so a checkpoint fine-tuned from them is tested on clips none
 # of its stages trained on), rendering every 6th clip: about 490 clips, 1.6 h.
@@ -66,10 +69,17 @@ MMA_FREEPATS_ARGS = [*MMA_PLAN, "--only-split", "train"]
 # bpm but one, and the stage-2 checkpoints call them jazz or blues when slowed down.
 MMA_TEMPO_ARGS = [*MMA_PLAN, "--only-split", "train", "--tempo-range", "60", "200",
                   "--genres", "blues", "country", "disco", "jazz", "pop", "reggae", "rock"]
-MMA_SOURCES = ("mma", "mma_extra", "mma_freepats", "mma_tempo")  # MMA renders: known tempo and key, so mood captions (step c)
+# The GTZAN-genre grooves of MMA's other libraries (Casio, Yamaha and karaoke keyboard styles,
+# pflib, alexis): other authors' grooves of the same genres, the near neighbours that held-out
+# stdlib grooves (slowcountry, countrywaltz, 8beat) lack; with hip-hop and metal styles. Training
+# clips only (a quarter of the files of jazz, pop and rock are held out: `--only-split test`
+# renders them as a test set); at least 96 clips a genre.
+MMA_LIBS_ARGS = ["--library", "more", "--clips-per-style", "16", "--min-clips-per-genre", "96",
+                 "--only-split", "train"]
+MMA_SOURCES = ("mma", "mma_extra", "mma_freepats", "mma_tempo", "mma_libs")  # MMA renders: known tempo and key, so mood captions (step c)
 # Sources that supervise genre and text only: step d runs no teacher over them (about 0.8 s a clip
 # on 2 cores, 25 min for mma_extra), and training gives their clips no tag-head target.
-UNSCORED_SOURCES = ("mma_extra", "mma_freepats", "mma_tempo")
+UNSCORED_SOURCES = ("mma_extra", "mma_freepats", "mma_tempo", "mma_libs")
 TEACHER_PATCHES = 2  # the teachers score two evenly spread 3 s patches of each 12 s clip (half the cost)
 TEACHER_SCORES_FILE = "ensemble_scores.npz"  # read by the folder dataset (training.datasets)
 # What the MMA sub-corpus is made of (see corpus/mma.py); the games list their own.
@@ -113,6 +123,7 @@ BUILDERS = {  # sub-corpus -> (module, extra arguments)
     "renders": ("muser_train.corpus.renders", []),
     "mma_freepats": ("muser_train.corpus.mma", MMA_FREEPATS_ARGS),
     "mma_tempo": ("muser_train.corpus.mma", MMA_TEMPO_ARGS),
+    "mma_libs": ("muser_train.corpus.mma", MMA_LIBS_ARGS),
 }
 
 

@@ -39,6 +39,7 @@ from muser_train.corpus.common import (CLIP_S, SOUNDFONTS, SR, command_line, exc
                                        write_ogg)
 
 MMA_LIB = Path("/usr/share/mma/lib/stdlib")
+MMA_ROOT = MMA_LIB.parent  # stdlib and MMA's other groove libraries (casio, yamaha, kara, ...)
 MMA_START_S = 0.5
 
 # ----------------------------------------------------------------------------------------------
@@ -67,6 +68,36 @@ GENRE_GROOVES = {
               "ragtime", "bvfunk"],
 }
 
+# Groove files of MMA's other libraries: keyboard styles converted from Casio (WK-3000), Yamaha
+# and karaoke .sty files, pflib's rock and metal styles, alexis' hip-hop; sorted into GTZAN
+# genres by their names and Doc text ("Heavy Metal (045). Turn up the volume.", "A western balad
+# style ... all about cowboys"). They are other authors' grooves than stdlib's, so they hold no
+# stdlib groove held out above. Left out: zoom's drum-machine patterns (drums only, no chords or
+# bass), styles of no GTZAN genre (dance, techno, latin, polka, march, ...), and those whose
+# genre is unclear (R&B, soul, fusion, ballads that name no genre).
+MORE_GENRE_GROOVES = {
+    "blues": ["casio/blues", "casio/shuffleboogie"],
+    "country": ["yamaha/western", "yamaha/jazzcountry", "kara/kwestballad"],
+    "disco": ["casio/discosoul"],
+    "hiphop": ["casio/hip-hop", "alexis/hiphop"],
+    "jazz": ["casio/jazzcombo", "casio/jazzwaltz", "casio/modernjazz", "casio/swing",
+             "casio/slowswing", "casio/fastbigband", "casio/middlebigband", "casio/slowbigband",
+             "yamaha/jazzGrtrio", "yamaha/jazzbasie", "yamaha/jazzbouncy", "yamaha/jazzswing",
+             "yamaha/jazztrio", "yamaha/jazzwaltz"],
+    "metal": ["casio/heavymetal", "pflib/metal1", "pflib/metal2"],
+    "pop": ["casio/60spop", "casio/80spop", "casio/8beat1", "casio/8beat2", "casio/8beat3",
+            "casio/8beatpop1", "casio/8beatpop2", "casio/8beatpop3", "casio/pop", "casio/popballad",
+            "casio/popshuffle1", "casio/popshuffle2", "casio/soulpop", "casio/popwaltz",
+            "casio/twist", "kara/8beatmotown", "kara/fasttwist", "kara/twi"],
+    "rock": ["casio/60srock", "casio/rock1", "casio/rock2", "casio/slowrock", "casio/shufflerock",
+             "casio/digitalrock", "pflib/8beat1", "pflib/8beat2", "pflib/rock1", "pflib/slowrock",
+             "pflib/highfive", "kara/K50s_rock", "yamaha/w-rock"],
+}
+# In those libraries a genre holds out whole groove files only when it has this many (a quarter
+# of them); genres with fewer (country, blues, disco, hip-hop, metal) train on all of theirs.
+MORE_MIN_HELDOUT_FILES = 5
+LIBRARIES = {"stdlib": GENRE_GROOVES, "more": MORE_GENRE_GROOVES}
+
 STYLE_WORD = {
     "blues": "blues", "blues128": "12/8 blues", "blues68": "6/8 blues", "fastblues": "fast blues",
     "slowblues": "slow blues", "boggiewoggie": "boogie-woogie", "shuffleboggie": "boogie shuffle",
@@ -89,6 +120,28 @@ STYLE_WORD = {
     "spiritual": "gospel spiritual", "slowspiritual": "slow gospel spiritual",
     "popspiritual": "pop gospel", "ragtime": "ragtime", "bvfunk": "funk",
     "chorale": "Bach chorale", "quartet": "string quartet",
+    "casio/blues": "raucous blues", "casio/shuffleboogie": "shuffle boogie",
+    "yamaha/western": "western bluegrass", "yamaha/jazzcountry": "old-time 12/8 country",
+    "kara/kwestballad": "western ballad", "casio/discosoul": "disco soul",
+    "casio/hip-hop": "hip-hop beat", "alexis/hiphop": "hip-hop beat",
+    "casio/jazzcombo": "jazz combo", "casio/jazzwaltz": "jazz waltz", "casio/modernjazz": "modern jazz",
+    "casio/swing": "swing", "casio/slowswing": "slow swing", "casio/fastbigband": "fast big band",
+    "casio/middlebigband": "big band", "casio/slowbigband": "slow big band",
+    "yamaha/jazzGrtrio": "jazz guitar trio", "yamaha/jazzbasie": "Basie-style big band",
+    "yamaha/jazzbouncy": "bouncy jazz", "yamaha/jazzswing": "jazz swing",
+    "yamaha/jazztrio": "jazz piano trio", "yamaha/jazzwaltz": "jazz waltz",
+    "casio/heavymetal": "heavy metal", "pflib/metal1": "heavy metal", "pflib/metal2": "triplet metal",
+    "casio/60spop": "60s pop", "casio/80spop": "80s pop", "casio/8beat1": "eight-beat pop",
+    "casio/8beat2": "eight-beat pop", "casio/8beat3": "eight-beat pop", "casio/8beatpop1": "pop",
+    "casio/8beatpop2": "latin-tinged pop", "casio/8beatpop3": "driving pop", "casio/pop": "pop",
+    "casio/popballad": "pop ballad", "casio/popshuffle1": "bubblegum pop shuffle",
+    "casio/popshuffle2": "pop shuffle", "casio/soulpop": "soul pop", "casio/popwaltz": "pop waltz",
+    "casio/twist": "twist", "kara/8beatmotown": "Motown pop", "kara/fasttwist": "fast twist",
+    "kara/twi": "twist", "casio/60srock": "60s rock", "casio/rock1": "hard rock",
+    "casio/rock2": "driving rock", "casio/slowrock": "slow rock", "casio/shufflerock": "60s shuffle rock",
+    "casio/digitalrock": "heavy digital rock", "pflib/8beat1": "classic rock",
+    "pflib/8beat2": "classic rock", "pflib/rock1": "classic rock", "pflib/slowrock": "50s slow rock",
+    "pflib/highfive": "rock", "kara/K50s_rock": "50s rock", "yamaha/w-rock": "rock",
 }
 
 # tempo ranges (quarter-note bpm) per style; default below
@@ -104,11 +157,17 @@ TEMPO_RANGE = {
     "twist": (140, 170), "boggiewoggie": (120, 170), "rock-128": (60, 90),
     "popspiritual": (80, 110), "folkballad": (70, 95), "jazzguitar": (60, 90),
     "pianoballad": (60, 90),
+    # the other libraries, where a Doc names a tempo
+    "kara/kwestballad": (65, 100), "kara/fasttwist": (130, 150), "casio/jazzwaltz": (130, 170),
+    "casio/middlebigband": (70, 95), "yamaha/western": (100, 160),
 }
 DEFAULT_TEMPO = (80, 160)
 
 
 def tempo_range(style: str):
+    if style in TEMPO_RANGE:
+        return TEMPO_RANGE[style]
+    style = style.rsplit("/", 1)[-1]  # another library's groove: by its file name, as stdlib's
     if style in TEMPO_RANGE:
         return TEMPO_RANGE[style]
     if style.startswith("slow"):
@@ -150,6 +209,8 @@ CHORD_POOL = {
     "pop": ["Piano1", "EPiano", "CleanGuitar", "SteelGuitar", "Strings", "WarmPad"],
     "reggae": ["Organ2", "CleanGuitar", "MutedGuitar", "Piano1", "EPiano"],
     "rock": ["OverDriveGuitar", "DistortionGuitar", "CleanGuitar", "Piano1", "Organ3", "SteelGuitar"],
+    "metal": ["DistortionGuitar", "OverDriveGuitar", "DistortionGuitar", "Organ3"],
+    "hiphop": ["EPiano", "RhodesPiano", "Strings", "WarmPad", "SynthStrings1", "Piano1"],
     "other": ["Piano1", "NylonGuitar", "Accordion", "Strings", "Vibraphone", "Marimba", "Organ1",
               "PolySynth"],
 }
@@ -218,7 +279,7 @@ def program_tags(p: int):
 
 GENRE_TAGS = {
     "rock": ["rock"], "pop": ["pop"], "country": ["country"], "classical": ["classical", "classic"],
-    "disco": ["dance"],
+    "disco": ["dance"], "metal": ["metal", "rock"],
 }
 STYLE_TAGS = {"trance": ["electronic", "techno", "dance"], "countryblues": ["country"],
               "countrywaltz": ["country"]}
@@ -294,8 +355,13 @@ def midi_instruments(path):
 # ----------------------------------------------------------------------------------------------
 # groove-file parsing
 # ----------------------------------------------------------------------------------------------
+def groove_file(stem: str) -> Path:
+    """The groove file of a stdlib name ("swing") or of LIBRARY/NAME ("casio/swing")."""
+    return (MMA_ROOT if "/" in stem else MMA_LIB) / f"{stem}.mma"
+
+
 def groove_variants(stem):
-    txt = (MMA_LIB / f"{stem}.mma").read_text(errors="ignore")
+    txt = groove_file(stem).read_text(errors="ignore")
     names = re.findall(r"^\s*DefGroove\s+(\S+)", txt, flags=re.M | re.I)
     out = []
     for n in names:
@@ -306,13 +372,13 @@ def groove_variants(stem):
 
 
 def groove_doc(stem):
-    txt = (MMA_LIB / f"{stem}.mma").read_text(errors="ignore")
+    txt = groove_file(stem).read_text(errors="ignore")
     m = re.search(r"Begin Doc(.*?)\n\s*End", txt, flags=re.S | re.I)
     return " ".join(m.group(1).split()) if m else ""
 
 
 def groove_beats_per_bar(stem):
-    txt = (MMA_LIB / f"{stem}.mma").read_text(errors="ignore")
+    txt = groove_file(stem).read_text(errors="ignore")
     m = re.search(r"^\s*Time\s+(\d+)", txt, flags=re.M | re.I)
     return int(m.group(1)) if m else 4
 
@@ -327,26 +393,32 @@ def write_clip(y, out_path, title, genre):
 # ----------------------------------------------------------------------------------------------
 # workers
 # ----------------------------------------------------------------------------------------------
+def mma_song(task: dict) -> str:
+    """The MMA song file of a planned groove clip: tempo, groove, voices, one chord a bar."""
+    chords = PROGRESSIONS[task["progression"]][1].split()
+    lines = [f"Tempo {task['tempo']}", f"Groove {task['variant']}"]
+    if "/" in task["groove"]:  # another library's file: load it first, since stdlib may
+        lines.insert(0, f"Use {task['groove']}")  # define a groove of the same name
+    if task["transpose"]:
+        lines.insert(0, f"Transpose {task['transpose']}")
+    if task.get("chord_voice"):
+        lines.append(f"AllTracks Chord Voice {task['chord_voice']}")
+    if task.get("bass_voice"):
+        lines.append(f"AllTracks Bass Walk Voice {task['bass_voice']}")
+    if task.get("lead_voice"):
+        lines.append(f"AllTracks Arpeggio Scale Voice {task['lead_voice']}")
+    for k in range(task["bars"]):
+        lines.append(f"{k + 1} {chords[k % len(chords)]}")
+    return "\n".join(lines) + "\n"
+
+
 def render_mma(task):
     """task: dict planned in the parent. returns (task, result-dict or None, error-str or None)."""
     try:
         with tempfile.TemporaryDirectory(prefix="mmaclip_") as td:
             td = Path(td)
             song, mid, wav = td / "song.mma", td / "out.mid", td / "out.wav"
-            base_key, chords = PROGRESSIONS[task["progression"]]
-            chords = chords.split()
-            lines = [f"Tempo {task['tempo']}", f"Groove {task['variant']}"]
-            if task["transpose"]:
-                lines.insert(0, f"Transpose {task['transpose']}")
-            if task.get("chord_voice"):
-                lines.append(f"AllTracks Chord Voice {task['chord_voice']}")
-            if task.get("bass_voice"):
-                lines.append(f"AllTracks Bass Walk Voice {task['bass_voice']}")
-            if task.get("lead_voice"):
-                lines.append(f"AllTracks Arpeggio Scale Voice {task['lead_voice']}")
-            for k in range(task["bars"]):
-                lines.append(f"{k + 1} {chords[k % len(chords)]}")
-            song.write_text("\n".join(lines) + "\n")
+            song.write_text(mma_song(task))
             r = subprocess.run(["mma", "-f", str(mid), str(song)], capture_output=True,
                                timeout=60, cwd=td)
             if r.returncode != 0 or not mid.exists():
@@ -455,15 +527,19 @@ def plan(args):
     test_progs = sorted(TEST_PROGRESSIONS)
     train_progs = [p for p in prog_names if p not in test_progs]
 
+    library = getattr(args, "library", "stdlib")
+    stdlib = library == "stdlib"
+    min_clips = getattr(args, "min_clips_per_genre", 0)
     groove_info, heldout = {}, {"files": {}, "variants": {}}
     tasks = []
-    for genre in sorted(GENRE_GROOVES):
-        files = [f for f in GENRE_GROOVES[genre] if (MMA_LIB / f"{f}.mma").exists()]
+    for genre, grooves in sorted(LIBRARIES[library].items()):
+        files = [f for f in grooves if groove_file(f).exists()]
         for f in files:
             groove_info[f] = {"genre": genre, "variants": groove_variants(f),
                               "doc": groove_doc(f)[:200], "beats_per_bar": groove_beats_per_bar(f)}
+        clips_per_file = max(args.clips_per_style, math.ceil(min_clips / max(1, len(files))))
         file_split = {}
-        if len(files) >= 3:
+        if len(files) >= (3 if stdlib else MORE_MIN_HELDOUT_FILES):
             n_test = max(1, round(0.25 * len(files)))
             test_files = set(rng.sample(files, n_test))
             heldout["files"][genre] = sorted(test_files)
@@ -475,6 +551,8 @@ def plan(args):
                 continue
             if f in file_split:
                 var_split = {v: file_split[f] for v in vars_}
+            elif not stdlib:  # another library's genre with few files: all of them train
+                var_split = {v: "train" for v in vars_}
             else:  # few files: hold out groove variants instead
                 n_test = max(1, round(0.25 * len(vars_))) if len(vars_) >= 2 else 0
                 tv = set(rng.sample(vars_, n_test))
@@ -482,7 +560,7 @@ def plan(args):
                 var_split = {v: ("test" if v in tv else "train") for v in vars_}
             lo, hi = tempo_range(f)
             bpb = groove_info[f]["beats_per_bar"]
-            for idx in range(args.clips_per_style):
+            for idx in range(clips_per_file):
                 if f in file_split:
                     split = file_split[f]
                 else:
@@ -508,10 +586,12 @@ def plan(args):
                                    else rng.choice(BASS_POOL)) if rng.random() < 0.5 else None,
                     "lead_voice": rng.choice(LEAD_POOL) if rng.random() < 0.4 else None,
                     "soundfont": sfname,
-                    "out_path": str(out / "audio" / genre / f"{f}_{idx:04d}.ogg"),
+                    "out_path": str(out / "audio" / genre / f"{f.replace('/', '-')}_{idx:04d}.ogg"),
                     "title": f"{STYLE_WORD.get(f, f).title()} groove #{idx}",
                 })
 
+    if not stdlib:  # the other libraries have no scores: classical is stdlib's plan alone
+        return tasks, groove_info, heldout, test_progs, train_progs
     # classical from music21
     n_classical = args.classical_clips or max(4, round(args.clips_per_style * 7.5))
     bach, quartets = classical_pieces()
@@ -681,6 +761,36 @@ def restrict(tasks: list[dict], split: str | None, soundfont: str | None) -> lis
     return tasks
 
 
+# what each library cannot render, and how its plan is split (in every summary)
+NOT_PRODUCED = {
+    "stdlib": {
+        "hiphop": "no honest hip-hop source (no rap vocals / sampled breaks) in MMA or music21",
+        "metal": "no metal groove in stdlib; distorted GM guitar over MMA rock beats would be fake",
+    },
+    "more": {
+        "classical": "no scores: classical comes from stdlib's plan (music21)",
+        "reggae": "no reggae or ska groove in the other libraries but zoom's drums-only pattern",
+    },
+}
+LIBRARY_NOTES = {
+    "stdlib": [
+        "reggae is represented only by MMA's ska groove (no reggae groove exists in MMA)",
+        "disco has 2 groove files (boneym, dsoul): held out by groove variant",
+        "bvfunk (Bob's Funk) is labelled other/funk, not disco",
+        "classical = music21 Bach chorales + Mozart/Haydn quartet movements, one GM program "
+        "for all parts; held out by piece",
+    ],
+    "more": [
+        "keyboard styles converted from Casio, Yamaha and karaoke .sty files, pflib and alexis; "
+        "genre from each file's name and Doc; hip-hop and metal are keyboard imitations "
+        "(no rap, GM distortion guitar)",
+        f"a genre with at least {MORE_MIN_HELDOUT_FILES} files holds out a quarter of them; "
+        "country, blues, disco, hip-hop and metal have fewer and train on all",
+        "zoom's drum-machine patterns are left out (drums only)",
+    ],
+}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--out", required=True)
@@ -704,6 +814,13 @@ def main(argv=None):
     ap.add_argument("--tempo-range", nargs=2, type=int, metavar=("LO", "HI"),
                     help="render every groove clip at a tempo drawn from LO..HI bpm instead of its "
                          "groove's range (classical pieces are left out)")
+    ap.add_argument("--library", choices=sorted(LIBRARIES), default="stdlib",
+                    help="stdlib: MMA's standard grooves and the music21 scores (the plan of every "
+                         "checkpoint so far); more: the GTZAN-genre grooves of MMA's other "
+                         "libraries (casio, yamaha, kara, pflib, alexis), no scores")
+    ap.add_argument("--min-clips-per-genre", type=int, default=0, metavar="N",
+                    help="plan more clips per groove file where a genre has few files, so that "
+                         "each genre has at least N")
     ap.add_argument("--genres", nargs="+", default=[], metavar="GENRE",
                     help="render only the clips of these genres (e.g. blues country jazz)")
     args = ap.parse_args(argv)
@@ -773,18 +890,10 @@ def main(argv=None):
         "test_progressions": test_progs,
         "train_progressions": train_progs,
         "progressions": {k: {"key": v[0], "chords": v[1]} for k, v in PROGRESSIONS.items()},
-        "not_produced": {
-            "hiphop": "no honest hip-hop source (no rap vocals / sampled breaks) in MMA or music21",
-            "metal": "no metal groove in MMA; distorted GM guitar over MMA rock beats would be fake",
-        },
-        "notes": [
-            "reggae is represented only by MMA's ska groove (no reggae groove exists in MMA)",
-            "disco has 2 groove files (boneym, dsoul): held out by groove variant",
-            "bvfunk (Bob's Funk) is labelled other/funk, not disco",
-            "classical = music21 Bach chorales + Mozart/Haydn quartet movements, one GM program "
-            "for all parts; held out by piece",
-            "instruments/tags derived from programs actually sounding in the rendered MIDI",
-        ],
+        "library": args.library,
+        "not_produced": NOT_PRODUCED[args.library],
+        "notes": [*LIBRARY_NOTES[args.library],
+                  "instruments/tags derived from programs actually sounding in the rendered MIDI"],
         "elapsed_s": round(time.time() - t0, 1),
     }
     finish(out, summary, ("clips", "counts", "split_totals", "total_hours", "failures", "elapsed_s"))
