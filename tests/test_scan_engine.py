@@ -99,13 +99,15 @@ def test_open_index_model_picks_the_engine(tiny_checkpoint, monkeypatch):
 
 
 def test_numpy_index_never_imports_torch(home, tiny_checkpoint, tmp_path):
+    # --engine numpy: `auto` rightly picks torch on a CPU with native bf16 (AVX512-BF16, AMX);
+    # which engine auto picks is test_open_index_model_picks_the_engine's concern
     make_library(tmp_path / "music")
     code = (
         "import json, sys\n"
         "from typer.testing import CliRunner\n"
         "from muser_cli.main import app\n"
         f"res = CliRunner().invoke(app, ['index', {str(tmp_path / 'music')!r}, '--json', '--workers', '1',"
-        f" '--device', 'cpu', '-c', {str(tiny_checkpoint)!r}])\n"
+        f" '--device', 'cpu', '--engine', 'numpy', '-c', {str(tiny_checkpoint)!r}])\n"
         "print(json.dumps({'code': res.exit_code, 'out': res.stdout, 'torch': 'torch' in sys.modules}))\n")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     env.pop("MUSER_ENGINE", None)

@@ -28,7 +28,12 @@ def music(tmp_path_factory) -> Path:
 
 
 def _command(music: Path, checkpoint: Path) -> list[str]:
-    return [sys.executable, "-m", "muser_cli.main", "index", str(music), "-c", str(checkpoint), "--workers", "2"]
+    # --engine numpy: the decoders embed and the rows arrive one file at a time, so a signal lands
+    # mid-scan. `auto` picks torch on a CPU with native bf16; there the decoders finish all 40
+    # short clips while torch loads, and the rest of the scan takes milliseconds after the first
+    # commit, too little for the signal to land between.
+    return [sys.executable, "-m", "muser_cli.main", "index", str(music), "-c", str(checkpoint), "--workers", "2",
+            "--engine", "numpy"]
 
 
 def _env(home: Path) -> dict[str, str]:
