@@ -97,6 +97,7 @@ MORE_GENRE_GROOVES = {
 # of them); genres with fewer (country, blues, disco, hip-hop, metal) train on all of theirs.
 MORE_MIN_HELDOUT_FILES = 5
 LIBRARIES = {"stdlib": GENRE_GROOVES, "more": MORE_GENRE_GROOVES}
+MIN_HELDOUT_FILES = {"stdlib": 3, "more": MORE_MIN_HELDOUT_FILES}  # fewer: see plan()
 
 STYLE_WORD = {
     "blues": "blues", "blues128": "12/8 blues", "blues68": "6/8 blues", "fastblues": "fast blues",
@@ -539,7 +540,7 @@ def plan(args):
                               "doc": groove_doc(f)[:200], "beats_per_bar": groove_beats_per_bar(f)}
         clips_per_file = max(args.clips_per_style, math.ceil(min_clips / max(1, len(files))))
         file_split = {}
-        if len(files) >= (3 if stdlib else MORE_MIN_HELDOUT_FILES):
+        if len(files) >= MIN_HELDOUT_FILES[library]:
             n_test = max(1, round(0.25 * len(files)))
             test_files = set(rng.sample(files, n_test))
             heldout["files"][genre] = sorted(test_files)
