@@ -79,7 +79,17 @@ def report_lines(r: dict, title: str) -> list[str]:
                      f"{_pct(recall.get(f'recall_at_10_{tower}'))} |")
     if "head_fused_roc_auc" in tags:
         lines.append(f"| tag head (fused) | | | {_num(tags['head_fused_roc_auc'])} | {_num(tags['head_fused_pr_auc'])} | |")
-    return lines + [""] + ensemble_lines(r.get("tags_vs_ensemble", {}))
+    return lines + [""] + ensemble_lines(r.get("tags_vs_ensemble", {})) + style_lines(r.get("genre_by_style", {}))
+
+
+def style_lines(by_style: dict) -> list[str]:
+    """Genre accuracy per style (MMA groove or score kind), one row each, by genre then style."""
+    if not by_style:
+        return []
+    lines = ["| genre | style | zero-shot correct | head correct |", "|---|---|---|---|"]
+    for style, m in sorted(by_style.items(), key=lambda item: (item[1].get("genre", ""), item[0])):
+        lines.append(f"| {m.get('genre', '')} | {style} | {m.get('zero_shot', '–')} | {m.get('head', '–')} |")
+    return lines + [""]
 
 
 VOCAB_NAMES = {"mtt": "MTT-50", "msd": "MSD-50"}

@@ -32,30 +32,63 @@ def genre_accuracy(lm: LoadedModel, clips: Sequence[Example], embs: Sequence[Tra
         return {"clips": 0}
     truth = torch.tensor([scorer.genres.index(clips[i].genre) for i in rows])
     out: dict = {"clips": len(rows), "genres": sorted({clips[i].genre for i in rows})}
-    genre_emb = scorer.text_embeddings(scorer.genres, "genres")
     for tower in ("fused", "wave", "spec"):
-        audio = torch.stack([embs[i].track(tower) for i in rows])  # (N, E)
-        pred = (audio @ genre_emb.t()).argmax(1)
+        pred = _zero_shot_genres(scorer, [embs[i] for i in rows], tower)
         out[f"zero_shot_{tower}"] = round(float((pred == truth).float().mean()), 4)
         if tower == "fused":
             out["zero_shot_per_genre"] = _per_genre(pred, truth, scorer.genres)
     if scorer.has_head("genres"):
-        audio = torch.stack([embs[i].track() for i in rows])
-        pred = scorer.head_scores(audio, "genres").argmax(1)
+        pred = _head_genres(scorer, [embs[i] for i in rows])
         out["head_fused"] = round(float((pred == truth).float().mean()), 4)
         out["head_per_genre"] = _per_genre(pred, truth, scorer.genres)
     return out
 
 
+def genre_by_group(lm: LoadedModel, clips: Sequence[Example], embs: Sequence[TrackEmbedding],
+                   groups: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Genre accuracy per group of clips (e.g. the MMA groove each was rendered from), for clips
+    with a group and one of the checkpoint's genres: group -> {"genre": its genre(s),
+    "zero_shot": "k/n, mostly X when wrong", "head": the same for the head}. A genre lost on
+    whole groups, not on scattered clips, says the model never learnt how those sound."""
+    scorer = Scorer(lm)
+    rows = [i for i, c in enumerate(clips) if c.genre in scorer.genres and groups[i]]
+    if not rows:
+        return {}
+    truth = torch.tensor([scorer.genres.index(clips[i].genre) for i in rows])
+    preds = {"zero_shot": _zero_shot_genres(scorer, [embs[i] for i in rows])}
+    if scorer.has_head("genres"):
+        preds["head"] = _head_genres(scorer, [embs[i] for i in rows])
+    out: dict[str, dict[str, str]] = {}
+    for group in sorted({groups[i] for i in rows}):
+        mask = torch.tensor([groups[i] == group for i in rows])
+        entry = {"genre": ", ".join(sorted({scorer.genres[int(g)] for g in truth[mask]}))}
+        for method, pred in preds.items():
+            entry[method] = _score_line(pred[mask], truth[mask], scorer.genres)
+        out[group] = entry
+    return out
+
+
+def _zero_shot_genres(scorer: Scorer, embs: Sequence[TrackEmbedding], tower: str = "fused") -> torch.Tensor:
+    """(N,) index of the genre prompt nearest each track embedding."""
+    audio = torch.stack([e.track(tower) for e in embs])  # (N, E)
+    return (audio @ scorer.text_embeddings(scorer.genres, "genres").t()).argmax(1)
+
+
+def _head_genres(scorer: Scorer, embs: Sequence[TrackEmbedding]) -> torch.Tensor:
+    """(N,) index of the genre head's most probable genre."""
+    return scorer.head_scores(torch.stack([e.track() for e in embs]), "genres").argmax(1)
+
+
 def _per_genre(pred: torch.Tensor, truth: torch.Tensor, genres: list[str]) -> dict[str, str]:
     """genre -> "correct/total (most common wrong guess)" for genres present in `truth`."""
-    report = {}
-    for g in truth.unique().tolist():
-        mask = truth == g
-        wrong = pred[mask & (pred != truth)]
-        confusion = f", mostly {genres[int(wrong.mode().values)]} when wrong" if len(wrong) else ""
-        report[genres[g]] = f"{int((pred[mask] == g).sum())}/{int(mask.sum())}{confusion}"
-    return report
+    return {genres[g]: _score_line(pred[truth == g], truth[truth == g], genres) for g in truth.unique().tolist()}
+
+
+def _score_line(pred: torch.Tensor, truth: torch.Tensor, genres: list[str]) -> str:
+    """"correct/total", with ", mostly X when wrong" naming the most common wrong guess."""
+    wrong = pred[pred != truth]
+    confusion = f", mostly {genres[int(wrong.mode().values)]} when wrong" if len(wrong) else ""
+    return f"{int((pred == truth).sum())}/{len(truth)}{confusion}"
 
 
 def tag_metrics(lm: LoadedModel, clips: Sequence[Example], embs: Sequence[TrackEmbedding],

@@ -15,7 +15,10 @@ embedding (the paper's ablation):
     each other), and the Pearson correlation of head and ensemble probabilities. Zero-shot
     (cosine to the tag prompts) for every checkpoint; the head where the checkpoint has one;
   * text-to-audio recall@10: each clip's first caption as the query, ranked against every
-    held-out clip; a hit when the clip itself is in the top 10 (chance: 10 / N).
+    held-out clip; a hit when the clip itself is in the top 10 (chance: 10 / N);
+  * genre per style (`genre_by_style`, where the CSV has a `style` column: the MMA groove or
+    score kind a render came from), zero-shot and head, so that a genre lost on whole grooves
+    shows as such.
 Broken down per sub-corpus (`source` column) as well. `--write` stores the result in the
 checkpoint's training record (shown by `muser info`), rewriting the file atomically.
 """
@@ -34,7 +37,7 @@ import torch
 from muser_model.torch_engine.inference import TrackEmbedding
 from muser_model.torch_engine.runtime import LoadedModel, load_model
 from muser_train.training.datasets import Example, read_folder
-from muser_train.evaluation.evaluate import embed_clips, genre_accuracy, tag_metrics
+from muser_train.evaluation.evaluate import embed_clips, genre_accuracy, genre_by_group, tag_metrics
 
 TOWERS = ("wave", "spec", "fused")
 
@@ -103,6 +106,10 @@ def _metrics(lm: LoadedModel, clips: Sequence[Example], embs: Sequence[TrackEmbe
     audio = {t: torch.stack([e.track(t) for e in embs]) for t in TOWERS}  # (N, E) each
     out = {"clips": len(clips), "genre": genre_accuracy(lm, clips, embs),
            "text_to_audio": text_recall(lm, clips, audio)}
+    styles = [extra.get(str(c.path), {}).get("style") or "" for c in clips]
+    by_style = genre_by_group(lm, clips, embs, styles)
+    if by_style:
+        out["genre_by_style"] = by_style
     if any(teacher):
         out["tags_vs_teacher"] = teacher_tag_metrics(lm, clips, embs, teacher)
     if any(c.teacher for c in clips):
