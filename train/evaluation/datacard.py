@@ -79,7 +79,18 @@ def report_lines(r: dict, title: str) -> list[str]:
                      f"{_pct(recall.get(f'recall_at_10_{tower}'))} |")
     if "head_fused_roc_auc" in tags:
         lines.append(f"| tag head (fused) | | | {_num(tags['head_fused_roc_auc'])} | {_num(tags['head_fused_pr_auc'])} | |")
-    return lines + [""] + ensemble_lines(r.get("tags_vs_ensemble", {})) + style_lines(r.get("genre_by_style", {}))
+    return (lines + [""] + ensemble_lines(r.get("tags_vs_ensemble", {})) + teacher_genre_lines(r.get("genre_vs_teachers", {}))
+            + style_lines(r.get("genre_by_style", {})))
+
+
+def teacher_genre_lines(g: dict) -> list[str]:
+    """The student's genre against the teachers' genre evidence on unlabelled scored clips."""
+    if not g.get("clips"):
+        return []
+    per = g.get("zero_shot_per_genre", {})
+    return [f"Genre against the teachers ({g['clips']} clips without a genre label, truth: {g.get('truth', '')}): "
+            f"zero-shot {_pct(g.get('zero_shot_fused'))}, head {_pct(g.get('head_fused'))}; zero-shot per genre: "
+            + "; ".join(f"{genre} {per[genre]}" for genre in sorted(per)) + ".", ""]
 
 
 def style_lines(by_style: dict) -> list[str]:

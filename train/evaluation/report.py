@@ -16,6 +16,9 @@ embedding (the paper's ablation):
     (cosine to the tag prompts) for every checkpoint; the head where the checkpoint has one;
   * text-to-audio recall@10: each clip's first caption as the query, ranked against every
     held-out clip; a hit when the clip itself is in the top 10 (chance: 10 / N);
+  * genre against the teachers (`genre_vs_teachers`): on scored clips without a genre label
+    (real recordings), the student's genre against the genre the teacher ensembles' evidence
+    names, where it reaches the threshold training uses;
   * genre per style (`genre_by_style`, where the CSV has a `style` column: the MMA groove or
     score kind a render came from), zero-shot and head, so that a genre lost on whole grooves
     shows as such.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -114,7 +118,32 @@ def _metrics(lm: LoadedModel, clips: Sequence[Example], embs: Sequence[TrackEmbe
         out["tags_vs_teacher"] = teacher_tag_metrics(lm, clips, embs, teacher)
     if any(c.teacher for c in clips):
         out["tags_vs_ensemble"] = ensemble_agreement(lm, clips, embs)
+        by_teachers = genre_vs_teachers(lm, clips, embs)
+        if by_teachers.get("clips"):
+            out["genre_vs_teachers"] = by_teachers
     return out
+
+
+def genre_vs_teachers(lm: LoadedModel, clips: Sequence[Example], embs: Sequence[TrackEmbedding]) -> dict:
+    """`genre_accuracy` with the teachers' genre as the truth: on clips with teacher scores and no
+    genre label of their own (real recordings), the genre of the largest evidence
+    (`teacher_labels.genre_evidence`) where it reaches GENRE_EVIDENCE_MIN, the rule training
+    uses. Agreement with the real-music teachers, not accuracy against human labels."""
+    from muser_train.training.teacher_labels import GENRE_EVIDENCE_MIN, genre_evidence
+
+    genres = list(lm.checkpoint.genres)
+    rows, relabelled = [], []
+    for i, clip in enumerate(clips):
+        if not clip.teacher or clip.genre in genres:
+            continue
+        evidence = genre_evidence(clip.teacher, genres)  # (G,)
+        if evidence.max() >= GENRE_EVIDENCE_MIN:
+            rows.append(i)
+            relabelled.append(dataclasses.replace(clip, genre=genres[int(evidence.argmax())]))
+    if not rows:
+        return {"clips": 0}
+    return {"truth": f"teachers' genre evidence >= {GENRE_EVIDENCE_MIN}",
+            **genre_accuracy(lm, relabelled, [embs[i] for i in rows])}
 
 
 ENSEMBLE_TOP_K = 5
