@@ -126,20 +126,19 @@ def _metrics(lm: LoadedModel, clips: Sequence[Example], embs: Sequence[TrackEmbe
 
 def genre_vs_teachers(lm: LoadedModel, clips: Sequence[Example], embs: Sequence[TrackEmbedding]) -> dict:
     """`genre_accuracy` with the teachers' genre as the truth: on clips with teacher scores and no
-    genre label of their own (real recordings), the genre of the largest evidence
-    (`teacher_labels.genre_evidence`) where it reaches GENRE_EVIDENCE_MIN, the rule training
-    uses. Agreement with the real-music teachers, not accuracy against human labels."""
-    from muser_train.training.teacher_labels import GENRE_EVIDENCE_MIN, genre_evidence
+    genre label of their own (real recordings), the genre of the largest evidence where
+    `teacher_labels.genre_target` gives it a weight (the rule training uses). Agreement with the real-music teachers, not accuracy against human labels."""
+    from muser_train.training.teacher_labels import GENRE_EVIDENCE_MIN, genre_target
 
     genres = list(lm.checkpoint.genres)
     rows, relabelled = [], []
     for i, clip in enumerate(clips):
         if not clip.teacher or clip.genre in genres:
             continue
-        evidence = genre_evidence(clip.teacher, genres)  # (G,)
-        if evidence.max() >= GENRE_EVIDENCE_MIN:
+        target, weight = genre_target(clip.teacher, genres)  # (G,), 0 below the threshold
+        if weight > 0:
             rows.append(i)
-            relabelled.append(dataclasses.replace(clip, genre=genres[int(evidence.argmax())]))
+            relabelled.append(dataclasses.replace(clip, genre=genres[int(target.argmax())]))
     if not rows:
         return {"clips": 0}
     return {"truth": f"teachers' genre evidence >= {GENRE_EVIDENCE_MIN}",
