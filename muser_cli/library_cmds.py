@@ -171,6 +171,8 @@ def search(
     library: str = LibraryOpt, checkpoint: Optional[Path] = CheckpointOpt, device: str = DeviceOpt,
     predicted_genre: str = browse_cmds.PredictedGenreOpt, tag: Optional[list[str]] = browse_cmds.TagOpt,
     no_duplicates: bool = NoDuplicatesOpt,
+    explain: bool = typer.Option(False, "--explain",
+                                 help="Say how the query was read: which tags, moods or genres, and how much text."),
 ) -> None:
     """Find tracks in the library that match a text description."""
     from muser_model.library.query import search_text
@@ -180,31 +182,31 @@ def search(
     if not text.strip() and not filters.active():
         raise _empty_query()
     lib = Library.open(library)
-    model_hash, embed, scorer = _query_model(lib, checkpoint, device)
-    hits = search_text(lib, embed, model_hash, text, limit, filters, _collapse(no_duplicates), scorer)
-    if hits and hits[0].ranked_by_tag:
-        output.message(f"ranked by the trained head's probability of the tag {hits[0].ranked_by_tag} "
-                       "(add a word for a text search)")
-    _show_hits(hits, as_json, m3u)
+    model = _text_model(lib, checkpoint, device)
+    result = search_text(lib, model, text, limit, filters, _collapse(no_duplicates))
+    if explain:
+        output.message(f"query: {result.query['explain']} (calibration: {result.query['calibration']})")
+    for hit in result.hits:
+        hit.query = result.query if as_json else None
+    _show_hits(result.hits, as_json, m3u)
 
 
-def _query_model(lib, checkpoint: Optional[Path], device: str):
-    """(checkpoint hash, texts -> vectors, scorer of its heads): numpy from the checkpoint's
-    numpy section (no torch import, the fast path), else the full model."""
+def _text_model(lib, checkpoint: Optional[Path], device: str):
+    """The checkpoint's TextModel: numpy from its numpy section (no torch import, the fast path),
+    else over the full model."""
     from muser_model.core.checkpoint import checkpoint_hash, default_checkpoint_path
-    from muser_model.core.scoring import Scorer
-    from muser_model.library.query import numpy_query_model
+    from muser_model.text_model import numpy_text_model, text_model
 
     path = checkpoint or default_checkpoint_path()
-    model_hash = checkpoint_hash(path)
-    lib.check_model(model_hash)
-    fast = numpy_query_model(path)
+    lib.check_model(checkpoint_hash(path))
+    fast = numpy_text_model(path)
     if fast is not None:
-        return model_hash, *fast
+        return fast
     from muser_model.torch_engine.inference import engine_of
 
     lm = load_model_or_exit(checkpoint, device)
-    return model_hash, lambda texts: lm.embed_texts(texts).float().cpu().numpy(), Scorer(engine_of(lm))
+    return text_model(engine_of(lm), lm.checkpoint.content_hash, path,
+                      embed=lambda texts: lm.embed_texts(texts).float().cpu().numpy())
 
 
 def _empty_query():

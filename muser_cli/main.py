@@ -88,6 +88,10 @@ def tag(
     precision: str = PrecisionOpt,
     engine: str = typer.Option("auto", "--engine", envvar="MUSER_ENGINE",
                                help="auto (numpy on CPU for a few minutes of audio: no torch import), numpy or torch."),
+    genre_vocab: str = typer.Option("muser", "--genre-vocab",
+                                    help="Headline genre: muser (rock, electronic, ambient, ... or 'no clear "
+                                         "genre') or gtzan (GTZAN-10, the research vocabulary)."),
+    explain: bool = typer.Option(False, "--explain", help="Say how each --labels word was read."),
 ) -> None:
     """Print the genre and the top tags of each audio file (MTT-50, and MSD-50 where the checkpoint has it)."""
     from muser_model.core.audio import quiet_decoder_notes
@@ -105,7 +109,7 @@ def tag(
     failed = 0
     with quiet_decoder_notes():  # this process may probe and decode: drop libmpg123's notes on fd 2
         results = tag_paths(files, checkpoint, device, precision, engine, k=top_k, labels=label_list(labels),
-                            timeline=timeline, batch_size=batch_size, workers=workers)
+                            timeline=timeline, batch_size=batch_size, workers=workers, genre_vocab=genre_vocab)
         for result in output.progress(results, len(files), "tagging"):
             if isinstance(result, AudioError):
                 failed += 1
@@ -113,32 +117,58 @@ def tag(
             elif as_json:
                 output.json_line(result.to_json())
             else:
-                _print_tags(result)
+                _print_tags(result, explain)
     if failed:
         output.message(f"{failed} of {len(files)} file(s) failed")
         raise typer.Exit(EXIT_FILE_FAILED)
 
 
-def _print_tags(result) -> None:
-    genre = result.genres[0]
+def _print_tags(result, explain: bool = False) -> None:
     output.data(str(result.path))
-    output.data(f"  genre   {genre.label} {genre.score:.2f} ({genre.method}; then "
-                f"{output.scores_text(result.genres[1:])})")
+    output.data(f"  genre   {_headline_text(result)}")
+    if result.mood:
+        output.data("  mood    " + ", ".join(f"{axis} {value:.2f} ({_axis_word(axis, value)})"
+                                            for axis, value in result.mood.items()))
     output.data(f"  tags    {output.scores_text(result.tags)} ({result.tags[0].method}, {result.tags[0].kind})")
     for scores in result.extra_tags.values():  # one line per further vocabulary, e.g. MSD-50
         if scores:
             output.data(f"  {scores[0].vocab:<7} {output.grouped_scores_text(scores)} "
                         f"({scores[0].method}, {scores[0].kind})")
+    if result.headline is not None and result.gtzan:
+        gtzan = result.gtzan
+        output.data(f"  gtzan   {output.scores_text(gtzan)} ({gtzan[0].method})")
     if result.zero_shot_genres:
         output.data(f"  zero-shot genre {output.scores_text(result.zero_shot_genres)}; "
                     f"tags {output.scores_text(result.zero_shot_tags)}")
     if result.labels:
-        output.data(f"  labels  {output.scores_text(result.labels)}")
+        output.data("  labels  " + ", ".join(f"{s.label} {s.score:.2f} ({s.method})"
+                                            for s in result.labels))
+        for label, line in result.label_readings.items() if explain else ():
+            output.message(f"  {line}")
     for row in result.timeline:  # MTT tags, then each further vocabulary's, e.g. "| msd: rock 0.41"
         extra = "".join(f" | {scores[0].vocab}: {output.scores_text(scores)}"
                         for scores in row.extra_tags.values() if scores)
         output.data(f"  {row.start_s:7.1f}-{row.end_s:<7.1f} {row.genre.label:<10} "
                     f"{output.scores_text(row.tags)}{extra}")
+
+
+# energy and valence in words, by thirds of the (0, 1) scale
+_AXIS_WORDS = {"energy": ("calm", "moderate", "energetic"), "valence": ("sad", "neutral", "happy")}
+
+
+def _axis_word(axis: str, value: float) -> str:
+    low, mid, high = _AXIS_WORDS.get(axis, ("low", "mid", "high"))
+    return low if value < 1 / 3 else (high if value > 2 / 3 else mid)
+
+
+def _headline_text(result) -> str:
+    """'electronic 0.52 (then ambient 0.31, rock 0.08)', or 'no clear genre (best: ...)'."""
+    if result.headline is not None and not result.headline.clear:
+        best = ", ".join(f"{g} {v:.2f}" for g, v in result.headline.candidates)
+        return f"no clear genre (best: {best})"
+    genre = result.genres[0]
+    return (f"{genre.label} {genre.score:.2f} ({genre.method}; then "
+            f"{output.scores_text(result.genres[1:])})")
 
 
 @app.command(cls=_Command)

@@ -14,12 +14,20 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from muser_model.core import audio, embedding, hardware
 from muser_model.engine_choice import choose_engine, estimated_windows
-from muser_model.core.errors import AudioError, EngineError, LabelsError  # noqa: F401  (EngineError: for muser_cli)
+from muser_model.core.errors import AudioError, EngineError, LabelsError, OptionError  # noqa: F401  (EngineError: for muser_cli)
 from muser_model.core.files import FileEntry
 from muser_model.numpy_engine.audio import NumpyMuser
-from muser_model.core.scoring import Engine, LabelScore, Scorer, TrackEmbedding, top_k
+from muser_model.core.concepts import GENRE_FAMILIES
+from muser_model.core.grounding import GenreCall, NO_CLEAR_GENRE, LABEL_TEMPERATURE
+from muser_model.core.scoring import Engine, LabelScore, Scorer, TrackEmbedding, softmax, top_k
+from muser_model.text_model import TextModel, explain_reading, text_model
+
+GENRE_VOCABS = ("muser", "gtzan")  # the headline genre's vocabulary: user families or GTZAN-10
+FAMILY_VOCAB = "muser"  # what a genre family's score names as its vocabulary
 from muser_model.core.vocab_groups import MAIN_KIND, vocab_name
 
 if TYPE_CHECKING:
@@ -39,11 +47,18 @@ class TagResult:
     path: Path
     windows: int
     tags: list[LabelScore]  # the MTT vocabulary (tag kind "tags")
-    genres: list[LabelScore]  # best first; genres[0] is the prediction
-    # --labels, best first: the softmax over two or more labels; a single label's cosine (a
-    # softmax over one label would always be 1.00)
+    # the headline vocabulary's genres, best first: the user genre families (vocab "muser") where
+    # the checkpoint has the heads for them, else (or with genre_vocab "gtzan") GTZAN-10
+    genres: list[LabelScore]
+    headline: GenreCall | None = None  # the headline genre: a family or "no clear genre"
+    gtzan: list[LabelScore] = field(default_factory=list)  # GTZAN-10, the research vocabulary
+    mood: dict[str, float] = field(default_factory=dict)  # {"energy": 0..1, "valence": 0..1}
+    # --labels, best first: the softmax over two or more labels of their grounded scores (each
+    # label's method says how it was scored: "head", "blend" or "zero-shot"); one label alone: its
+    # score (a softmax over one label would always be 1.00)
     labels: list[LabelScore] = field(default_factory=list)
     label_similarities: list[LabelScore] = field(default_factory=list)  # each label's cosine, best first
+    label_readings: dict[str, str] = field(default_factory=dict)  # label -> how it was read (--explain)
     timeline: list[WindowTags] = field(default_factory=list)
     # the zero-shot answer too, when `tags`/`genres` above come from trained heads
     zero_shot_tags: list[LabelScore] = field(default_factory=list)
@@ -57,11 +72,24 @@ class TagResult:
         `tags_by_vocabulary` ({"mtt": [...], "msd": [...]}), windows alike."""
         data = asdict(self)
         data["path"] = str(self.path)
-        data["genre"] = data["genres"][0] if data["genres"] else None
+        data["genre"] = self._headline_json(data)
+        data.pop("headline")
         data["tags_by_vocabulary"] = _by_vocabulary(data["tags"], data.pop("extra_tags"))
         for row in data["timeline"]:
             row["tags_by_vocabulary"] = _by_vocabulary(row["tags"], row.pop("extra_tags"))
         return data
+
+
+    def _headline_json(self, data: dict) -> dict | None:
+        """The headline genre: the best of `genres`, with `clear` and the candidates; its label
+        is "no clear genre" when no family has enough evidence."""
+        if not data["genres"]:
+            return None
+        best = dict(data["genres"][0])
+        if self.headline is not None:
+            best.update(label=self.headline.label, clear=self.headline.clear,
+                        candidates=[{"label": g, "score": v} for g, v in self.headline.candidates])
+        return best
 
 
 def _by_vocabulary(tags: list[dict], extra: dict[str, list[dict]]) -> dict[str, list[dict]]:
@@ -71,29 +99,37 @@ def _by_vocabulary(tags: list[dict], extra: dict[str, list[dict]]) -> dict[str, 
 
 def tag_files(lm: LoadedModel, paths: Iterable[str | Path], k: int = 5,
               labels: list[str] | None = None, timeline: bool = False,
-              batch_size: int = 16) -> Iterator[TagResult | AudioError]:
+              batch_size: int = 16, genre_vocab: str = "muser") -> Iterator[TagResult | AudioError]:
     """Torch engine: yield a TagResult, or the AudioError naming the file, for each path in order."""
     from muser_model.torch_engine.inference import engine_of  # imports torch: only when the torch engine runs
 
     engine = engine_of(lm)
-    yield from _tag_embedded(engine, embedding.embed_files(engine, paths, batch_size), k, labels, timeline)
+    model = text_model(engine, lm.checkpoint.content_hash, lm.checkpoint.path)
+    yield from _tag_embedded(model, embedding.embed_files(engine, paths, batch_size), k, labels, timeline,
+                             genre_vocab)
 
 
 def tag_files_numpy(model: NumpyMuser, paths: Iterable[str | Path], k: int = 5,
                     labels: list[str] | None = None, timeline: bool = False,
-                    batch_size: int = 16, workers: int = 1) -> Iterator[TagResult | AudioError]:
+                    batch_size: int = 16, workers: int = 1, genre_vocab: str = "muser",
+                    ) -> Iterator[TagResult | AudioError]:
     """Numpy engine: as `tag_files`, from a format-2 checkpoint's numpy section, no torch; with
     `workers` > 1 the files are embedded in that many processes (still yielded in input order)."""
     embedded = (embedding.embed_files(model, paths, batch_size) if workers <= 1 or model.path is None
                 else _embed_in_processes(model, list(paths), batch_size, workers))
-    yield from _tag_embedded(model, embedded, k, labels, timeline)
+    yield from _tag_embedded(text_model(model, model.content_hash, model.path), embedded, k, labels, timeline,
+                             genre_vocab)
 
 
-def _tag_embedded(engine: Engine, embedded: Iterable[TrackEmbedding | AudioError], k: int,
-                  labels: list[str] | None, timeline: bool) -> Iterator[TagResult | AudioError]:
-    scorer = Scorer(engine)
+def _tag_embedded(model: TextModel, embedded: Iterable[TrackEmbedding | AudioError], k: int,
+                  labels: list[str] | None, timeline: bool, genre_vocab: str = "muser",
+                  ) -> Iterator[TagResult | AudioError]:
+    if genre_vocab not in GENRE_VOCABS:
+        raise OptionError(f"--genre-vocab {genre_vocab!r}: use one of {', '.join(GENRE_VOCABS)}")
+    families = genre_vocab == "muser" and model.grounder.knows("genre:rock")
     for result in embedded:
-        yield result if isinstance(result, AudioError) else _tag_one(scorer, result, k, labels or [], timeline)
+        yield (result if isinstance(result, AudioError)
+               else _tag_one(model, result, k, labels or [], timeline, families))
 
 
 def _embed_in_processes(model: NumpyMuser, paths: list[str | Path], batch_size: int, workers: int,
@@ -143,15 +179,21 @@ def tag_workers(paths: list[Path], model: NumpyMuser, workers: int | None) -> in
     return min(len(paths), hardware.default_decoders("numpy"))
 
 
-def _tag_one(scorer: Scorer, emb: TrackEmbedding, k: int, labels: list[str], timeline: bool) -> TagResult:
+def _tag_one(model: TextModel, emb: TrackEmbedding, k: int, labels: list[str], timeline: bool,
+             families: bool) -> TagResult:
+    scorer = model.scorer
     track = emb.track()[None]  # (1, E)
     tag_scores, tag_kind, tag_method = scorer.scores(track, "tags")  # (1, T)
     genre_scores, g_kind, g_method = scorer.scores(track, "genres")  # (1, G)
+    gtzan = scorer.ranked(genre_scores[0], "genres", 3, g_kind, g_method)
     result = TagResult(
         path=emb.path,
         windows=emb.wave.shape[0],
         tags=scorer.ranked(tag_scores[0], "tags", k, tag_kind, tag_method),
-        genres=scorer.ranked(genre_scores[0], "genres", 3, g_kind, g_method),
+        genres=_family_scores(model, track)[0] if families else gtzan,
+        headline=model.grounder.genre_calls(track)[0] if families else None,
+        gtzan=gtzan,
+        mood={axis: round(float(v[0]), 4) for axis, v in model.grounder.axes(track).items()},
         extra_tags={kind: scorer.top(track, kind, k)[0] for kind in scorer.assets.extra_tag_kinds},
         vocabularies={v.name: v.origin for v in scorer.assets.tag_kinds.values()},
     )
@@ -159,19 +201,49 @@ def _tag_one(scorer: Scorer, emb: TrackEmbedding, k: int, labels: list[str], tim
         result.zero_shot_tags = scorer.top(track, "tags", k, "zero-shot")[0]
         result.zero_shot_genres = scorer.top(track, "genres", 3, "zero-shot")[0]
     if labels:
-        cos, probs = scorer.open_labels(track, labels)  # (1, L) each; probs None for one label
-        result.label_similarities = top_k(cos[0], labels, len(labels), "cosine", "zero-shot")
-        result.labels = (result.label_similarities if probs is None
-                         else top_k(probs[0], labels, len(labels), "probability", "zero-shot"))
+        _score_labels(model, track, labels, result)
     if timeline:
-        result.timeline = _timeline(scorer, emb, k)
+        result.timeline = _timeline(model, emb, k, families)
     return result
 
 
-def _timeline(scorer: Scorer, emb: TrackEmbedding, k: int) -> list[WindowTags]:
+def _family_scores(model: TextModel, vectors: np.ndarray, k: int = 3) -> list[list[LabelScore]]:
+    """(N, E) -> per row the k best genre families by evidence, as LabelScores of vocab "muser"."""
+    evidence = model.grounder.family_evidence(vectors)  # (N, F)
+    names = list(GENRE_FAMILIES)
+    return [top_k(row, names, k, "probability", "head", FAMILY_VOCAB, ["genre"] * len(names)) for row in evidence]
+
+
+def _score_labels(model: TextModel, track: np.ndarray, labels: list[str], result: TagResult) -> None:
+    """--labels through the grounding: each label read onto the vocabularies and scored by the
+    blend of calibrated heads and text embedding (zero-shot where no vocabulary covers it); a
+    softmax over the scores of two or more labels."""
+    text_vectors = np.asarray(model.embed(labels), np.float32)  # (L, E)
+    scores, methods = np.zeros(len(labels), np.float32), []
+    for j, label in enumerate(labels):
+        reading = model.read(label)
+        blend = model.grounder.blend(track, reading, text_vectors[j])
+        scores[j] = blend.score[0]
+        methods.append(_label_method(model.grounder.coverage(reading)))
+        result.label_readings[label] = explain_reading(model, reading, blend.weight)
+    cos = (track @ text_vectors.T)[0]  # (L,)
+    result.label_similarities = top_k(cos, labels, len(labels), "cosine", "zero-shot")
+    shown = softmax(LABEL_TEMPERATURE * scores) if len(labels) >= 2 else scores
+    ranked = top_k(shown, labels, len(labels), "probability" if len(labels) >= 2 else "score", "")
+    for entry in ranked:
+        entry.method = methods[labels.index(entry.label)]
+    result.labels = ranked
+
+
+def _label_method(coverage: float) -> str:
+    return "head" if coverage >= 1 else ("blend" if coverage > 0 else "zero-shot")
+
+
+def _timeline(model: TextModel, emb: TrackEmbedding, k: int, families: bool) -> list[WindowTags]:
+    scorer = model.scorer
     windows = emb.windows  # (W, E)
     tags = scorer.top(windows, "tags", k)  # W lists
-    genres = scorer.top(windows, "genres", 1)
+    genres = _family_scores(model, windows, 1) if families else scorer.top(windows, "genres", 1)
     extra = {kind: scorer.top(windows, kind, k) for kind in scorer.assets.extra_tag_kinds}
     duration = emb.duration_s if emb.duration_s is not None else _duration(emb.path)
     spans = replace(emb, duration_s=duration)
@@ -204,7 +276,7 @@ def label_list(text: str) -> list[str]:
 def tag(paths: list[Path], checkpoint: str | Path | None = None, device: str = "auto",
         precision: str = "auto", engine: str = "auto", k: int = 5, labels: list[str] | None = None,
         timeline: bool = False, batch_size: int = 16, workers: int | None = None,
-        ) -> Iterator[TagResult | AudioError]:
+        genre_vocab: str = "muser") -> Iterator[TagResult | AudioError]:
     """`muser tag`: pick the engine, load the model, yield results in input order. The numpy
     engine embeds in `workers` processes (None: see `tag_workers`).
 
@@ -213,9 +285,10 @@ def tag(paths: list[Path], checkpoint: str | Path | None = None, device: str = "
     """
     chosen, model, _ = choose_engine(engine, checkpoint, device, precision, paths, labels)
     if chosen == "numpy":
-        yield from tag_files_numpy(model, paths, k, labels, timeline, batch_size, tag_workers(paths, model, workers))
+        yield from tag_files_numpy(model, paths, k, labels, timeline, batch_size, tag_workers(paths, model, workers),
+                                   genre_vocab)
         return
     from muser_model.torch_engine.runtime import load_model  # imports torch: the torch engine only
 
     lm = load_model(checkpoint, device, precision)
-    yield from tag_files(lm, paths, k, labels, timeline, batch_size)
+    yield from tag_files(lm, paths, k, labels, timeline, batch_size, genre_vocab)

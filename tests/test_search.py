@@ -166,10 +166,10 @@ def test_search_does_not_import_torch(indexed, tiny_checkpoint):
 
 
 def test_the_torch_fallback_ranks_as_the_numpy_path(indexed, tiny_checkpoint, monkeypatch):
-    import muser_model.library.query as query
+    import muser_model.text_model as text_model
 
     fast = _lines(_run("search", "slow blues", "--json", "-c", tiny_checkpoint).stdout)
-    monkeypatch.setattr(query, "numpy_query_model", lambda checkpoint: None)  # e.g. a format-1 checkpoint
+    monkeypatch.setattr(text_model, "numpy_text_model", lambda checkpoint: None)  # e.g. a format-1 checkpoint
     slow = _lines(_run("search", "slow blues", "--json", "-c", tiny_checkpoint).stdout)
     assert [h["path"] for h in fast] == [h["path"] for h in slow]
     assert [h["score"] for h in fast] == pytest.approx([h["score"] for h in slow], abs=1e-3)
@@ -184,9 +184,8 @@ def test_index_removes_the_query_head_older_versions_kept(indexed, tiny_checkpoi
 
 
 def test_query_embedder_comes_from_the_checkpoint_numpy_section(tiny_checkpoint, tiny_model):
-    from muser_model.library.query import numpy_query_model
+    from muser_model.text_model import numpy_text_model
 
-    embed, _ = numpy_query_model(tiny_checkpoint)
-    got = embed(["slow blues", "loud rock"])  # (2, E)
+    got = numpy_text_model(tiny_checkpoint).embed(["slow blues", "loud rock"])  # (2, E)
     want = tiny_model.embed_texts(["slow blues", "loud rock"]).float().cpu().numpy()
     assert got.shape == want.shape and abs(got - want).max() < 1e-4

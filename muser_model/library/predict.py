@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from muser_model.library.catalogue import PREDICTED_TAGS, Prediction, VocabTags
+from muser_model.core.concepts import GENRE_CLEAR_MIN, GENRE_FAMILIES
+from muser_model.core.grounding import GenreCall, Grounder
 from muser_model.core.scoring import Scorer
 
 if TYPE_CHECKING:
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from muser_model.torch_engine.runtime import LoadedModel
 
 ScoreFn = Callable[[np.ndarray, str], tuple[np.ndarray, str]]  # ((N, E), kind) -> ((N, L), score kind)
+GenreFn = Callable[[np.ndarray], list[GenreCall]]  # (N, E) -> the headline genre of each
 
 
 class Predictor:
@@ -30,10 +33,14 @@ class Predictor:
     further tag kind (`more_kinds`: kind -> (vocabulary, labels), e.g. {"msd": ("msd", [...])})."""
 
     def __init__(self, score: ScoreFn, tags: list[str], genres: list[str], model_hash: str,
-                 more_kinds: dict[str, tuple[str, list[str]]] | None = None) -> None:
+                 more_kinds: dict[str, tuple[str, list[str]]] | None = None,
+                 genre_calls: GenreFn | None = None) -> None:
         self.score, self.tags, self.genres = score, list(tags), list(genres)
         self.more_kinds = dict(more_kinds or {})
+        self.genre_calls = genre_calls  # the headline genre (families); None: the best of `genres`
         vocabulary = [self.tags, self.genres]
+        if genre_calls is not None:  # the genre families and their rule are part of the vocabulary
+            vocabulary.append({"families": GENRE_FAMILIES, "clear": GENRE_CLEAR_MIN})
         if self.more_kinds:  # a checkpoint without further vocabularies keeps its key of before
             vocabulary.append({kind: labels for kind, (_, labels) in self.more_kinds.items()})
         self.key = f"{model_hash[:16]}:{hashlib.sha256(json.dumps(vocabulary).encode()).hexdigest()[:12]}"
@@ -42,18 +49,21 @@ class Predictor:
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)  # (N, E)
         if not len(vectors):
             return []
-        genre_scores, _ = self.score(vectors, "genres")  # (N, G)
+        genres = self._genres(vectors)  # N (label, score)
         tag_scores, tag_kind = self.score(vectors, "tags")  # (N, T)
         more = {kind: self.score(vectors, kind) for kind in self.more_kinds}  # kind -> ((N, L), score kind)
-        return [self._one(genre_scores[i], tag_scores[i], tag_kind,
-                          [self._more(kind, values[i], score_kind) for kind, (values, score_kind) in more.items()])
+        return [Prediction(*genres[i], _top(tag_scores[i], self.tags), tag_kind,
+                           [self._more(kind, values[i], score_kind) for kind, (values, score_kind) in more.items()])
                 for i in range(len(vectors))]
 
-    def _one(self, genre_scores: np.ndarray, tag_scores: np.ndarray, tag_kind: str,
-             more_tags: list[VocabTags]) -> Prediction:
-        best = int(np.argmax(genre_scores))
-        return Prediction(self.genres[best], round(float(genre_scores[best]), 4), _top(tag_scores, self.tags),
-                          tag_kind, more_tags)
+    def _genres(self, vectors: np.ndarray) -> list[tuple[str, float]]:
+        """(label, score) of each track's headline genre: its family call ("no clear genre" below
+        the threshold), else the best of the checkpoint's genres."""
+        if self.genre_calls is not None:
+            return [(call.label, round(call.score, 4)) for call in self.genre_calls(vectors)]
+        scores, _ = self.score(vectors, "genres")  # (N, G)
+        best = np.argmax(scores, axis=1)
+        return [(self.genres[b], round(float(scores[i, b]), 4)) for i, b in enumerate(best.tolist())]
 
     def _more(self, kind: str, scores: np.ndarray, score_kind: str) -> VocabTags:
         vocab, labels = self.more_kinds[kind]
@@ -75,7 +85,9 @@ def scorer_predictor(scorer: Scorer, model_hash: str) -> Predictor:
 
     assets = scorer.assets
     more = {kind: (assets.tag_kinds[kind].name, assets.vocabulary(kind)) for kind in assets.extra_tag_kinds}
-    return Predictor(score, scorer.tags, scorer.genres, model_hash, more)
+    grounder = Grounder(scorer)
+    calls = grounder.genre_calls if grounder.knows("genre:rock") else None
+    return Predictor(score, scorer.tags, scorer.genres, model_hash, more, calls)
 
 
 def numpy_predictor(model: NumpyMuser) -> Predictor:

@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from muser_model.core.errors import MuserError
-from muser_model.core.scoring import Scorer
+from muser_model.core.reading import Reading
 from muser_model.library.catalogue import TEXT_FIELDS, Filters, like_pattern  # noqa: F401  (re-exported)
 from muser_model.library.store import Library, LibraryError
-
-TextEmbedder = Callable[[list[str]], np.ndarray]  # texts -> (N, E) normalised
+from muser_model.text_model import TextModel, explain_reading
 
 EXACT_BELOW = 4096  # filtered candidate sets smaller than this are ranked exactly
 DUPLICATE_COSINE = 0.999  # `--no-duplicates`, `muser duplicates`: see library.duplicates
@@ -75,25 +74,16 @@ class Hit:
     duration: float | None
     predicted_genre: str = ""  # muser's prediction ('' until `muser index` has predicted it)
     predicted_tags: list[dict] = field(default_factory=list)  # [{"label", "score"}] best first
-    score_kind: str = "cosine"  # or "probability": the query was one tag word, ranked by its head
-    ranked_by_tag: str = ""  # that tag, "vocab:label" (e.g. "msd:sad"); "" for a text ranking
+    score_kind: str = "cosine"  # or "blend": heads and text embedding, calibrated (core.grounding)
+    parts: dict = field(default_factory=dict)  # a blend's parts: {"heads": z, "text": z}
+
+    query: dict | None = None  # with --json: how the text was read (query.Search.query)
 
     def to_json(self) -> dict:
-        return asdict(self)
-
-
-def numpy_query_model(checkpoint: Path) -> tuple[TextEmbedder, Scorer] | None:
-    """(query embedder, scorer of the checkpoint's heads) without torch, from the checkpoint's
-    own numpy section (its MiniLM, text projection and heads; loading it takes ~0.03 s): None
-    for a checkpoint without that section, or one that fine-tuned its text tower (the numpy
-    MiniLM is the frozen one)."""
-    from muser_model.core.checkpoint import has_numpy_section
-    from muser_model.numpy_engine.audio import NumpyMuser
-
-    if not has_numpy_section(checkpoint):
-        return None
-    model = NumpyMuser.load(checkpoint)
-    return (model.embed_texts, Scorer(model)) if model.can_embed_text else None
+        data = asdict(self)
+        if data["query"] is None:
+            del data["query"]
+        return data
 
 
 def check_ready(lib: Library, model_hash: str) -> None:
@@ -125,25 +115,6 @@ def _rank(lib: Library, query: np.ndarray, limit: int, filters: Filters,
         scored = ann.query(query, want, allowed)
     scored = [(i, s) for i, s in scored if i != exclude]
     return _hits(lib, scored, limit, collapse, query if exclude is not None else None)
-
-
-def _rank_by_head(lib: Library, scorer: Scorer, head_tag: tuple[str, int], limit: int,
-                  filters: Filters, collapse: float | None = None) -> list[Hit]:
-    """The `limit` tracks (of those `filters` allow) with the highest probability of one tag
-    from its trained head, on the stored track vectors; ties by track id."""
-    kind, index = head_tag
-    ids, vectors = lib.catalogue.vectors(lib.model_hash, _candidates(lib, filters))
-    if not len(ids):
-        return []
-    probs = scorer.head_scores(vectors, kind)[:, index]  # (N,)
-    want = limit if collapse is None else 2 * limit + 8
-    order = np.lexsort((ids, -probs))[:want]
-    vocab = scorer.assets.vocab_and_groups(kind)[0]
-    tag = f"{vocab}:{scorer.assets.vocabulary(kind)[index]}"
-    hits = _hits(lib, [(int(ids[i]), float(probs[i])) for i in order], limit, collapse)
-    for hit in hits:
-        hit.score_kind, hit.ranked_by_tag = "probability", tag
-    return hits
 
 
 def _hits(lib: Library, scored: list[tuple[int, float]], limit: int, collapse: float | None,
@@ -181,29 +152,67 @@ def _hit(rank: int, score: float, row: dict) -> Hit:
                row["genre"], row["year"], row["duration"], row["predicted_genre"], row["predicted_tags"])
 
 
-def search_text(lib: Library, embed: TextEmbedder, model_hash: str, text: str, limit: int = 10,
-                filters: Filters | None = None, collapse: float | None = None,
-                scorer: Scorer | None = None) -> list[Hit]:
-    """Rank the library's tracks against a text query; `embed` maps texts into the space of the
-    checkpoint whose hash is `model_hash` (the numpy path or `LoadedModel.embed_texts`). With
-    `collapse` (a cosine, e.g. DUPLICATE_COSINE) near-identical tracks count once.
+@dataclass
+class Search:
+    hits: list[Hit]
+    query: dict  # how the text was read: `explain` (one line), reading, weights, calibration
 
-    With `scorer` (the same checkpoint's), a query that is exactly one tag of a vocabulary with a
-    trained head ("sad", "80s", "heavy metal", "piano") is ranked by that head's probability
-    instead: the heads follow the teachers far more closely than a single word's text embedding
-    does (docs/MODEL_CARD.md). Any other query, or a tag with more words, is a text search."""
+
+def search_text(lib: Library, model: TextModel, text: str, limit: int = 10,
+                filters: Filters | None = None, collapse: float | None = None) -> Search:
+    """Rank the library's tracks against a text query with the checkpoint of `model` (whose hash
+    must be the library's). With `collapse` (a cosine, e.g. DUPLICATE_COSINE) near-identical tracks
+    count once.
+
+    The text is read onto the trained vocabularies (`core.reading`). A query the reading covers
+    ranks every candidate by the blend of the calibrated heads and the text embedding
+    (`core.grounding`); a query it does not cover at all ranks by the cosine of the text embedding
+    alone, through the ANN index for large libraries."""
     words, filters = parse_query(text, filters)
     if not words and not filters.active():
         raise QueryError("empty query: give some words, e.g. muser search \"melancholic piano\"")
-    check_ready(lib, model_hash)
-    head_tag = scorer.head_tag(words) if scorer is not None and words else None
-    if head_tag is not None:
-        return _rank_by_head(lib, scorer, head_tag, limit, filters, collapse)
+    check_ready(lib, model.content_hash)
     if not words:  # filters only: rank the matching tracks by their genre or artist
         words = " ".join(filter(None, [filters.genre, filters.predicted_genre, *filters.tags,
                                        filters.artist])) or "music"
-    query = np.asarray(embed([words]), dtype=np.float32)[0]
-    return _rank(lib, query, limit, filters, collapse=collapse)
+    reading = model.read(words)
+    if model.grounder.coverage(reading) == 0:
+        query = np.asarray(model.embed([words]), dtype=np.float32)[0]
+        return Search(_rank(lib, query, limit, filters, collapse=collapse), explain_query(model, reading, 0.0, ""))
+    return _rank_blended(lib, model, reading, limit, filters, collapse)
+
+
+def _rank_blended(lib: Library, model: TextModel, reading: Reading, limit: int, filters: Filters,
+                  collapse: float | None) -> Search:
+    """Every candidate scored by the blend; ties by track id."""
+    ids, vectors = lib.catalogue.vectors(lib.model_hash, _candidates(lib, filters))
+    if not len(ids):
+        return Search([], explain_query(model, reading, model.grounder.coverage(reading), model.grounder.source))
+    blend = model.blend(vectors, reading, population_source=f"this library ({len(ids)} tracks)")
+    want = limit if collapse is None else 2 * limit + 8
+    order = np.lexsort((ids, -blend.score))[:want]
+    position = {int(ids[i]): int(i) for i in order}
+    scored = [(int(ids[i]), float(blend.score[i])) for i in order]
+    if collapse is not None:
+        scored = _collapse(lib, scored, collapse)
+    scored = scored[:limit]
+    rows = lib.catalogue.rows(i for i, _ in scored)
+    hits = []
+    for rank, (track_id, score) in enumerate(scored, 1):
+        if track_id in rows:
+            hit, i = _hit(rank, score, rows[track_id]), position[track_id]
+            hit.score_kind = "blend"
+            hit.parts = {"heads": round(float(blend.grounded[i]), 4), "text": round(float(blend.text[i]), 4)}
+            hits.append(hit)
+    return Search(hits, explain_query(model, reading, blend.weight, blend.calibration))
+
+
+def explain_query(model: TextModel, reading: Reading, weight: float, calibration: str) -> dict:
+    """The `query` object of --json; `explain` is the line --explain prints. `calibration` says
+    what the scores were standardised over ("": nothing, a plain cosine ranking)."""
+    return {"text": reading.text, "explain": explain_reading(model, reading, weight),
+            "reading": reading.to_json(), "weights": {"heads": round(weight, 4), "text": round(1 - weight, 4)},
+            "calibration": calibration or "none"}
 
 
 def similar(lib: Library, model_hash: str, embed_file: Callable[[Path], np.ndarray], target: str,

