@@ -123,17 +123,27 @@ def extract_files(deb: Path, root: Path, files: set[str]) -> dict[str, str]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def extract_member(archive: Path, member: str, dest: Path) -> Path:
-    """One member of a zip/pk3 archive at DEST (kept when already there at full size)."""
-    with zipfile.ZipFile(archive) as zf:
-        info = zf.getinfo(member)
-        if dest.is_file() and dest.stat().st_size == info.file_size:
-            return dest
-        tmp = atomic_tmp(dest)
-        with zf.open(info) as src, open(tmp, "wb") as out:
-            shutil.copyfileobj(src, out)
-    os.replace(tmp, dest)
-    return dest
+def extract_members(archive: Path, members: dict[str, Path]) -> dict[str, str]:
+    """Each member of a zip/pk3 ARCHIVE at its path in MEMBERS (kept when already there at full
+    size; the archive is opened once). Returns {member: reason} for those that failed."""
+    failed = {}
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (OSError, zipfile.BadZipFile) as e:
+        return {m: f"{archive.name}: not a readable zip/pk3 ({e})"[:240] for m in members}
+    with zf:
+        for member, dest in members.items():
+            try:
+                info = zf.getinfo(member)
+                if dest.is_file() and dest.stat().st_size == info.file_size:
+                    continue
+                tmp = atomic_tmp(dest)
+                with zf.open(info) as src, open(tmp, "wb") as out:
+                    shutil.copyfileobj(src, out)
+                os.replace(tmp, dest)
+            except (OSError, KeyError, zipfile.BadZipFile) as e:
+                failed[member] = f"{archive.name}:{member}: {e}"[:240]
+    return failed
 
 
 def source_path(out: Path, package: str, source_file: str) -> Path:
@@ -170,17 +180,18 @@ def prepare_package(package: str, rows: list[dict], out: Path) -> dict[str, str]
     deb = download(package, out / "debs")
     outer = {r["source_file"].partition(":")[0] for r in rows}
     missing = extract_files(deb, out / "root" / package, outer)
-    failed = {}
+    failed = {r["id"]: missing[o] for r in rows if (o := r["source_file"].partition(":")[0]) in missing}
+    by_archive: dict[str, dict[str, Path]] = defaultdict(dict)
     for r in rows:
         o, _, member = r["source_file"].partition(":")
-        if o in missing:
-            failed[r["id"]] = missing[o]
-        elif member:
-            try:
-                extract_member(out / "root" / package / o, member,
-                               source_path(out, package, r["source_file"]))
-            except (OSError, KeyError, zipfile.BadZipFile) as e:
-                failed[r["id"]] = f"{Path(o).name}:{member}: {e}"[:240]
+        if member and r["id"] not in failed:
+            by_archive[o][member] = source_path(out, package, r["source_file"])
+    for o, members in by_archive.items():
+        bad = extract_members(out / "root" / package / o, members)
+        for r in rows:
+            ro, _, m = r["source_file"].partition(":")
+            if ro == o and m in bad:
+                failed[r["id"]] = bad[m]
     return failed
 
 
