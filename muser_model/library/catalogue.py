@@ -1,4 +1,6 @@
-"""The SQLite catalogue: one row per file with its status, tags and (for good files) its vector.
+"""The SQLite catalogue's reads and writes: one row per file with its status, tags and (for good
+files) its vector. The schema and its migrations live in library.schema, the query conditions in
+library.filters.
 
 The catalogue is the source of truth. Every change to vectors bumps `generation` and is logged
 in `changes` inside the same transaction, so the ANN index (a derived file) can always be
@@ -6,211 +8,18 @@ brought up to date or rebuilt from here, whatever moment a previous run was kill
 """
 from __future__ import annotations
 
-import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from muser_model.core.vocab_groups import MAIN_VOCAB, VOCABULARIES
-
-SCHEMA_VERSION = 2  # 2: predictions (predicted_genre, track_tags) and `added`
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tracks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: it is also the ANN label
-    path TEXT NOT NULL UNIQUE,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    status TEXT NOT NULL,          -- 'ok', 'failed' or 'silent'
-    reason TEXT NOT NULL DEFAULT '',
-    model_hash TEXT NOT NULL DEFAULT '',
-    title TEXT NOT NULL DEFAULT '', artist TEXT NOT NULL DEFAULT '', album TEXT NOT NULL DEFAULT '',
-    genre TEXT NOT NULL DEFAULT '', date TEXT NOT NULL DEFAULT '', year INTEGER,
-    duration REAL, windows INTEGER,
-    vector BLOB,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS changes (generation INTEGER NOT NULL, track_id INTEGER NOT NULL, op TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-# Version 2 (applied to version-1 catalogues in place, in one transaction): muser's own predictions
-# and when a track was first added. `predicted_by` keys the predictions on the checkpoint and its
-# vocabulary (see library.predict.Predictor.key): predictions with another key are recomputed from
-# the stored vectors by the next `muser index`.
-_V2_COLUMNS = {
-    "predicted_genre": "TEXT NOT NULL DEFAULT ''",
-    "predicted_genre_score": "REAL",
-    "predicted_by": "TEXT NOT NULL DEFAULT ''",
-    "added": "REAL",
-}
-_V2_SCHEMA = """
-CREATE TABLE IF NOT EXISTS track_tags (
-    track_id INTEGER NOT NULL,
-    tag TEXT NOT NULL,
-    score REAL NOT NULL,
-    kind TEXT NOT NULL,            -- 'probability' (a trained head) or 'cosine' (zero-shot)
-    rank INTEGER NOT NULL,
-    PRIMARY KEY (track_id, tag)
-);
-CREATE INDEX IF NOT EXISTS track_tags_tag ON track_tags (tag COLLATE NOCASE);
-"""
-
-
-TEXT_FIELDS = ("artist", "album", "genre", "title")
-# `--tag X` / `tag:X` selects a track when X is one of its PREDICTED_TAGS stored top tags and, for
-# a trained tag head (sigmoid probabilities), scores at least its vocabulary's TAG_MIN_PROBABILITY.
-# The heads learn the musicnn teachers' probabilities, which are low: over the 4,780 real clips of
-# corpus v3 the ensembles give on average 2.0 MTT tags >= 0.3 per clip and 1.5 MSD tags >= 0.2
-# (only 0.5 MTT and 0.2 MSD tags per clip reach 0.5; the median top MSD tag is 0.35), so the
-# floor is set per vocabulary there, and 0.5 (the decision boundary of a head trained on hard labels) for any other vocabulary.
-# Zero-shot tag scores are cosines with no calibrated boundary: there the top PREDICTED_TAGS count.
-PREDICTED_TAGS = 5
-TAG_MIN_PROBABILITY: dict[str, float] = {"mtt": 0.3, "msd": 0.2}
-OTHER_TAG_MIN_PROBABILITY = 0.5
-
-
-def tag_min_probability(vocab: str) -> float:
-    """The score a head's tag of vocabulary `vocab` needs to match `--tag`."""
-    return TAG_MIN_PROBABILITY.get(vocab, OTHER_TAG_MIN_PROBABILITY)
-
-
-SORT_KEYS = {  # `muser list --sort`: SQL order, path breaking ties
-    "path": "path", "title": "title COLLATE NOCASE", "artist": "artist COLLATE NOCASE",
-    "duration": "duration", "added": "added", "predicted-genre": "predicted_genre",
-}
-
-
-# `track_tags.tag` holds an MTT tag as its label ("rock") and a tag of a further vocabulary as its
-# id ("msd:rock"), so that the two stay apart under the (track_id, tag) key.
-_LABEL_OF_TAG = "substr(tag, instr(tag, ':') + 1)"  # "msd:rock" -> "rock", "rock" -> "rock"
-
-
-def _split_tag(stored: str) -> tuple[str, str]:
-    """A stored tag -> (vocabulary, label): "msd:rock" -> ("msd", "rock"), "rock" -> ("mtt", "rock")."""
-    vocab, sep, label = stored.partition(":")
-    if sep and vocab in VOCABULARIES and vocab != MAIN_VOCAB:
-        return vocab, label
-    return MAIN_VOCAB, stored
-
-
-def _tag_match(tag: str) -> tuple[str, list[str]]:
-    """(SQL condition on `track_tags`, its parameters) for `--tag TAG`: an id ("msd:rock",
-    "mtt:rock") names one vocabulary's tag; a plain label ("rock", "heavy metal") matches it in
-    every vocabulary."""
-    vocab, sep, label = tag.partition(":")
-    if sep and vocab == MAIN_VOCAB:
-        return "tag = ? COLLATE NOCASE", [label]
-    if sep and vocab in VOCABULARIES:
-        return "tag = ? COLLATE NOCASE", [tag]
-    return f"(tag = ? COLLATE NOCASE OR {_LABEL_OF_TAG} = ? COLLATE NOCASE)", [tag, tag]
-
-
-def _score_floor() -> tuple[str, list]:
-    """(SQL expression, its parameters): the tag_min_probability of each stored tag's vocabulary
-    (an MTT tag is stored as its bare label, another vocabulary's as its id, "msd:rock")."""
-    others = [v for v in VOCABULARIES if v != MAIN_VOCAB]
-    whens = " ".join("WHEN substr(tag, 1, instr(tag, ':')) = ? THEN ?" for _ in others)
-    params: list = [x for v in others for x in (f"{v}:", tag_min_probability(v))]
-    return f"(CASE {whens} ELSE ? END)", [*params, tag_min_probability(MAIN_VOCAB)]
-
-
-def like_pattern(value: str) -> str:
-    """A SQL LIKE pattern (ESCAPE '\\') matching `value` anywhere, its wildcards taken literally."""
-    return "%" + re.sub(r"([%_\\])", r"\\\1", value) + "%"
-
-
-@dataclass
-class Filters:
-    """Which tracks a query may return. File tags match as case-insensitive substrings; muser's
-    own predictions (`predicted_genre`, `tags`) match whole labels, case-insensitively."""
-
-    artist: str = ""
-    album: str = ""
-    genre: str = ""  # the file's genre tag
-    title: str = ""
-    year_min: int | None = None
-    year_max: int | None = None
-    predicted_genre: str = ""  # muser's predicted genre
-    tags: list[str] = field(default_factory=list)  # predicted tags, every one required
-    words: list[str] = field(default_factory=list)  # `muser list`: each in title, artist, album or path
-
-    def active(self) -> bool:
-        return (any(getattr(self, f) for f in TEXT_FIELDS) or self.year_min is not None
-                or self.year_max is not None or bool(self.predicted_genre or self.tags or self.words))
-
-    def where(self) -> tuple[str, list]:
-        """SQL condition on `tracks` and its parameters."""
-        parts, params = [], []
-        for name in TEXT_FIELDS:
-            value = getattr(self, name)
-            if value:
-                parts.append(f"{name} LIKE ? ESCAPE '\\'")
-                params.append(like_pattern(value))
-        if self.year_min is not None:
-            parts.append("year >= ?")
-            params.append(self.year_min)
-        if self.year_max is not None:
-            parts.append("year <= ?")
-            params.append(self.year_max)
-        if self.predicted_genre:
-            parts.append("predicted_genre = ? COLLATE NOCASE")
-            params.append(self.predicted_genre)
-        for tag in self.tags:
-            condition, values = _tag_match(tag)
-            floor, floor_params = _score_floor()
-            parts.append(f"id IN (SELECT track_id FROM track_tags WHERE {condition}"
-                         f" AND (kind != 'probability' OR score >= {floor}))")
-            params += [*values, *floor_params]
-        for word in self.words:
-            parts.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in ("title", "artist", "album", "path"))
-                         + ")")
-            params += [like_pattern(word)] * 4
-        return " AND ".join(parts) or "1", params
-
-
-@dataclass(frozen=True)
-class VocabTags:
-    """A track's top tags of one further vocabulary (e.g. MSD-50), best first."""
-
-    vocab: str  # "msd"
-    tags: list[tuple[str, float]]
-    tag_kind: str  # 'probability' or 'cosine'
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """muser's guess for one track: its genre and its top tags, best first: the MTT ones
-    (`tags`), then those of each further vocabulary of the checkpoint (`more_tags`)."""
-
-    genre: str
-    genre_score: float
-    tags: list[tuple[str, float]]
-    tag_kind: str  # 'probability' or 'cosine'
-    more_tags: list[VocabTags] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class FileState:
-    id: int
-    size: int
-    mtime_ns: int
-    status: str
-    model_hash: str
-
-
-@dataclass
-class TrackRow:
-    path: str
-    size: int
-    mtime_ns: int
-    vector: np.ndarray  # (E,) float32, normalised
-    tags: dict[str, str]
-    duration: float
-    windows: int
+from muser_model.core.vocab_groups import MAIN_VOCAB
+from muser_model.library import schema
+from muser_model.library.filters import SORT_KEYS, Filters, like_pattern
+from muser_model.library.records import FileState, Prediction, TrackRow, VocabTags  # noqa: F401  (re-exported)
 
 
 class Catalogue:
@@ -219,29 +28,7 @@ class Catalogue:
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
-        if self._needs_migration():
-            self._migrate()
-
-    def _columns(self) -> set[str]:
-        return {r[1] for r in self.db.execute("PRAGMA table_info(tracks)")}
-
-    def _needs_migration(self) -> bool:
-        return (self.get_meta("schema_version") != str(SCHEMA_VERSION)
-                or not set(_V2_COLUMNS) <= self._columns())
-
-    def _migrate(self) -> None:
-        """Bring a new or version-1 catalogue to this version, atomically (a second process
-        opening it meanwhile waits, then finds nothing left to do)."""
-        with self.transaction() as db:
-            if not self._needs_migration():
-                return
-            for name in sorted(set(_V2_COLUMNS) - self._columns()):
-                db.execute(f"ALTER TABLE tracks ADD COLUMN {name} {_V2_COLUMNS[name]}")
-            for statement in filter(str.strip, _V2_SCHEMA.split(";")):
-                db.execute(statement)
-            db.execute("UPDATE tracks SET added=updated WHERE added IS NULL")
-            self.set_meta("schema_version", str(SCHEMA_VERSION), db)
+        schema.migrate(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -344,10 +131,9 @@ class Catalogue:
         out: dict[int, list[dict]] = {}
         for start in range(0, len(ids), 900):
             chunk = ids[start : start + 900]
-            rows = self.db.execute(f"SELECT track_id, tag, score FROM track_tags WHERE track_id IN "
+            rows = self.db.execute(f"SELECT track_id, vocab, tag, score FROM track_tags WHERE track_id IN "
                                    f"({','.join('?' * len(chunk))}) ORDER BY track_id, rank", chunk)
-            for track_id, tag, score in rows:
-                vocab, label = _split_tag(tag)
+            for track_id, vocab, label, score in rows:
                 out.setdefault(track_id, []).append({"label": label, "score": round(score, 4), "vocab": vocab})
         return out
 
@@ -433,10 +219,10 @@ class Catalogue:
             db.execute("UPDATE tracks SET predicted_genre=?, predicted_genre_score=?, predicted_by=? WHERE id=?",
                        (p.genre, p.genre_score, key, track_id))
             db.execute("DELETE FROM track_tags WHERE track_id=?", (track_id,))
-            rows = [(tag, score, p.tag_kind) for tag, score in p.tags]
-            rows += [(f"{more.vocab}:{tag}", score, more.tag_kind) for more in p.more_tags for tag, score in more.tags]
-            db.executemany("INSERT INTO track_tags VALUES (?, ?, ?, ?, ?)",
-                           [(track_id, tag, score, kind, rank) for rank, (tag, score, kind) in enumerate(rows)])
+            rows = [(MAIN_VOCAB, tag, score, p.tag_kind) for tag, score in p.tags]
+            rows += [(more.vocab, tag, score, more.tag_kind) for more in p.more_tags for tag, score in more.tags]
+            db.executemany("INSERT INTO track_tags (track_id, vocab, tag, score, kind, rank) VALUES (?, ?, ?, ?, ?, ?)",
+                           [(track_id, *row, rank) for rank, row in enumerate(rows)])
 
     def put_failure(self, path: str, size: int, mtime_ns: int, reason: str, status: str = "failed") -> None:
         """A file without a vector: status "failed" (with why) or "silent"."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from muser_model.core.errors import MuserError
 from muser_model.core.scoring import Scorer
-from muser_model.library.catalogue import TEXT_FIELDS, Filters, like_pattern  # noqa: F401  (re-exported)
+from muser_model.library.filters import TEXT_FIELDS, Filters, like_pattern  # noqa: F401  (re-exported)
 from muser_model.library.store import Library, LibraryError
 
 TextEmbedder = Callable[[list[str]], np.ndarray]  # texts -> (N, E) normalised
