@@ -8,7 +8,7 @@ import muser_model.library as library
 from muser_model.library.store import Library
 
 _SQL_WORDS = ("SELECT ", "INSERT ", "UPDATE ", "DELETE ", "CREATE ", "ALTER ")
-SQL_MODULES = ("catalogue.py", "schema.py", "filters.py")
+SQL_MODULES = ("catalogue.py", "schema.py", "filters.py", "connection.py")
 
 
 def _sources():

@@ -17,31 +17,54 @@ from pathlib import Path
 import numpy as np
 
 from muser_model.core.vocab_groups import MAIN_VOCAB
+from muser_model.core.errors import StorageError
 from muser_model.library import schema
+from muser_model.library.connection import Connection, folder_writable, from_db_path, to_db_path
 from muser_model.library.filters import SORT_KEYS, Filters, like_pattern
 from muser_model.library.records import FileState, Prediction, TrackRow, VocabTags  # noqa: F401  (re-exported)
 
 
 class Catalogue:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        schema.migrate(self.db)
+    """The catalogue at `path`; `readonly`: opened so that nothing is ever written (search, list,
+    status on a library whose folder may be read-only)."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path, self.readonly = path, readonly
+        if readonly and not self._current():
+            self._upgrade()
+        self.db = Connection(path, readonly)
+        if not readonly:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            schema.migrate(self.db)
+
+    def _current(self) -> bool:
+        db = Connection(self.path, readonly=True)
+        try:
+            return schema.version(db) >= schema.SCHEMA_VERSION
+        finally:
+            db.close()
+
+    def _upgrade(self) -> None:
+        """Migrate an older catalogue before reading it, where it can be written."""
+        if not folder_writable(self.path):
+            raise StorageError(f"{self.path}: this catalogue needs an upgrade that its read-only folder "
+                               "does not allow: run `muser index` once where it can be written")
+        Catalogue(self.path).close()
 
     def close(self) -> None:
         self.db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Connection]:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
+            self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # a failed COMMIT (disk full) may have rolled back already
+                self.db.raw.rollback()
             raise
-        self.db.execute("COMMIT")
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -50,21 +73,22 @@ class Catalogue:
         try:
             yield
         finally:
-            self.db.execute("COMMIT")
+            if self.db.in_transaction:
+                self.db.execute("COMMIT")
 
     # -- meta ---------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
-    def set_meta(self, key: str, value: str, db: sqlite3.Connection | None = None) -> None:
+    def set_meta(self, key: str, value: str, db: Connection | None = None) -> None:
         (db or self.db).execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     @property
     def generation(self) -> int:
         return int(self.get_meta("generation") or 0)
 
-    def _bump(self, db: sqlite3.Connection, ids: Iterable[int], op: str) -> None:
+    def _bump(self, db: Connection, ids: Iterable[int], op: str) -> None:
         gen = self.generation + 1
         db.executemany("INSERT INTO changes VALUES (?, ?, ?)", [(gen, i, op) for i in ids])
         self.set_meta("generation", str(gen), db)
@@ -72,7 +96,7 @@ class Catalogue:
     # -- reads --------------------------------------------------------------------------------
     def states(self) -> dict[str, FileState]:
         rows = self.db.execute("SELECT path, id, size, mtime_ns, status, model_hash FROM tracks")
-        return {r[0]: FileState(*r[1:]) for r in rows}
+        return {from_db_path(r[0]): FileState(*r[1:]) for r in rows}
 
     def vectors(self, model_hash: str, ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids (N,), vectors (N, E)) of good tracks embedded by `model_hash`."""
@@ -115,13 +139,14 @@ class Catalogue:
         return self._select(f"status='ok' AND {where} ORDER BY {order}{tail}", params)
 
     def _select(self, condition: str, params: list) -> list[dict]:
-        self.db.row_factory = sqlite3.Row
+        self.db.raw.row_factory = sqlite3.Row
         try:
             found = [dict(r) for r in self.db.execute(f"SELECT * FROM tracks WHERE {condition}", params)]
         finally:
-            self.db.row_factory = None
+            self.db.raw.row_factory = None
         for row in found:
             row.pop("vector", None)
+            row["path"] = from_db_path(row["path"])
         tags = self._tags([r["id"] for r in found])
         for row in found:
             row["predicted_tags"] = tags.get(row["id"], [])
@@ -145,12 +170,13 @@ class Catalogue:
     def find_by_name(self, name: str, limit: int = 6) -> list[tuple[int, str]]:
         """(id, path) of good tracks with `name` in their title or path, at most `limit`."""
         pattern = like_pattern(name)
-        return self.db.execute(
+        rows = self.db.execute(
             "SELECT id, path FROM tracks WHERE status='ok' AND (title LIKE ? ESCAPE '\\' OR path LIKE ? "
-            "ESCAPE '\\') ORDER BY path LIMIT ?", (pattern, pattern, limit)).fetchall()
+            "ESCAPE '\\') ORDER BY path LIMIT ?", (pattern, pattern, limit))
+        return [(i, from_db_path(p)) for i, p in rows]
 
     def find_path(self, path: str) -> int | None:
-        row = self.db.execute("SELECT id FROM tracks WHERE path=? AND status='ok'", (path,)).fetchone()
+        row = self.db.execute("SELECT id FROM tracks WHERE path=? AND status='ok'", (to_db_path(path),)).fetchone()
         return row[0] if row else None
 
     def stale_count(self, model_hash: str) -> int:
@@ -179,8 +205,8 @@ class Catalogue:
 
     def failures(self) -> list[tuple[str, str]]:
         """(path, reason) of every file without a vector: failed to decode, or silent."""
-        return self.db.execute("SELECT path, reason FROM tracks WHERE status IN ('failed', 'silent') "
-                               "ORDER BY path").fetchall()
+        rows = self.db.execute("SELECT path, reason FROM tracks WHERE status IN ('failed', 'silent') ORDER BY path")
+        return [(from_db_path(p), reason) for p, reason in rows]
 
     # -- writes -------------------------------------------------------------------------------
     def put_tracks(self, rows: list[TrackRow], model_hash: str,
@@ -201,10 +227,10 @@ class Catalogue:
                            artist=excluded.artist, album=excluded.album, genre=excluded.genre,
                            date=excluded.date, year=excluded.year, duration=excluded.duration,
                            windows=excluded.windows, vector=excluded.vector, updated=excluded.updated""",
-                    (r.path, r.size, r.mtime_ns, model_hash, t.get("title", ""), t.get("artist", ""),
-                     t.get("album", ""), t.get("genre", ""), t.get("date", ""), _year(t.get("date", "")),
+                    (to_db_path(r.path), r.size, r.mtime_ns, model_hash, *(_text(t.get(k, "")) for k in _TAGS),
+                     _year(t.get("date", "")),
                      r.duration, r.windows, r.vector.astype(np.float32).tobytes(), now, now))
-                ids.append(db.execute("SELECT id FROM tracks WHERE path=?", (r.path,)).fetchone()[0])
+                ids.append(db.execute("SELECT id FROM tracks WHERE path=?", (to_db_path(r.path),)).fetchone()[0])
             if predictions is not None:
                 self._put_predictions(db, dict(zip(ids, predictions)), predicted_by)
             self._bump(db, ids, "put")
@@ -214,7 +240,7 @@ class Catalogue:
         with self.transaction() as db:
             self._put_predictions(db, predictions, predicted_by)
 
-    def _put_predictions(self, db: sqlite3.Connection, predictions: dict[int, Prediction], key: str) -> None:
+    def _put_predictions(self, db: Connection, predictions: dict[int, Prediction], key: str) -> None:
         for track_id, p in predictions.items():
             db.execute("UPDATE tracks SET predicted_genre=?, predicted_genre_score=?, predicted_by=? WHERE id=?",
                        (p.genre, p.genre_score, key, track_id))
@@ -226,6 +252,7 @@ class Catalogue:
 
     def put_failure(self, path: str, size: int, mtime_ns: int, reason: str, status: str = "failed") -> None:
         """A file without a vector: status "failed" (with why) or "silent"."""
+        path = to_db_path(path)
         with self.transaction() as db:
             old = db.execute("SELECT id, status FROM tracks WHERE path=?", (path,)).fetchone()
             db.execute(
@@ -234,7 +261,7 @@ class Catalogue:
                    ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns,
                        status=excluded.status, reason=excluded.reason, vector=NULL, updated=excluded.updated,
                        predicted_genre='', predicted_genre_score=NULL, predicted_by=''""",
-                (path, size, mtime_ns, status, reason, time.time()))
+                (path, size, mtime_ns, status, _text(reason), time.time()))
             if old:
                 db.execute("DELETE FROM track_tags WHERE track_id=?", (old[0],))
             if old and old[1] == "ok":
@@ -247,7 +274,7 @@ class Catalogue:
         with self.transaction() as db:
             ids = []
             for p in paths:
-                row = db.execute("SELECT id, status FROM tracks WHERE path=?", (p,)).fetchone()
+                row = db.execute("SELECT id, status FROM tracks WHERE path=?", (to_db_path(p),)).fetchone()
                 if row:
                     db.execute("DELETE FROM tracks WHERE id=?", (row[0],))
                     db.execute("DELETE FROM track_tags WHERE track_id=?", (row[0],))
@@ -268,6 +295,15 @@ class Catalogue:
     def forget_changes(self, up_to: int) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM changes WHERE generation<=?", (up_to,))
+
+
+_TAGS = ("title", "artist", "album", "genre", "date")
+
+
+def _text(value: str) -> str:
+    """`value` as SQLite can store it: a lone surrogate (an undecodable byte of a file name quoted
+    in a decoder's message) kept as its escape, e.g. \\udcff."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _year(date: str) -> int | None:
