@@ -49,7 +49,7 @@ def list_tracks(
     from muser_model.library.store import Library
 
     filters = filter_options(artist, genre, album, year, predicted_genre, tag)
-    lib = Library.open(library)
+    lib = Library.open(library, readonly=True)
     rows = list_library(lib, query, filters, sort.value, reverse, limit)
     if not rows:
         output.message("no matching tracks")
@@ -80,7 +80,7 @@ def duplicates(
     from muser_model.library.duplicates import duplicate_groups
     from muser_model.library.store import Library
 
-    lib = Library.open(library)
+    lib = Library.open(library, readonly=True)
     groups = duplicate_groups(lib, threshold)
     output.message(f"{len(groups)} group(s) of duplicates, {sum(len(g) for g in groups)} tracks")
     for number, group in enumerate(groups, 1):

@@ -15,7 +15,7 @@ SHOWN_FAILURES = 10  # failures listed after a scan; the rest go to --log
 
 
 def index(
-    folders: list[Path] = typer.Argument(..., metavar="FOLDER...", help="Music folders to scan (recursively)."),
+    folders: list[str] = typer.Argument(..., metavar="FOLDER...", help="Music folders to scan (recursively)."),
     library: str = LibraryOpt,
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Try files that failed before again."),
     wait: bool = typer.Option(False, "--wait", help="If another index run holds the library, wait for it."),
@@ -31,19 +31,30 @@ def index(
     engine: str = typer.Option("auto", "--engine", envvar="MUSER_ENGINE",
                                help="auto, numpy (each decoder process embeds, fp32 CPU) or torch."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    rebuild: bool = typer.Option(False, "--rebuild",
+                                 help="Set the catalogue aside (kept beside it, with the time in its name) and "
+                                      "index the folders again from scratch: the way out of a damaged catalogue."),
     checkpoint: Optional[Path] = CheckpointOpt,
     device: str = DeviceOpt,
     precision: str = PrecisionOpt,
 ) -> None:
     """Add a music folder to the library: embed new and changed files, drop removed ones."""
+    from muser_model.core.files import check_new_file, given_paths
     from muser_model.library.pool import Terminated
     from muser_model.library.scan import ScanOptions, check_has_audio, check_roots, index_library, open_index_model
     from muser_model.library.store import Library, LibraryNotFoundError
 
     opts = ScanOptions(retry_failed=retry_failed, workers=workers, batch_size=batch_size,
                        max_windows=max_windows, decode_timeout_s=decode_timeout)
+    folders = given_paths(folders)
     check_roots(folders)  # before a model starts loading: a typo answers at once
+    if log:
+        check_new_file(log, "--log")  # before the scan, whose failures it would hold
     model = open_index_model(checkpoint, device, precision, engine)  # Ctrl-C here: 130 (main.py)
+    if rebuild:
+        kept = Library.set_aside(library, wait)
+        if kept:
+            output.message(f"the old catalogue is kept as {kept}; indexing from scratch")
     try:
         try:
             lib = Library.open(library)
@@ -57,8 +68,23 @@ def index(
         output.error(f"{stop}: the files indexed so far are kept; run the same command again to resume")
         raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
     if log:
-        log.write_text("".join(f"{p}\t{r}\n" for p, r in summary.failures), encoding="utf-8")
+        _write_log(log, summary.failures)
     _print_summary(summary, lib, as_json, log)
+
+
+def _write_log(log: Path, failures: list[tuple[str, str]]) -> None:
+    """Every failure, `path<TAB>reason`, a file name's undecodable bytes as they are on disk."""
+    import errno
+
+    from muser_model.core.errors import DiskFullError, OptionError
+
+    try:
+        with open(log, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.writelines(f"{p}\t{r}\n" for p, r in failures)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise DiskFullError(log) from exc
+        raise OptionError(f"--log {log}: {exc.strerror or exc}") from exc
 
 
 def _print_summary(summary, lib, as_json: bool, log: Optional[Path] = None) -> None:
@@ -181,7 +207,7 @@ def search(
     filters = filter_options(artist, genre, album, year, predicted_genre, tag)
     if not text.strip() and not filters.active():
         raise _empty_query()
-    lib = Library.open(library)
+    lib = Library.open(library, readonly=True)
     model = _text_model(lib, checkpoint, device)
     result = search_text(lib, model, text, limit, filters, _collapse(no_duplicates))
     if explain:
@@ -234,7 +260,7 @@ def similar(
         return embed_file(open_index_model(checkpoint, device, precision), path)
 
     filters = filter_options(artist, genre, album, year, predicted_genre, tag)
-    lib = Library.open(library)
+    lib = Library.open(library, readonly=True)
     hits = find_similar(lib, checkpoint_hash(checkpoint or default_checkpoint_path()), embed, target,
                         limit, filters, _collapse(no_duplicates))
     _show_hits(hits, as_json, m3u)
@@ -247,7 +273,7 @@ def status(library: str = LibraryOpt,
     from muser_model.library.status import library_status
     from muser_model.library.store import Library
 
-    lib = Library.open(library)
+    lib = Library.open(library, readonly=True)
     report = library_status(lib)
     if failures:
         _print_failures(lib.catalogue.failures(), as_json)

@@ -73,7 +73,7 @@ def _main(version: bool = typer.Option(False, "--version", callback=_print_versi
 
 @app.command(cls=_Command)
 def tag(
-    inputs: list[Path] = typer.Argument(..., metavar="PATH...", show_default=False,
+    inputs: list[str] = typer.Argument(..., metavar="PATH...", show_default=False,
                                         help="Audio files or folders (searched recursively)."),
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="How many tags to show."),
     labels: str = typer.Option("", "--labels", help='Also score these words, e.g. "calm,angry,piano".'),
@@ -96,13 +96,13 @@ def tag(
     """Print the genre and the top tags of each audio file (MTT-50, and MSD-50 where the checkpoint has it)."""
     from muser_model.core.audio import quiet_decoder_notes
     from muser_model.core.errors import AudioError
-    from muser_model.core.files import iter_audio_files
+    from muser_model.core.files import given_paths, iter_audio_files
     from muser_model.core.process_settings import keep_freed_memory
     from muser_model.tagging import label_list
     from muser_model.tagging import tag as tag_paths
 
     keep_freed_memory()  # this process embeds: reuse freed memory (see docs/performance.md)
-    files = list(iter_audio_files(inputs))
+    files = list(iter_audio_files(given_paths(inputs)))
     if not files:
         output.error("no audio files found in " + ", ".join(str(p) for p in inputs))
         raise typer.Exit(EXIT_USAGE)

@@ -2,10 +2,16 @@
 
 Everything printed here is literal: file names, tags and decoder messages such as
 `song [bold]live :fire:.mp3` or ffmpeg's `0:a:0` are never read as Rich markup or emoji codes.
-Only the `error:`/`warning:` prefixes are styled, as `Text` spans."""
+Only the `error:`/`warning:` prefixes are styled, as `Text` spans.
+
+A file name that is not valid UTF-8 reaches here with its bytes as surrogate escapes (os.fsdecode):
+data lines write those bytes back as they are, JSON writes them as `\\udcXX` escapes (valid JSON
+that json.loads turns back into the same str, and os.fsencode into the same bytes), and messages
+show them as `\\xXX`."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
@@ -19,27 +25,56 @@ T = TypeVar("T")
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
+def _shown(text: str) -> str:
+    """`text` with a file name's undecodable bytes (surrogate escapes) shown as \\xXX."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def error(message: str) -> None:
     """`error: MESSAGE` on stderr; the message printed literally."""
-    err.print(Text.assemble(("error:", "bold red"), " ", message))
+    err.print(Text.assemble(("error:", "bold red"), " ", _shown(message)))
 
 
 def warn(message: str) -> None:
-    err.print(Text.assemble(("warning:", "yellow"), " ", message))
+    err.print(Text.assemble(("warning:", "yellow"), " ", _shown(message)))
 
 
 def message(line: str) -> None:
     """A literal line on stderr (progress notes, summaries)."""
-    err.print(Text(line))
+    err.print(Text(_shown(line)))
 
 
 def data(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    """A line on stdout; a file name's undecodable bytes written back as they were on disk."""
+    out = sys.stdout
+    raw = (line + "\n").encode(out.encoding or "utf-8", "surrogateescape")
+    if hasattr(out, "buffer"):
+        out.flush()
+        out.buffer.write(raw)
+        out.buffer.flush()
+    else:  # a text-only stream (a test's capture)
+        out.write(raw.decode(out.encoding or "utf-8", "replace"))
+        out.flush()
 
 
 def json_line(obj: Any) -> None:
-    data(json.dumps(obj, ensure_ascii=False))
+    """One JSON object on a line: always valid JSON (a lone surrogate as its \\u escape, and no
+    NaN or Infinity, which JSON has not: null stands for a number that is not finite)."""
+    try:
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(obj), ensure_ascii=False, allow_nan=False)
+    data(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def progress(items: Iterable[T], total: int, label: str) -> Iterator[T]:

@@ -6,7 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from muser_model.library.catalogue import Catalogue, Filters, Prediction, TrackRow, tag_min_probability
+from muser_model.library.catalogue import Catalogue
+from muser_model.library.filters import Filters
+from muser_model.library.predict import tag_min_probability
+from muser_model.library.records import Prediction, TrackRow
+from muser_model.library.schema import SCHEMA_VERSION
 from muser_model.library.predict import Predictor, numpy_predictor
 from muser_model.library.query import parse_query
 from muser_model.library.store import Library
@@ -105,6 +109,7 @@ def _downgrade_to_v1(path: Path) -> None:
     for column in ("predicted_genre", "predicted_genre_score", "predicted_by", "added"):
         db.execute(f"ALTER TABLE tracks DROP COLUMN {column}")
     db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+    db.execute("PRAGMA user_version = 0")  # as before numbered migrations
     db.commit()
     db.close()
 
@@ -115,7 +120,7 @@ def test_an_old_catalogue_is_migrated_and_predicted_without_re_embedding(indexed
     _downgrade_to_v1(path)
     hits = _lines(_run("search", "music", "--json", "-c", tiny_checkpoint).stdout)  # opens, migrates
     assert hits and all(h["predicted_genre"] == "" and h["predicted_tags"] == [] for h in hits)
-    assert Library.open().catalogue.get_meta("schema_version") == "2"
+    assert Library.open().catalogue.get_meta("schema_version") == str(SCHEMA_VERSION)
     summary = json.loads(_run("index", indexed / "music", "-c", tiny_checkpoint, "--workers", 1, "--json").stdout)
     assert summary["indexed"] == 0 and summary["unchanged"] == len(expected)
     hits = _lines(_run("search", "music", "--json", "-c", tiny_checkpoint).stdout)

@@ -9,9 +9,10 @@ import json
 import numpy as np
 import pytest
 
-from muser_model.library.catalogue import PREDICTED_TAGS, TAG_MIN_PROBABILITY, Catalogue, Filters, Prediction, \
-    TrackRow, VocabTags
-from muser_model.library.predict import numpy_predictor
+from muser_model.library.catalogue import Catalogue
+from muser_model.library.filters import Filters
+from muser_model.library.predict import PREDICTED_TAGS, TAG_MIN_PROBABILITY, numpy_predictor
+from muser_model.library.records import Prediction, TrackRow, VocabTags
 from muser_model.library.store import Library
 from muser_model.numpy_engine.audio import NumpyMuser
 from tests.library_fixtures import json_lines, make_library, run_cli

@@ -9,6 +9,7 @@ handler at the CLI edge (`muser_cli.main`) needs no table:
         value, folder, name, dataset or resume state
     3   the checkpoint, device or model cannot be used (or is not the library's)
     4   another `muser index` holds the library
+    5   the library's storage failed: no space left, or a damaged catalogue
     130 interrupted (Ctrl-C; 128 + SIGINT, as shells report it)
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ EXIT_FILE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_MODEL = 3
 EXIT_BUSY = 4
+EXIT_STORAGE = 5
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
 EXIT_TERMINATED = 143  # SIGTERM
 
@@ -57,6 +59,33 @@ class BusyError(MuserError):
     """Another process holds what this command needs to write."""
 
     exit_code = EXIT_BUSY
+
+
+class StorageError(MuserError):
+    """The library's files cannot be written (no space left), or what was stored cannot be read
+    back (a damaged catalogue). What was committed before stays."""
+
+    exit_code = EXIT_STORAGE
+
+
+class DiskFullError(StorageError):
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        super().__init__(f"no space left on the device of {path}: free some space and run the command "
+                         "again (what was saved so far is kept)")
+
+    def __reduce__(self):
+        return type(self), (self.path,)
+
+
+class CatalogueDamagedError(StorageError):
+    def __init__(self, path: str | Path, detail: str = "") -> None:
+        self.path, self.detail = Path(path), detail
+        super().__init__(f"{path}: the catalogue is damaged ({detail or 'unreadable'}); "
+                         "run `muser index FOLDER... --rebuild` to set it aside and index again")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.detail)
 
 
 class ModelError(MuserError):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from muser_model.core.audio import AUDIO_EXTENSIONS
+from muser_model.core.errors import OptionError
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,20 @@ def new_file_mode() -> int:
     mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
     os.umask(mask)
     return 0o666 & ~mask
+
+
+def given_paths(values: Iterable[str]) -> list[Path]:
+    """Command-line paths as Paths; an empty one is an error (Path("") would be the working folder)."""
+    if any(not v for v in values):
+        raise OptionError('an empty path ("") names no file or folder')
+    return [Path(v) for v in values]
+
+
+def check_new_file(path: Path, option: str) -> None:
+    """Raise OptionError unless `path` can be created or replaced as a file (its folder exists and
+    it is not a folder itself): checked before a long run, whose result it would hold."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise OptionError(f"{option} {path}: is a folder")
+    if not folder.is_dir():
+        raise OptionError(f"{option} {path}: no such folder {folder}")

@@ -21,6 +21,7 @@ heads, free text ("space battle") by the embedding alone, a mixed one by both.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -203,22 +204,20 @@ class Grounder:
 
     # -- genre families and axes ---------------------------------------------------------------
     def family_evidence(self, vectors: np.ndarray, cache: dict | None = None) -> np.ndarray:
-        """(N, F) each genre family's evidence: the largest probability among its tags (the
-        GTZAN head's reggae where that head is sure), the rule the teachers' evidence uses."""
+        """(N, F) each genre family's evidence from the heads (`family_evidence`)."""
         cache = {} if cache is None else cache
         key = (id(vectors), "families")
-        if key in cache:
-            return cache[key]
-        out = np.zeros((len(vectors), len(GENRE_FAMILIES)), np.float32)
-        for f, members in enumerate(GENRE_FAMILIES.values()):
-            for tag_id in members:
-                if tag_id.startswith("gtzan:"):
-                    out[:, f] = np.maximum(out[:, f], self._gtzan(vectors, tag_id.split(":", 1)[1]))
-                elif tag_id in self._columns:
-                    kind, col = self._columns[tag_id]
-                    out[:, f] = np.maximum(out[:, f], sigmoid(self._logits(vectors, kind, cache)[:, col]))
-        cache[key] = out
-        return out
+        if key not in cache:
+            cache[key] = family_evidence(lambda tag_id: self._probability(vectors, tag_id, cache), len(vectors))
+        return cache[key]
+
+    def _probability(self, vectors: np.ndarray, tag_id: str, cache: dict) -> np.ndarray | None:
+        if tag_id.startswith("gtzan:"):
+            return self._gtzan(vectors, tag_id.split(":", 1)[1])
+        if tag_id not in self._columns:
+            return None
+        kind, col = self._columns[tag_id]
+        return sigmoid(self._logits(vectors, kind, cache)[:, col])
 
     def _gtzan(self, vectors: np.ndarray, genre: str) -> np.ndarray:
         if not self.scorer.has_head("genres") or genre not in self.scorer.genres:
@@ -245,6 +244,19 @@ class Grounder:
         cache: dict = {}
         return {axis: sigmoid(self.z(vectors, f"axis:{axis}", cache)).astype(np.float32)
                 for axis in AXES if self.knows(f"axis:{axis}")}
+
+
+def family_evidence(probability: Callable[[str], np.ndarray | None], n: int) -> np.ndarray:
+    """(N, F) each genre family's evidence: the largest probability among its tags, for N clips;
+    `probability(tag_id)` gives a tag's (N,) probabilities (the heads', or the teachers' for the
+    reports), None for a tag it lacks."""
+    out = np.zeros((n, len(GENRE_FAMILIES)), np.float32)
+    for f, members in enumerate(GENRE_FAMILIES.values()):
+        for tag_id in members:
+            p = probability(tag_id)
+            if p is not None:
+                out[:, f] = np.maximum(out[:, f], p)
+    return out
 
 
 @dataclass

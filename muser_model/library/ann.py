@@ -5,14 +5,22 @@
 - distances for the 'cosine' space are 1 - cosine: turned into similarities here;
 - labels are the catalogue's integer track ids; removals are `mark_deleted`, and the index is
   rebuilt (compacted) when deleted slots pile up.
-The file is written to a temporary name and renamed, so a reader never sees half an index.
+The file is written to a temporary name, read back (hnswlib writes a short file without a word
+when the disk fills) and renamed, so a reader never sees half an index; its size and CRC-32
+(`checksum`) go to the catalogue, and a file that no longer matches them is never loaded (a
+damaged index can crash hnswlib or make it return NaN scores).
 """
 from __future__ import annotations
 
+import errno
+import math
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
+
+from muser_model.core.errors import DiskFullError, StorageError
 
 M = 16
 EF_CONSTRUCTION = 200
@@ -51,12 +59,36 @@ class AnnIndex:
         ann.delete([i for i in ann.index.get_ids_list() if i not in valid_ids])
         return ann
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path) -> str:
+        """Write the index to `path`, atomically and read back; its checksum. Raises
+        DiskFullError or StorageError (the old file, if any, stays)."""
         tmp = path.with_name(path.name + ".tmp")
-        self.index.save_index(str(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            self.index.save_index(str(tmp))
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            self._check_written(tmp)
+            written = checksum(tmp)
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise (DiskFullError(path) if exc.errno == errno.ENOSPC else StorageError(f"{path}: {exc}")) from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return written
+
+    def _check_written(self, tmp: Path) -> None:
+        import hnswlib
+
+        copy = hnswlib.Index(space="cosine", dim=self.dim)
+        try:
+            copy.load_index(str(tmp))
+            complete = copy.get_current_count() == self.index.get_current_count()
+        except RuntimeError:  # "Index seems to be corrupted": a short file
+            complete = False
+        if not complete:
+            raise OSError(errno.ENOSPC if _disk_nearly_full(tmp) else errno.EIO, "index file written incomplete")
 
     @property
     def size(self) -> int:
@@ -98,7 +130,8 @@ class AnnIndex:
         self.index.set_ef(max(EF_SEARCH, k))
         flt = None if allowed is None else (lambda label: label in allowed)
         labels, distances = self.index.knn_query(vector[None].astype(np.float32), k=k, filter=flt)
-        return [(int(i), float(1.0 - d)) for i, d in zip(labels[0], distances[0])]
+        hits = [(int(i), float(1.0 - d)) for i, d in zip(labels[0], distances[0])]
+        return [(i, score) for i, score in hits if math.isfinite(score)]  # NaN: a zero or damaged vector
 
 
     def neighbours(self, vectors: np.ndarray, k: int, ef: int = EF_SEARCH) -> tuple[np.ndarray, np.ndarray]:
@@ -114,3 +147,18 @@ class AnnIndex:
         finally:
             self.index.set_ef(EF_SEARCH)
         return labels.astype(np.int64), (1.0 - distances).astype(np.float32)
+
+
+def checksum(path: Path) -> str:
+    """`SIZE:CRC32` of a file: what the catalogue records for an index file it wrote."""
+    crc, size = 0, 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            crc, size = zlib.crc32(chunk, crc), size + len(chunk)
+    return f"{size}:{crc:08x}"
+
+
+def _disk_nearly_full(path: Path) -> bool:
+    import shutil
+
+    return shutil.disk_usage(path.parent).free < (64 << 20)

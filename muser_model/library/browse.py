@@ -1,7 +1,7 @@
 """`muser list`: the catalogue's tracks, filtered and sorted (no vectors, no checkpoint)."""
 from __future__ import annotations
 
-from muser_model.library.catalogue import SORT_KEYS, Filters
+from muser_model.library.filters import SORT_KEYS, Filters
 from muser_model.library.query import QueryError, parse_query
 from muser_model.library.store import Library
 

@@ -1,4 +1,6 @@
-"""The SQLite catalogue: one row per file with its status, tags and (for good files) its vector.
+"""The SQLite catalogue's reads and writes: one row per file with its status, tags and (for good
+files) its vector. The schema and its migrations live in library.schema, the query conditions in
+library.filters.
 
 The catalogue is the source of truth. Every change to vectors bumps `generation` and is logged
 in `changes` inside the same transaction, so the ANN index (a derived file) can always be
@@ -6,255 +8,63 @@ brought up to date or rebuilt from here, whatever moment a previous run was kill
 """
 from __future__ import annotations
 
-import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from muser_model.core.vocab_groups import MAIN_VOCAB, VOCABULARIES
-
-SCHEMA_VERSION = 2  # 2: predictions (predicted_genre, track_tags) and `added`
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tracks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: it is also the ANN label
-    path TEXT NOT NULL UNIQUE,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    status TEXT NOT NULL,          -- 'ok', 'failed' or 'silent'
-    reason TEXT NOT NULL DEFAULT '',
-    model_hash TEXT NOT NULL DEFAULT '',
-    title TEXT NOT NULL DEFAULT '', artist TEXT NOT NULL DEFAULT '', album TEXT NOT NULL DEFAULT '',
-    genre TEXT NOT NULL DEFAULT '', date TEXT NOT NULL DEFAULT '', year INTEGER,
-    duration REAL, windows INTEGER,
-    vector BLOB,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS changes (generation INTEGER NOT NULL, track_id INTEGER NOT NULL, op TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-# Version 2 (applied to version-1 catalogues in place, in one transaction): muser's own predictions
-# and when a track was first added. `predicted_by` keys the predictions on the checkpoint and its
-# vocabulary (see library.predict.Predictor.key): predictions with another key are recomputed from
-# the stored vectors by the next `muser index`.
-_V2_COLUMNS = {
-    "predicted_genre": "TEXT NOT NULL DEFAULT ''",
-    "predicted_genre_score": "REAL",
-    "predicted_by": "TEXT NOT NULL DEFAULT ''",
-    "added": "REAL",
-}
-_V2_SCHEMA = """
-CREATE TABLE IF NOT EXISTS track_tags (
-    track_id INTEGER NOT NULL,
-    tag TEXT NOT NULL,
-    score REAL NOT NULL,
-    kind TEXT NOT NULL,            -- 'probability' (a trained head) or 'cosine' (zero-shot)
-    rank INTEGER NOT NULL,
-    PRIMARY KEY (track_id, tag)
-);
-CREATE INDEX IF NOT EXISTS track_tags_tag ON track_tags (tag COLLATE NOCASE);
-"""
-
-
-TEXT_FIELDS = ("artist", "album", "genre", "title")
-# `--tag X` / `tag:X` selects a track when X is one of its PREDICTED_TAGS stored top tags and, for
-# a trained tag head (sigmoid probabilities), scores at least its vocabulary's TAG_MIN_PROBABILITY.
-# The heads learn the musicnn teachers' probabilities, which are low: over the 4,780 real clips of
-# corpus v3 the ensembles give on average 2.0 MTT tags >= 0.3 per clip and 1.5 MSD tags >= 0.2
-# (only 0.5 MTT and 0.2 MSD tags per clip reach 0.5; the median top MSD tag is 0.35), so the
-# floor is set per vocabulary there, and 0.5 (the decision boundary of a head trained on hard labels) for any other vocabulary.
-# Zero-shot tag scores are cosines with no calibrated boundary: there the top PREDICTED_TAGS count.
-PREDICTED_TAGS = 5
-TAG_MIN_PROBABILITY: dict[str, float] = {"mtt": 0.3, "msd": 0.2}
-OTHER_TAG_MIN_PROBABILITY = 0.5
-
-
-def tag_min_probability(vocab: str) -> float:
-    """The score a head's tag of vocabulary `vocab` needs to match `--tag`."""
-    return TAG_MIN_PROBABILITY.get(vocab, OTHER_TAG_MIN_PROBABILITY)
-
-
-SORT_KEYS = {  # `muser list --sort`: SQL order, path breaking ties
-    "path": "path", "title": "title COLLATE NOCASE", "artist": "artist COLLATE NOCASE",
-    "duration": "duration", "added": "added", "predicted-genre": "predicted_genre",
-}
-
-
-# `track_tags.tag` holds an MTT tag as its label ("rock") and a tag of a further vocabulary as its
-# id ("msd:rock"), so that the two stay apart under the (track_id, tag) key.
-_LABEL_OF_TAG = "substr(tag, instr(tag, ':') + 1)"  # "msd:rock" -> "rock", "rock" -> "rock"
-
-
-def _split_tag(stored: str) -> tuple[str, str]:
-    """A stored tag -> (vocabulary, label): "msd:rock" -> ("msd", "rock"), "rock" -> ("mtt", "rock")."""
-    vocab, sep, label = stored.partition(":")
-    if sep and vocab in VOCABULARIES and vocab != MAIN_VOCAB:
-        return vocab, label
-    return MAIN_VOCAB, stored
-
-
-def _tag_match(tag: str) -> tuple[str, list[str]]:
-    """(SQL condition on `track_tags`, its parameters) for `--tag TAG`: an id ("msd:rock",
-    "mtt:rock") names one vocabulary's tag; a plain label ("rock", "heavy metal") matches it in
-    every vocabulary."""
-    vocab, sep, label = tag.partition(":")
-    if sep and vocab == MAIN_VOCAB:
-        return "tag = ? COLLATE NOCASE", [label]
-    if sep and vocab in VOCABULARIES:
-        return "tag = ? COLLATE NOCASE", [tag]
-    return f"(tag = ? COLLATE NOCASE OR {_LABEL_OF_TAG} = ? COLLATE NOCASE)", [tag, tag]
-
-
-def _score_floor() -> tuple[str, list]:
-    """(SQL expression, its parameters): the tag_min_probability of each stored tag's vocabulary
-    (an MTT tag is stored as its bare label, another vocabulary's as its id, "msd:rock")."""
-    others = [v for v in VOCABULARIES if v != MAIN_VOCAB]
-    whens = " ".join("WHEN substr(tag, 1, instr(tag, ':')) = ? THEN ?" for _ in others)
-    params: list = [x for v in others for x in (f"{v}:", tag_min_probability(v))]
-    return f"(CASE {whens} ELSE ? END)", [*params, tag_min_probability(MAIN_VOCAB)]
-
-
-def like_pattern(value: str) -> str:
-    """A SQL LIKE pattern (ESCAPE '\\') matching `value` anywhere, its wildcards taken literally."""
-    return "%" + re.sub(r"([%_\\])", r"\\\1", value) + "%"
-
-
-@dataclass
-class Filters:
-    """Which tracks a query may return. File tags match as case-insensitive substrings; muser's
-    own predictions (`predicted_genre`, `tags`) match whole labels, case-insensitively."""
-
-    artist: str = ""
-    album: str = ""
-    genre: str = ""  # the file's genre tag
-    title: str = ""
-    year_min: int | None = None
-    year_max: int | None = None
-    predicted_genre: str = ""  # muser's predicted genre
-    tags: list[str] = field(default_factory=list)  # predicted tags, every one required
-    words: list[str] = field(default_factory=list)  # `muser list`: each in title, artist, album or path
-
-    def active(self) -> bool:
-        return (any(getattr(self, f) for f in TEXT_FIELDS) or self.year_min is not None
-                or self.year_max is not None or bool(self.predicted_genre or self.tags or self.words))
-
-    def where(self) -> tuple[str, list]:
-        """SQL condition on `tracks` and its parameters."""
-        parts, params = [], []
-        for name in TEXT_FIELDS:
-            value = getattr(self, name)
-            if value:
-                parts.append(f"{name} LIKE ? ESCAPE '\\'")
-                params.append(like_pattern(value))
-        if self.year_min is not None:
-            parts.append("year >= ?")
-            params.append(self.year_min)
-        if self.year_max is not None:
-            parts.append("year <= ?")
-            params.append(self.year_max)
-        if self.predicted_genre:
-            parts.append("predicted_genre = ? COLLATE NOCASE")
-            params.append(self.predicted_genre)
-        for tag in self.tags:
-            condition, values = _tag_match(tag)
-            floor, floor_params = _score_floor()
-            parts.append(f"id IN (SELECT track_id FROM track_tags WHERE {condition}"
-                         f" AND (kind != 'probability' OR score >= {floor}))")
-            params += [*values, *floor_params]
-        for word in self.words:
-            parts.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in ("title", "artist", "album", "path"))
-                         + ")")
-            params += [like_pattern(word)] * 4
-        return " AND ".join(parts) or "1", params
-
-
-@dataclass(frozen=True)
-class VocabTags:
-    """A track's top tags of one further vocabulary (e.g. MSD-50), best first."""
-
-    vocab: str  # "msd"
-    tags: list[tuple[str, float]]
-    tag_kind: str  # 'probability' or 'cosine'
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """muser's guess for one track: its genre and its top tags, best first: the MTT ones
-    (`tags`), then those of each further vocabulary of the checkpoint (`more_tags`)."""
-
-    genre: str
-    genre_score: float
-    tags: list[tuple[str, float]]
-    tag_kind: str  # 'probability' or 'cosine'
-    more_tags: list[VocabTags] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class FileState:
-    id: int
-    size: int
-    mtime_ns: int
-    status: str
-    model_hash: str
-
-
-@dataclass
-class TrackRow:
-    path: str
-    size: int
-    mtime_ns: int
-    vector: np.ndarray  # (E,) float32, normalised
-    tags: dict[str, str]
-    duration: float
-    windows: int
+from muser_model.core.vocab_groups import MAIN_VOCAB
+from muser_model.core.errors import StorageError
+from muser_model.library import schema
+from muser_model.library.connection import Connection, folder_writable, from_db_path, to_db_path
+from muser_model.library.filters import SORT_KEYS, Filters, like_pattern
+from muser_model.library.records import FileState, Prediction, TrackRow, VocabTags  # noqa: F401  (re-exported)
 
 
 class Catalogue:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
-        if self._needs_migration():
-            self._migrate()
+    """The catalogue at `path`; `readonly`: opened so that nothing is ever written (search, list,
+    status on a library whose folder may be read-only)."""
 
-    def _columns(self) -> set[str]:
-        return {r[1] for r in self.db.execute("PRAGMA table_info(tracks)")}
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path, self.readonly = path, readonly
+        if readonly and not self._current():
+            self._upgrade()
+        self.db = Connection(path, readonly)
+        if not readonly:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            schema.migrate(self.db)
 
-    def _needs_migration(self) -> bool:
-        return (self.get_meta("schema_version") != str(SCHEMA_VERSION)
-                or not set(_V2_COLUMNS) <= self._columns())
+    def _current(self) -> bool:
+        db = Connection(self.path, readonly=True)
+        try:
+            return schema.version(db) >= schema.SCHEMA_VERSION
+        finally:
+            db.close()
 
-    def _migrate(self) -> None:
-        """Bring a new or version-1 catalogue to this version, atomically (a second process
-        opening it meanwhile waits, then finds nothing left to do)."""
-        with self.transaction() as db:
-            if not self._needs_migration():
-                return
-            for name in sorted(set(_V2_COLUMNS) - self._columns()):
-                db.execute(f"ALTER TABLE tracks ADD COLUMN {name} {_V2_COLUMNS[name]}")
-            for statement in filter(str.strip, _V2_SCHEMA.split(";")):
-                db.execute(statement)
-            db.execute("UPDATE tracks SET added=updated WHERE added IS NULL")
-            self.set_meta("schema_version", str(SCHEMA_VERSION), db)
+    def _upgrade(self) -> None:
+        """Migrate an older catalogue before reading it, where it can be written."""
+        if not folder_writable(self.path):
+            raise StorageError(f"{self.path}: this catalogue needs an upgrade that its read-only folder "
+                               "does not allow: run `muser index` once where it can be written")
+        Catalogue(self.path).close()
 
     def close(self) -> None:
         self.db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Connection]:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
+            self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # a failed COMMIT (disk full) may have rolled back already
+                self.db.raw.rollback()
             raise
-        self.db.execute("COMMIT")
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -263,21 +73,22 @@ class Catalogue:
         try:
             yield
         finally:
-            self.db.execute("COMMIT")
+            if self.db.in_transaction:
+                self.db.execute("COMMIT")
 
     # -- meta ---------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
-    def set_meta(self, key: str, value: str, db: sqlite3.Connection | None = None) -> None:
+    def set_meta(self, key: str, value: str, db: Connection | None = None) -> None:
         (db or self.db).execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     @property
     def generation(self) -> int:
         return int(self.get_meta("generation") or 0)
 
-    def _bump(self, db: sqlite3.Connection, ids: Iterable[int], op: str) -> None:
+    def _bump(self, db: Connection, ids: Iterable[int], op: str) -> None:
         gen = self.generation + 1
         db.executemany("INSERT INTO changes VALUES (?, ?, ?)", [(gen, i, op) for i in ids])
         self.set_meta("generation", str(gen), db)
@@ -285,7 +96,7 @@ class Catalogue:
     # -- reads --------------------------------------------------------------------------------
     def states(self) -> dict[str, FileState]:
         rows = self.db.execute("SELECT path, id, size, mtime_ns, status, model_hash FROM tracks")
-        return {r[0]: FileState(*r[1:]) for r in rows}
+        return {from_db_path(r[0]): FileState(*r[1:]) for r in rows}
 
     def vectors(self, model_hash: str, ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids (N,), vectors (N, E)) of good tracks embedded by `model_hash`."""
@@ -328,13 +139,14 @@ class Catalogue:
         return self._select(f"status='ok' AND {where} ORDER BY {order}{tail}", params)
 
     def _select(self, condition: str, params: list) -> list[dict]:
-        self.db.row_factory = sqlite3.Row
+        self.db.raw.row_factory = sqlite3.Row
         try:
             found = [dict(r) for r in self.db.execute(f"SELECT * FROM tracks WHERE {condition}", params)]
         finally:
-            self.db.row_factory = None
+            self.db.raw.row_factory = None
         for row in found:
             row.pop("vector", None)
+            row["path"] = from_db_path(row["path"])
         tags = self._tags([r["id"] for r in found])
         for row in found:
             row["predicted_tags"] = tags.get(row["id"], [])
@@ -344,10 +156,9 @@ class Catalogue:
         out: dict[int, list[dict]] = {}
         for start in range(0, len(ids), 900):
             chunk = ids[start : start + 900]
-            rows = self.db.execute(f"SELECT track_id, tag, score FROM track_tags WHERE track_id IN "
+            rows = self.db.execute(f"SELECT track_id, vocab, tag, score FROM track_tags WHERE track_id IN "
                                    f"({','.join('?' * len(chunk))}) ORDER BY track_id, rank", chunk)
-            for track_id, tag, score in rows:
-                vocab, label = _split_tag(tag)
+            for track_id, vocab, label, score in rows:
                 out.setdefault(track_id, []).append({"label": label, "score": round(score, 4), "vocab": vocab})
         return out
 
@@ -359,12 +170,13 @@ class Catalogue:
     def find_by_name(self, name: str, limit: int = 6) -> list[tuple[int, str]]:
         """(id, path) of good tracks with `name` in their title or path, at most `limit`."""
         pattern = like_pattern(name)
-        return self.db.execute(
+        rows = self.db.execute(
             "SELECT id, path FROM tracks WHERE status='ok' AND (title LIKE ? ESCAPE '\\' OR path LIKE ? "
-            "ESCAPE '\\') ORDER BY path LIMIT ?", (pattern, pattern, limit)).fetchall()
+            "ESCAPE '\\') ORDER BY path LIMIT ?", (pattern, pattern, limit))
+        return [(i, from_db_path(p)) for i, p in rows]
 
     def find_path(self, path: str) -> int | None:
-        row = self.db.execute("SELECT id FROM tracks WHERE path=? AND status='ok'", (path,)).fetchone()
+        row = self.db.execute("SELECT id FROM tracks WHERE path=? AND status='ok'", (to_db_path(path),)).fetchone()
         return row[0] if row else None
 
     def stale_count(self, model_hash: str) -> int:
@@ -393,8 +205,8 @@ class Catalogue:
 
     def failures(self) -> list[tuple[str, str]]:
         """(path, reason) of every file without a vector: failed to decode, or silent."""
-        return self.db.execute("SELECT path, reason FROM tracks WHERE status IN ('failed', 'silent') "
-                               "ORDER BY path").fetchall()
+        rows = self.db.execute("SELECT path, reason FROM tracks WHERE status IN ('failed', 'silent') ORDER BY path")
+        return [(from_db_path(p), reason) for p, reason in rows]
 
     # -- writes -------------------------------------------------------------------------------
     def put_tracks(self, rows: list[TrackRow], model_hash: str,
@@ -415,10 +227,10 @@ class Catalogue:
                            artist=excluded.artist, album=excluded.album, genre=excluded.genre,
                            date=excluded.date, year=excluded.year, duration=excluded.duration,
                            windows=excluded.windows, vector=excluded.vector, updated=excluded.updated""",
-                    (r.path, r.size, r.mtime_ns, model_hash, t.get("title", ""), t.get("artist", ""),
-                     t.get("album", ""), t.get("genre", ""), t.get("date", ""), _year(t.get("date", "")),
+                    (to_db_path(r.path), r.size, r.mtime_ns, model_hash, *(_text(t.get(k, "")) for k in _TAGS),
+                     _year(t.get("date", "")),
                      r.duration, r.windows, r.vector.astype(np.float32).tobytes(), now, now))
-                ids.append(db.execute("SELECT id FROM tracks WHERE path=?", (r.path,)).fetchone()[0])
+                ids.append(db.execute("SELECT id FROM tracks WHERE path=?", (to_db_path(r.path),)).fetchone()[0])
             if predictions is not None:
                 self._put_predictions(db, dict(zip(ids, predictions)), predicted_by)
             self._bump(db, ids, "put")
@@ -428,18 +240,19 @@ class Catalogue:
         with self.transaction() as db:
             self._put_predictions(db, predictions, predicted_by)
 
-    def _put_predictions(self, db: sqlite3.Connection, predictions: dict[int, Prediction], key: str) -> None:
+    def _put_predictions(self, db: Connection, predictions: dict[int, Prediction], key: str) -> None:
         for track_id, p in predictions.items():
             db.execute("UPDATE tracks SET predicted_genre=?, predicted_genre_score=?, predicted_by=? WHERE id=?",
                        (p.genre, p.genre_score, key, track_id))
             db.execute("DELETE FROM track_tags WHERE track_id=?", (track_id,))
-            rows = [(tag, score, p.tag_kind) for tag, score in p.tags]
-            rows += [(f"{more.vocab}:{tag}", score, more.tag_kind) for more in p.more_tags for tag, score in more.tags]
-            db.executemany("INSERT INTO track_tags VALUES (?, ?, ?, ?, ?)",
-                           [(track_id, tag, score, kind, rank) for rank, (tag, score, kind) in enumerate(rows)])
+            rows = [(MAIN_VOCAB, tag, score, p.tag_kind) for tag, score in p.tags]
+            rows += [(more.vocab, tag, score, more.tag_kind) for more in p.more_tags for tag, score in more.tags]
+            db.executemany("INSERT INTO track_tags (track_id, vocab, tag, score, kind, rank) VALUES (?, ?, ?, ?, ?, ?)",
+                           [(track_id, *row, rank) for rank, row in enumerate(rows)])
 
     def put_failure(self, path: str, size: int, mtime_ns: int, reason: str, status: str = "failed") -> None:
         """A file without a vector: status "failed" (with why) or "silent"."""
+        path = to_db_path(path)
         with self.transaction() as db:
             old = db.execute("SELECT id, status FROM tracks WHERE path=?", (path,)).fetchone()
             db.execute(
@@ -448,7 +261,7 @@ class Catalogue:
                    ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns,
                        status=excluded.status, reason=excluded.reason, vector=NULL, updated=excluded.updated,
                        predicted_genre='', predicted_genre_score=NULL, predicted_by=''""",
-                (path, size, mtime_ns, status, reason, time.time()))
+                (path, size, mtime_ns, status, _text(reason), time.time()))
             if old:
                 db.execute("DELETE FROM track_tags WHERE track_id=?", (old[0],))
             if old and old[1] == "ok":
@@ -461,7 +274,7 @@ class Catalogue:
         with self.transaction() as db:
             ids = []
             for p in paths:
-                row = db.execute("SELECT id, status FROM tracks WHERE path=?", (p,)).fetchone()
+                row = db.execute("SELECT id, status FROM tracks WHERE path=?", (to_db_path(p),)).fetchone()
                 if row:
                     db.execute("DELETE FROM tracks WHERE id=?", (row[0],))
                     db.execute("DELETE FROM track_tags WHERE track_id=?", (row[0],))
@@ -482,6 +295,15 @@ class Catalogue:
     def forget_changes(self, up_to: int) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM changes WHERE generation<=?", (up_to,))
+
+
+_TAGS = ("title", "artist", "album", "genre", "date")
+
+
+def _text(value: str) -> str:
+    """`value` as SQLite can store it: a lone surrogate (an undecodable byte of a file name quoted
+    in a decoder's message) kept as its escape, e.g. \\udcff."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _year(date: str) -> int | None:

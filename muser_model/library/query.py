@@ -11,7 +11,7 @@ import numpy as np
 
 from muser_model.core.errors import MuserError
 from muser_model.core.reading import Reading
-from muser_model.library.catalogue import TEXT_FIELDS, Filters, like_pattern  # noqa: F401  (re-exported)
+from muser_model.library.filters import TEXT_FIELDS, Filters, like_pattern  # noqa: F401  (re-exported)
 from muser_model.library.store import Library, LibraryError
 from muser_model.text_model import TextModel, explain_reading
 

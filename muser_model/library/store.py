@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from muser_model.core.errors import BusyError, ModelError, MuserError, UsageError
-from muser_model.library.ann import AnnIndex
+from muser_model.library.ann import AnnIndex, checksum
 from muser_model.library.catalogue import Catalogue, TrackRow
 from muser_model.library.paths import library_dir
 
@@ -31,11 +32,43 @@ class ModelMismatchError(LibraryError, ModelError):
     pass
 
 
+@contextmanager
+def _writer_lock(root: Path, name: str, wait: bool) -> Iterator[None]:
+    with open(root / "lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise LibraryBusyError(
+                f"library {name!r} is being indexed by {holder}; "
+                "wait for it or run again with --wait") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.seek(0)
+            f.truncate()
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _intact(path: Path, recorded: str | None) -> bool:
+    """Whether the index file still is what was written (None: saved before checksums)."""
+    try:
+        return recorded is None or checksum(path) == recorded
+    except OSError:
+        return False
+
+
 class Library:
-    def __init__(self, root: Path, name: str = "") -> None:
+    def __init__(self, root: Path, name: str = "", readonly: bool = False) -> None:
         self.root = root
         self.name = name or root.name
-        self.catalogue = Catalogue(root / "catalogue.sqlite")
+        self.readonly = readonly
+        self.catalogue = Catalogue(root / "catalogue.sqlite", readonly)
         self.predictor = None  # library.predict.Predictor: set by a scan, used by put_tracks
 
     def put_tracks(self, rows: list[TrackRow], model_hash: str) -> None:
@@ -58,7 +91,9 @@ class Library:
         return len(todo)
 
     @classmethod
-    def open(cls, name: str = "default", create: bool = False) -> "Library":
+    def open(cls, name: str = "default", create: bool = False, readonly: bool = False) -> "Library":
+        """The library `name`; `readonly`: for commands that only read it (nothing is written,
+        so a library on a read-only mount can be searched)."""
         root = library_dir(name)
         if not (root / "catalogue.sqlite").exists():
             if not create:
@@ -66,33 +101,32 @@ class Library:
                     f"library {name!r} does not exist yet ({root}); build it with: muser index DIR"
                     + ("" if name == "default" else f" --library {name}"))
             root.mkdir(parents=True, exist_ok=True)
-        return cls(root, name)
+        return cls(root, name, readonly)
 
     def close(self) -> None:
         self.catalogue.close()
 
-    @contextmanager
-    def writer_lock(self, wait: bool = False) -> Iterator[None]:
+    def writer_lock(self, wait: bool = False):
         """One writer at a time; a second `muser index` waits or is refused with a clear message."""
-        with open(self.root / "lock", "a+") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
-                f.seek(0)
-                holder = f.read().strip() or "another process"
-                raise LibraryBusyError(
-                    f"library {self.name!r} is being indexed by {holder}; "
-                    "wait for it or run again with --wait") from None
-            f.seek(0)
-            f.truncate()
-            f.write(f"pid {os.getpid()}")
-            f.flush()
-            try:
-                yield
-            finally:
-                f.seek(0)
-                f.truncate()
-                fcntl.flock(f, fcntl.LOCK_UN)
+        return _writer_lock(self.root, self.name, wait)
+
+    @classmethod
+    def set_aside(cls, name: str = "default", wait: bool = False) -> Path | None:
+        """Move the library's catalogue aside (kept as `catalogue-TIME.sqlite.bad`, with its WAL)
+        and drop its index files, so that the next `muser index` starts from scratch: the way out
+        of a damaged catalogue. The moved file, or None when there was none."""
+        root = library_dir(name)
+        source = root / "catalogue.sqlite"
+        if not source.exists():
+            return None
+        with _writer_lock(root, name, wait):
+            kept = root / f"catalogue-{time.strftime('%Y%m%d-%H%M%S')}.sqlite.bad"
+            for suffix in ("", "-wal", "-shm"):
+                if Path(f"{source}{suffix}").exists():
+                    os.replace(f"{source}{suffix}", f"{kept}{suffix}")
+            for path in root.glob("index-*.hnsw*"):
+                path.unlink(missing_ok=True)
+        return kept
 
     # -- model identity -------------------------------------------------------------------------
     @property
@@ -144,8 +178,9 @@ class Library:
             ids = cat.ids(model)
             changes = cat.changes_since(saved_gen)
             path = self._index_file(saved_gen)
+            recorded = cat.get_meta("index_checksum")
             ann = None
-            if saved_gen >= 0 and path.exists():
+            if saved_gen >= 0 and path.exists() and _intact(path, recorded):
                 try:
                     ann = AnnIndex.load(path, dim, set(ids.tolist()))
                 except (RuntimeError, OSError):  # unreadable index file: rebuilt below
@@ -153,7 +188,7 @@ class Library:
             if ann is None or (changes and ann.needs_compaction()):
                 return AnnIndex.build(*cat.vectors(model), dim), True
             if not changes:
-                return ann, False
+                return ann, recorded is None  # a file saved before checksums: the next sync records one
             # deletions are already applied: load() marks every label the catalogue no longer has
             ann.put(*cat.vectors(model, {tid for tid, op in changes if op == "put"}))
         return ann, True
@@ -164,8 +199,10 @@ class Library:
         ann, changed = self.ann()
         target = self._index_file(generation)
         if changed or not target.exists():
-            ann.save(target)
-            self.catalogue.set_meta("index_generation", str(generation))
+            written = ann.save(target)
+            with self.catalogue.transaction() as db:
+                self.catalogue.set_meta("index_generation", str(generation), db)
+                self.catalogue.set_meta("index_checksum", written, db)
             self.catalogue.forget_changes(generation)
             self._remove_index_files(keep=target)
         return ann
