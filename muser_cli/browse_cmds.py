@@ -18,6 +18,8 @@ class SortKey(str, Enum):
     duration = "duration"
     added = "added"
     predicted_genre = "predicted-genre"
+    energy = "energy"
+    valence = "valence"
 
 
 PredictedGenreOpt = typer.Option("", "--predicted-genre",
@@ -31,7 +33,8 @@ TagOpt = typer.Option(None, "--tag",
 
 def list_tracks(
     query: str = typer.Argument("", help="Words each found in the title, artist, album or path; may hold "
-                                         "artist:, genre:, album:, title:, year:, predicted-genre:, tag: terms."),
+                                         "artist:, genre:, album:, title:, year:, predicted-genre:, tag:, "
+                                         "energy:, valence: terms (energy:>0.6, valence:0.2..0.5)."),
     artist: str = typer.Option("", "--artist", help="Artist tag contains this (any case)."),
     genre: str = typer.Option("", "--genre", help="The file's genre tag contains this (any case)."),
     album: str = typer.Option("", "--album", help="Album tag contains this (any case)."),
@@ -58,7 +61,12 @@ def list_tracks(
             output.json_line(row)
         else:
             name = " - ".join(x for x in (row["artist"], row["title"]) if x) or Path(row["path"]).name
-            output.data(f"{_clock(row['duration'])}  {row['predicted_genre'] or '-':<10}  {name}  {row['path']}")
+            axis = f"{sort.value} {_level(row[sort.value])}  " if sort.value in ("energy", "valence") else ""
+            output.data(f"{_clock(row['duration'])}  {row['predicted_genre'] or '-':<10}  {axis}{name}  {row['path']}")
+
+
+def _level(value: float | None) -> str:
+    return "  -  " if value is None else f"{value:.2f}"
 
 
 def _clock(seconds: float | None) -> str:

@@ -199,22 +199,28 @@ def search(
     no_duplicates: bool = NoDuplicatesOpt,
     explain: bool = typer.Option(False, "--explain",
                                  help="Say how the query was read: which tags, moods or genres, and how much text."),
+    sort: str = typer.Option("score", "--sort",
+                             help="Order of the hits found: score (relevance), energy, valence (highest first), "
+                                  "duration or year."),
+    reverse: bool = typer.Option(False, "--reverse", "-r", help="Reverse that order."),
 ) -> None:
     """Find tracks in the library that match a text description."""
-    from muser_model.library.query import search_text
+    from muser_model.library.query import search_text, sort_hits
     from muser_model.library.store import Library
 
     filters = filter_options(artist, genre, album, year, predicted_genre, tag)
     if not text.strip() and not filters.active():
         raise _empty_query()
+    sort_hits([], sort)  # an unknown order answers before any model loads
     lib = Library.open(library, readonly=True)
     model = _text_model(lib, checkpoint, device)
     result = search_text(lib, model, text, limit, filters, _collapse(no_duplicates))
     if explain:
         output.message(f"query: {result.query['explain']} (calibration: {result.query['calibration']})")
-    for hit in result.hits:
+    hits = sort_hits(result.hits, sort, reverse)
+    for hit in hits:
         hit.query = result.query if as_json else None
-    _show_hits(result.hits, as_json, m3u)
+    _show_hits(hits, as_json, m3u)
 
 
 def _text_model(lib, checkpoint: Optional[Path], device: str):

@@ -29,7 +29,7 @@ def test_lists_every_track_by_path_with_the_json_fields(indexed):
     rows = _lines(_run("list", "--json").stdout)
     assert [r["path"] for r in rows] == sorted(str(p) for p in indexed.values())
     assert set(rows[0]) == {"path", "title", "artist", "album", "genre", "year", "duration", "predicted_genre",
-                            "predicted_tags", "added"}
+                            "predicted_tags", "energy", "valence", "added"}
     assert all(r["predicted_genre"] and len(r["predicted_tags"]) == 5 for r in rows)
 
 

@@ -6,7 +6,7 @@ from muser_model.library.query import QueryError, parse_query
 from muser_model.library.store import Library
 
 LIST_FIELDS = ("path", "title", "artist", "album", "genre", "year", "duration", "predicted_genre",
-               "predicted_tags", "added")
+               "predicted_tags", "energy", "valence", "added")
 
 
 def list_library(lib: Library, query: str = "", filters: Filters | None = None, sort: str = "path",

@@ -242,8 +242,8 @@ class Catalogue:
 
     def _put_predictions(self, db: Connection, predictions: dict[int, Prediction], key: str) -> None:
         for track_id, p in predictions.items():
-            db.execute("UPDATE tracks SET predicted_genre=?, predicted_genre_score=?, predicted_by=? WHERE id=?",
-                       (p.genre, p.genre_score, key, track_id))
+            db.execute("UPDATE tracks SET predicted_genre=?, predicted_genre_score=?, predicted_by=?, energy=?, "
+                       "valence=? WHERE id=?", (p.genre, p.genre_score, key, p.energy, p.valence, track_id))
             db.execute("DELETE FROM track_tags WHERE track_id=?", (track_id,))
             rows = [(MAIN_VOCAB, tag, score, p.tag_kind) for tag, score in p.tags]
             rows += [(more.vocab, tag, score, more.tag_kind) for more in p.more_tags for tag, score in more.tags]
@@ -260,7 +260,8 @@ class Catalogue:
                    VALUES (?, ?, ?, ?, ?, ?)
                    ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns,
                        status=excluded.status, reason=excluded.reason, vector=NULL, updated=excluded.updated,
-                       predicted_genre='', predicted_genre_score=NULL, predicted_by=''""",
+                       predicted_genre='', predicted_genre_score=NULL, predicted_by='', energy=NULL,
+                       valence=NULL""",
                 (path, size, mtime_ns, status, _text(reason), time.time()))
             if old:
                 db.execute("DELETE FROM track_tags WHERE track_id=?", (old[0],))

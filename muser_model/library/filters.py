@@ -13,7 +13,9 @@ TEXT_FIELDS = ("artist", "album", "genre", "title")
 SORT_KEYS = {  # `muser list --sort`: SQL order, path breaking ties
     "path": "path", "title": "title COLLATE NOCASE", "artist": "artist COLLATE NOCASE",
     "duration": "duration", "added": "added", "predicted-genre": "predicted_genre",
+    "energy": "energy", "valence": "valence",
 }
+AXES = ("energy", "valence")  # 0..1 predictions that filter by range: energy:>0.6, valence:0.2..0.5
 _WORD_COLUMNS = ("title", "artist", "album", "path")
 
 
@@ -64,11 +66,14 @@ class Filters:
     year_max: int | None = None
     predicted_genre: str = ""  # muser's predicted genre
     tags: list[str] = field(default_factory=list)  # predicted tags, every one required
+    # axis -> (low, high), either end open (None): energy:>0.6 is {"energy": (0.6, None)}
+    ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
     words: list[str] = field(default_factory=list)  # `muser list`: each in title, artist, album or path
 
     def active(self) -> bool:
         return (any(getattr(self, f) for f in TEXT_FIELDS) or self.year_min is not None
-                or self.year_max is not None or bool(self.predicted_genre or self.tags or self.words))
+                or self.year_max is not None or bool(self.predicted_genre or self.tags or self.words)
+                or bool(self.ranges))
 
     def where(self) -> tuple[str, list]:
         """SQL condition on `tracks` and its parameters."""
@@ -93,6 +98,15 @@ class Filters:
             parts.append(f"id IN (SELECT track_id FROM track_tags WHERE {condition}"
                          f" AND (kind != 'probability' OR score >= {floor}))")
             params += [*values, *floor_params]
+        for axis, (low, high) in self.ranges.items():
+            if axis not in AXES:
+                raise ValueError(f"unknown range field {axis!r}")
+            if low is not None:
+                parts.append(f"{axis} >= ?")
+                params.append(low)
+            if high is not None:
+                parts.append(f"{axis} <= ?")
+                params.append(high)
         for word in dict.fromkeys(self.words):  # a repeated word selects nothing more
             parts.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in _WORD_COLUMNS) + ")")
             params += [like_pattern(word)] * len(_WORD_COLUMNS)

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from muser_model.core.concepts import GENRE_CLEAR_MIN, GENRE_FAMILIES
+from muser_model.core.concepts import AXES, GENRE_CLEAR_MIN, GENRE_FAMILIES
+from muser_model.core.reference import Reference, load_reference
 from muser_model.core.grounding import GenreCall, Grounder
 from muser_model.core.scoring import Scorer
 from muser_model.library.records import Prediction, VocabTags
@@ -43,6 +44,7 @@ def tag_min_probability(vocab: str) -> float:
 
 ScoreFn = Callable[[np.ndarray, str], tuple[np.ndarray, str]]  # ((N, E), kind) -> ((N, L), score kind)
 GenreFn = Callable[[np.ndarray], list[GenreCall]]  # (N, E) -> the headline genre of each
+AxesFn = Callable[[np.ndarray], dict[str, np.ndarray]]  # (N, E) -> {"energy": (N,), "valence": (N,)}
 
 
 class Predictor:
@@ -51,13 +53,15 @@ class Predictor:
 
     def __init__(self, score: ScoreFn, tags: list[str], genres: list[str], model_hash: str,
                  more_kinds: dict[str, tuple[str, list[str]]] | None = None,
-                 genre_calls: GenreFn | None = None) -> None:
+                 genre_calls: GenreFn | None = None, axes: AxesFn | None = None, calibration: str = "") -> None:
         self.score, self.tags, self.genres = score, list(tags), list(genres)
         self.more_kinds = dict(more_kinds or {})
         self.genre_calls = genre_calls  # the headline genre (families); None: the best of `genres`
+        self.axes = axes  # energy and valence; None: not predicted
         vocabulary = [self.tags, self.genres]
-        if genre_calls is not None:  # the genre families and their rule are part of the vocabulary
-            vocabulary.append({"families": GENRE_FAMILIES, "clear": GENRE_CLEAR_MIN})
+        if genre_calls is not None:  # the families, their rule and the axes' calibration count too
+            vocabulary.append({"families": GENRE_FAMILIES, "clear": GENRE_CLEAR_MIN, "axes": AXES,
+                               "calibration": calibration})
         if self.more_kinds:  # a checkpoint without further vocabularies keeps its key of before
             vocabulary.append({kind: labels for kind, (_, labels) in self.more_kinds.items()})
         self.key = f"{model_hash[:16]}:{hashlib.sha256(json.dumps(vocabulary).encode()).hexdigest()[:12]}"
@@ -69,8 +73,10 @@ class Predictor:
         genres = self._genres(vectors)  # N (label, score)
         tag_scores, tag_kind = self.score(vectors, "tags")  # (N, T)
         more = {kind: self.score(vectors, kind) for kind in self.more_kinds}  # kind -> ((N, L), score kind)
+        axes = self.axes(vectors) if self.axes is not None else {}  # axis -> (N,)
         return [Prediction(*genres[i], _top(tag_scores[i], self.tags), tag_kind,
-                           [self._more(kind, values[i], score_kind) for kind, (values, score_kind) in more.items()])
+                           [self._more(kind, values[i], score_kind) for kind, (values, score_kind) in more.items()],
+                           *(_axis(axes, name, i) for name in ("energy", "valence")))
                 for i in range(len(vectors))]
 
     def _genres(self, vectors: np.ndarray) -> list[tuple[str, float]]:
@@ -87,14 +93,19 @@ class Predictor:
         return VocabTags(vocab, _top(scores, labels), score_kind)
 
 
+def _axis(axes: dict[str, np.ndarray], name: str, i: int) -> float | None:
+    return round(float(axes[name][i]), 4) if name in axes else None
+
+
 def _top(scores: np.ndarray, labels: list[str]) -> list[tuple[str, float]]:
     """(L,) scores -> the PREDICTED_TAGS best (label, score), best first."""
     top = np.argsort(-scores, kind="stable")[:PREDICTED_TAGS]
     return [(labels[i], round(float(scores[i]), 4)) for i in top.tolist()]
 
 
-def scorer_predictor(scorer: Scorer, model_hash: str) -> Predictor:
-    """From the one scoring stack (scoring.Scorer) over either engine."""
+def scorer_predictor(scorer: Scorer, model_hash: str, reference: Reference | None = None) -> Predictor:
+    """From the one scoring stack (scoring.Scorer) over either engine; `reference` (the
+    checkpoint's reference set) calibrates energy and valence."""
 
     def score(vectors: np.ndarray, kind: str) -> tuple[np.ndarray, str]:
         values, score_kind, _ = scorer.scores(vectors, kind)
@@ -102,21 +113,27 @@ def scorer_predictor(scorer: Scorer, model_hash: str) -> Predictor:
 
     assets = scorer.assets
     more = {kind: (assets.tag_kinds[kind].name, assets.vocabulary(kind)) for kind in assets.extra_tag_kinds}
-    grounder = Grounder(scorer)
-    calls = grounder.genre_calls if grounder.knows("genre:rock") else None
-    return Predictor(score, scorer.tags, scorer.genres, model_hash, more, calls)
+    grounder = Grounder(scorer, None if reference is None else reference.vectors,
+                        "" if reference is None else reference.source)
+    headed = grounder.knows("genre:rock")
+    calibration = "" if reference is None else hashlib.sha256(reference.vectors.tobytes()).hexdigest()[:12]
+    return Predictor(score, scorer.tags, scorer.genres, model_hash, more, grounder.genre_calls if headed else None,
+                     grounder.axes if headed else None, calibration)
 
 
 def numpy_predictor(model: NumpyMuser) -> Predictor:
     """From a numpy_engine.audio.NumpyMuser (no torch)."""
-    return scorer_predictor(Scorer(model), model.content_hash)
+    reference = load_reference(model.path, model.content_hash) if model.path is not None else None
+    return scorer_predictor(Scorer(model), model.content_hash, reference)
 
 
 def torch_predictor(lm: LoadedModel) -> Predictor:
     """From a runtime.LoadedModel (torch engine, checkpoints without a numpy section)."""
     from muser_model.torch_engine.inference import engine_of  # torch: only for torch-only checkpoints
 
-    return scorer_predictor(Scorer(engine_of(lm)), lm.checkpoint.content_hash)
+    ckpt = lm.checkpoint
+    reference = load_reference(ckpt.path, ckpt.content_hash) if ckpt.path is not None else None
+    return scorer_predictor(Scorer(engine_of(lm)), ckpt.content_hash, reference)
 
 
 def predictor_for(model: IndexModel) -> Predictor:

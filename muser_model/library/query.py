@@ -11,7 +11,7 @@ import numpy as np
 
 from muser_model.core.errors import MuserError
 from muser_model.core.reading import Reading
-from muser_model.library.filters import TEXT_FIELDS, Filters, like_pattern  # noqa: F401  (re-exported)
+from muser_model.library.filters import AXES, TEXT_FIELDS, Filters, like_pattern  # noqa: F401  (re-exported)
 from muser_model.library.store import Library, LibraryError
 from muser_model.text_model import TextModel, explain_reading
 
@@ -27,7 +27,8 @@ class QueryError(MuserError):
     pass
 
 
-_FIELD_TERM = re.compile(r'(?<![\w-])(artist|album|genre|title|year|predicted-genre|tag):(?:"([^"]*)"|(\S+))',
+_FIELD_TERM = re.compile(r'(?<![\w-])(artist|album|genre|title|year|predicted-genre|tag|energy|valence):'
+                         r'(?:"([^"]*)"|(\S+))',
                          re.IGNORECASE)
 
 
@@ -47,9 +48,30 @@ def parse_query(text: str, filters: Filters | None = None) -> tuple[str, Filters
             filters.tags = [*filters.tags, value]
         elif key == "predicted-genre":
             filters.predicted_genre = value
+        elif key in AXES:
+            filters.ranges = {**filters.ranges, key: parse_range(key, value)}
         else:
             setattr(filters, key, value)
     return " ".join(_FIELD_TERM.sub(" ", text).split()), filters
+
+
+_RANGE = re.compile(r"\s*(?:(?P<op>>=|<=|>|<)\s*(?P<bound>\d*\.?\d+)|(?P<low>\d*\.?\d+)?\s*\.\.\s*(?P<high>\d*\.?\d+)?)\s*")
+
+
+def parse_range(field: str, value: str) -> tuple[float | None, float | None]:
+    """`>0.6`, `<0.3`, `0.2..0.5`, `0.6..`, `..0.4` -> (low, high) on the 0..1 scale of `field`."""
+    m = _RANGE.fullmatch(value)
+    if not m or not (m.group("op") or m.group("low") or m.group("high")):
+        raise QueryError(f"bad {field} range {value!r}: use >0.6, <0.4, 0.2..0.5, 0.6.. or ..0.4 (0 to 1)")
+    if m.group("op"):
+        bound = float(m.group("bound"))
+        low, high = (bound, None) if m.group("op").startswith(">") else (None, bound)
+    else:
+        low, high = (float(x) if x else None for x in (m.group("low"), m.group("high")))
+    if any(v is not None and not 0 <= v <= 1 for v in (low, high)) or (low is not None and high is not None
+                                                                       and low > high):
+        raise QueryError(f"bad {field} range {value!r}: bounds go from 0 to 1, low before high")
+    return low, high
 
 
 def parse_years(value: str) -> tuple[int | None, int | None]:
@@ -74,6 +96,8 @@ class Hit:
     duration: float | None
     predicted_genre: str = ""  # muser's prediction ('' until `muser index` has predicted it)
     predicted_tags: list[dict] = field(default_factory=list)  # [{"label", "score"}] best first
+    energy: float | None = None  # muser's prediction, 0 calm .. 1 energetic
+    valence: float | None = None  # 0 sad .. 1 happy
     score_kind: str = "cosine"  # or "blend": heads and text embedding, calibrated (core.grounding)
     parts: dict = field(default_factory=dict)  # a blend's parts: {"heads": z, "text": z}
 
@@ -149,7 +173,31 @@ def _collapse(lib: Library, scored: list[tuple[int, float]], threshold: float,
 
 def _hit(rank: int, score: float, row: dict) -> Hit:
     return Hit(rank, round(score, 4), row["path"], row["title"], row["artist"], row["album"],
-               row["genre"], row["year"], row["duration"], row["predicted_genre"], row["predicted_tags"])
+               row["genre"], row["year"], row["duration"], row["predicted_genre"], row["predicted_tags"],
+               _rounded(row.get("energy")), _rounded(row.get("valence")))
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+HIT_SORTS = ("score", "energy", "valence", "duration", "year")
+
+
+def sort_hits(hits: list[Hit], key: str, reverse: bool = False) -> list[Hit]:
+    """The hits re-ordered by `key` (HIT_SORTS; "score" keeps the ranking), highest first, or
+    lowest first with `reverse`; tracks without the value last. Ranks follow the new order."""
+    if key not in HIT_SORTS:
+        raise QueryError(f"unknown sort order {key!r}; use one of {', '.join(HIT_SORTS)}")
+    if key != "score":
+        known = [h for h in hits if getattr(h, key) is not None]
+        known.sort(key=lambda h: getattr(h, key), reverse=not reverse)
+        hits = known + [h for h in hits if getattr(h, key) is None]
+    elif reverse:
+        hits = hits[::-1]
+    for rank, hit in enumerate(hits, 1):
+        hit.rank = rank
+    return hits
 
 
 @dataclass

@@ -25,6 +25,8 @@ class Prediction:
     tags: list[tuple[str, float]]
     tag_kind: str  # 'probability' or 'cosine'
     more_tags: list[VocabTags] = field(default_factory=list)
+    energy: float | None = None  # 0 calm .. 1 energetic (None: the checkpoint has no heads for it)
+    valence: float | None = None  # 0 sad .. 1 happy
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,16 @@ def _tag_vocab(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS track_tags_tag ON track_tags (tag COLLATE NOCASE)")
 
 
-MIGRATIONS: list[Migration] = [_tracks, _predictions, _tag_vocab]
+def _moods(db: sqlite3.Connection) -> None:
+    """Energy and valence of each track (0..1, core.grounding.Grounder.axes), NULL until the next
+    `muser index` predicts them from the stored vectors (its predictions key changes with them)."""
+    have = {r[1] for r in db.execute("PRAGMA table_info(tracks)")}
+    for name in ("energy", "valence"):
+        if name not in have:
+            db.execute(f"ALTER TABLE tracks ADD COLUMN {name} REAL")
+
+
+MIGRATIONS: list[Migration] = [_tracks, _predictions, _tag_vocab, _moods]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
