@@ -7,7 +7,7 @@ import pytest
 
 from muser_model.core import vocab_groups as VG
 from muser_model.core.concepts import GENRE_CLEAR_MIN
-from muser_model.core.grounding import BLEND_MAX, NO_CLEAR_GENRE, Grounder
+from muser_model.core.grounding import BLEND_SHARE, NO_CLEAR_GENRE, Grounder
 from muser_model.core.reading import Reader
 from muser_model.core.scoring import ScoringAssets, Scorer
 from muser_model.core.vocab import GTZAN_GENRES
@@ -84,10 +84,11 @@ def test_the_blend_weighs_heads_by_coverage(scorer, reference):
     assert free.weight == 0.0 and np.allclose(free.score, free.text)
     assert np.argmax(free.score) == np.argmax(tracks @ query)  # out of vocabulary: the embedding ranks
     covered = grounder.blend(tracks, Reader().read("piano"), query)
-    assert covered.weight == pytest.approx(BLEND_MAX)
-    assert np.allclose(covered.score, BLEND_MAX * covered.grounded + (1 - BLEND_MAX) * covered.text)
+    assert covered.weight == pytest.approx(BLEND_SHARE)
+    assert np.allclose(covered.score, BLEND_SHARE * covered.grounded + (1 - BLEND_SHARE) * covered.text)
+    assert np.argmax(covered.score) == np.argmax(tracks[:, 0])  # piano reads dimension 0
     half = grounder.blend(tracks, Reader().read("piano night"), query)
-    assert half.weight == pytest.approx(BLEND_MAX / 2)
+    assert half.weight == pytest.approx(BLEND_SHARE)
 
 
 def test_no_clear_genre_below_the_threshold(scorer):

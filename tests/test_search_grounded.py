@@ -59,7 +59,7 @@ def test_a_vocabulary_word_ranks_by_its_head(library, headed_checkpoint):
     by_head = [paths[i] for i in np.argsort(-probs)]
     by_heads_part = [h["path"] for h in sorted(hits, key=lambda h: -h["parts"]["heads"])]
     assert by_heads_part == by_head  # the heads' part is a monotone function of the head
-    assert hits[0]["query"]["weights"]["heads"] == pytest.approx(0.8)
+    assert hits[0]["query"]["weights"]["heads"] == pytest.approx(0.9)
 
 
 def test_free_text_ranks_by_the_embedding(library, headed_checkpoint):
@@ -76,8 +76,8 @@ def test_free_text_ranks_by_the_embedding(library, headed_checkpoint):
 def test_explain_says_how_the_query_was_read(library, headed_checkpoint):
     res = run_cli("search", "melancholic piano", "--explain", "-c", headed_checkpoint)
     assert res.exit_code == 0, res.stderr
-    assert "query: melancholic piano -> heads 0.80: sad|mellow (msd:sad, axis:valence-, msd:Mellow) + " \
-           "piano (mtt:piano) | text 0.20" in res.stderr
+    assert "query: melancholic piano -> heads 0.90: sad|mellow (msd:sad, axis:valence-, msd:Mellow) + " \
+           "piano (mtt:piano) | text 0.10" in res.stderr
     assert "calibration: this library (" in res.stderr
 
 
@@ -87,7 +87,7 @@ def test_json_carries_the_query_object(library, headed_checkpoint):
     terms = query["reading"]["terms"]
     assert [(t["concepts"], t["negated"]) for t in terms] == [(["drums"], True), (["sad"], False)]
     assert query["reading"]["free_words"] == ["rainy"]
-    assert query["weights"]["heads"] == pytest.approx(0.8 * 2 / 3, abs=1e-4)
+    assert query["weights"]["heads"] == pytest.approx(0.9)
 
 
 def test_filters_hold_for_a_grounded_query(library, headed_checkpoint):

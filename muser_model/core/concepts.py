@@ -228,7 +228,9 @@ STOPWORDS = frozenset(
     "are be it its my me i want find play give show something anything stuff kind sort type lots "
     "lot very really quite bit little more most much music musics song songs track tracks tune "
     "tunes piece pieces sound sounds sounding sounded like feel feeling vibe vibes style genre "
-    "please good great nice full plenty heavily mostly mainly".split())
+    "please good great nice full plenty heavily mostly mainly get gets getting started start starts "
+    "put make makes made over from into onto off out up down while when where just only also lots "
+    "perfect best ideal suitable listen listening hear playlist mix".split())
 # words that negate the phrase after them ("no drums", "without vocals", "not sad")
 NEGATIONS = frozenset("no without not non minus never zero free lacking except".split())
 
