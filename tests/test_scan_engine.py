@@ -214,7 +214,7 @@ def test_decoding_goes_on_while_the_model_loads_up_to_a_memory_limit(monkeypatch
             yield FileEntry(f"/m/{i}.mp3", 1, 1), Decoded(f"/m/{i}.mp3", windows=np.zeros((2, 1000), np.float16))
 
     loading = Future()
-    model = IndexModel("h", None, {}, "torch", loading=loading)
+    model = IndexModel("h", None, "torch", loading=loading)
     monkeypatch.setattr(scan, "_EARLY_BYTES", 10 * 4000)  # ten files of 2 x 1000 float16 samples
     loading.set_running_or_notify_cancel()
     # the model loads once ten files are held: the memory limit, not the load, ends the early phase
@@ -223,5 +223,5 @@ def test_decoding_goes_on_while_the_model_loads_up_to_a_memory_limit(monkeypatch
     early = _decode_while_loading(model, rest)
     assert len(early) == 10 and model.lm == "the model" and model.loading is None
     assert len(list(rest)) == 15  # the rest is left for the scan, in order
-    loaded = IndexModel("h", None, {}, "torch", loading=None)
+    loaded = IndexModel("h", None, "torch", loading=None)
     assert _decode_while_loading(loaded, stream(3)) == []  # nothing is held once the model is there

@@ -71,7 +71,7 @@ class Checkpoint:
     heads: dict[str, torch.Tensor] = field(default_factory=dict)  # "<name>.weight"/".bias"
     training: dict[str, Any] = field(default_factory=dict)  # corpus, time, metrics
     # the vocabulary table (vocab_groups.to_dict form): groups and origin of every tag kind's
-    # labels; empty for a checkpoint written before tables (MTT only, see vocab_groups.tag_kinds)
+    # labels; empty for a checkpoint without a table (MTT only, see vocab_groups.tag_kinds)
     vocabularies: dict[str, Any] = field(default_factory=dict)
     muser_version: str = __version__
     content_hash: str = ""  # filled in on save/load

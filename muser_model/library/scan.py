@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -93,13 +93,12 @@ def index_engine(opts: ScanOptions, lm: LoadedModel) -> str:
 
 @dataclass
 class IndexModel:
-    """What a scan needs of a checkpoint, whichever engine embeds: its identity and settings, the
-    text projection kept beside the library for `muser search`, and the engine's model. With the
+    """What a scan needs of a checkpoint, whichever engine embeds: its identity and settings, and
+    the engine's model. With the
     numpy engine torch is never imported (a shorter start-up: see docs/performance.md)."""
 
     content_hash: str
     config: ModelConfig
-    text_weights: dict[str, Any]  # text_proj.* as torch tensors or numpy arrays
     engine: str  # "numpy": the decoder processes embed; "torch": this process does, in batches
     checkpoint_path: Path | None = None
     lm: LoadedModel | None = None  # torch engine
@@ -115,11 +114,11 @@ class IndexModel:
     @classmethod
     def from_loaded(cls, lm: LoadedModel, engine: str) -> "IndexModel":
         ckpt = lm.checkpoint
-        return cls(ckpt.content_hash, ckpt.config, ckpt.state_dict, engine, ckpt.path, lm=lm)
+        return cls(ckpt.content_hash, ckpt.config, engine, ckpt.path, lm=lm)
 
     @classmethod
     def from_numpy(cls, model: NumpyMuser) -> "IndexModel":
-        return cls(model.content_hash, model.config, model.arrays, "numpy", model.path, numpy_model=model)
+        return cls(model.content_hash, model.config, "numpy", model.path, numpy_model=model)
 
 
 def open_index_model(checkpoint: str | Path | None = None, device: str = "auto", precision: str = "auto",
@@ -156,7 +155,7 @@ def _torch_index_model(checkpoint: str | Path | None, device: str, precision: st
     loader = ThreadPoolExecutor(1, thread_name_prefix="muser-load-model")
     loading = loader.submit(_load_torch_model, path, device, precision)
     loader.shutdown(wait=False)
-    return IndexModel(section.content_hash, section.config, section.arrays, "torch", path, loading=loading)
+    return IndexModel(section.content_hash, section.config, "torch", path, loading=loading)
 
 
 def _as_index_model(model: IndexModel | LoadedModel, opts: ScanOptions) -> IndexModel:
@@ -356,7 +355,7 @@ def index_library(lib: Library, roots: list[Path], model: IndexModel | LoadedMod
 class _PoolStarter:
     """The decoder pool, started once, when the plan finds the first file to decode: its workers
     warm up while the rest of the folders are walked, and a scan with nothing to do starts none
-    (a re-scan of an unchanged library spawned one process per CPU for nothing)."""
+    (a re-scan of an unchanged library needs no process)."""
 
     def __init__(self, opts: ScanOptions, checkpoint: str) -> None:
         self.opts, self.checkpoint = opts, checkpoint
