@@ -1,10 +1,10 @@
 """Every process-global setting muser makes, in one place, each with its reason.
 
 These change the whole process (or its children), not one call: glibc's malloc thresholds
-(`keep_freed_memory`), the BLAS thread count (`blas_threads`, through threadpoolctl), which
-`__main__` spawned children re-import (`hidden_main`), and the look at a pool's worker processes
-(`pool_processes`). Module-level caches live beside what they cache: the BLAS libraries here (`_BLAS`),
-each decoder process's numpy model in `library/decode.py` (`_WORKER_MODELS`).
+(`keep_freed_memory`), the BLAS thread count (`blas_threads`, through threadpoolctl) and which
+`__main__` spawned children re-import (`hidden_main`). Module-level caches live beside what they
+cache: the BLAS libraries here (`_BLAS`), each decoder process's numpy model in
+`library/decode.py` (`_WORKER_MODELS`).
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import os
 import sys
 import types
 from collections.abc import Iterator
-from typing import Any
 
 from threadpoolctl import ThreadpoolController
 
@@ -86,9 +85,3 @@ def hidden_main(hide: bool = True) -> Iterator[None]:
         yield
     finally:
         sys.modules["__main__"] = main
-
-
-def pool_processes(pool: Any) -> list[Any]:
-    """The worker processes of a concurrent.futures ProcessPoolExecutor, to kill them when one
-    hangs: there is no public API for this, so the private `_processes` is read here only."""
-    return list((getattr(pool, "_processes", None) or {}).values())
