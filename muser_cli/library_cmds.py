@@ -26,7 +26,7 @@ def index(
                                              help="Windows per torch batch (default: 64 on a GPU, 16 on a CPU)."),
     max_windows: int = typer.Option(64, "--max-windows", min=1, help="Windows per track at most (long tracks are sampled evenly)."),
     decode_timeout: float = typer.Option(300.0, "--decode-timeout", min=1.0,
-                                         help="Seconds without any file decoded before a decoder counts as hung."),
+                                         help="Seconds one file may take to decode before its decoder counts as hung."),
     log: Optional[Path] = typer.Option(None, "--log", help="Write every failure with its reason to this file."),
     engine: str = typer.Option("auto", "--engine", envvar="MUSER_ENGINE",
                                help="auto, numpy (each decoder process embeds, fp32 CPU) or torch."),

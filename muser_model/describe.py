@@ -19,7 +19,7 @@ from typing import Any
 
 from muser_model import __version__
 from muser_model.core import vocab_groups
-from muser_model.core.checkpoint import _read_payload
+from muser_model.core.checkpoint import read_payload
 from muser_model.core.errors import CorruptCheckpointError, VocabularyError
 
 _BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
@@ -58,7 +58,7 @@ def read_record(path: str | Path) -> dict[str, Any]:
     """The checkpoint's payload dict (tensors as shapes) and its content hash, torch-free. Raises
     the checkpoint's typed errors for a missing, foreign, truncated or corrupt file."""
     path = Path(path)
-    layout, payload = _read_payload(path)
+    layout, payload = read_payload(path)
     try:
         with zipfile.ZipFile(io.BytesIO(payload)) as archive:
             name = next(n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl")

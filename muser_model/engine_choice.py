@@ -38,7 +38,7 @@ def loaded_model_engine(engine: str, device_type: str, autocast: bool, numpy_usa
     if engine == "numpy":
         if not numpy_usable:
             raise EngineError("--engine numpy needs a checkpoint file with a numpy section "
-                              "(python -m muser_model.core.checkpoint upgrade FILE)")
+                              "(python -m muser_model.torch_engine.checkpoint_export upgrade FILE)")
         return "numpy"
     if engine == "auto" and numpy_usable and device_type == "cpu" and not autocast:
         return "numpy"
@@ -99,7 +99,7 @@ def choose_engine(engine: str, checkpoint: str | Path | None, device: str = "aut
     elif precision not in ("auto", "fp32"):
         why = f"--precision {precision} (numpy computes fp32)"
     elif not has_numpy_section(path):  # raises the usual checkpoint errors
-        why = f"the checkpoint has no numpy section (python -m muser_model.core.checkpoint upgrade {path})"
+        why = f"the checkpoint has no numpy section (python -m muser_model.torch_engine.checkpoint_export upgrade {path})"
     small_only = engine == "auto" and precision == "auto" and hardware.cpu_has_native_bf16()
     if why is None and small_only and paths is None:
         why = "a job of unknown size on a CPU with native bf16"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -134,22 +133,20 @@ def _tag_embedded(model: TextModel, embedded: Iterable[TrackEmbedding | AudioErr
 
 def _embed_in_processes(model: NumpyMuser, paths: list[str | Path], batch_size: int, workers: int,
                         ) -> Iterator[TrackEmbedding | AudioError]:
-    """embedding.embed_files over a pool of `workers` processes, in input order. The pool is
+    """embedding.embed_files over `workers` decoder processes, in input order. The pool is
     `muser index`'s: a file that crashes or hangs its decoder fails alone, the rest go on."""
-    # the scan's modules (catalogue, store, pool) load only when tagging runs in processes
-    from muser_model.library.decode import embed_whole_file
-    from muser_model.library.scan import ScanOptions, decoded_stream
+    # multiprocessing and the pool (~15 ms of start-up) load only when tagging runs in processes
+    from muser_model.library.decode import TagJob
+    from muser_model.library.pool import PoolStarter, decoded_stream
 
-    checkpoint = str(model.path)
-    opts = ScanOptions(workers=workers, max_windows=0, decode_timeout_s=3600.0,
-                       decoder=partial(embed_whole_file, checkpoint=checkpoint, batch_size=batch_size))
+    job = TagJob(str(model.path), batch_size)
     entries = [FileEntry(str(p), 0, 0) for p in paths]
     position = {id(entry): i for i, entry in enumerate(entries)}
     finished: dict[int, TrackEmbedding | AudioError] = {}
     next_out = 0
-    for entry, item in decoded_stream(entries, model.config, opts, checkpoint=checkpoint):
+    for entry, item in decoded_stream(PoolStarter(workers, job, TAG_TIMEOUT_S), entries, lambda: job):
         i = position[id(entry)]
-        if item.error:  # the decoder's AudioError, or a crash or hang found by decoded_stream
+        if item.error:  # the decoder's AudioError, or the pool's crash or hang
             finished[i] = item.exception or AudioError(paths[i], item.error)
         else:
             finished[i] = TrackEmbedding(Path(paths[i]), item.embeddings[:, 0], item.embeddings[:, 1],
@@ -158,6 +155,8 @@ def _embed_in_processes(model: NumpyMuser, paths: list[str | Path], batch_size: 
             yield finished.pop(next_out)
             next_out += 1
 
+
+TAG_TIMEOUT_S = 3600.0  # one whole file, every window, embedded: far longer than a scan's decode
 
 # Below this many windows in all, starting worker processes costs more than it saves (the
 # measured crossover: see docs/performance.md).

@@ -34,7 +34,7 @@ def make_tiny_checkpoint(path: Path, seed: int = 0, msd_head: bool | None = None
     vocabulary table (as checkpoints before tables); True: the MTT/MSD table with random
     `msd.weight`/`msd.bias` heads; False: the table without an MSD head (MSD zero-shot)."""
     from muser_model.core import vocab_groups
-    from muser_model.core.checkpoint import save_checkpoint
+    from muser_model.torch_engine.checkpoint_export import save_checkpoint
     from muser_model.core.config import tiny_config
     from muser_model.torch_engine.inference import label_embeddings
     from muser_model.torch_engine.model import Muser

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from muser_model.core.checkpoint import FORMAT_VERSION, MAGIC, load_checkpoint, save_checkpoint
+from muser_model.core.checkpoint import FORMAT_VERSION, MAGIC, load_checkpoint
+from muser_model.torch_engine.checkpoint_export import save_checkpoint
 from muser_model.core.config import ModelConfig, named_config, tiny_config
 from muser_model.core.errors import (CheckpointNotFoundError, CheckpointVersionError,
                                      CorruptCheckpointError, ForeignCheckpointError)
@@ -159,8 +160,8 @@ def test_saved_files_carry_the_numpy_section(tiny_checkpoint):
 
 
 def test_format1_loads_and_upgrades_to_the_same_hash(tiny_checkpoint, tmp_path):
-    from muser_model.core.checkpoint import (checkpoint_hash, has_numpy_section, load_numpy_section,
-                                             main, upgrade_checkpoint)
+    from muser_model.core.checkpoint import checkpoint_hash, has_numpy_section, load_numpy_section
+    from muser_model.torch_engine.checkpoint_export import main, upgrade_checkpoint
 
     ckpt = load_checkpoint(tiny_checkpoint)
     old = tmp_path / "old.muser"
@@ -186,7 +187,7 @@ def test_format1_loads_and_upgrades_to_the_same_hash(tiny_checkpoint, tmp_path):
 def test_upgrade_keeps_file_mode(tiny_checkpoint, tmp_path):
     import os
 
-    from muser_model.core.checkpoint import upgrade_checkpoint
+    from muser_model.torch_engine.checkpoint_export import upgrade_checkpoint
 
     old = tmp_path / "old.muser"
     _write_format1(load_checkpoint(tiny_checkpoint), old)
@@ -259,10 +260,11 @@ def test_upgrade_refuses_to_change_the_hash_with_a_typed_error(tiny_checkpoint, 
 
     from muser_model.core import checkpoint
     from muser_model.core.errors import CheckpointUpgradeError
+    from muser_model.torch_engine.checkpoint_export import upgrade_checkpoint
 
-    real = checkpoint._read_payload
-    monkeypatch.setattr(checkpoint, "_read_payload",
+    real = checkpoint.read_payload
+    monkeypatch.setattr(checkpoint, "read_payload",
                         lambda p: (lambda lay, pay: (replace(lay, payload_digest=b"\0" * 32), pay))(*real(p)))
     with pytest.raises(CheckpointUpgradeError, match="tiny.muser"):
-        checkpoint.upgrade_checkpoint(tiny_checkpoint, tmp_path / "out.muser")
+        upgrade_checkpoint(tiny_checkpoint, tmp_path / "out.muser")
     assert not (tmp_path / "out.muser").exists()

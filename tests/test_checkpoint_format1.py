@@ -21,7 +21,7 @@ def test_format1_has_its_own_reason_naming_the_upgrade_command(format1_file):
         load_numpy_section(format1_file)
     message = str(info.value)
     assert message.startswith(f"{format1_file}: checkpoint format 1 has no numpy section")
-    assert f"python -m muser_model.core.checkpoint upgrade {format1_file}" in message
+    assert f"python -m muser_model.torch_engine.checkpoint_export upgrade {format1_file}" in message
     assert "newer" not in message
 
 

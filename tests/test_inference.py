@@ -64,7 +64,8 @@ def test_zero_shot_genre_scores_are_probabilities(tiny_model, clips):
 
 
 def test_heads_are_used_when_present(tiny_checkpoint, clips, tmp_path):
-    from muser_model.core.checkpoint import load_checkpoint, save_checkpoint
+    from muser_model.core.checkpoint import load_checkpoint
+    from muser_model.torch_engine.checkpoint_export import save_checkpoint
 
     ckpt = load_checkpoint(tiny_checkpoint)
     e = ckpt.config.embed_dim

@@ -18,7 +18,8 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def built_elsewhere(tiny_checkpoint, tmp_path_factory):
     """The tiny checkpoint with a training record written on another machine."""
-    from muser_model.core.checkpoint import load_checkpoint, save_checkpoint
+    from muser_model.core.checkpoint import load_checkpoint
+    from muser_model.torch_engine.checkpoint_export import save_checkpoint
 
     ckpt = load_checkpoint(tiny_checkpoint)
     ckpt.training = {"corpus": "tiny test corpus", "init": "/home/builder/runs/init.muser",

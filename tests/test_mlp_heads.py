@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from muser_cli.main import app
 from muser_model.core import vocab_groups as VG
-from muser_model.core.checkpoint import load_checkpoint, save_checkpoint
+from muser_model.core.checkpoint import load_checkpoint
+from muser_model.torch_engine.checkpoint_export import save_checkpoint
 from muser_model.core.errors import CheckpointExportError
 from muser_model.core.scoring import Scorer, head_logits, normalize, sigmoid
 from muser_model.numpy_engine.audio import NumpyMuser, embed_files as np_embed_files

@@ -11,7 +11,8 @@ import torch
 from typer.testing import CliRunner
 
 from muser_cli.main import app
-from muser_model.core.checkpoint import default_checkpoint_path, load_checkpoint, save_checkpoint
+from muser_model.core.checkpoint import default_checkpoint_path, load_checkpoint
+from muser_model.torch_engine.checkpoint_export import save_checkpoint
 from muser_model.torch_engine.inference import embed_files as torch_embed_files
 from muser_model.numpy_engine.audio import NumpyMuser, embed_files as np_embed_files
 from muser_model.torch_engine.runtime import load_model

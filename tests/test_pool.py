@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from muser_model.core.process_settings import pool_processes
-from muser_model.library.pool import kill_pool
+from muser_model.core.files import FileEntry
+from muser_model.library import pool as pool_module
+from muser_model.library.pool import start_pool
 from muser_model.library.scan import ScanOptions, index_library
 from muser_model.library.store import Library
 from tests.conftest import write_clip
 from tests.library_fixtures import assert_consistent, children_of, home, make_library  # noqa: F401
-from tests.pool_helpers import HANG_S, misbehaving_decoder
+from tests.pool_helpers import HANG_S, MisbehavingJob, ProbeJob
 
 
 @pytest.mark.slow
@@ -30,7 +31,7 @@ def test_a_misbehaving_decoder_fails_only_its_file(home, tiny_model, tmp_path, b
     started = time.time()
     with lib.writer_lock():
         summary = index_library(lib, [music], tiny_model,
-                                ScanOptions(workers=2, decoder=misbehaving_decoder, decode_timeout_s=4))
+                                ScanOptions(workers=2, job=MisbehavingJob, decode_timeout_s=4))
     # The hung decoder sleeps HANG_S (an hour): a scan that ends in a fraction of that killed it,
     # however loaded the machine (a 60 s bound failed at 62-74 s under load). The 4 s decode
     # timeout itself is checked by the reason.
@@ -79,12 +80,32 @@ def test_kill_minus_nine_then_resume(home, tiny_checkpoint, tmp_path):
     assert_consistent(Library.open())
 
 
+def _entries(*names: str) -> list[FileEntry]:
+    return [FileEntry(str(name), 0, 0) for name in names]
+
+
+def test_each_bad_file_fails_alone_and_the_rest_go_on(tmp_path):
+    """A decoder that crashes, hangs past the timeout or dies halfway through its answer is
+    replaced, and only its file fails; the others decode, in the same pool."""
+    good = [str(write_clip(tmp_path / f"ok{i}.wav", 220.0 + 110 * i, 2.5, seed=i)) for i in range(3)]
+    job = MisbehavingJob(2.0, 2.0, 16000, 8)
+    pool = start_pool(2, job, timeout_s=3)
+    try:
+        results = {Path(e.path).name: item for e, item in
+                   pool.decode(_entries(good[0], "crash.wav", good[1], "hang.wav", "cut.wav", good[2]), lambda: job)}
+        assert len(pool.pids) == 2
+    finally:
+        pool.kill()
+    assert {name: item.error for name, item in results.items() if item.error} == {
+        "crash.wav": "decoder crashed on this file", "hang.wav": "decoding took longer than 3 s",
+        "cut.wav": "decoder crashed on this file"}
+    assert all(results[f"ok{i}.wav"].windows.shape[0] == 1 for i in range(3))
+
+
 def test_decoders_start_without_the_programs_main(tmp_path, monkeypatch):
     """Spawned decoders import their own module only, not the program's __main__ (for users the
     `muser` script: typer, rich and the CLI), which spawn would otherwise run again in each."""
     import types
-
-    from muser_model.library import scan
 
     marker = tmp_path / "main-ran"
     script = tmp_path / "fake_main.py"
@@ -92,26 +113,25 @@ def test_decoders_start_without_the_programs_main(tmp_path, monkeypatch):
     fake_main = types.ModuleType("__main__")
     fake_main.__file__ = str(script)
     monkeypatch.setitem(sys.modules, "__main__", fake_main)
-    pool, warming = scan._start_pool(ScanOptions(workers=2))
+    pool = start_pool(2, ProbeJob(), timeout_s=60)
     try:
-        assert [f.result(timeout=60) > 0 for f in warming] == [True, True]
-        assert pool.submit(eval, "'muser_model.library.decode' in __import__('sys').modules").result(timeout=60)
+        answers = [item.tags for _, item in pool.decode(_entries("a", "b"), ProbeJob)]
     finally:
-        kill_pool(pool)
+        pool.kill()
+    assert [tags["decode_loaded"] for tags in answers] == ["True", "True"]
     assert not marker.exists()
     assert sys.modules["__main__"] is fake_main  # put back
 
 
-def test_killing_a_pool_leaves_no_thread_behind(tmp_path):
-    """A pool's manager thread left running raced the interpreter's exit ("Exception ignored
-    ... Bad file descriptor" on stderr after about one `muser index` in five)."""
-    from muser_model.library import scan
-
-    pool, warming = scan._start_pool(ScanOptions(workers=2))
-    [f.result(timeout=60) for f in warming]
-    manager = pool._executor_manager_thread
-    kill_pool(pool)
-    assert manager is not None and not manager.is_alive()
+def test_killing_a_pool_leaves_no_thread_or_process_behind():
+    """A thread left running raced the interpreter's exit ("Exception ignored ... Bad file
+    descriptor" on stderr); a decoder left running outlived the scan."""
+    pool = start_pool(2, ProbeJob(), timeout_s=60)
+    list(pool.decode(_entries("a", "b", "c"), ProbeJob))
+    threads, pids = pool.threads, pool.pids
+    pool.kill()
+    assert len(threads) == 2 and not any(t.is_alive() for t in threads)
+    assert len(pids) == 2 and not any(Path(f"/proc/{pid}").exists() for pid in pids)
 
 
 def test_default_decoders_follow_the_cpus(monkeypatch):
@@ -124,13 +144,12 @@ def test_default_decoders_follow_the_cpus(monkeypatch):
 
 def test_a_scan_without_workers_uses_the_default(home, tiny_model, tmp_path, monkeypatch):
     from muser_model.core import hardware
-    from muser_model.library import scan
 
     make_library(tmp_path / "music")
     monkeypatch.setattr(hardware, "usable_cpus", lambda: 3)
     seen = []
-    real_start = scan._start_pool
-    monkeypatch.setattr(scan, "_start_pool", lambda opts, *a: (seen.append(opts.workers), real_start(opts, *a))[1])
+    real_start = pool_module.start_pool
+    monkeypatch.setattr(pool_module, "start_pool", lambda workers, *a: (seen.append(workers), real_start(workers, *a))[1])
     lib = Library.open("default", create=True)
     with lib.writer_lock():
         summary = index_library(lib, [tmp_path / "music"], tiny_model, ScanOptions(engine="torch"))
@@ -138,12 +157,10 @@ def test_a_scan_without_workers_uses_the_default(home, tiny_model, tmp_path, mon
 
 
 def test_a_rescan_with_nothing_to_do_starts_no_decoders(home, tiny_model, tmp_path, monkeypatch):
-    from muser_model.library import scan
-
     make_library(tmp_path / "music")
     starts = []
-    real_start = scan._start_pool
-    monkeypatch.setattr(scan, "_start_pool", lambda *a: (starts.append(1), real_start(*a))[1])
+    real_start = pool_module.start_pool
+    monkeypatch.setattr(pool_module, "start_pool", lambda *a: (starts.append(1), real_start(*a))[1])
     lib = Library.open("default", create=True)
     with lib.writer_lock():
         first = index_library(lib, [tmp_path / "music"], tiny_model, ScanOptions(workers=1))
@@ -153,50 +170,49 @@ def test_a_rescan_with_nothing_to_do_starts_no_decoders(home, tiny_model, tmp_pa
 
 
 _DIE_MID_RESULT = """
-import sys, time
-from muser_model.library.pool import kill_pool, start_pool
-from tests.pool_helpers import die_mid_result
-pool, warming = start_pool(1, "tests.pool_helpers")
-[f.result(60) for f in warming]
-(worker,) = pool._processes.values()
-pool.submit(die_mid_result)
-deadline = time.monotonic() + 60
-while worker.is_alive() and time.monotonic() < deadline:
-    time.sleep(0.02)  # polling a condition, with a deadline
+import time
+from muser_model.core.files import FileEntry
+from muser_model.library.pool import start_pool
+from tests.pool_helpers import MisbehavingJob
+job = MisbehavingJob(2.0, 2.0, 16000, 8)
+pool = start_pool(1, job, timeout_s=60)
+(pid,) = pool.pids
+results = {e.path: item.error for e, item in pool.decode([FileEntry("cut.wav", 0, 0), FileEntry("gone.wav", 0, 0)],
+                                                         lambda: job)}
+assert results["cut.wav"] == "decoder crashed on this file", results
+assert "no such file" in results["gone.wav"], results
 started = time.monotonic()
-kill_pool(pool)
-print(f"{time.monotonic() - started:.2f}", not worker.is_alive())
+pool.kill()
+print(f"{time.monotonic() - started:.2f}", pid not in pool.pids)
 """
 
 
-def test_a_decoder_dying_mid_result_does_not_hang_the_kill():
-    """A decoder killed while its result was in the pipe left the pool's manager thread waiting
-    for the rest of the message: shutdown, then the interpreter's exit, hung for good (issue 15:
-    a SIGINTed `muser index` hung over 10 minutes). kill_pool returns and the program exits."""
+def test_a_decoder_dying_mid_result_fails_its_file_and_the_program_exits():
+    """A decoder killed while its answer was in the pipe left a pool waiting for the rest of the
+    message: the kill, then the interpreter's exit, hung for good (a SIGINTed `muser index` hung
+    over 10 minutes). Here the cut answer fails its file, the next file gets a new decoder, and
+    the program exits cleanly."""
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root)}
     done = subprocess.run([sys.executable, "-c", _DIE_MID_RESULT], capture_output=True, text=True, env=env,
                           cwd=root, timeout=90)
     assert done.returncode == 0, done.stderr
-    seconds, worker_gone = done.stdout.split()
-    assert float(seconds) < 6 and worker_gone == "True"
-    assert "leaked semaphore" not in done.stderr
+    seconds, replaced = done.stdout.split()
+    assert float(seconds) < 6 and replaced == "True"
+    assert "leaked semaphore" not in done.stderr and "Exception ignored" not in done.stderr
 
 
 def test_decoders_leave_the_parents_process_group_and_ignore_ctrl_c():
     """A Ctrl-C at the terminal goes to the whole process group: the decoders must not see it
     (the parent commits, then kills them with their ffmpeg children)."""
-    from muser_model.library import scan
-
-    pool, warming = scan._start_pool(ScanOptions(workers=2))
+    pool = start_pool(2, ProbeJob(), timeout_s=60)
     try:
-        for f in warming:  # one worker may run both warm-ups: the pids come from the pool itself
-            f.result(timeout=60)
-        pids = [p.pid for p in pool_processes(pool)]
-        assert len(pids) == 2
-        assert all(os.getpgid(pid) == pid != os.getpgid(0) for pid in pids)
+        first = [item.tags for _, item in pool.decode(_entries(*"abcd"), ProbeJob)]
+        pids = pool.pids
+        assert len(pids) == 2 and {int(t["pid"]) for t in first} <= set(pids)
+        assert all(int(t["pgid"]) == int(t["pid"]) != os.getpgid(0) for t in first)
         os.kill(pids[0], signal.SIGINT)
-        assert pool.submit(os.getpid).result(timeout=60) in pids  # the pool still works
-        assert all(Path(f"/proc/{pid}").exists() for pid in pids)
+        again = [item.tags for _, item in pool.decode(_entries(*"efgh"), ProbeJob)]
+        assert {int(t["pid"]) for t in again} <= set(pids) and pool.pids == pids  # the same decoders work on
     finally:
-        kill_pool(pool)
+        pool.kill()

@@ -57,7 +57,8 @@ def test_report_on_a_corpus_with_teacher_tags(tmp_path, tiny_checkpoint):
 
 
 def test_datacard_renders_the_stored_report(tmp_path, tiny_checkpoint):
-    from muser_model.core.checkpoint import load_checkpoint, save_checkpoint
+    from muser_model.core.checkpoint import load_checkpoint
+    from muser_model.torch_engine.checkpoint_export import save_checkpoint
     from muser_train.evaluation.datacard import datacard
 
     corpus = _corpus(tmp_path / "c", per_genre=4)
@@ -84,7 +85,8 @@ def test_datacard_command_errors_are_one_line(tmp_path, capsys):
 
 def test_agreement_with_the_ensembles_of_scored_clips(tmp_path, tiny_checkpoint):
     import numpy as np
-    from muser_model.core.checkpoint import load_checkpoint, save_checkpoint
+    from muser_model.core.checkpoint import load_checkpoint
+    from muser_model.torch_engine.checkpoint_export import save_checkpoint
     from muser_train.teachers.score_manifest import ScoreTable, save_table
 
     corpus = _corpus(tmp_path / "c", per_genre=4)

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from muser_model.library.decode import Decoded, decode_for_index
+from muser_model.library.decode import Decoded, IndexJob
 from muser_model.library.scan import ScanOptions, index_library
 from muser_model.library.store import Library
 from tests.conftest import make_tiny_checkpoint
+from tests.pool_helpers import DecodeOnlyJob
 from tests.library_fixtures import assert_consistent, home, make_library, scan_folder, vectors_by_path  # noqa: F401
 
 
@@ -55,8 +56,6 @@ def test_torch_free_index_model_gives_the_torch_vectors(home, tiny_model, tiny_c
                                                         monkeypatch):
     """open_index_model's numpy engine (no torch model at all), embedding in the decoders or, for a
     decoder that only decodes, in this process: the same vectors and search head as torch's."""
-    from functools import partial
-
     from muser_model.library.scan import open_index_model
 
     make_library(tmp_path / "music")
@@ -65,11 +64,11 @@ def test_torch_free_index_model_gives_the_torch_vectors(home, tiny_model, tiny_c
     reference = vectors_by_path(Library.open("default"), tiny_model.checkpoint.content_hash)
     model = open_index_model(tiny_checkpoint, "cpu", "auto", "numpy")
     assert model.engine == "numpy" and model.lm is None
-    for name, decoder in (("workers", decode_for_index), ("parent", partial(decode_for_index))):
+    for name, job in (("workers", IndexJob), ("parent", DecodeOnlyJob)):
         monkeypatch.setenv("MUSER_HOME", str(tmp_path / name))
         lib = Library.open("default", create=True)
         with lib.writer_lock():
-            summary = index_library(lib, [tmp_path / "music"], model, ScanOptions(workers=1, decoder=decoder))
+            summary = index_library(lib, [tmp_path / "music"], model, ScanOptions(workers=1, job=job))
         assert (summary.engine, summary.indexed, summary.failed) == ("numpy", 6, 0)
         got = vectors_by_path(lib, model.content_hash)
         assert got.keys() == reference.keys()
@@ -214,7 +213,7 @@ def test_decoding_goes_on_while_the_model_loads_up_to_a_memory_limit(monkeypatch
             yield FileEntry(f"/m/{i}.mp3", 1, 1), Decoded(f"/m/{i}.mp3", windows=np.zeros((2, 1000), np.float16))
 
     loading = Future()
-    model = IndexModel("h", None, {}, "torch", loading=loading)
+    model = IndexModel("h", None, "torch", loading=loading)
     monkeypatch.setattr(scan, "_EARLY_BYTES", 10 * 4000)  # ten files of 2 x 1000 float16 samples
     loading.set_running_or_notify_cancel()
     # the model loads once ten files are held: the memory limit, not the load, ends the early phase
@@ -223,5 +222,5 @@ def test_decoding_goes_on_while_the_model_loads_up_to_a_memory_limit(monkeypatch
     early = _decode_while_loading(model, rest)
     assert len(early) == 10 and model.lm == "the model" and model.loading is None
     assert len(list(rest)) == 15  # the rest is left for the scan, in order
-    loaded = IndexModel("h", None, {}, "torch", loading=None)
+    loaded = IndexModel("h", None, "torch", loading=None)
     assert _decode_while_loading(loaded, stream(3)) == []  # nothing is held once the model is there

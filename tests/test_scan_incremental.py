@@ -12,7 +12,7 @@ from muser_model.library.scan import ScanOptions, index_library
 from muser_model.library.store import Library, LibraryBusyError
 from tests.conftest import make_tiny_checkpoint, write_clip
 from tests.library_fixtures import add_bad_files, assert_consistent, home, make_library, scan_folder  # noqa: F401
-from tests.pool_helpers import vanishing_decoder
+from tests.pool_helpers import VanishingJob
 
 
 def test_first_scan_then_nothing_to_do(home, tiny_model, tmp_path):
@@ -134,7 +134,7 @@ def test_a_file_deleted_during_the_scan(home, tiny_model, tmp_path):
     write_clip(music / "vanish.ogg", 330.0, 2.5)
     lib = Library.open("default", create=True)
     with lib.writer_lock():
-        summary = index_library(lib, [music], tiny_model, ScanOptions(workers=1, decoder=vanishing_decoder))
+        summary = index_library(lib, [music], tiny_model, ScanOptions(workers=1, job=VanishingJob))
     assert summary.indexed == 1 and [Path(p).name for p, _ in summary.failures] == ["vanish.ogg"]
     assert "no such file" in summary.failures[0][1]
     again = scan_folder(tiny_model, music)

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from muser_model.core import vocab_groups as VG
-from muser_model.core.checkpoint import load_checkpoint, save_checkpoint
+from muser_model.core.checkpoint import load_checkpoint
+from muser_model.torch_engine.checkpoint_export import save_checkpoint
 from muser_model.core.scoring import sigmoid
 from muser_model.library.store import Library
 from muser_model.numpy_engine.audio import NumpyMuser

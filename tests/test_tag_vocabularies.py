@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from muser_cli.main import app
 from muser_model.core import vocab_groups as VG
-from muser_model.core.checkpoint import load_checkpoint, save_checkpoint
+from muser_model.core.checkpoint import load_checkpoint
+from muser_model.torch_engine.checkpoint_export import save_checkpoint
 from muser_model.core.scoring import Scorer, normalize, sigmoid
 from muser_model.numpy_engine.audio import NumpyMuser, embed_files as np_embed_files
 from muser_model.tagging import tag_files, tag_files_numpy

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from muser_model.core import vocab_groups as VG
-from muser_model.core.checkpoint import (_read_payload, _write, load_checkpoint, load_numpy_section, pack_arrays,
-                                         save_checkpoint)
+from muser_model.core.checkpoint import load_checkpoint, load_numpy_section, pack_arrays, read_payload, write_checkpoint
+from muser_model.torch_engine.checkpoint_export import save_checkpoint
 from muser_model.core.errors import CheckpointExportError, CorruptCheckpointError
 from muser_model.core.vocab import MTT_TAGS
 from muser_model.describe import describe_checkpoint
@@ -118,9 +118,9 @@ def test_malformed_table_in_the_numpy_section_is_a_typed_error_naming_the_file(c
     spoil, reason = BAD_TABLES[case]
     meta, arrays, _ = load_numpy_section(msd_checkpoint)
     meta = {**meta, "vocabularies": spoil(meta["vocabularies"])}
-    _, payload = _read_payload(Path(msd_checkpoint))
+    _, payload = read_payload(Path(msd_checkpoint))
     path = tmp_path / "bad section.muser"
-    _write(path, payload, pack_arrays(meta, arrays))
+    write_checkpoint(path, payload, pack_arrays(meta, arrays))
     with pytest.raises(CorruptCheckpointError) as exc:
         NumpyMuser.load(path)
     assert str(exc.value).startswith(f"{path}: ") and reason in str(exc.value)

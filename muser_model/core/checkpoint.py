@@ -4,7 +4,7 @@ Format 1: an 8-byte magic, a little-endian uint32 format version, a uint64 paylo
 payload's SHA-256 (32 bytes), then the payload: a `torch.save` of a dict holding the config,
 weights, vocabularies, templates, text-tower identity, label embeddings and training record.
 
-Format 2 (what `save_checkpoint` writes) adds a numpy section that tagging reads without
+Format 2 (what `write_checkpoint` writes) adds a numpy section that tagging reads without
 importing torch. After the format-1 header comes a second one, a uint64 section length and the
 section's SHA-256, then the numpy section, then the same `torch.save` payload:
 
@@ -22,8 +22,9 @@ bytes and therefore the hash; libraries are not re-embedded. Both digests are ch
 full load, and the numpy digest whenever the numpy section is read.
 
 The header lets a truncated, foreign or newer file be told apart before unpickling anything.
-
-    python -m muser_model.core.checkpoint upgrade PATH [PATH ...]   # rewrite in the newest format
+This module reads and writes the format; building the payload and the numpy section from torch
+weights (`save_checkpoint`, `upgrade_checkpoint`) is the torch engine's
+(`muser_model.torch_engine.checkpoint_export`), so core never imports it.
 """
 from __future__ import annotations
 
@@ -32,7 +33,6 @@ import io
 import json
 import os
 import struct
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,9 +44,8 @@ import numpy as np
 from muser_model import __version__
 from muser_model.core import vocab_groups
 from muser_model.core.config import ModelConfig
-from muser_model.core.errors import (CheckpointExportError, CheckpointFormatTooOldError, CheckpointNotFoundError,
-                                     CheckpointUpgradeError, CheckpointVersionError, CorruptCheckpointError,
-                                     ForeignCheckpointError, VocabularyError)
+from muser_model.core.errors import (CheckpointFormatTooOldError, CheckpointNotFoundError, CheckpointVersionError,
+                                     CorruptCheckpointError, ForeignCheckpointError, VocabularyError)
 
 if TYPE_CHECKING:
     import torch
@@ -72,7 +71,7 @@ class Checkpoint:
     heads: dict[str, torch.Tensor] = field(default_factory=dict)  # "<name>.weight"/".bias"
     training: dict[str, Any] = field(default_factory=dict)  # corpus, time, metrics
     # the vocabulary table (vocab_groups.to_dict form): groups and origin of every tag kind's
-    # labels; empty for a checkpoint written before tables (MTT only, see vocab_groups.tag_kinds)
+    # labels; empty for a checkpoint without a table (MTT only, see vocab_groups.tag_kinds)
     vocabularies: dict[str, Any] = field(default_factory=dict)
     muser_version: str = __version__
     content_hash: str = ""  # filled in on save/load
@@ -133,37 +132,10 @@ def checkpoint_hash(path: str | Path) -> str:
     return read_header(Path(path))[2].hex()
 
 
-def save_checkpoint(ckpt: Checkpoint, path: str | Path, torch_only: bool = False) -> str:
-    """Write atomically (temp file + rename) in the newest format; returns the content hash.
-
-    Raises CheckpointExportError (nothing written) when the numpy section cannot be built from
-    the weights, e.g. weights that do not fit the config; `torch_only` writes no numpy section
-    on purpose (tagging then runs on torch only).
-    """
-    import torch  # saving needs torch anyway; reading a checkpoint's numpy section must not
-
-    path = Path(path)
-    section = b"" if torch_only else numpy_section(ckpt, path)
-    buffer = io.BytesIO()
-    torch.save(ckpt.payload(), buffer)
-    return _write(path, buffer.getvalue(), section, ckpt)
-
-
-def numpy_section(ckpt: Checkpoint, path: str | Path | None = None) -> bytes:
-    """The torch-free section of a checkpoint (see the module docstring). Raises
-    CheckpointExportError naming `path` (else the checkpoint's own) when the weights do not
-    fit the config."""
-    from muser_model.torch_engine.checkpoint_export import export_arrays  # imports torch: save time only
-
-    try:
-        meta, arrays = export_arrays(ckpt)
-    except (KeyError, ValueError, IndexError) as exc:
-        detail = f"missing weight {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
-        raise CheckpointExportError(path or ckpt.path or "<unsaved checkpoint>", detail) from exc
-    return pack_arrays(meta, arrays)
-
-
-def _write(path: Path, payload: bytes, section: bytes, ckpt: Checkpoint | None = None) -> str:
+def write_checkpoint(path: Path, payload: bytes, section: bytes, ckpt: Checkpoint | None = None) -> str:
+    """Write a torch payload (a `torch.save` of `Checkpoint.payload()`) and its numpy section
+    (b"": none) atomically (temp file + rename) in the newest format; returns the content hash.
+    The engine that owns the weights builds both (`torch_engine.checkpoint_export`)."""
     digest = hashlib.sha256(payload).digest()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:  # keep the mode of a file rewritten in place, else the usual umask'ed 0666
@@ -301,7 +273,7 @@ def load_numpy_section(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]
     path = Path(path)
     layout = _read_layout(path)
     if layout.numpy_length == 0 and layout.version < 2:
-        raise CheckpointFormatTooOldError(path, f"run python -m muser_model.core.checkpoint upgrade {path}")
+        raise CheckpointFormatTooOldError(path, f"run python -m muser_model.torch_engine.checkpoint_export upgrade {path}")
     if layout.numpy_length == 0:
         raise CorruptCheckpointError(path, "no numpy section (saved torch-only)")
     with open(path, "rb") as f:
@@ -328,7 +300,8 @@ def text_projection(path: str | Path) -> dict[str, np.ndarray] | None:
     return head or None
 
 
-def _read_payload(path: Path) -> tuple[_Layout, bytes]:
+def read_payload(path: Path) -> tuple[_Layout, bytes]:
+    """(layout, torch payload bytes), both digests checked."""
     layout = _read_layout(path)
     with open(path, "rb") as f:
         if layout.numpy_length:
@@ -343,7 +316,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     import torch  # the payload is a torch.save; the header and numpy section are read without it
 
     path = Path(path)
-    layout, payload = _read_payload(path)
+    layout, payload = read_payload(path)
     version, digest = layout.version, layout.payload_digest
     try:
         data = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
@@ -374,36 +347,3 @@ def _from_payload(data: dict[str, Any]) -> Checkpoint:
     )
     ckpt.checked_tag_kinds()
     return ckpt
-
-
-def upgrade_checkpoint(path: str | Path, out: str | Path | None = None) -> tuple[int, str]:
-    """Rewrite `path` (or write `out`) in the newest format; returns (old version, content hash).
-
-    The torch payload is copied byte for byte, so weights and the content hash do not change.
-    """
-    path = Path(path)
-    layout, payload = _read_payload(path)
-    ckpt = load_checkpoint(path)
-    target = Path(out) if out else path
-    digest = hashlib.sha256(payload).hexdigest()
-    if digest != layout.payload_digest.hex():  # _read_payload checked it: a bug, not a bad file
-        raise CheckpointUpgradeError(path, f"payload hash {digest[:16]} != header {layout.payload_digest.hex()[:16]}")
-    return layout.version, _write(target, payload, numpy_section(ckpt, path))
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m muser_model.core.checkpoint")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    up = sub.add_parser("upgrade", help="rewrite checkpoints in the newest format (same weights and hash)")
-    up.add_argument("paths", nargs="+", type=Path)
-    args = ap.parse_args(argv)
-    for p in args.paths:
-        old, digest = upgrade_checkpoint(p)
-        print(f"{p}: format {old} -> {FORMAT_VERSION}, content hash {digest[:16]} (unchanged)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

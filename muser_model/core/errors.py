@@ -174,7 +174,7 @@ class CheckpointVersionError(CheckpointError):
 
 class CheckpointFormatTooOldError(CheckpointVersionError):
     """A format-1 file: the torch engine reads it, the numpy engine needs the numpy section that
-    `python -m muser_model.core.checkpoint upgrade FILE` adds."""
+    `python -m muser_model.torch_engine.checkpoint_export upgrade FILE` adds."""
 
     reason = "checkpoint format 1 has no numpy section"
 

@@ -1,23 +1,21 @@
 """Every process-global setting muser makes, in one place, each with its reason.
 
 These change the whole process (or its children), not one call: glibc's malloc thresholds
-(`keep_freed_memory`), OpenBLAS's thread count (`blas_threads`), which `__main__` spawned
-children re-import (`hidden_main`), and the look at a pool's worker processes (`pool_processes`).
-Module-level caches live beside what they cache: the OpenBLAS functions here (`_BLAS_FUNCS`),
-each decoder process's numpy model in `library/decode.py` (`_WORKER_MODELS`).
+(`keep_freed_memory`), the BLAS thread count (`blas_threads`, through threadpoolctl) and which
+`__main__` spawned children re-import (`hidden_main`). Module-level caches live beside what they
+cache: the BLAS libraries here (`_BLAS`), each decoder process's numpy model in
+`library/decode.py` (`_WORKER_MODELS`).
 """
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import glob
 import os
 import sys
 import types
 from collections.abc import Iterator
-from typing import Any
 
-import numpy as np
+from threadpoolctl import ThreadpoolController
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc <malloc.h>
 
@@ -43,54 +41,32 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 128 
 
 
 # -- BLAS threads ----------------------------------------------------------------------------
-_BLAS_FUNCS: tuple | None = None
+_BLAS: ThreadpoolController | None = None
 
 
-def _openblas_funcs() -> tuple:
-    """(get, set) thread-count functions of the OpenBLAS numpy is linked to, or (None, None).
-
-    Found by symbol in the wheel's bundled library (numpy.libs/ or numpy/.dylibs/); no-op when
-    numpy uses another BLAS or a system one that cannot be found this way."""
-    global _BLAS_FUNCS
-    if _BLAS_FUNCS is None:
-        _BLAS_FUNCS = (None, None)
-        try:
-            root = os.path.dirname(os.path.dirname(np.__file__))
-            libs = glob.glob(os.path.join(root, "numpy.libs", "*openblas*")) + \
-                glob.glob(os.path.join(os.path.dirname(np.__file__), ".dylibs", "*openblas*"))
-            for lib in libs:
-                handle = ctypes.CDLL(lib)
-                for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""),
-                                       ("openblas", "64_"), ("openblas", "")):
-                    get = getattr(handle, f"{prefix}_get_num_threads{suffix}", None)
-                    put = getattr(handle, f"{prefix}_set_num_threads{suffix}", None)
-                    if get is not None and put is not None:
-                        _BLAS_FUNCS = (get, put)
-                        return _BLAS_FUNCS
-        except OSError:
-            pass
-    return _BLAS_FUNCS
+def _blas_controller() -> ThreadpoolController:
+    """The BLAS libraries loaded in this process (numpy's OpenBLAS, and torch's if it is
+    loaded by then), found once: the search takes ~20 ms, a limit ~10 µs."""
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    return _BLAS
 
 
 @contextlib.contextmanager
 def blas_threads(n: int | None) -> Iterator[None]:
-    """Run the block with `n` OpenBLAS threads (None: leave as is), then restore.
+    """Run the block with `n` BLAS threads (None: leave as is), then restore.
 
     The numpy engine runs single-threaded by default: its matmuls are a few ms each, and
     OpenBLAS's spinning worker threads cost seconds when other processes load the CPU (measured
     5x slower on a busy 2-core machine, at most 1.5x faster on an idle one). An explicit
     OPENBLAS_NUM_THREADS or OMP_NUM_THREADS in the environment wins.
     """
-    get, put = _openblas_funcs() if n is not None else (None, None)
-    if get is None or any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")):
+    if n is None or any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")):
         yield
         return
-    before = get()
-    put(n)
-    try:
+    with _blas_controller().limit(limits=n, user_api="blas"):
         yield
-    finally:
-        put(before)
 
 
 # -- spawned children ----------------------------------------------------------------------------
@@ -109,9 +85,3 @@ def hidden_main(hide: bool = True) -> Iterator[None]:
         yield
     finally:
         sys.modules["__main__"] = main
-
-
-def pool_processes(pool: Any) -> list[Any]:
-    """The worker processes of a concurrent.futures ProcessPoolExecutor, to kill them when one
-    hangs: there is no public API for this, so the private `_processes` is read here only."""
-    return list((getattr(pool, "_processes", None) or {}).values())

@@ -184,13 +184,6 @@ class Scorer:
             return stored
         return self.engine.embed_texts(label_prompts(self.assets.templates, labels, kind))
 
-    def needs_text_tower(self, labels: Sequence[str]) -> bool:
-        """True when scoring would embed text (open labels, or prompts not stored: "tags" and
-        "genres" always report zero-shot, the other tag kinds only without a head)."""
-        stored = self.assets.label_embeddings
-        return (bool(labels) or any(k not in stored for k in ("tags", "genres"))
-                or any(k not in stored and not self.has_head(k) for k in self.assets.extra_tag_kinds))
-
     def has_head(self, kind: str) -> bool:
         return f"{kind}.weight" in self.assets.heads
 

@@ -163,11 +163,6 @@ def vocab_name(kind: str) -> str:
     return MAIN_VOCAB if kind == MAIN_KIND else kind
 
 
-def kind_name(vocab: str) -> str:
-    """The tag kind of a vocabulary: "mtt" -> "tags", "msd" -> "msd"."""
-    return MAIN_KIND if vocab == MAIN_VOCAB else vocab
-
-
 def main_vocabulary(tags: list[str] | tuple[str, ...]) -> Vocabulary:
     """The MTT vocabulary of a checkpoint without a table: the MTT-50 groups when its tags are
     the MTT-50 list, else every tag in group "other"."""

@@ -1,20 +1,19 @@
 """Work done in decoder processes: tags and fixed windows of one file, or the reason it failed.
 
-Runs in a separate process (see `scan.py`), so it imports only numpy, soundfile, soxr and
-mutagen. A decoder that crashes takes down its process, never the scan.
+A job (`IndexJob` for `muser index`, `TagJob` for `muser tag`) says what a decoder does with each
+file; the pool (`pool.py`) sends it with every path. Runs in a separate process, so it imports
+only numpy, soundfile, soxr and mutagen (and the numpy engine where the decoders embed). A
+decoder that crashes takes down its process, never the scan.
 """
 from __future__ import annotations
 
-import importlib
-import os
 import re
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from muser_model.core import audio
+from muser_model.core import audio, embedding
 from muser_model.core.errors import AudioError, SilentAudioError
 from muser_model.core.loudness import LevelMeter
 
@@ -62,16 +61,6 @@ def read_tags(path: Path) -> dict[str, str]:
             if text:
                 tags[key] = text
     return tags
-
-
-def warm_up(module: str, checkpoint: str = "") -> int:
-    """Run in a fresh worker: import the decoder's module and load the numpy model (when the
-    worker will embed) now, not inside the first timed file."""
-    importlib.import_module(module)
-    if checkpoint:
-        _worker_model(checkpoint)
-    time.sleep(0.05)  # hold this worker briefly so the pool starts the next one for the next call
-    return os.getpid()
 
 
 def window_hop(duration_s: float, window_s: float, hop_s: float, max_windows: int) -> float:
@@ -124,27 +113,49 @@ def _worker_model(checkpoint: str):
     return model
 
 
-def decode_and_embed(path: str, window_s: float, hop_s: float, sample_rate: int, max_windows: int,
-                     checkpoint: str = "", batch_size: int = 16) -> Decoded:
-    """`decode_for_index`, then the windows embedded right here by the checkpoint's numpy engine
-    (single-threaded BLAS): each decoder process is also an embedder, no torch involved."""
-    item = decode_for_index(path, window_s, hop_s, sample_rate, max_windows)
-    if item.error or item.windows is None:
+@dataclass(frozen=True)
+class IndexJob:
+    """`muser index`: at most `max_windows` windows spread over each file, its tags and decoded
+    duration (`decode_for_index`); with `checkpoint`, the windows embedded right in the decoder by
+    that checkpoint's numpy engine (single-threaded BLAS), so each decoder is also an embedder."""
+
+    window_s: float
+    hop_s: float
+    sample_rate: int
+    max_windows: int
+    checkpoint: str = ""  # "": the windows go back to the parent, which embeds them
+    batch_size: int = 16
+
+    def warm_up(self) -> None:
+        """Load the numpy model (when this job embeds) before the first file is timed."""
+        if self.checkpoint:
+            _worker_model(self.checkpoint)
+
+    def decode_only(self) -> IndexJob:
+        return replace(self, checkpoint="")
+
+    def __call__(self, path: str) -> Decoded:
+        item = decode_for_index(path, self.window_s, self.hop_s, self.sample_rate, self.max_windows)
+        if self.checkpoint and not item.error and item.windows is not None:
+            item.embeddings = _worker_model(self.checkpoint).embed_windows(item.windows, self.batch_size)  # (W, 2, E)
+            item.windows = None
         return item
-    item.embeddings = _worker_model(checkpoint).embed_windows(item.windows, batch_size)  # (W, 2, E)
-    item.windows = None
-    return item
 
 
-def embed_whole_file(path: str, window_s: float, hop_s: float, sample_rate: int, max_windows: int,
-                     checkpoint: str = "", batch_size: int = 16) -> Decoded:
-    """For `muser tag` in several processes: the windows of the file (all of them when
-    `max_windows` is 0), decoded and embedded in batches by the numpy engine as in one process
-    (memory flat in the file's length), or the AudioError naming the file."""
-    from muser_model.numpy_engine.audio import embed_files
+@dataclass(frozen=True)
+class TagJob:
+    """`muser tag` in several processes: each file decoded and embedded in batches by the
+    checkpoint's numpy engine exactly as in one process (every window, memory flat in the
+    file's length), or the AudioError naming the file."""
 
-    model = _worker_model(checkpoint)
-    (result,) = embed_files(model, [path], batch_size, window_s, hop_s, max_windows or None)
-    if isinstance(result, AudioError):
-        return Decoded(path, error=str(result), exception=result)
-    return Decoded(path, embeddings=np.stack([result.wave, result.spec], axis=1), hop_s=result.hop_s)  # (W, 2, E)
+    checkpoint: str
+    batch_size: int = 16
+
+    def warm_up(self) -> None:
+        _worker_model(self.checkpoint)
+
+    def __call__(self, path: str) -> Decoded:
+        (result,) = embedding.embed_files(_worker_model(self.checkpoint), [path], self.batch_size)
+        if isinstance(result, AudioError):
+            return Decoded(path, error=str(result), exception=result)
+        return Decoded(path, embeddings=np.stack([result.wave, result.spec], axis=1), hop_s=result.hop_s)  # (W, 2, E)

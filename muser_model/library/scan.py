@@ -2,23 +2,20 @@
 
 Crash safety: results are committed to the catalogue in small transactions, so a kill loses at
 most the tracks in flight; the next run skips every file whose path, size, mtime and checkpoint
-are unchanged. Decoding runs in a process pool (pool.py): a decoder that crashes kills only its
-worker; the files that were in flight are retried one at a time to find and fail the culprit.
-Ctrl-C and SIGTERM commit what is embedded, stop the decoders and go on as KeyboardInterrupt.
+are unchanged. Decoding runs in decoder processes (pool.py): a file that crashes or hangs its
+decoder fails alone. Ctrl-C and SIGTERM commit what is embedded, stop the decoders and go on as
+KeyboardInterrupt.
 """
 from __future__ import annotations
 
 import itertools
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,8 +26,8 @@ from muser_model.engine_choice import choose_engine, loaded_model_engine
 from muser_model.core.errors import CudaUnavailableError, MuserError
 from muser_model.core.files import FileEntry, walk_audio
 from muser_model.library.catalogue import TrackRow
-from muser_model.library.decode import Decoded, decode_and_embed, decode_for_index
-from muser_model.library.pool import kill_pool, sigterm_as_interrupt, start_pool
+from muser_model.library.decode import Decoded, IndexJob, decode_for_index
+from muser_model.library.pool import Job, PoolStarter, decoded_stream, sigterm_as_interrupt
 from muser_model.library.predict import predictor_for
 from muser_model.library.store import Library
 from muser_model.numpy_engine.audio import NumpyMuser, track_embedding
@@ -78,28 +75,27 @@ class ScanOptions:
     batch_size: int | None = None  # windows per torch batch; None: 64 on a GPU, 16 on a CPU
     max_windows: int = 64
     commit_every: int = 16
-    decoder: Callable[..., Decoded] = decode_for_index  # runs in the worker processes
-    decode_timeout_s: float = 300.0  # no file finishing for this long means a decoder hangs
+    job: type[IndexJob] = IndexJob  # what each decoder does with a file
+    decode_timeout_s: float = 300.0  # a file taking longer than this hangs its decoder
     engine: str = "auto"  # numpy: decoders embed with the numpy engine; torch: this process does
 
 
 def index_engine(opts: ScanOptions, lm: LoadedModel) -> str:
     """engine_choice.loaded_model_engine for a scan: the numpy engine is usable when the
-    checkpoint file carries the numpy section and the decoders are the index's own."""
+    checkpoint file carries the numpy section (the decoders embed with it)."""
     path = lm.checkpoint.path
-    usable = path is not None and opts.decoder is decode_for_index and has_numpy_section(path)
+    usable = path is not None and has_numpy_section(path)
     return loaded_model_engine(opts.engine, lm.device.type, lm.autocast_dtype is not None, usable)
 
 
 @dataclass
 class IndexModel:
-    """What a scan needs of a checkpoint, whichever engine embeds: its identity and settings, the
-    text projection kept beside the library for `muser search`, and the engine's model. With the
+    """What a scan needs of a checkpoint, whichever engine embeds: its identity and settings, and
+    the engine's model. With the
     numpy engine torch is never imported (a shorter start-up: see docs/performance.md)."""
 
     content_hash: str
     config: ModelConfig
-    text_weights: dict[str, Any]  # text_proj.* as torch tensors or numpy arrays
     engine: str  # "numpy": the decoder processes embed; "torch": this process does, in batches
     checkpoint_path: Path | None = None
     lm: LoadedModel | None = None  # torch engine
@@ -115,11 +111,11 @@ class IndexModel:
     @classmethod
     def from_loaded(cls, lm: LoadedModel, engine: str) -> "IndexModel":
         ckpt = lm.checkpoint
-        return cls(ckpt.content_hash, ckpt.config, ckpt.state_dict, engine, ckpt.path, lm=lm)
+        return cls(ckpt.content_hash, ckpt.config, engine, ckpt.path, lm=lm)
 
     @classmethod
     def from_numpy(cls, model: NumpyMuser) -> "IndexModel":
-        return cls(model.content_hash, model.config, model.arrays, "numpy", model.path, numpy_model=model)
+        return cls(model.content_hash, model.config, "numpy", model.path, numpy_model=model)
 
 
 def open_index_model(checkpoint: str | Path | None = None, device: str = "auto", precision: str = "auto",
@@ -156,7 +152,7 @@ def _torch_index_model(checkpoint: str | Path | None, device: str, precision: st
     loader = ThreadPoolExecutor(1, thread_name_prefix="muser-load-model")
     loading = loader.submit(_load_torch_model, path, device, precision)
     loader.shutdown(wait=False)
-    return IndexModel(section.content_hash, section.config, section.arrays, "torch", path, loading=loading)
+    return IndexModel(section.content_hash, section.config, "torch", path, loading=loading)
 
 
 def _as_index_model(model: IndexModel | LoadedModel, opts: ScanOptions) -> IndexModel:
@@ -209,80 +205,11 @@ def plan_scan(lib: Library, roots: list[Path], retry_failed: bool, model_hash: s
 
 
 # -- decoding in worker processes ---------------------------------------------------------------
-_AHEAD = 6  # files in flight per worker: decoders keep working while the model runs a batch
-
-
-def _start_pool(opts: ScanOptions, checkpoint: str = "") -> tuple[ProcessPoolExecutor, list[Future]]:
-    """pool.start_pool for the scan's decoder (a functools.partial carries its function)."""
-    decoder = getattr(opts.decoder, "func", opts.decoder)
-    module = getattr(decoder, "__module__", None) or "muser_model.library.decode"
-    return start_pool(_workers(opts), module, checkpoint)
-
-
 def _workers(opts: ScanOptions, engine: str | None = None) -> int:
     """--workers, or the default for `engine` (the scan's chosen one; else opts.engine)."""
     from muser_model.core.hardware import default_decoders
 
     return max(1, opts.workers or default_decoders(engine or opts.engine))
-
-
-def _ready(started: tuple[ProcessPoolExecutor, list[Future]], opts: ScanOptions) -> ProcessPoolExecutor:
-    """The pool once its workers are warm, so that a slow start (a loaded machine, a cold disk)
-    is never mistaken for a hanging decoder."""
-    pool, warming = started
-    wait(warming, timeout=max(120.0, opts.decode_timeout_s))
-    return pool
-
-
-def decoded_stream(entries: list[FileEntry], config: ModelConfig, opts: ScanOptions,
-                   started: tuple[ProcessPoolExecutor, list[Future]] | None = None,
-                   checkpoint: str = "", decoder_now: Callable[[], Callable[..., Decoded]] | None = None,
-                   ) -> Iterator[tuple[FileEntry, Decoded]]:
-    """Decode files in a process pool (`started` by `_start_pool`, else started here), yielding
-    as they finish; survive crashes and hangs. Each file goes to `opts.decoder`, or to what
-    `decoder_now()` returns when it is submitted.
-
-    A crashed worker breaks the pool; a hung one shows as no file finishing or starting for
-    `decode_timeout_s`. Either way the pool is killed with every file in flight; those files are
-    then decoded one at a time, so the one that crashes or hangs alone is failed and the rest go on.
-    """
-    cfg = config.audio
-    args = (cfg.window_s, cfg.hop_s, cfg.sample_rate, opts.max_windows)
-    queue, suspects = deque(entries), deque()
-    decoder_now = decoder_now or (lambda: opts.decoder)
-    pool = _ready(started or _start_pool(opts, checkpoint), opts)
-    inflight: dict[Future, FileEntry] = {}
-    last_progress = time.monotonic()  # last time a file was submitted or finished
-    try:
-        while queue or suspects or inflight:
-            limit, source = (1, suspects) if suspects else (_AHEAD * _workers(opts), queue)
-            while source and len(inflight) < limit:
-                entry = source.popleft()
-                inflight[pool.submit(decoder_now(), entry.path, *args)] = entry
-                last_progress = time.monotonic()
-            timeout = max(0.0, last_progress + opts.decode_timeout_s - time.monotonic())
-            done, _ = wait(list(inflight), timeout=timeout, return_when=FIRST_COMPLETED)
-            broken = []
-            for fut in done:
-                entry = inflight.pop(fut)
-                last_progress = time.monotonic()
-                try:
-                    yield entry, fut.result()
-                except BrokenProcessPool:
-                    broken.append(entry)
-            if broken or not done:  # a crash, or nothing finished in time: a hang
-                lost = broken + list(inflight.values())
-                inflight.clear()
-                kill_pool(pool)
-                pool = _ready(_start_pool(opts, checkpoint), opts)
-                if limit == 1 and len(lost) == 1:
-                    reason = ("decoder crashed on this file" if broken
-                              else f"decoding took longer than {opts.decode_timeout_s:.0f} s")
-                    yield lost[0], Decoded(lost[0].path, error=reason)
-                else:
-                    suspects.extend(lost)
-    finally:
-        kill_pool(pool)
 
 
 def _embedded(model: IndexModel, items: Iterator[tuple[FileEntry, Decoded]], batch_size: int | None,
@@ -340,48 +267,24 @@ def index_library(lib: Library, roots: list[Path], model: IndexModel | LoadedMod
     started = time.time()
     summary = ScanSummary(engine=model.engine)
     opts = replace(opts, workers=_workers(opts, model.engine))
-    checkpoint = ""
-    if opts.decoder is decode_for_index and (model.engine == "numpy" or model.loading is not None):
-        checkpoint = str(model.checkpoint_path)  # the decoders load its numpy model as they start
-    if model.engine == "numpy" and checkpoint:  # the decoders embed too
-        opts = replace(opts, decoder=partial(decode_and_embed, checkpoint=checkpoint))
-    pool = _PoolStarter(opts, checkpoint)
+    first_job = _decoder_job(model, opts)
+    pool = PoolStarter(opts.workers, first_job, opts.decode_timeout_s)  # warms up as the job embeds
     with sigterm_as_interrupt():  # SIGTERM commits and stops the decoders as Ctrl-C does
         try:
-            return _scan(lib, roots, model, opts, pool, checkpoint, summary, started, on_plan, on_file)
+            return _scan(lib, roots, model, opts, pool, _job_now(model, first_job), summary, started,
+                         on_plan, on_file)
         finally:
             pool.kill()
 
 
-class _PoolStarter:
-    """The decoder pool, started once, when the plan finds the first file to decode: its workers
-    warm up while the rest of the folders are walked, and a scan with nothing to do starts none
-    (a re-scan of an unchanged library spawned one process per CPU for nothing)."""
-
-    def __init__(self, opts: ScanOptions, checkpoint: str) -> None:
-        self.opts, self.checkpoint = opts, checkpoint
-        self.started: tuple[ProcessPoolExecutor, list[Future]] | None = None
-
-    def __call__(self) -> tuple[ProcessPoolExecutor, list[Future]]:
-        if self.started is None:
-            self.started = _start_pool(self.opts, self.checkpoint)
-        return self.started
-
-    def kill(self) -> None:
-        if self.started is not None:
-            kill_pool(self.started[0])
-
-
-def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions, pool: _PoolStarter,
-          checkpoint: str, summary: ScanSummary, started: float, on_plan: Callable[[ScanPlan], None] | None,
+def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions, pool: PoolStarter,
+          job_now: Callable[[], Job], summary: ScanSummary, started: float, on_plan: Callable[[ScanPlan], None] | None,
           on_file: Callable[[FileEntry, str, float], None] | None) -> ScanSummary:
     plan = plan_scan(lib, [Path(r) for r in roots], opts.retry_failed, model.content_hash,
                      on_first_todo=pool)  # read-only
     if on_plan:
         on_plan(plan)
-    stream = (decoded_stream(plan.todo, model.config, opts, pool(), checkpoint,
-                             _decoder_now(model, opts, checkpoint))
-              if plan.todo else iter(()))
+    stream = decoded_stream(pool, plan.todo, job_now) if plan.todo else iter(())
     early = _decode_while_loading(model, stream)  # the model's load errors raise before any write
     summary.model_changed = lib.adopt_model(model.content_hash, model.config.embed_dim)
     lib.predictor = predictor_for(model)  # stored with each track (lquery: predictions)
@@ -444,21 +347,31 @@ def _store_tracks(lib: Library, model_hash: str,
 _EARLY_BYTES = 256 << 20  # decoded windows held at most while the torch model loads
 
 
-def _decoder_now(model: IndexModel, opts: ScanOptions, checkpoint: str) -> Callable[[], Callable[..., Decoded]] | None:
-    """While the torch model loads, the decoders also embed the files they get, with the numpy
-    engine (the same vectors as torch fp32 to 1e-4), instead of waiting for it; files submitted
-    after it has loaded are only decoded, and embedded here."""
+def _decoder_job(model: IndexModel, opts: ScanOptions) -> IndexJob:
+    """What the decoders do with a file: decode it and, with the numpy engine (or while the torch
+    model loads), embed it with the checkpoint's numpy model, which they load as they start."""
+    cfg = model.config.audio
+    job = opts.job(cfg.window_s, cfg.hop_s, cfg.sample_rate, opts.max_windows)
+    if model.checkpoint_path is not None and (model.engine == "numpy" or model.loading is not None):
+        job = replace(job, checkpoint=str(model.checkpoint_path))
+    return job
+
+
+def _job_now(model: IndexModel, first_job: IndexJob) -> Callable[[], Job]:
+    """The job for the next file handed out. While the torch model loads the decoders also embed
+    their files with the numpy engine (the same vectors as torch fp32 to 1e-4) instead of waiting
+    for it; files handed out after it has loaded are only decoded, and embedded here."""
     loading = model.loading
-    if loading is None or not checkpoint:  # checkpoint: given to the decoders for decode_for_index only
-        return None
-    while_loading = partial(decode_and_embed, checkpoint=checkpoint)
-    return lambda: opts.decoder if loading.done() else while_loading
+    if model.engine == "numpy" or loading is None:
+        return lambda: first_job
+    decode_only = first_job.decode_only()
+    return lambda: decode_only if loading.done() else first_job
 
 
 def _decode_while_loading(model: IndexModel, stream: Iterator[tuple[FileEntry, Decoded]],
                           ) -> list[tuple[FileEntry, Decoded]]:
     """Files the decoders finish while the torch model is still loading (embedded there, see
-    `_decoder_now`; files that come as windows count against _EARLY_BYTES), so that the scan is
+    `_job_now`; files that come as windows count against _EARLY_BYTES), so that the scan is
     not held up by `import torch`; then the loaded model, whose load error raises here."""
     early, held = [], 0
     while model.loading is not None and not model.loading.done() and held < _EARLY_BYTES:

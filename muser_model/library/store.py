@@ -135,8 +135,8 @@ class Library:
 
     def adopt_model(self, model_hash: str, dim: int) -> bool:
         """Record the checkpoint this library is embedded with; True if it changed (re-embed all)."""
-        for legacy in self.root.glob("text-head-*.npz"):  # query heads kept by muser before 2026-12:
-            legacy.unlink(missing_ok=True)  # the checkpoint's numpy section serves search now
+        for stale in self.root.glob("text-head-*.npz"):  # query heads nothing reads: search takes
+            stale.unlink(missing_ok=True)  # the text head from the checkpoint's numpy section
         old = self.model_hash
         if old == model_hash:
             return False

@@ -2,18 +2,14 @@
 
 `muser search` runs this so that a text query never imports torch (see docs/performance.md).
 It computes exactly what `Muser.encode_text` computes for a frozen text tower (checked
-to 1e-4 in the tests); `muser index` stores the projection weights beside the library.
+to 1e-4 in the tests); the projection comes from the checkpoint's numpy section.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
 from muser_model.core.text_assets import WEIGHTS_FILE, WordPiece, read_safetensors, tower_dir, weight_names
-
-HEAD_KEYS = ("text_proj.0.weight", "text_proj.0.bias", "text_proj.3.weight", "text_proj.3.bias")
-
 
 def _erf(x: np.ndarray) -> np.ndarray:
     """Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): numpy has no erf of its own."""
@@ -71,39 +67,3 @@ class NumpyMiniLM:
             x = self._layer(x, i, bias)
         weights = mask[..., None].astype(np.float32)
         return (x * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
-
-
-class NumpyTextEmbedder:
-    """texts -> (N, E) normalised embeddings in the checkpoint's space, from a saved head."""
-
-    def __init__(self, head_file: Path) -> None:
-        with np.load(head_file) as data:
-            self.head = {k: data[k] for k in HEAD_KEYS}
-            n_layers, heads, max_tokens = (int(v) for v in data["tower_shape"])
-        self.tower = NumpyMiniLM(n_layers, heads, max_tokens)
-
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        h = self.head
-        x = gelu(self.tower(texts) @ h["text_proj.0.weight"].T + h["text_proj.0.bias"])
-        x = x @ h["text_proj.3.weight"].T + h["text_proj.3.bias"]
-        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
-def save_text_head(state_dict: dict, text_config, path: Path) -> bool:
-    """Store a frozen-tower checkpoint's text projection as .npz; False (nothing written) when the
-    checkpoint fine-tuned the tower itself, which the numpy path does not reproduce.
-    `state_dict` holds torch tensors (a checkpoint's weights) or numpy arrays (its numpy section)."""
-    if text_config.trainable_layers > 0:
-        return False
-
-    def as_array(value) -> np.ndarray:
-        if isinstance(value, np.ndarray):
-            return value.astype(np.float32, copy=False)
-        return value.detach().cpu().float().numpy()
-
-    arrays = {k: as_array(state_dict[k]) for k in HEAD_KEYS}
-    arrays["tower_shape"] = np.array([text_config.layers, text_config.heads, text_config.max_tokens])
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
-    return True

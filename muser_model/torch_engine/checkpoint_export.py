@@ -1,19 +1,27 @@
-"""Writing a checkpoint's numpy section from its torch weights (save time; imports torch).
+"""Saving checkpoints: the torch payload and the numpy section built from the torch weights.
 
-The reading side, `muser_model.core.checkpoint` and `muser_model.numpy_engine.audio`, never imports this
-module's torch knowledge: state-dict names, BatchNorm folding, the torch log-mel's filters.
+`muser_model.core.checkpoint` owns the file format and writes the bytes it is given; the torch
+knowledge lives here (state-dict names, BatchNorm folding, the torch log-mel's filters), so the
+reading side (`core.checkpoint`, `numpy_engine.audio`) never imports torch.
+
+    python -m muser_model.torch_engine.checkpoint_export upgrade PATH [PATH ...]   # newest format
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import hashlib
+import io
+import sys
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 
+from muser_model.core import checkpoint as fmt
+from muser_model.core.checkpoint import Checkpoint, load_checkpoint, pack_arrays, write_checkpoint
 from muser_model.core.config import ModelConfig
+from muser_model.core.errors import CheckpointExportError, CheckpointUpgradeError
 from muser_model.torch_engine.features import LogMel
-
-if TYPE_CHECKING:  # core/checkpoint.py imports this module when saving
-    from muser_model.core.checkpoint import Checkpoint
 
 TEXT_PROJECTION = ("text_proj.0.weight", "text_proj.0.bias", "text_proj.3.weight", "text_proj.3.bias")
 _BN_PARTS = ("weight", "bias", "running_mean", "running_var")
@@ -83,3 +91,62 @@ def export_arrays(ckpt: Checkpoint) -> tuple[dict[str, Any], dict[str, np.ndarra
     }
     return meta, arrays
 
+
+
+def save_checkpoint(ckpt: Checkpoint, path: str | Path, torch_only: bool = False) -> str:
+    """Write atomically (temp file + rename) in the newest format; returns the content hash.
+
+    Raises CheckpointExportError (nothing written) when the numpy section cannot be built from
+    the weights, e.g. weights that do not fit the config; `torch_only` writes no numpy section
+    on purpose (tagging then runs on torch only).
+    """
+    path = Path(path)
+    section = b"" if torch_only else numpy_section(ckpt, path)
+    buffer = io.BytesIO()
+    torch.save(ckpt.payload(), buffer)
+    return write_checkpoint(path, buffer.getvalue(), section, ckpt)
+
+
+def numpy_section(ckpt: Checkpoint, path: str | Path | None = None) -> bytes:
+    """The torch-free section of a checkpoint (see `core.checkpoint`). Raises
+    CheckpointExportError naming `path` (else the checkpoint's own) when the weights do not
+    fit the config."""
+    try:
+        meta, arrays = export_arrays(ckpt)
+    except (KeyError, ValueError, IndexError) as exc:
+        detail = f"missing weight {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise CheckpointExportError(path or ckpt.path or "<unsaved checkpoint>", detail) from exc
+    return pack_arrays(meta, arrays)
+
+
+def upgrade_checkpoint(path: str | Path, out: str | Path | None = None) -> tuple[int, str]:
+    """Rewrite `path` (or write `out`) in the newest format; returns (old version, content hash).
+
+    The torch payload is copied byte for byte, so weights and the content hash do not change.
+    """
+    path = Path(path)
+    layout, payload = fmt.read_payload(path)
+    ckpt = load_checkpoint(path)
+    target = Path(out) if out else path
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != layout.payload_digest.hex():  # read_payload checked it: a bug, not a bad file
+        raise CheckpointUpgradeError(path, f"payload hash {digest[:16]} != header {layout.payload_digest.hex()[:16]}")
+    return layout.version, write_checkpoint(target, payload, numpy_section(ckpt, path))
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m muser_model.torch_engine.checkpoint_export")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("upgrade", help="rewrite checkpoints in the newest format (same weights and hash)")
+    up.add_argument("paths", nargs="+", type=Path)
+    args = ap.parse_args(argv)
+    for p in args.paths:
+        old, digest = upgrade_checkpoint(p)
+        print(f"{p}: format {old} -> {fmt.FORMAT_VERSION}, content hash {digest[:16]} (unchanged)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -444,7 +444,7 @@ def role(t: Track) -> str:
     return "Music"
 
 
-def captions(t: Track, feats: mood.Features, pkg_desc: str, seed_key: str) -> tuple[str, list[str], list[str]]:
+def captions(t: Track, feats: mood.Features, seed_key: str) -> tuple[str, list[str], list[str]]:
     """(main text, other texts, mood words) for one excerpt."""
     info = GAMES.get(t.package, {"game": t.package, "short": t.package, "kind": "game"})
     game, kind = info["game"], info["kind"]
@@ -484,12 +484,12 @@ def captions(t: Track, feats: mood.Features, pkg_desc: str, seed_key: str) -> tu
 MTT_MOOD = ("slow", "fast", "loud", "quiet", "soft")
 
 
-def make_rows(t: Track, res: dict, split: str, pkg_desc: str, seed: int) -> list[dict]:
+def make_rows(t: Track, res: dict, split: str, seed: int) -> list[dict]:
     rows = []
     genre = gtzan_genre(t.tag_genre)
     for ex in res["excerpts"]:
         feats = mood.Features(**ex["features"])
-        main, others, words = captions(t, feats, pkg_desc, f"{seed}-{ex['path']}")
+        main, others, words = captions(t, feats, f"{seed}-{ex['path']}")
         attrs = mood.attributes(feats)
         rows.append({
             "path": ex["path"], "text": main, "texts": " | ".join(others), "genre": genre,
@@ -559,7 +559,7 @@ def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: in
             log(f"error: {t.track}: {res['error']}")
             continue
         silent += len(res["skipped"])
-        r = make_rows(t, res, split, descriptions.get(t.package, ""), seed)
+        r = make_rows(t, res, split, seed)
         rows += r
         pk["tracks"] += 1
         pk["excerpts"] += len(r)

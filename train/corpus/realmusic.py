@@ -521,13 +521,6 @@ def read_licence(package: str, root: Path) -> games.Licensing:
     return games.Licensing(stanzas, games.licence_from_text(text))
 
 
-def deb_field(deb: Path | None, name: str) -> str:
-    if deb is None:
-        return ""
-    r = subprocess.run(["dpkg-deb", "-f", str(deb), name], capture_output=True, text=True)
-    return r.stdout.strip() if r.returncode == 0 else ""
-
-
 # ----------------------------------------------------------------------------------------------
 # the build
 # ----------------------------------------------------------------------------------------------
@@ -626,7 +619,7 @@ def assemble(out: Path, sources: list[Source], jobs_: list[dict], results: dict,
     for t, s, j, r in tracks:
         t.track = f"{s.package}/{j['name']}"
         split = splits[t.group]
-        new = games.make_rows(t, r, split, "", seed)
+        new = games.make_rows(t, r, split, seed)
         for row in new:
             row.update(id=row["path"], source="realmusic", source_file=s.source_file,
                        duration_s=CLIP_S, loop_s=r["loop_s"] or "")

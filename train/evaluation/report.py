@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     result = report(lm, args.corpus, skip_packages=args.skip_packages)
     print(json.dumps(result, indent=1))
     if args.write:
-        from muser_model.core.checkpoint import default_checkpoint_path, save_checkpoint
+        from muser_model.core.checkpoint import default_checkpoint_path
+        from muser_model.torch_engine.checkpoint_export import save_checkpoint
 
         ckpt = lm.checkpoint
         ckpt.training.setdefault("metrics", {})["heldout_report"] = result

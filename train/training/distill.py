@@ -25,7 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from muser_model.core.checkpoint import load_checkpoint, save_checkpoint
+from muser_model.core.checkpoint import load_checkpoint
+from muser_model.torch_engine.checkpoint_export import save_checkpoint
 from muser_model.core.config import ModelConfig
 from muser_model.torch_engine.model import Muser
 from muser_model.torch_engine.runtime import LoadedModel, build_model

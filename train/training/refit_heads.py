@@ -18,7 +18,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from muser_model.core.checkpoint import Checkpoint, save_checkpoint
+from muser_model.core.checkpoint import Checkpoint
+from muser_model.torch_engine.checkpoint_export import save_checkpoint
 from muser_model.core.errors import MuserError
 from muser_model.torch_engine.inference import TrackEmbedding
 from muser_model.torch_engine.runtime import LoadedModel, load_model

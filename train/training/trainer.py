@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from muser_model.core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from muser_model.core.checkpoint import Checkpoint, load_checkpoint
+from muser_model.torch_engine.checkpoint_export import save_checkpoint
 from muser_model.core.config import named_config
 from muser_model.core.errors import ResumeStateError
 from muser_model.core.scoring import label_prompts as scoring_prompts
