@@ -1,6 +1,4 @@
-"""`python -m muser_train.corpus`: build the whole training corpus (see `build`)."""
-import sys
+"""`python -m muser_train.corpus`: `muser-train corpus build`, the whole training corpus."""
+from muser_cli.train_tools import run
 
-from muser_train.corpus.build import main
-
-sys.exit(main())
+run("muser_train.corpus.build")

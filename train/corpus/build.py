@@ -309,7 +309,7 @@ def merge(out: Path, sources=SOURCES) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = common.corpus_parser("muser_train.corpus", __doc__)
+    ap = common.corpus_parser(__doc__)
     ap.add_argument("--sources", nargs="*", default=list(SOURCES), 
                     choices=list(SOURCES + OPTIONAL_SOURCES))
     args = ap.parse_args(argv)
@@ -341,5 +341,7 @@ def main(argv=None) -> int:
     return 1 if failed else 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the same command as `muser-train`, with its error handler
+    from muser_cli.train_tools import run
+
+    run("muser_train.corpus.build")

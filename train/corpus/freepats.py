@@ -86,5 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     print(freepats_config(ap.parse_args(argv).out))
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the same command as `muser-train`, with its error handler
+    from muser_cli.train_tools import run
+
+    run("muser_train.corpus.freepats")

@@ -601,7 +601,7 @@ def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: in
 
 
 def main(argv=None):
-    ap = common.corpus_parser("muser_train.corpus.games", __doc__)
+    ap = common.corpus_parser(__doc__)
     ap.add_argument("--packages", nargs="*", default=list(PACKAGES), choices=list(PACKAGES))
     args = ap.parse_args(argv)
     items = discover(args.packages)
@@ -617,5 +617,7 @@ def main(argv=None):
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the same command as `muser-train`, with its error handler
+    from muser_cli.train_tools import run
+
+    run("muser_train.corpus.games")

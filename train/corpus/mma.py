@@ -25,7 +25,6 @@ import os
 import random
 import re
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from muser_model.core.vocab import MTT_TAGS
 from muser_train.corpus.common import (CLIP_S, SOUNDFONTS, SR, command_line, excerpt, finish, fluid_render,
                                        join_words, score_key, split_counts, with_article, write_csv,
                                        write_ogg)
+from muser_train.errors import CorpusOptionError
 
 MMA_LIB = Path("/usr/share/mma/lib/stdlib")
 MMA_ROOT = MMA_LIB.parent  # stdlib and MMA's other groove libraries (casio, yamaha, kara, ...)
@@ -751,13 +751,13 @@ def retempo(tasks: list[dict], tempo_range: Sequence[int] | None, genres: Sequen
 
 def restrict(tasks: list[dict], split: str | None, soundfont: str | None) -> list[dict]:
     """The planned tasks of one split (all for None), each rendered through `soundfont`
-    ("NAME=PATH") when given; a one-line error exit for a malformed or missing soundfont."""
+    ("NAME=PATH") when given; CorpusOptionError for a malformed or missing soundfont."""
     tasks = [t for t in tasks if split in (None, t["split"])]
     if soundfont:
         name, sep, path = soundfont.partition("=")
         if not sep or not name or not Path(path).is_file():
-            raise SystemExit(f"error: --render-soundfont {soundfont!r}: expected NAME=PATH of an "
-                             "existing .sf2/.sf3 file")
+            raise CorpusOptionError(f"--render-soundfont {soundfont!r}: expected NAME=PATH of an "
+                                    "existing .sf2/.sf3 file")
         tasks = [{**t, "soundfont": name, "soundfont_path": path} for t in tasks]
     return tasks
 
@@ -826,10 +826,10 @@ def main(argv=None):
                     help="render only the clips of these genres (e.g. blues country jazz)")
     args = ap.parse_args(argv)
     if args.tempo_range and not 20 <= args.tempo_range[0] <= args.tempo_range[1] <= 400:
-        raise SystemExit(f"error: --tempo-range {args.tempo_range[0]} {args.tempo_range[1]}: "
-                         "expected 20 <= LO <= HI <= 400 bpm")
+        raise CorpusOptionError(f"--tempo-range {args.tempo_range[0]} {args.tempo_range[1]}: "
+                                "expected 20 <= LO <= HI <= 400 bpm")
     if args.complement_of and args.subsample > 1:
-        raise SystemExit("error: --complement-of and --subsample exclude each other")
+        raise CorpusOptionError("--complement-of and --subsample exclude each other")
     t0 = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -901,5 +901,7 @@ def main(argv=None):
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the same command as `muser-train`, with its error handler
+    from muser_cli.train_tools import run
+
+    run("muser_train.corpus.mma")

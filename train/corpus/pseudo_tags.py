@@ -235,5 +235,7 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the same command as `muser-train`, with its error handler
+    from muser_cli.train_tools import run
+
+    run("muser_train.corpus.pseudo_tags")

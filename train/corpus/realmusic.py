@@ -694,7 +694,7 @@ def export_manifest(out: Path, data_dir: Path = DATA_DIR) -> Path:
 
 
 def main(argv=None) -> int:
-    ap = common.corpus_parser("muser_train.corpus.realmusic", __doc__)
+    ap = common.corpus_parser(__doc__)
     ap.add_argument("--packages", nargs="*", default=list(PACKAGES), choices=list(PACKAGES))
     ap.add_argument("--no-download", action="store_true",
                     help="use only the .deb files already in OUT/debs")
@@ -711,5 +711,7 @@ def main(argv=None) -> int:
     return 0 if s["files"] else 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the same command as `muser-train`, with its error handler
+    from muser_cli.train_tools import run
+
+    run("muser_train.corpus.realmusic")

@@ -670,7 +670,7 @@ def export_manifest(out: Path, data_dir: Path = DATA_DIR) -> Path:
 
 
 def main(argv=None) -> int:
-    ap = common.corpus_parser("muser_train.corpus.renders", __doc__, jobs=1)
+    ap = common.corpus_parser(__doc__, jobs=1)
     ap.add_argument("--engines", nargs="*", default=list(ENGINES), choices=list(ENGINES))
     ap.add_argument("--timeout", type=float, default=RENDER_TIMEOUT_S,
                     help="seconds one render may take before it is killed and listed as failed")
@@ -693,5 +693,7 @@ def main(argv=None) -> int:
     return 0 if s["excerpts"] else 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the same command as `muser-train`, with its error handler
+    from muser_cli.train_tools import run
+
+    run("muser_train.corpus.renders")

@@ -22,7 +22,6 @@ import hashlib
 import os
 import random
 import re
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -275,5 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the same command as `muser-train`, with its error handler
+    from muser_cli.train_tools import run
+
+    run("muser_train.corpus.scores")

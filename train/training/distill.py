@@ -179,5 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # the same command as `muser-train`, with its error handler
+    from muser_cli.train_tools import run
+
+    run("muser_train.training.distill")
