@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import configparser
 import fnmatch
-import hashlib
 import json
 import os
 import random
@@ -45,13 +44,13 @@ import numpy as np
 from muser_train.corpus import common, mood
 from muser_train.corpus.common import CLIP_S, SR, command_line, hours, with_article, write_csv, write_json
 from muser_train.corpus.mma import COLUMNS as MMA_COLUMNS
+from muser_train.corpus.splits import assign_splits, groups_by
 
 MIN_TRACK_S = 30.0
 EXCERPT_EVERY_S = 20.0   # one excerpt per this many seconds of track
 MAX_EXCERPTS = 16
 EDGE_S = 2.0             # keep away from the very start and end
 SILENT_RMS_DB = -45.0
-TEST_FRACTION = 0.15
 
 # package -> game facts. `kind` paraphrases the Debian description (of the game's main
 # package where the data package says nothing); `music` are path patterns of music files.
@@ -341,22 +340,6 @@ def build_tracks(items: list[tuple[str, str]],
     return tracks, skipped
 
 
-def assign_splits(tracks: list[Track], seed: int, fraction: float = TEST_FRACTION) -> dict[str, str]:
-    """group -> split; per package, the `fraction` of groups with the smallest seeded hash."""
-    out = {}
-    by_pkg: dict[str, list[str]] = {}
-    for t in tracks:
-        by_pkg.setdefault(t.package, [])
-        if t.group not in by_pkg[t.package]:
-            by_pkg[t.package].append(t.group)
-    for pkg, groups in by_pkg.items():
-        ranked = sorted(groups, key=lambda g: hashlib.sha1(f"{seed}:{g}".encode()).hexdigest())
-        n_test = round(fraction * len(groups)) if len(groups) >= 3 else 0
-        for i, g in enumerate(ranked):
-            out[g] = "test" if i < n_test else "train"
-    return out
-
-
 # ----------------------------------------------------------------------------------------------
 # audio
 # ----------------------------------------------------------------------------------------------
@@ -523,7 +506,7 @@ def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: in
     descriptions = descriptions if descriptions is not None else {
         p: package_description(p) for p in pkgs}
     tracks, skipped = build_tracks(items, licences)
-    splits = assign_splits(tracks, seed)
+    splits = assign_splits(groups_by(tracks, "package"), seed)
     log(f"{len(items)} music files -> {len(tracks)} tracks ({len(skipped)} files skipped)")
     jobs_ = [{"out": str(out), "paths": t.paths, "track": t.track, "package": t.package,
               "name": safe_name(t.track.split("/", 1)[1])} for t in tracks]

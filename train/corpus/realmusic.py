@@ -22,7 +22,7 @@ file a reader opens is written to a temporary file and renamed):
              come back, so one pass of each loop is kept (Planet Blupi's ten 600 s loops);
              duplicates: a track whose decoded audio hashes like one already kept (the same tune
              shipped by two packages, or twice in one) is dropped and named in the summary;
-6. split     by whole track, seeded, TEST_FRACTION of each package's pieces held out; variants of
+6. split     by whole track, seeded (corpus.splits), 15 % of each package's pieces held out; variants of
              one piece (the same name in two folders or formats, "_fast"/"_sd" suffixes) share
              it, and a dropped duplicate has no split at all, so nothing leaks;
 7. excerpts  as corpus v2 (games.py): evenly spaced 12 s FLAC excerpts, silent ones skipped,
@@ -59,6 +59,7 @@ import numpy as np
 
 from muser_train.corpus import common, games, mood
 from muser_train.corpus.common import CLIP_S, DATA_DIR, SR, command_line, hours, write_csv, write_json
+from muser_train.corpus.splits import assign_splits, groups_by
 
 AUDIO_EXT = (".ogg", ".mp3", ".flac", ".wav", ".opus")
 MODULE_EXT = (".mod", ".xm", ".it", ".s3m")
@@ -72,7 +73,6 @@ LOOP_MIN_CORR = 0.9
 FRAME_HOP_S = 0.1
 MIN_AUDIO_BYTES = 40_000  # 20 s of Ogg Vorbis at its lowest usual bitrate (16 kb/s)
 DECODE_TIMEOUT_S = 600
-TEST_FRACTION = games.TEST_FRACTION
 
 # package -> (game, kind of game)
 GAMES: dict[str, tuple[str, str]] = {
@@ -396,19 +396,6 @@ def piece_group(package: str, source_file: str) -> str:
     return f"{package}/{VARIANT.sub('', stem) or stem}"
 
 
-def assign_splits(groups_by_package: dict[str, list[str]], seed: int,
-                  fraction: float = TEST_FRACTION) -> dict[str, str]:
-    """group -> "train"/"test": per package the `fraction` of groups with the smallest seeded
-    hash are held out (none for a package with fewer than three pieces)."""
-    out = {}
-    for groups in groups_by_package.values():
-        ranked = sorted(set(groups), key=lambda g: hashlib.sha1(f"{seed}:{g}".encode()).hexdigest())
-        n_test = round(fraction * len(ranked)) if len(ranked) >= 3 else 0
-        for i, g in enumerate(ranked):
-            out[g] = "test" if i < n_test else "train"
-    return out
-
-
 PLAIN_DIRS = re.compile(r"(?i)^(sound|sounds|snd|audio|data|music|musics|mus|songs)$")
 
 
@@ -618,10 +605,7 @@ def assemble(out: Path, sources: list[Source], jobs_: list[dict], results: dict,
         by_hash[r["hash"]] = j["key"]
         kept.append((s, j, r))
     tracks = [(to_track(s, licences[s.package]), s, j, r) for s, j, r in kept]
-    groups: dict[str, list[str]] = {}
-    for t, *_ in tracks:
-        groups.setdefault(t.package, []).append(t.group)
-    splits = assign_splits(groups, seed)
+    splits = assign_splits(groups_by([t for t, *_ in tracks], "package"), seed)
     rows, per_pkg = [], {}
     for t, s, j, r in tracks:
         t.track = f"{s.package}/{j['name']}"

@@ -61,13 +61,13 @@ import numpy as np
 from muser_train.corpus import common, games, mood, realmusic
 from muser_train.corpus.common import CLIP_S, DATA_DIR, SR, command_line, hours, with_article, write_csv, \
     write_json
+from muser_train.corpus.splits import assign_splits, groups_by
 
 LMMS_PROJECTS = Path("/usr/share/lmms/projects")
 LMMS_FOLDERS = ("demos", "shorties")
 HYDROGEN_DATA = Path("/usr/share/hydrogen/data")
 RENDER_TIMEOUT_S = 900.0
 SILENT_PEAK = 10 ** (-60 / 20)  # a render whose peak stays below -60 dBFS is a failed render
-TEST_FRACTION = games.TEST_FRACTION
 ENGINES = ("hydrogen", "lmms")
 PACKAGES = {"lmms": "lmms-common", "hydrogen": "hydrogen-data"}
 
@@ -518,15 +518,6 @@ def cut_excerpts(renders: list[Render], out: Path, jobs: int = 1) -> dict[str, d
     return {j["key"]: results[j["key"]] for j in jobs_}
 
 
-def assign_splits(renders: list[Render], seed: int, fraction: float = TEST_FRACTION
-                  ) -> dict[str, str]:
-    """group -> "train"/"test": per engine, `fraction` of its songs held out (seeded), whole."""
-    by_engine: dict[str, list[str]] = {}
-    for r in renders:
-        by_engine.setdefault(r.engine, []).append(r.group)
-    return realmusic.assign_splits(by_engine, seed, fraction)
-
-
 def bpm_words(tempo: float | None) -> str:
     return f"{tempo:g} bpm" if tempo else ""
 
@@ -590,7 +581,7 @@ def make_rows(r: Render, res: dict, split: str, seed: int) -> list[dict]:
 def assemble(out: Path, renders: list[Render], results: dict[str, dict], seed: int) -> dict:
     """Dedup by audio hash, split by song, caption and write OUT/captions.csv. Returns the
     summary's body (per engine, duplicates, excerpt errors)."""
-    splits = assign_splits(renders, seed)
+    splits = assign_splits(groups_by(renders, "engine"), seed)
     by_hash: dict[str, str] = {}
     rows, duplicates, errors, empty, per_engine = [], [], [], [], {}
     for r in renders:
