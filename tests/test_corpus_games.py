@@ -10,6 +10,7 @@ import soundfile as sf
 
 from muser_train.corpus import build as corpus
 
+from muser_train.corpus import debpkg
 from muser_train.corpus import games as cg
 from muser_train.corpus.mma import COLUMNS as MMA_COLUMNS
 
@@ -121,12 +122,12 @@ def test_licence_lookup_dep5():
             "Files: *\nCopyright: 2004 Someone\nLicense: GPL-2\n\n"
             "Files: data/music/a.ogg\n data/music/b*.ogg\nCopyright: 2013 Composer X\n"
             "License: CC-BY-SA-3.0\n")
-    lic = cg.Licensing(cg.parse_dep5(text), "GPL-2")
+    lic = debpkg.Licensing(debpkg.parse_dep5(text), "GPL-2")
     assert lic.lookup("/usr/share/games/x/data/music/a.ogg") == ("CC-BY-SA-3.0", "2013 Composer X")
     assert lic.lookup("/usr/share/games/x/data/music/bee.ogg")[0] == "CC-BY-SA-3.0"
     assert lic.lookup("/usr/share/games/x/data/sfx/c.ogg") == ("GPL-2", "")
     assert cg.clean_person("2013 Composer X <x@y.org>") == "Composer X"
-    assert cg.licence_from_text("licenced under the terms of the Creative Commons Attribution "
+    assert debpkg.licence_from_text("licenced under the terms of the Creative Commons Attribution "
                                 "ShareAlike licence 3.0") == "CC-BY-SA-3.0"
 
 

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from muser_train.corpus.common import atomic_write
-from muser_train.corpus.realmusic import download, extract_deb
+from muser_train.corpus.debpkg import download, extract_deb
 
 PACKAGE = "freepats"
 CONFIG_NAME = "freepats-complete.cfg"

@@ -43,6 +43,7 @@ import numpy as np
 
 from muser_train.corpus import common, mood
 from muser_train.corpus.common import CLIP_S, SR, command_line, hours, with_article, write_csv, write_json
+from muser_train.corpus.debpkg import Licensing, dpkg_files, licensing, package_description, package_version
 from muser_train.corpus.mma import COLUMNS as MMA_COLUMNS
 from muser_train.corpus.splits import assign_splits, groups_by
 
@@ -116,13 +117,6 @@ COLUMNS = MMA_COLUMNS + ["source", "package", "game", "track", "title", "artist"
 # ----------------------------------------------------------------------------------------------
 # discovery and metadata
 # ----------------------------------------------------------------------------------------------
-def dpkg_files(package: str) -> list[str]:
-    r = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True)
-    if r.returncode != 0:
-        return []
-    return [ln for ln in r.stdout.splitlines() if ln.lower().endswith(".ogg")]
-
-
 def is_music(package: str, path: str) -> bool:
     info = GAMES.get(package)
     if info is None:
@@ -135,86 +129,6 @@ def is_music(package: str, path: str) -> bool:
 def discover(packages=PACKAGES) -> list[tuple[str, str]]:
     """(package, ogg path) for every music file of the installed packages."""
     return [(p, f) for p in packages for f in dpkg_files(p) if is_music(p, f)]
-
-
-def package_description(package: str) -> str:
-    try:
-        r = subprocess.run(["dpkg-query", "-W", "-f", "${Description}", package],
-                           capture_output=True, text=True, timeout=30)
-        return r.stdout.strip() if r.returncode == 0 else ""
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def package_version(package: str) -> str:
-    try:
-        r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", package],
-                           capture_output=True, text=True, timeout=30)
-        return r.stdout.strip() if r.returncode == 0 else ""
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def parse_dep5(text: str) -> list[dict]:
-    """Files stanzas of a machine-readable debian/copyright: [{files, copyright, licence}]."""
-    stanzas = []
-    for block in re.split(r"\n\s*\n", text):
-        fields, cur = {}, None
-        for line in block.splitlines():
-            m = re.match(r"^([A-Za-z-]+):\s*(.*)$", line)
-            if m and not line.startswith((" ", "\t")):
-                cur = m.group(1).lower()
-                fields[cur] = m.group(2).strip()
-            elif cur and line.startswith((" ", "\t")):
-                fields[cur] += "\n" + line.strip()
-        if "files" in fields and "license" in fields:
-            stanzas.append({"files": fields["files"].split(),
-                            "copyright": " ".join(fields.get("copyright", "").split()),
-                            "licence": (fields["license"].strip().splitlines() or ["unknown"])[0].strip()})
-    return stanzas
-
-
-def licence_from_text(text: str) -> str:
-    t = " ".join(text.split()).lower()
-    if "creative commons" in t and "sharealike" in t.replace("share-alike", "sharealike") \
-            .replace("share alike", "sharealike"):
-        ver = re.search(r"(?:sharealike|share-alike|share alike)[^.]{0,40}?(\d\.\d)", t)
-        return f"CC-BY-SA-{ver.group(1) if ver else '3.0'}"
-    if "gnu general public license" in t:
-        later = "any later version" in t or "or later" in t
-        ver = re.search(r"general public license,? (?:as published [^.]*?)?version (\d)", t)
-        v = ver.group(1) if ver else "2"
-        return f"GPL-{v}{'+' if later else ''}"
-    return "unknown"
-
-
-@dataclass
-class Licensing:
-    stanzas: list = field(default_factory=list)
-    package_licence: str = "unknown"
-
-    def lookup(self, path: str) -> tuple[str, str]:
-        """(licence, copyright holder of a file-specific stanza or "") for an installed path."""
-        best, best_pat = None, ""
-        for st in self.stanzas:  # DEP-5: the last matching stanza wins
-            for pat in st["files"]:
-                if pat == "*" or fnmatch.fnmatch(path, "*/" + pat.lstrip("./")):
-                    best, best_pat = st, pat
-        if best is None:
-            return self.package_licence, ""
-        # the holder names the composer only in a stanza written for audio files
-        specific = best_pat.lower().endswith(".ogg") and "commission" not in best["copyright"]
-        return best["licence"], best["copyright"] if specific else ""
-
-
-def licensing(package: str) -> Licensing:
-    f = Path("/usr/share/doc") / package / "copyright"
-    try:
-        text = f.read_text(errors="replace")
-    except OSError:
-        return Licensing()
-    stanzas = parse_dep5(text) if text.lstrip().startswith("Format:") else []
-    return Licensing(stanzas, licence_from_text(text))
 
 
 def clean_person(s: str) -> str:

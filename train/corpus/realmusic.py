@@ -59,6 +59,7 @@ import numpy as np
 
 from muser_train.corpus import common, games, mood
 from muser_train.corpus.common import CLIP_S, DATA_DIR, SR, command_line, hours, write_csv, write_json
+from muser_train.corpus.debpkg import Licensing, PackageError, download, extract_deb, find_deb, licensing
 from muser_train.corpus.splits import assign_splits, groups_by
 
 AUDIO_EXT = (".ogg", ".mp3", ".flac", ".wav", ".opus")
@@ -165,46 +166,9 @@ def log(msg: str) -> None:
     print(f"[realmusic] {msg}", file=sys.stderr, flush=True)
 
 
-class PackageError(RuntimeError):
-    """A package that cannot be downloaded or extracted (the message says which and why)."""
-
-
 # ----------------------------------------------------------------------------------------------
 # download and extraction
 # ----------------------------------------------------------------------------------------------
-def find_deb(debs: Path, package: str) -> Path | None:
-    found = sorted(debs.glob(f"{package}_*.deb"))
-    return found[-1] if found else None
-
-
-def download(package: str, debs: Path) -> Path:
-    """OUT/debs/PKG_*.deb, fetched with `apt-get download` unless it is there."""
-    debs.mkdir(parents=True, exist_ok=True)
-    have = find_deb(debs, package)
-    if have is not None:
-        return have
-    r = subprocess.run(["apt-get", "download", package], cwd=debs, capture_output=True, text=True)
-    deb = find_deb(debs, package)
-    if r.returncode != 0 or deb is None:
-        reason = (r.stderr.strip().splitlines() or ["no .deb written"])[-1]
-        raise PackageError(f"{package}: download failed ({reason[:200]})")
-    return deb
-
-
-def extract_deb(deb: Path, root: Path) -> Path:
-    """`dpkg -x DEB ROOT` (resumable: ROOT/.done marks a finished extraction)."""
-    if (root / ".done").is_file():
-        return root
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    r = subprocess.run(["dpkg", "-x", str(deb), str(root)], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise PackageError(f"{deb.name}: dpkg -x failed ({r.stderr.strip()[-200:]})")
-    (root / ".done").write_text("")
-    return root
-
-
 def member_is_music(name: str, members: list[str] | None, skip: list[str]) -> bool:
     low = name.lower()
     if not low.endswith(AUDIO_EXT + MODULE_EXT) or any(fnmatch.fnmatch(low, s) for s in skip):
@@ -498,23 +462,6 @@ def collect_package(package: str, out: Path, fetch: bool = True) -> PackageResul
     return res
 
 
-def read_licence(package: str, root: Path) -> games.Licensing:
-    f = root / "usr/share/doc" / package / "copyright"
-    try:
-        text = f.read_text(errors="replace")
-    except OSError:
-        return games.Licensing()
-    stanzas = games.parse_dep5(text) if text.lstrip().startswith("Format:") else []
-    return games.Licensing(stanzas, games.licence_from_text(text))
-
-
-def deb_field(deb: Path | None, name: str) -> str:
-    if deb is None:
-        return ""
-    r = subprocess.run(["dpkg-deb", "-f", str(deb), name], capture_output=True, text=True)
-    return r.stdout.strip() if r.returncode == 0 else ""
-
-
 # ----------------------------------------------------------------------------------------------
 # the build
 # ----------------------------------------------------------------------------------------------
@@ -534,7 +481,7 @@ def load_cache(cache: Path, out: Path) -> dict[str, dict]:
     return done
 
 
-def to_track(s: Source, lic: games.Licensing) -> games.Track:
+def to_track(s: Source, lic: Licensing) -> games.Track:
     tags = games.read_tags(str(s.path)) if s.path.suffix.lower() in AUDIO_EXT else {}
     licence, holder = lic.lookup("/" + s.source_file.split(":")[0])
     title = tags.get("title", "")
@@ -591,7 +538,7 @@ def build(out: str | Path, packages=PACKAGES, seed: int = 0, jobs: int = 2,
 def assemble(out: Path, sources: list[Source], jobs_: list[dict], results: dict, failed: dict,
              skipped: list[dict], seed: int, t0: float) -> dict:
     """Dedup by content, split by piece, caption the excerpts and write the manifest/summary."""
-    licences = {p: read_licence(p, out / "root" / p) for p in {s.package for s in sources}}
+    licences = {p: licensing(p, out / "root" / p / "usr/share/doc") for p in {s.package for s in sources}}
     by_hash: dict[str, str] = {}
     duplicates, errors, kept = [], [], []
     for s, j in zip(sources, jobs_):

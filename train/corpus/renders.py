@@ -61,6 +61,7 @@ import numpy as np
 from muser_train.corpus import common, games, mood, realmusic
 from muser_train.corpus.common import CLIP_S, DATA_DIR, SR, command_line, hours, with_article, write_csv, \
     write_json
+from muser_train.corpus.debpkg import Licensing, licensing
 from muser_train.corpus.splits import assign_splits, groups_by
 
 LMMS_PROJECTS = Path("/usr/share/lmms/projects")
@@ -267,10 +268,10 @@ def split_lmms_name(stem: str) -> tuple[str, str]:
     return author, re.sub(r"(?i)\s*\(\s*demo\s*\)", " (demo)", title).strip()
 
 
-def plan_lmms(projects_dir: Path = LMMS_PROJECTS, licensing: games.Licensing | None = None
+def plan_lmms(projects_dir: Path = LMMS_PROJECTS, licensing: Licensing | None = None
               ) -> tuple[list[Render], list[dict]]:
     """One render per project in demos/ and shorties/, and the files that did not parse."""
-    licensing = licensing or games.Licensing()
+    licensing = licensing or Licensing()
     renders, failures, seen = [], [], set()
     for folder in LMMS_FOLDERS:
         for path in sorted((Path(projects_dir) / folder).rglob("*.mmp*")):
@@ -342,7 +343,7 @@ def plan_hydrogen(data_dir: Path = HYDROGEN_DATA, kits: list[Kit] | None = None,
     return renders, failures
 
 
-def kit_licences(licensing: games.Licensing, kits: list[Kit]) -> dict[str, str]:
+def kit_licences(licensing: Licensing, kits: list[Kit]) -> dict[str, str]:
     """kit folder -> licence from hydrogen-drumkits' copyright (by .h2drumkit name), else the kit's."""
     out = {}
     for k in kits:
@@ -362,12 +363,12 @@ def plan(engines=ENGINES, lmms_dir: Path = LMMS_PROJECTS, hydrogen_dir: Path = H
     renders, failures = [], []
     if "hydrogen" in engines:
         kits, bad = find_kits(hydrogen_dir)
-        got, bad2 = plan_hydrogen(hydrogen_dir, kits, games.licensing("hydrogen-data").package_licence,
-                                  kit_licences(games.licensing("hydrogen-drumkits"), kits))
+        got, bad2 = plan_hydrogen(hydrogen_dir, kits, licensing("hydrogen-data").package_licence,
+                                  kit_licences(licensing("hydrogen-drumkits"), kits))
         renders += got
         failures += bad + bad2
     if "lmms" in engines:
-        got, bad = plan_lmms(lmms_dir, games.licensing("lmms-common"))
+        got, bad = plan_lmms(lmms_dir, licensing("lmms-common"))
         renders += got
         failures += bad
     return renders, failures
