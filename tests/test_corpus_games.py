@@ -12,7 +12,7 @@ from muser_train.corpus import build as corpus
 
 from muser_train.corpus import debpkg
 from muser_train.corpus import games as cg
-from muser_train.corpus.mma import COLUMNS as MMA_COLUMNS
+from muser_train.corpus.manifest import MMA_COLUMNS
 
 SR = 16000
 

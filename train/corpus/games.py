@@ -44,7 +44,7 @@ import numpy as np
 from muser_train.corpus import common, mood
 from muser_train.corpus.common import CLIP_S, SR, command_line, hours, with_article, write_csv, write_json
 from muser_train.corpus.debpkg import Licensing, dpkg_files, licensing, package_description, package_version
-from muser_train.corpus.mma import COLUMNS as MMA_COLUMNS
+from muser_train.corpus.manifest import CACHE_NAME, GAMES_COLUMNS, read_cache
 from muser_train.corpus.splits import assign_splits, groups_by
 
 MIN_TRACK_S = 30.0
@@ -109,9 +109,6 @@ ROLE_WORDS = ((r"menu", "Menu music"), (r"main theme", "Main theme"), (r"\bintro
               (r"\bfast\b", "Last-lap music"), (r"tension", "Tension music"),
               (r"\bingame\b", "In-game music"))
 
-COLUMNS = MMA_COLUMNS + ["source", "package", "game", "track", "title", "artist", "album",
-                         "tag_genre", "offset_s", "licence", "copyright", "mood_tags",
-                         "tempo_est", "key_est", "rms_db", "centroid_hz"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -424,17 +421,9 @@ def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: in
     log(f"{len(items)} music files -> {len(tracks)} tracks ({len(skipped)} files skipped)")
     jobs_ = [{"out": str(out), "paths": t.paths, "track": t.track, "package": t.package,
               "name": safe_name(t.track.split("/", 1)[1])} for t in tracks]
-    # resumable: a track whose measured excerpts (features.jsonl) are all on disk is not redone
-    cache_file = out / "features.jsonl"
-    results: dict[str, dict] = {}
-    if cache_file.is_file():
-        for line in cache_file.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue
-            if not r.get("error") and all((out / e["path"]).is_file() for e in r["excerpts"]):
-                results[r["track"]] = r
+    # resumable: a track whose measured excerpts are all on disk is not redone; a failed one is
+    cache_file = out / CACHE_NAME
+    results = read_cache(out, key="track", retry_errors=True)
     todo = [j for j in jobs_ if j["track"] not in results]
     log(f"{len(jobs_) - len(todo)} tracks already done, {len(todo)} to cut")
 
@@ -472,7 +461,7 @@ def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: in
         pk["track_hours"] = round(pk["track_hours"], 3)
         pk["excerpt_hours"] = round(pk["excerpt_hours"], 3)
     rows.sort(key=lambda r: r["path"])
-    write_csv(out / "captions.csv", COLUMNS, rows)
+    write_csv(out / "captions.csv", GAMES_COLUMNS, rows)
     licence_totals: dict[str, int] = {}
     for r in rows:
         licence_totals[r["licence"]] = licence_totals.get(r["licence"], 0) + 1

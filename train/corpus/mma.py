@@ -36,6 +36,7 @@ from muser_model.core.vocab import MTT_TAGS
 from muser_train.corpus.common import (CLIP_S, SOUNDFONTS, SR, command_line, excerpt, finish, fluid_render,
                                        join_words, score_key, split_counts, with_article, write_csv,
                                        write_ogg)
+from muser_train.corpus.manifest import MMA_COLUMNS
 from muser_train.errors import CorpusOptionError
 
 MMA_LIB = Path("/usr/share/mma/lib/stdlib")
@@ -709,10 +710,6 @@ def make_row(task, res, out, rng):
     }
 
 
-COLUMNS = ["path", "text", "genre", "style", "groove", "tempo", "key", "progression",
-           "instruments", "soundfont", "tags", "split", "texts"]
-
-
 def thin(tasks: list[dict], subsample: int = 1, complement_of: int = 0) -> list[dict]:
     """Every `subsample`-th task of the plan, or, with `complement_of` N, exactly the tasks that
     `--subsample N` leaves out: a corpus rendered with --subsample N grows to the whole plan
@@ -861,7 +858,7 @@ def main(argv=None):
     for i in sorted(results):
         rows.append(make_row(tasks[i], results[i], out, random.Random(f"{args.seed}-{i}")))
     rows.sort(key=lambda r: r["path"])
-    write_csv(out / "captions.csv", COLUMNS, rows)
+    write_csv(out / "captions.csv", MMA_COLUMNS, rows)
 
     counts = split_counts(rows, "genre")
     total_s = sum(res["dur"] for res in results.values())

@@ -60,6 +60,7 @@ import numpy as np
 from muser_train.corpus import common, games, mood
 from muser_train.corpus.common import CLIP_S, DATA_DIR, SR, command_line, hours, write_csv, write_json
 from muser_train.corpus.debpkg import Licensing, PackageError, download, extract_deb, find_deb, licensing
+from muser_train.corpus.manifest import CACHE_NAME, REALMUSIC_COLUMNS, read_cache
 from muser_train.corpus.splits import assign_splits, groups_by
 
 AUDIO_EXT = (".ogg", ".mp3", ".flac", ".wav", ".opus")
@@ -465,22 +466,6 @@ def collect_package(package: str, out: Path, fetch: bool = True) -> PackageResul
 # ----------------------------------------------------------------------------------------------
 # the build
 # ----------------------------------------------------------------------------------------------
-COLUMNS = ["id"] + games.COLUMNS + ["source_file", "duration_s", "loop_s"]
-
-
-def load_cache(cache: Path, out: Path) -> dict[str, dict]:
-    done = {}
-    if cache.is_file():
-        for line in cache.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue
-            if r.get("error") or all((out / e["path"]).is_file() for e in r["excerpts"]):
-                done[r["key"]] = r
-    return done
-
-
 def to_track(s: Source, lic: Licensing) -> games.Track:
     tags = games.read_tags(str(s.path)) if s.path.suffix.lower() in AUDIO_EXT else {}
     licence, holder = lic.lookup("/" + s.source_file.split(":")[0])
@@ -524,8 +509,8 @@ def build(out: str | Path, packages=PACKAGES, seed: int = 0, jobs: int = 2,
             name = f"{name}_{names[f'{s.package}/{name}']}"
         jobs_.append({"out": str(out), "path": str(s.path), "package": s.package, "name": name,
                       "key": f"{s.package}:{s.source_file}"})
-    cache = out / "features.jsonl"
-    results = load_cache(cache, out)
+    cache = out / CACHE_NAME
+    results = read_cache(out)
     todo = [j for j in jobs_ if j["key"] not in results]
     log(f"{len(jobs_)} music files, {len(jobs_) - len(todo)} already done, {len(todo)} to decode")
 
@@ -580,7 +565,7 @@ def assemble(out: Path, sources: list[Source], jobs_: list[dict], results: dict,
         pk["kept_hours"] = round(pk["kept_hours"], 3)
         pk["excerpt_hours"] = hours(pk["excerpts"])
     rows.sort(key=lambda x: x["path"])
-    write_csv(out / "captions.csv", COLUMNS, rows)
+    write_csv(out / "captions.csv", REALMUSIC_COLUMNS, rows)
     summary = {
         "command": command_line("muser_train.corpus.realmusic", None), "seed": seed,
         "packages": per_pkg, "failed_packages": failed, "decode_errors": errors,

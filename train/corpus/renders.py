@@ -62,6 +62,7 @@ from muser_train.corpus import common, games, mood, realmusic
 from muser_train.corpus.common import CLIP_S, DATA_DIR, SR, command_line, hours, with_article, write_csv, \
     write_json
 from muser_train.corpus.debpkg import Licensing, licensing
+from muser_train.corpus.manifest import CACHE_NAME, RENDERS_COLUMNS, read_cache
 from muser_train.corpus.splits import assign_splits, groups_by
 
 LMMS_PROJECTS = Path("/usr/share/lmms/projects")
@@ -498,17 +499,11 @@ def render_all(renders: list[Render], out: Path, render_fn: RenderFn = run_rende
 # ----------------------------------------------------------------------------------------------
 # excerpts, splits, captions
 # ----------------------------------------------------------------------------------------------
-COLUMNS = ["id", "path", "text", "texts", "genre", "style", "split", "source", "package", "engine",
-           "track", "group", "title", "artist", "kit", "project_file", "offset_s", "duration_s",
-           "licence", "tempo", "mood_tags", "tempo_est", "key_est", "rms_db", "centroid_hz",
-           "loop_s"]
-
-
 def cut_excerpts(renders: list[Render], out: Path, jobs: int = 1) -> dict[str, dict]:
     """id -> realmusic.process_source result for every finished render (cached in
     OUT/features.jsonl, so a re-run analyses nothing)."""
-    cache = Path(out) / "features.jsonl"
-    results = realmusic.load_cache(cache, Path(out))
+    cache = Path(out) / CACHE_NAME
+    results = read_cache(Path(out))
     jobs_ = [{"out": str(out), "path": str(rendered_path(out, r)), "package": r.engine,
               "name": r.name, "key": r.id} for r in renders if rendered_path(out, r).is_file()]
     todo = [j for j in jobs_ if j["key"] not in results]
@@ -613,7 +608,7 @@ def assemble(out: Path, renders: list[Render], results: dict[str, dict], seed: i
         e["rendered_hours"] = round(e["rendered_hours"], 3)
         e["excerpt_hours"] = hours(e["excerpts"])
     rows.sort(key=lambda x: x["path"])
-    write_csv(Path(out) / "captions.csv", COLUMNS, rows)
+    write_csv(Path(out) / "captions.csv", RENDERS_COLUMNS, rows)
     return {"engines": per_engine, "excerpts": len(rows), "hours": hours(len(rows)),
             "split_totals": {x: sum(1 for r in rows if r["split"] == x) for x in ("train", "test")},
             "duplicates_dropped": duplicates, "excerpt_errors": errors, "no_excerpts": empty}

@@ -32,10 +32,8 @@ import numpy as np
 
 from muser_train.corpus.common import (CLIP_S, SOUNDFONTS, SR, command_line, excerpt, finish, fluid_render,
                                        hours, score_key, split_counts, with_article, write_csv, write_ogg)
+from muser_train.corpus.manifest import SCORES_COLUMNS
 from muser_train.corpus.mma import GM_NAMES, MTAT_VOCAB, midi_instruments
-
-COLUMNS = ["path", "text", "genre", "style", "groove", "tempo", "key", "progression", "instruments",
-           "soundfont", "tags", "split", "texts", "composer", "period", "source"]
 
 
 @dataclass(frozen=True)
@@ -265,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             if n % 50 == 0 or n == len(tasks):
                 print(f"{n}/{len(tasks)} rendered, {len(failures)} failed, {time.time() - started:.0f} s", flush=True)
     rows.sort(key=lambda r: r["path"])
-    write_csv(out / "captions.csv", COLUMNS, rows)
+    write_csv(out / "captions.csv", SCORES_COLUMNS, rows)
     summary = {"command": command_line("muser_train.corpus.scores", argv),
                "clips": len(rows), "counts": split_counts(rows, "source"), "hours": hours(len(rows)),
                "failures": failures, "soundfonts": SOUNDFONTS, "licence": "music21 corpus scores: public domain "
