@@ -10,7 +10,7 @@ import soundfile as sf
 
 from muser_train.corpus import build as corpus
 
-from muser_train.corpus import debpkg
+from muser_train.corpus import debpkg, excerpts
 from muser_train.corpus import games as cg
 from muser_train.corpus.manifest import MMA_COLUMNS
 
@@ -34,7 +34,7 @@ def write_ogg(path, seconds, freq, tags):
 @pytest.fixture
 def fake_package(tmp_path, monkeypatch):
     monkeypatch.setattr(cg, "MIN_TRACK_S", 10.0)
-    monkeypatch.setattr(cg, "EXCERPT_EVERY_S", 6.0)
+    monkeypatch.setattr(excerpts, "EXCERPT_EVERY_S", 6.0)
     root = tmp_path / "pkg"
     items = [
         ("fake-music", write_ogg(root / "music/knolls.ogg", 14, 220,

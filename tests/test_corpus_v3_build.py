@@ -94,7 +94,7 @@ def test_no_piece_in_two_splits(built):
 
 def test_rerun_decodes_nothing(built, monkeypatch):
     out, first = built
-    monkeypatch.setattr(realmusic, "process_source",
+    monkeypatch.setattr(realmusic, "excerpt_job",
                         lambda job: pytest.fail(f"decoded again: {job['key']}"))
     again = realmusic.build(out, ["fake-music", "missing-music"], seed=0, jobs=1, fetch=False)
     assert again["excerpts"] == first["excerpts"]

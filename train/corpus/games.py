@@ -30,28 +30,21 @@ from __future__ import annotations
 import configparser
 import fnmatch
 import json
-import os
 import random
 import re
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from muser_train.corpus import common, mood
 from muser_train.corpus.common import CLIP_S, SR, command_line, hours, with_article, write_csv, write_json
 from muser_train.corpus.debpkg import Licensing, dpkg_files, licensing, package_description, package_version
+from muser_train.corpus.excerpts import EXCERPT_EVERY_S, MAX_EXCERPTS, excerpt_job
 from muser_train.corpus.manifest import CACHE_NAME, GAMES_COLUMNS, read_cache
 from muser_train.corpus.splits import assign_splits, groups_by
 
 MIN_TRACK_S = 30.0
-EXCERPT_EVERY_S = 20.0   # one excerpt per this many seconds of track
-MAX_EXCERPTS = 16
-EDGE_S = 2.0             # keep away from the very start and end
-SILENT_RMS_DB = -45.0
 
 # package -> game facts. `kind` paraphrases the Debian description (of the game's main
 # package where the data package says nothing); `music` are path patterns of music files.
@@ -254,59 +247,6 @@ def build_tracks(items: list[tuple[str, str]],
 # ----------------------------------------------------------------------------------------------
 # audio
 # ----------------------------------------------------------------------------------------------
-def load_track(paths: list[str]) -> np.ndarray:
-    from muser_model.core import audio
-    waves = [audio.load_audio(p, SR) for p in paths]
-    n = max(len(w) for w in waves)
-    y = np.zeros(n, np.float32)
-    for w in waves:
-        y[: len(w)] += w
-    peak = float(np.max(np.abs(y))) if n else 0.0
-    if peak > 0.999:
-        y *= 0.999 / peak
-    return y
-
-
-def excerpt_offsets(dur: float) -> list[float]:
-    usable = dur - 2 * EDGE_S - CLIP_S
-    if usable < 0:
-        return [max(0.0, (dur - CLIP_S) / 2)] if dur >= CLIP_S else []
-    n = int(min(MAX_EXCERPTS, max(1, round((dur - 2 * EDGE_S) / EXCERPT_EVERY_S))))
-    if n == 1:
-        return [round(EDGE_S + usable / 2, 2)]
-    return [round(EDGE_S + usable * i / (n - 1), 2) for i in range(n)]
-
-
-def process_track(job: dict) -> dict:
-    """Decode, cut, analyse and write one track's excerpts (runs in a worker)."""
-    import soundfile as sf
-    out, name = Path(job["out"]), job["name"]
-    res = {"track": job["track"], "excerpts": [], "skipped": [], "error": ""}
-    try:
-        y = load_track(job["paths"])
-    except Exception as e:  # noqa: BLE001 - one bad file never stops the corpus
-        res["error"] = f"{type(e).__name__}: {e}"[:300]
-        return res
-    res["decoded_s"] = len(y) / SR
-    n = int(CLIP_S * SR)
-    for k, off in enumerate(excerpt_offsets(len(y) / SR)):
-        seg = y[int(off * SR): int(off * SR) + n]
-        if len(seg) < n:
-            continue
-        f = mood.analyse(seg, SR)
-        if f.rms_db < SILENT_RMS_DB or f.silent_fraction > 0.5:
-            res["skipped"].append({"offset_s": off, "reason": f"silent ({f.rms_db:.1f} dBFS)"})
-            continue
-        rel = Path("audio") / job["package"] / f"{name}_{k:02d}.flac"
-        dst = out / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_suffix(".tmp.flac")
-        sf.write(tmp, seg, SR, subtype="PCM_16", format="FLAC")
-        os.replace(tmp, dst)
-        res["excerpts"].append({"path": str(rel), "offset_s": off, "features": f.as_dict()})
-    return res
-
-
 # ----------------------------------------------------------------------------------------------
 # captions
 # ----------------------------------------------------------------------------------------------
@@ -419,16 +359,16 @@ def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: in
     tracks, skipped = build_tracks(items, licences)
     splits = assign_splits(groups_by(tracks, "package"), seed)
     log(f"{len(items)} music files -> {len(tracks)} tracks ({len(skipped)} files skipped)")
-    jobs_ = [{"out": str(out), "paths": t.paths, "track": t.track, "package": t.package,
-              "name": safe_name(t.track.split("/", 1)[1])} for t in tracks]
+    jobs_ = [{"out": str(out), "paths": t.paths, "key": t.track, "package": t.package,
+              "name": safe_name(t.track.split("/", 1)[1]), "limit_peak": True} for t in tracks]
     # resumable: a track whose measured excerpts are all on disk is not redone; a failed one is
     cache_file = out / CACHE_NAME
-    results = read_cache(out, key="track", retry_errors=True)
-    todo = [j for j in jobs_ if j["track"] not in results]
+    results = read_cache(out, retry_errors=True)
+    todo = [j for j in jobs_ if j["key"] not in results]
     log(f"{len(jobs_) - len(todo)} tracks already done, {len(todo)} to cut")
 
-    keep = common.keep_in(results, cache_file, "track")
-    common.run_jobs(process_track, todo, jobs, keep, "track",
+    keep = common.keep_in(results, cache_file, "key")
+    common.run_jobs(excerpt_job, todo, jobs, keep, "key",
                     lambda n, total: log(f"{n}/{total} tracks, {time.time() - t0:.0f}s"))
     rows, errors, silent = [], [], 0
     per_pkg: dict[str, dict] = {}

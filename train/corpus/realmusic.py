@@ -43,7 +43,6 @@ the summary says how many of the rebuilt clips they cover, so the teachers need 
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import os
 import re
@@ -57,9 +56,10 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_train.corpus import common, games, mood
+from muser_train.corpus import common, games
 from muser_train.corpus.common import CLIP_S, DATA_DIR, SR, command_line, hours, write_csv, write_json
 from muser_train.corpus.debpkg import Licensing, PackageError, download, extract_deb, find_deb, licensing
+from muser_train.corpus.excerpts import LOOP_MIN_CORR, LOOP_MIN_S, LOOP_PROBE_S, excerpt_job
 from muser_train.corpus.manifest import CACHE_NAME, REALMUSIC_COLUMNS, read_cache
 from muser_train.corpus.splits import assign_splits, groups_by
 
@@ -69,12 +69,7 @@ ARCHIVE_EXT = (".zip", ".pk3")
 MUSIC_DIR = re.compile(r"(?i)^(music|musics|musik|mus|songs|soundtrack|tunes|bgm)$")
 MIN_MUSIC_DIR_S = 20.0
 MIN_ELSEWHERE_S = 90.0
-LOOP_PROBE_S = 10.0
-LOOP_MIN_S = 30.0
-LOOP_MIN_CORR = 0.9
-FRAME_HOP_S = 0.1
 MIN_AUDIO_BYTES = 40_000  # 20 s of Ogg Vorbis at its lowest usual bitrate (16 kb/s)
-DECODE_TIMEOUT_S = 600
 
 # package -> (game, kind of game)
 GAMES: dict[str, tuple[str, str]] = {
@@ -207,13 +202,14 @@ def extract_members(archive: Path, dest: Path, members: list[str] | None,
 # discovery
 # ----------------------------------------------------------------------------------------------
 def probe_duration(path: Path) -> float:
-    """Seconds of audio by ffprobe (modules through libopenmpt); 0.0 when it cannot tell."""
+    """Seconds of audio by muser's prober (libsndfile, else ffprobe: modules through libopenmpt);
+    0.0 when it cannot tell."""
+    from muser_model.core import audio
+    from muser_model.core.errors import AudioError
+
     try:
-        r = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration",
-                            "-of", "csv=p=0", str(path)], capture_output=True, text=True,
-                           timeout=120)
-        return float(r.stdout.strip().splitlines()[0])
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return audio.probe(path).duration_s
+    except (AudioError, OSError, ValueError, subprocess.SubprocessError):
         return 0.0
 
 
@@ -269,78 +265,6 @@ def min_duration(rel: str, globbed: bool) -> float:
 # ----------------------------------------------------------------------------------------------
 # decoding, loops and duplicates
 # ----------------------------------------------------------------------------------------------
-def decode(path: Path, sr: int = SR) -> np.ndarray:
-    """Mono float32 at SR via ffmpeg (tracker modules through libopenmpt). (n,)
-    Raises RuntimeError naming the file when ffmpeg cannot decode it."""
-    try:
-        r = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-ac", "1",
-                            "-ar", str(sr), "-f", "f32le", "-"], capture_output=True,
-                           timeout=DECODE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"{path.name}: decoding took over {DECODE_TIMEOUT_S} s") from None
-    y = np.frombuffer(r.stdout, np.float32)
-    if r.returncode != 0 or y.size == 0:
-        why = r.stderr.decode(errors="replace").strip().splitlines()
-        raise RuntimeError(f"{path.name}: ffmpeg could not decode it ({(why or ['no audio'])[-1][:200]})")
-    return y.copy()
-
-
-def spectral_frames(y: np.ndarray, sr: int = SR, hop_s: float = FRAME_HOP_S,
-                    bands: int = 48) -> np.ndarray:
-    """Log band energies of non-overlapping frames. (F, bands)"""
-    hop = int(hop_s * sr)
-    n = len(y) // hop
-    if n == 0:
-        return np.zeros((0, bands), np.float32)
-    frames = y[: n * hop].reshape(n, hop) * np.hanning(hop).astype(np.float32)  # (F, hop)
-    mag = np.abs(np.fft.rfft(frames, axis=1))                                   # (F, hop/2+1)
-    edges = np.unique(np.geomspace(2, mag.shape[1] - 1, bands + 1).astype(int))
-    energy = np.add.reduceat(mag ** 2, edges[:-1], axis=1)                       # (F, <=bands)
-    return np.log10(energy + 1e-9).astype(np.float32)
-
-
-def loop_length_s(y: np.ndarray, sr: int = SR, probe_s: float = LOOP_PROBE_S,
-                  min_s: float = LOOP_MIN_S, min_corr: float = LOOP_MIN_CORR) -> float | None:
-    """Seconds after which the opening `probe_s` seconds of Y come back (the loop length), or
-    None. A comeback is a correlation of the log-spectral frames >= min_corr, at least min_s
-    in, of the opening and then of everything after it with the track one period earlier;
-    the first such place wins. Planet Blupi's Vorbis loops correlate 0.90-0.96; a
-    through-composed track stays below 0.8; a tune that repeats its opening and then goes on
-    (UFO:AI battle music) fails the second test."""
-    feats = spectral_frames(y, sr)                                 # (F, B)
-    m = int(round(probe_s / FRAME_HOP_S))
-    start = int(round(min_s / FRAME_HOP_S))
-    if len(feats) < start + m:
-        return None
-    probe = feats[:m].ravel()
-    probe = (probe - probe.mean()) / (probe.std() + 1e-9)
-    windows = np.lib.stride_tricks.sliding_window_view(feats, m, axis=0)  # (F-m+1, B, m)
-    windows = windows[start:].transpose(0, 2, 1).reshape(-1, m * feats.shape[1])
-    mu = windows.mean(axis=1, keepdims=True)
-    sd = windows.std(axis=1, keepdims=True) + 1e-9
-    corr = ((windows - mu) / sd) @ probe / probe.size              # (W,)
-    for hit in np.flatnonzero(corr >= min_corr):
-        lag = start + int(hit)
-        if _continues(feats, lag, m, min_corr):
-            return lag * FRAME_HOP_S
-    return None
-
-
-def _continues(feats: np.ndarray, lag: int, m: int, min_corr: float) -> bool:
-    """True when everything from `lag` on repeats the track `lag` earlier, to its end: the
-    file is passes of one loop, not a tune that repeats its opening and goes on elsewhere."""
-    n = len(feats) - lag
-    if n <= m:
-        return True
-    a, b = feats[:n].ravel(), feats[lag: lag + n].ravel()
-    return float(np.corrcoef(a, b)[0, 1]) >= min_corr
-
-
-def audio_hash(y: np.ndarray) -> str:
-    """Content hash of decoded audio (16-bit PCM), the same for the same tune in two files."""
-    return hashlib.sha1(np.clip(y * 32767, -32768, 32767).astype(np.int16).tobytes()).hexdigest()
-
-
 # ----------------------------------------------------------------------------------------------
 # tracks, splits and excerpts
 # ----------------------------------------------------------------------------------------------
@@ -370,42 +294,6 @@ def track_name(src: Source) -> str:
     parent = path.parent.name
     name = path.stem if not parent or PLAIN_DIRS.match(parent) else f"{parent}_{path.stem}"
     return games.safe_name(name)[-90:]
-
-
-def process_source(job: dict) -> dict:
-    """Decode one file, cut its loop, hash it and write its excerpts (runs in a worker)."""
-    import soundfile as sf
-    out = Path(job["out"])
-    res = {"key": job["key"], "excerpts": [], "skipped": [], "error": "", "loop_s": None}
-    try:
-        y = decode(Path(job["path"]))
-    except Exception as e:  # noqa: BLE001 - one bad file never stops the corpus
-        res["error"] = str(e)[:300]
-        return res
-    res["decoded_s"] = round(len(y) / SR, 2)
-    loop = loop_length_s(y)
-    if loop is not None:
-        y = y[: int(loop * SR)]
-        res["loop_s"] = loop
-    res["kept_s"] = round(len(y) / SR, 2)
-    res["hash"] = audio_hash(y)
-    n = int(CLIP_S * SR)
-    for k, off in enumerate(games.excerpt_offsets(len(y) / SR)):
-        seg = y[int(off * SR): int(off * SR) + n]
-        if len(seg) < n:
-            continue
-        f = mood.analyse(seg, SR)
-        if f.rms_db < games.SILENT_RMS_DB or f.silent_fraction > 0.5:
-            res["skipped"].append({"offset_s": off, "reason": f"silent ({f.rms_db:.1f} dBFS)"})
-            continue
-        rel = Path("audio") / job["package"] / f"{job['name']}_{k:02d}.flac"
-        dst = out / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.tmp.flac")
-        sf.write(tmp, seg, SR, subtype="PCM_16", format="FLAC")
-        os.replace(tmp, dst)
-        res["excerpts"].append({"path": rel.as_posix(), "offset_s": off, "features": f.as_dict()})
-    return res
 
 
 # ----------------------------------------------------------------------------------------------
@@ -507,15 +395,15 @@ def build(out: str | Path, packages=PACKAGES, seed: int = 0, jobs: int = 2,
         names[f"{s.package}/{name}"] = names.get(f"{s.package}/{name}", 0) + 1
         if names[f"{s.package}/{name}"] > 1:
             name = f"{name}_{names[f'{s.package}/{name}']}"
-        jobs_.append({"out": str(out), "path": str(s.path), "package": s.package, "name": name,
-                      "key": f"{s.package}:{s.source_file}"})
+        jobs_.append({"out": str(out), "paths": [str(s.path)], "package": s.package, "name": name,
+                      "key": f"{s.package}:{s.source_file}", "trim_loop": True})
     cache = out / CACHE_NAME
     results = read_cache(out)
     todo = [j for j in jobs_ if j["key"] not in results]
     log(f"{len(jobs_)} music files, {len(jobs_) - len(todo)} already done, {len(todo)} to decode")
 
     keep = common.keep_in(results, cache, "key")
-    common.run_jobs(process_source, todo, jobs, keep, "key",
+    common.run_jobs(excerpt_job, todo, jobs, keep, "key",
                     lambda n, total: log(f"{n}/{total} files decoded"))
     return assemble(out, sources, jobs_, results, failed, skipped, seed, t0)
 

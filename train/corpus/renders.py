@@ -21,7 +21,7 @@ music) and hydrogen/hydrogen-data/hydrogen-drumkits (the demo songs and the drum
             the failed ones (`--retry-failed` tries those again). `--max-seconds` stops starting
             new renders after that many seconds of wall time; the rest are listed as `pending`
             and a re-run does them.
-3. excerpts as corpus v3 (realmusic.process_source: one 12 s FLAC per 20 s, at most 16 a render,
+3. excerpts as corpus v3 (excerpts.excerpt_job: one 12 s FLAC per 20 s, at most 16 a render,
             silent ones skipped, a file that repeats its opening loop to the end is cut to one
             pass); a kit variant whose audio hashes like another render is dropped.
 4. split    by whole project/song, seeded, 15 % of each engine's songs held out; the kit
@@ -58,10 +58,12 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_train.corpus import common, games, mood, realmusic
+from muser_model.core.errors import AudioError
+from muser_train.corpus import common, games, mood
 from muser_train.corpus.common import CLIP_S, DATA_DIR, SR, command_line, hours, with_article, write_csv, \
     write_json
 from muser_train.corpus.debpkg import Licensing, licensing
+from muser_train.corpus.excerpts import decode_mix, excerpt_job
 from muser_train.corpus.manifest import CACHE_NAME, RENDERS_COLUMNS, read_cache
 from muser_train.corpus.splits import assign_splits, groups_by
 
@@ -426,10 +428,10 @@ def render_one(r: Render, out: Path, render_fn: RenderFn, timeout_s: float) -> d
         wav = Path(tmp) / f"{r.name}.wav"
         try:
             render_fn(r, wav, timeout_s)
-            y = realmusic.decode(wav)                     # (n,)
+            y = decode_mix([str(wav)])                    # (n,)
             if not np.max(np.abs(y)) >= SILENT_PEAK:
                 raise RenderError(f"{r.id}: the render is silent (peak below -60 dBFS)")
-        except (RenderError, RuntimeError, OSError) as e:
+        except (RenderError, AudioError, RuntimeError, OSError) as e:
             entry.update(status="failed", error=str(e)[:300])
         else:
             part = Path(tmp) / "part.flac"
@@ -500,16 +502,16 @@ def render_all(renders: list[Render], out: Path, render_fn: RenderFn = run_rende
 # excerpts, splits, captions
 # ----------------------------------------------------------------------------------------------
 def cut_excerpts(renders: list[Render], out: Path, jobs: int = 1) -> dict[str, dict]:
-    """id -> realmusic.process_source result for every finished render (cached in
+    """id -> excerpts.excerpt_job result for every finished render (cached in
     OUT/features.jsonl, so a re-run analyses nothing)."""
     cache = Path(out) / CACHE_NAME
     results = read_cache(Path(out))
-    jobs_ = [{"out": str(out), "path": str(rendered_path(out, r)), "package": r.engine,
-              "name": r.name, "key": r.id} for r in renders if rendered_path(out, r).is_file()]
+    jobs_ = [{"out": str(out), "paths": [str(rendered_path(out, r))], "package": r.engine,
+              "name": r.name, "key": r.id, "trim_loop": True} for r in renders if rendered_path(out, r).is_file()]
     todo = [j for j in jobs_ if j["key"] not in results]
     log(f"{len(jobs_)} renders to excerpt, {len(todo)} not analysed yet")
 
-    common.run_jobs(realmusic.process_source, todo, jobs, common.keep_in(results, cache, "key"), "key",
+    common.run_jobs(excerpt_job, todo, jobs, common.keep_in(results, cache, "key"), "key",
                     lambda n, total: log(f"{n}/{total} renders analysed"))
     return {j["key"]: results[j["key"]] for j in jobs_}
 
