@@ -10,7 +10,7 @@ import soundfile as sf
 
 from muser_train.corpus import build as corpus
 
-from muser_train.corpus import debpkg, excerpts
+from muser_train.corpus import debpkg, excerpts, tracks
 from muser_train.corpus import games as cg
 from muser_train.corpus.manifest import MMA_COLUMNS
 
@@ -126,7 +126,7 @@ def test_licence_lookup_dep5():
     assert lic.lookup("/usr/share/games/x/data/music/a.ogg") == ("CC-BY-SA-3.0", "2013 Composer X")
     assert lic.lookup("/usr/share/games/x/data/music/bee.ogg")[0] == "CC-BY-SA-3.0"
     assert lic.lookup("/usr/share/games/x/data/sfx/c.ogg") == ("GPL-2", "")
-    assert cg.clean_person("2013 Composer X <x@y.org>") == "Composer X"
+    assert tracks.clean_person("2013 Composer X <x@y.org>") == "Composer X"
     assert debpkg.licence_from_text("licenced under the terms of the Creative Commons Attribution "
                                 "ShareAlike licence 3.0") == "CC-BY-SA-3.0"
 

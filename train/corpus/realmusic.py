@@ -56,12 +56,13 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_train.corpus import common, games
+from muser_train.corpus import common
 from muser_train.corpus.common import CLIP_S, DATA_DIR, SR, command_line, hours, write_csv, write_json
 from muser_train.corpus.debpkg import Licensing, PackageError, download, extract_deb, find_deb, licensing
 from muser_train.corpus.excerpts import LOOP_MIN_CORR, LOOP_MIN_S, LOOP_PROBE_S, excerpt_job
 from muser_train.corpus.manifest import CACHE_NAME, REALMUSIC_COLUMNS, read_cache
 from muser_train.corpus.splits import assign_splits, groups_by
+from muser_train.corpus.tracks import Track, clean_person, make_rows, pretty_stem, read_tags, safe_name
 
 AUDIO_EXT = (".ogg", ".mp3", ".flac", ".wav", ".opus")
 MODULE_EXT = (".mod", ".xm", ".it", ".s3m")
@@ -293,7 +294,7 @@ def track_name(src: Source) -> str:
     path = Path(src.source_file.split(":")[-1])
     parent = path.parent.name
     name = path.stem if not parent or PLAIN_DIRS.match(parent) else f"{parent}_{path.stem}"
-    return games.safe_name(name)[-90:]
+    return safe_name(name)[-90:]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -354,16 +355,22 @@ def collect_package(package: str, out: Path, fetch: bool = True) -> PackageResul
 # ----------------------------------------------------------------------------------------------
 # the build
 # ----------------------------------------------------------------------------------------------
-def to_track(s: Source, lic: Licensing) -> games.Track:
-    tags = games.read_tags(str(s.path)) if s.path.suffix.lower() in AUDIO_EXT else {}
+def game_facts(package: str) -> dict:
+    """The caption facts (tracks.captions) of a package's game: its name and kind."""
+    game, kind = GAMES.get(package, (package, "game"))
+    return {"game": game, "short": package, "kind": kind}
+
+
+def to_track(s: Source, lic: Licensing) -> Track:
+    tags = read_tags(str(s.path)) if s.path.suffix.lower() in AUDIO_EXT else {}
     licence, holder = lic.lookup("/" + s.source_file.split(":")[0])
     title = tags.get("title", "")
-    return games.Track(
+    return Track(
         package=s.package, paths=[str(s.path)], track=f"{s.package}/{track_name(s)}",
         group=piece_group(s.package, s.source_file),
-        title=title or games.pretty_stem(Path(s.source_file.split(":")[-1]).stem),
+        title=title or pretty_stem(Path(s.source_file.split(":")[-1]).stem),
         title_from="tag" if title else "filename",
-        artist=games.clean_person(tags.get("artist") or tags.get("composer") or holder or ""),
+        artist=clean_person(tags.get("artist") or tags.get("composer") or holder or ""),
         album=tags.get("album", ""), tag_genre=tags.get("genre", ""),
         licence=licence, copyright=holder, duration_s=s.duration_s)
 
@@ -384,10 +391,6 @@ def build(out: str | Path, packages=PACKAGES, seed: int = 0, jobs: int = 2,
         skipped += [dict(x, package=pkg) for x in got.skipped]
         sources += got.sources
         log(f"{pkg}: {len(got.sources)} music files")
-    for s in sources:
-        games.GAMES.setdefault(s.package, {"game": GAMES.get(s.package, (s.package, ""))[0],
-                                           "short": s.package,
-                                           "kind": GAMES.get(s.package, ("", "game"))[1]})
     names: dict[str, int] = {}
     jobs_ = []
     for s in sources:
@@ -430,7 +433,7 @@ def assemble(out: Path, sources: list[Source], jobs_: list[dict], results: dict,
     for t, s, j, r in tracks:
         t.track = f"{s.package}/{j['name']}"
         split = splits[t.group]
-        new = games.make_rows(t, r, split, "", seed)
+        new = make_rows(t, r, split, "", seed, game_facts(s.package))
         for row in new:
             row.update(id=row["path"], source="realmusic", source_file=s.source_file,
                        duration_s=CLIP_S, loop_s=r["loop_s"] or "")

@@ -59,13 +59,14 @@ from pathlib import Path
 import numpy as np
 
 from muser_model.core.errors import AudioError
-from muser_train.corpus import common, games, mood
+from muser_train.corpus import common, mood
 from muser_train.corpus.common import CLIP_S, DATA_DIR, SR, command_line, hours, with_article, write_csv, \
     write_json
 from muser_train.corpus.debpkg import Licensing, licensing
 from muser_train.corpus.excerpts import decode_mix, excerpt_job
 from muser_train.corpus.manifest import CACHE_NAME, RENDERS_COLUMNS, read_cache
 from muser_train.corpus.splits import assign_splits, groups_by
+from muser_train.corpus.tracks import MTT_MOOD, clean_person, pretty_stem, safe_name
 
 LMMS_PROJECTS = Path("/usr/share/lmms/projects")
 LMMS_FOLDERS = ("demos", "shorties")
@@ -170,7 +171,7 @@ def read_song(path: Path) -> Song:
             for n in root.iterfind("patternList/pattern/noteList/note")}
     kit = max(set(kits), key=kits.count) if kits else ""
     return Song(Path(path), (root.findtext("name") or Path(path).stem).strip(),
-                games.clean_person(root.findtext("author") or ""), as_tempo(root.findtext("bpm")),
+                clean_person(root.findtext("author") or ""), as_tempo(root.findtext("bpm")),
                 kit, {i: names.get(i, "") for i in sorted(used, key=_id_order)})
 
 
@@ -266,7 +267,7 @@ def split_lmms_name(stem: str) -> tuple[str, str]:
     title_parts = []
     for p in rest:
         orig = re.match(r"(?i)original ?by(.+)", p)
-        title_parts.append(f"(original by {orig.group(1)})" if orig else games.pretty_stem(p))
+        title_parts.append(f"(original by {orig.group(1)})" if orig else pretty_stem(p))
     title = re.sub(r"([a-z])(\d0s)\b", r"\1 \2", " ".join(title_parts) or stem)
     return author, re.sub(r"(?i)\s*\(\s*demo\s*\)", " (demo)", title).strip()
 
@@ -285,7 +286,7 @@ def plan_lmms(projects_dir: Path = LMMS_PROJECTS, licensing: Licensing | None = 
             except ProjectError as e:
                 failures.append({"id": f"lmms/{path.stem}", "project": str(path), "error": str(e)})
                 continue
-            name = unique(games.safe_name(path.stem), seen)
+            name = unique(safe_name(path.stem), seen)
             author, title = split_lmms_name(path.stem)
             style, genre = name_style(path.stem)
             rel = path.relative_to(projects_dir).as_posix()
@@ -331,12 +332,12 @@ def plan_hydrogen(data_dir: Path = HYDROGEN_DATA, kits: list[Kit] | None = None,
         except ProjectError as e:
             failures.append({"id": f"hydrogen/{path.stem}", "project": str(path), "error": str(e)})
             continue
-        group = f"hydrogen/{games.safe_name(path.stem)}"
+        group = f"hydrogen/{safe_name(path.stem)}"
         own = next((k for k in kits if song.kit in (k.folder, k.name)), None)
         variants = [(own.name if own else song.kit, "", own)]
         variants += [(k.name, k.folder, k) for k in kits if k is not own and kit_fits(song, k)]
         for kit_name, folder, kit in variants:
-            base = games.safe_name(path.stem) + (f"@{games.safe_name(folder)}" if folder else "")
+            base = safe_name(path.stem) + (f"@{safe_name(folder)}" if folder else "")
             kit_lic = kit_licences.get(kit.folder, kit.licence) if kit else ""
             renders.append(Render(
                 id=f"hydrogen/{unique(base, seen)}", engine="hydrogen", project=str(path),
@@ -566,7 +567,7 @@ def make_rows(r: Render, res: dict, split: str, seed: int) -> list[dict]:
             "engine": r.engine, "track": r.id, "group": r.group, "title": r.title,
             "artist": r.author, "kit": r.kit, "project_file": r.project,
             "offset_s": ex["offset_s"], "duration_s": CLIP_S, "licence": r.licence,
-            "tempo": r.tempo or "", "mood_tags": ";".join(w for w in words if w in games.MTT_MOOD),
+            "tempo": r.tempo or "", "mood_tags": ";".join(w for w in words if w in MTT_MOOD),
             "tempo_est": round(feats.tempo, 1) if attrs["pace"] or feats.tempo_confidence
             >= mood.TEMPO_MIN_CONF else "",
             "key_est": feats.key if attrs["mode"] else "",

@@ -33,7 +33,7 @@ import numpy as np
 from muser_train.corpus.common import (CLIP_S, SOUNDFONTS, SR, command_line, excerpt, finish, fluid_render,
                                        hours, score_key, split_counts, with_article, write_csv, write_ogg)
 from muser_train.corpus.manifest import SCORES_COLUMNS
-from muser_train.corpus.mma import GM_NAMES, MTAT_VOCAB, midi_instruments
+from muser_train.corpus.midi import GM_NAMES, MTAT_VOCAB, midi_instruments
 
 
 @dataclass(frozen=True)
