@@ -7,7 +7,7 @@ import pytest
 
 from muser_train.corpus import build, freepats
 from muser_train.corpus.common import SR, fluid_render
-from muser_train.corpus.realmusic import PackageError
+from muser_train.corpus.debpkg import PackageError
 
 CFG = """dir /usr/share/midi/freepats
 

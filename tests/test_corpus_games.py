@@ -10,8 +10,9 @@ import soundfile as sf
 
 from muser_train.corpus import build as corpus
 
+from muser_train.corpus import debpkg, excerpts, tracks
 from muser_train.corpus import games as cg
-from muser_train.corpus.mma import COLUMNS as MMA_COLUMNS
+from muser_train.corpus.manifest import MMA_COLUMNS
 
 SR = 16000
 
@@ -33,7 +34,7 @@ def write_ogg(path, seconds, freq, tags):
 @pytest.fixture
 def fake_package(tmp_path, monkeypatch):
     monkeypatch.setattr(cg, "MIN_TRACK_S", 10.0)
-    monkeypatch.setattr(cg, "EXCERPT_EVERY_S", 6.0)
+    monkeypatch.setattr(excerpts, "EXCERPT_EVERY_S", 6.0)
     root = tmp_path / "pkg"
     items = [
         ("fake-music", write_ogg(root / "music/knolls.ogg", 14, 220,
@@ -121,12 +122,12 @@ def test_licence_lookup_dep5():
             "Files: *\nCopyright: 2004 Someone\nLicense: GPL-2\n\n"
             "Files: data/music/a.ogg\n data/music/b*.ogg\nCopyright: 2013 Composer X\n"
             "License: CC-BY-SA-3.0\n")
-    lic = cg.Licensing(cg.parse_dep5(text), "GPL-2")
+    lic = debpkg.Licensing(debpkg.parse_dep5(text), "GPL-2")
     assert lic.lookup("/usr/share/games/x/data/music/a.ogg") == ("CC-BY-SA-3.0", "2013 Composer X")
     assert lic.lookup("/usr/share/games/x/data/music/bee.ogg")[0] == "CC-BY-SA-3.0"
     assert lic.lookup("/usr/share/games/x/data/sfx/c.ogg") == ("GPL-2", "")
-    assert cg.clean_person("2013 Composer X <x@y.org>") == "Composer X"
-    assert cg.licence_from_text("licenced under the terms of the Creative Commons Attribution "
+    assert tracks.clean_person("2013 Composer X <x@y.org>") == "Composer X"
+    assert debpkg.licence_from_text("licenced under the terms of the Creative Commons Attribution "
                                 "ShareAlike licence 3.0") == "CC-BY-SA-3.0"
 
 

@@ -121,3 +121,25 @@ def test_use_renders_the_librarys_groove_not_stdlibs_of_the_same_name(tmp_path):
         assert mid.is_file(), groove
         midis.append(mid.read_bytes())
     assert midis[0] != midis[1]
+
+
+def _plan_hash(**extra) -> str:
+    import hashlib
+    import json
+
+    args = argparse.Namespace(seed=3, out="out", clips_per_style=4, classical_clips=0, library="more",
+                              min_clips_per_genre=0, **extra)
+    tasks, info, heldout, *_ = mma.plan(args)
+    tasks = mma.retempo(tasks, (60, 200), seed=3, root=extra.get("mma_root"))
+    return hashlib.sha1(json.dumps([tasks, info, heldout], sort_keys=True).encode()).hexdigest()
+
+
+def test_a_root_parameter_plans_as_the_default_root(fake_mma, monkeypatch):
+    """The /usr/share/mma root is a parameter: a library passed in gives the plan the default gave."""
+    root = mma.MMA_ROOT
+    by_default = _plan_hash()
+    monkeypatch.setattr(mma, "MMA_LIB", root / "absent" / "stdlib")
+    monkeypatch.setattr(mma, "MMA_ROOT", root / "absent")
+    assert _plan_hash(mma_root=root) == by_default
+    assert mma.groove_file("yamaha/old", root) == root / "yamaha" / "old.mma"
+    assert mma.groove_beats_per_bar("yamaha/old", root) == 3

@@ -1,6 +1,7 @@
 """corpus.mma --only-split / --render-soundfont: the same plan, one split, another soundfont."""
 import pytest
 
+from muser_train.errors import CorpusOptionError
 from muser_train.corpus.mma import restrict, soundfont_path
 
 TASKS = [{"split": "train", "soundfont": "FluidR3_GM", "out_path": "a.ogg"},
@@ -22,7 +23,7 @@ def test_render_soundfont_replaces_the_planned_one(tmp_path):
 
 @pytest.mark.parametrize("bad", ["no-equals-sign", "X=/nonexistent/file.sf2", "=/tmp"])
 def test_a_bad_soundfont_is_a_one_line_error(bad):
-    with pytest.raises(SystemExit, match="--render-soundfont"):
+    with pytest.raises(CorpusOptionError, match="--render-soundfont"):
         restrict(TASKS, None, bad)
 
 
@@ -55,6 +56,6 @@ def test_complement_renders_exactly_what_subsample_leaves_out():
 
 def test_complement_with_subsample_is_a_one_line_error(tmp_path):
     from muser_train.corpus import mma
-    with pytest.raises(SystemExit, match="exclude each other"):
+    with pytest.raises(CorpusOptionError, match="exclude each other"):
         mma.main(["--out", str(tmp_path / "x"), "--subsample", "6", "--complement-of", "6"])
 

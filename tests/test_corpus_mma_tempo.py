@@ -1,6 +1,7 @@
 """corpus.mma --tempo-range / --genres: genre grooves at tempos outside their narrow ranges."""
 import pytest
 
+from muser_train.errors import CorpusOptionError
 from muser_train.corpus import build, mma
 from muser_train.corpus.common import CLIP_S
 
@@ -42,7 +43,7 @@ def test_scores_keep_their_own_tempo_and_are_left_out():
 
 @pytest.mark.parametrize("lo, hi", [("200", "60"), ("5", "60"), ("60", "900")])
 def test_a_bad_range_is_a_one_line_error(tmp_path, lo, hi):
-    with pytest.raises(SystemExit, match="--tempo-range"):
+    with pytest.raises(CorpusOptionError, match="--tempo-range"):
         mma.main(["--out", str(tmp_path / "x"), "--tempo-range", lo, hi])
 
 

@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 
 from muser_train.corpus import build as corpus_build
+from muser_train.corpus.splits import assign_splits, groups_by
 from muser_train.corpus import renders as R
 from muser_train.corpus.common import read_csv
 
@@ -171,10 +172,10 @@ def test_plan_lmms_skips_tutorials_and_names_broken_files(tmp_path):
 def test_split_by_song_keeps_kit_variants_together():
     renders = [R.Render(id=f"hydrogen/s{i}@{k}", engine="hydrogen", project="p", group=f"hydrogen/s{i}",
                         title=f"s{i}", kit=k) for i in range(40) for k in ("a", "b", "c")]
-    splits = R.assign_splits(renders, seed=3)
+    splits = assign_splits(groups_by(renders, "engine"), seed=3)
     assert set(splits) == {f"hydrogen/s{i}" for i in range(40)}
     assert sum(v == "test" for v in splits.values()) == 6  # 15 % of 40 songs, whole songs
-    assert splits != R.assign_splits(renders, seed=4)      # seeded
+    assert splits != assign_splits(groups_by(renders, "engine"), seed=4)      # seeded
 
 
 # ----------------------------------------------------------------------------- build, failures, resume

@@ -4,6 +4,7 @@ import zipfile
 import pytest
 
 from muser_train.corpus import realmusic
+from muser_train.corpus.debpkg import PackageError
 
 
 def make_archive(path, names):
@@ -43,5 +44,5 @@ def test_extraction_is_resumable(tmp_path):
 def test_unreadable_archive_is_named(tmp_path):
     bad = tmp_path / "0music.pk3"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(realmusic.PackageError, match="0music.pk3"):
+    with pytest.raises(PackageError, match="0music.pk3"):
         realmusic.extract_members(bad, tmp_path / "out", ["music/*"], [])

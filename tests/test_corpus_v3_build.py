@@ -10,6 +10,7 @@ import soundfile as sf
 
 from muser_train.corpus import realmusic
 from muser_train.corpus.common import read_csv
+from muser_train.corpus.splits import assign_splits
 
 pytestmark = [pytest.mark.slow,  # builds and decodes generated .deb packages (7 s set-up)
               pytest.mark.skipif(shutil.which("dpkg-deb") is None or shutil.which("ffmpeg") is None,
@@ -93,7 +94,7 @@ def test_no_piece_in_two_splits(built):
 
 def test_rerun_decodes_nothing(built, monkeypatch):
     out, first = built
-    monkeypatch.setattr(realmusic, "process_source",
+    monkeypatch.setattr(realmusic, "excerpt_job",
                         lambda job: pytest.fail(f"decoded again: {job['key']}"))
     again = realmusic.build(out, ["fake-music", "missing-music"], seed=0, jobs=1, fetch=False)
     assert again["excerpts"] == first["excerpts"]
@@ -108,10 +109,10 @@ def test_variants_share_a_piece():
 
 def test_split_is_seeded_and_holds_out_about_15_percent():
     groups = {"p": [f"p/t{i}" for i in range(40)]}
-    a = realmusic.assign_splits(groups, seed=0)
-    assert a == realmusic.assign_splits(groups, seed=0)
+    a = assign_splits(groups, seed=0)
+    assert a == assign_splits(groups, seed=0)
     assert sum(v == "test" for v in a.values()) == 6
-    assert a != realmusic.assign_splits(groups, seed=1)
+    assert a != assign_splits(groups, seed=1)
 
 
 def test_probe_cache_skips_tiny_audio_and_remembers(tmp_path, monkeypatch):

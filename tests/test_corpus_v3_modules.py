@@ -6,7 +6,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from muser_train.corpus import realmusic
+from muser_model.core.errors import AudioError
+from muser_train.corpus import excerpts
 
 
 def has_openmpt() -> bool:
@@ -36,9 +37,9 @@ def tiny_mod(path, n=2000):
 
 @needs_openmpt
 def test_mod_decodes_to_audible_mono(tmp_path):
-    y = realmusic.decode(tiny_mod(tmp_path / "tune.mod"))
+    y = excerpts.decode_mix([tiny_mod(tmp_path / "tune.mod")])
     assert y.dtype == np.float32 and y.ndim == 1
-    assert 6.0 < len(y) / realmusic.SR < 10.0      # 64 rows at speed 6, 125 bpm: 7.7 s
+    assert 6.0 < len(y) / excerpts.SR < 10.0      # 64 rows at speed 6, 125 bpm: 7.7 s
     assert np.abs(y).max() > 0.05
 
 
@@ -46,14 +47,14 @@ def test_mod_decodes_to_audible_mono(tmp_path):
 def test_broken_module_is_named(tmp_path):
     bad = tmp_path / "broken.xm"
     bad.write_bytes(b"Extended Module: " + bytes(40))
-    with pytest.raises(RuntimeError, match="broken.xm"):
-        realmusic.decode(bad)
+    with pytest.raises(AudioError, match="broken.xm"):
+        excerpts.decode_mix([bad])
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="no ffmpeg")
 def test_broken_module_is_an_error_row_not_a_crash(tmp_path):
     bad = tmp_path / "broken.it"
     bad.write_bytes(b"IMPM" + bytes(10))
-    res = realmusic.process_source({"out": str(tmp_path), "path": str(bad), "package": "p",
-                                    "name": "broken", "key": "p:broken.it"})
+    res = excerpts.excerpt_job({"out": str(tmp_path), "paths": [str(bad)], "package": "p",
+                                "name": "broken", "key": "p:broken.it", "trim_loop": True})
     assert "broken.it" in res["error"] and res["excerpts"] == []

@@ -14,6 +14,10 @@ handler at the CLI edge (`muser_cli.main`) needs no table:
 """
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
 from pathlib import Path
 
 EXIT_OK = 0
@@ -210,3 +214,17 @@ class CheckpointUpgradeError(CheckpointError):
     """Rewriting a checkpoint in the newest format would change its content hash."""
 
     reason = "upgrade would change the checkpoint's content hash"
+
+
+def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> NoReturn:
+    """Run a tool's `main(argv)` as `python -m MODULE` does: a MuserError it raises is one
+    `error: ...` line on stderr and that error's exit code (as `muser` and `muser-train` print
+    them), Ctrl-C exits 130."""
+    try:
+        code = main(argv)
+    except MuserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(int(code or 0))

@@ -1,6 +1,5 @@
-"""`python -m muser_train.corpus`: build the whole training corpus (see `build`)."""
-import sys
-
+"""`python -m muser_train.corpus`: `muser-train corpus build`, the whole training corpus."""
+from muser_model.core.errors import run_main
 from muser_train.corpus.build import main
 
-sys.exit(main())
+run_main(main)

@@ -48,6 +48,7 @@ from pathlib import Path
 
 from muser_train.corpus import common, mood
 from muser_train.corpus.common import SR, copy_atomic, count_by, hours, read_csv, write_csv, write_json
+from muser_train.errors import CorpusError
 
 SOURCES = ("mma", "games", "scores")
 OPTIONAL_SOURCES = ("realmusic", "renders", "mma_extra", "mma_freepats", "mma_tempo", "mma_libs")  # built only when named in --sources
@@ -148,7 +149,7 @@ def ensure(name: str, out: Path, seed: int, jobs: int) -> str:
         return "in progress elsewhere"
     try:
         extra = [*extra, *soundfont_args(name, out)]
-    except (OSError, RuntimeError, ValueError) as e:  # cannot be fetched or read: named, skipped
+    except (OSError, RuntimeError, ValueError, CorpusError) as e:  # cannot be fetched or read: named, skipped
         log(f"{name}: skipped ({e})")
         return f"failed ({e})"
     rc = run_step([sys.executable, "-m", module, "--out", str(sub), *extra, "--seed", str(seed),
@@ -309,7 +310,7 @@ def merge(out: Path, sources=SOURCES) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = common.corpus_parser("muser_train.corpus", __doc__)
+    ap = common.corpus_parser(__doc__)
     ap.add_argument("--sources", nargs="*", default=list(SOURCES), 
                     choices=list(SOURCES + OPTIONAL_SOURCES))
     args = ap.parse_args(argv)
@@ -341,5 +342,7 @@ def main(argv=None) -> int:
     return 1 if failed else 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # as `muser-train`: one error line and its exit code
+    from muser_model.core.errors import run_main
+
+    run_main(main)

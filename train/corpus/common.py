@@ -69,9 +69,10 @@ def export_manifest(out: Path, manifest_name: str, data_dir: Path = DATA_DIR) ->
     return copy_atomic(Path(out) / "captions.csv", Path(data_dir) / manifest_name)
 
 
-def corpus_parser(module: str, doc: str | None, jobs: int = 2) -> argparse.ArgumentParser:
-    """The command line every corpus builder starts from: --out, --seed and --jobs."""
-    ap = argparse.ArgumentParser(prog=f"python -m {module}", description=doc,
+def corpus_parser(doc: str | None, jobs: int = 2) -> argparse.ArgumentParser:
+    """The command line every corpus builder starts from: --out, --seed and --jobs (its usage
+    names the command as `muser-train` ran it)."""
+    ap = argparse.ArgumentParser(description=doc,
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from muser_train.corpus.common import atomic_write
-from muser_train.corpus.realmusic import download, extract_deb
+from muser_train.corpus.debpkg import download, extract_deb
 
 PACKAGE = "freepats"
 CONFIG_NAME = "freepats-complete.cfg"
@@ -86,5 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     print(freepats_config(ap.parse_args(argv).out))
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # as `muser-train`: one error line and its exit code
+    from muser_model.core.errors import run_main
+
+    run_main(main)

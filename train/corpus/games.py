@@ -29,29 +29,21 @@ from __future__ import annotations
 
 import configparser
 import fnmatch
-import hashlib
 import json
-import os
-import random
 import re
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from muser_train.corpus import common, mood
-from muser_train.corpus.common import CLIP_S, SR, command_line, hours, with_article, write_csv, write_json
-from muser_train.corpus.mma import COLUMNS as MMA_COLUMNS
+from muser_train.corpus import common
+from muser_train.corpus.common import CLIP_S, SR, command_line, hours, write_csv, write_json
+from muser_train.corpus.debpkg import Licensing, dpkg_files, licensing, package_description, package_version
+from muser_train.corpus.excerpts import EXCERPT_EVERY_S, MAX_EXCERPTS, excerpt_job
+from muser_train.corpus.manifest import CACHE_NAME, GAMES_COLUMNS, read_cache
+from muser_train.corpus.splits import assign_splits, groups_by
+from muser_train.corpus.tracks import Track, clean_person, gtzan_genre, make_rows, pretty_stem, read_tags, safe_name
 
 MIN_TRACK_S = 30.0
-EXCERPT_EVERY_S = 20.0   # one excerpt per this many seconds of track
-MAX_EXCERPTS = 16
-EDGE_S = 2.0             # keep away from the very start and end
-SILENT_RMS_DB = -45.0
-TEST_FRACTION = 0.15
 
 # package -> game facts. `kind` paraphrases the Debian description (of the game's main
 # package where the data package says nothing); `music` are path patterns of music files.
@@ -87,43 +79,10 @@ PACKAGES = tuple(GAMES)
 STEM_NAMES = {"song", "guitar", "rhythm", "drums", "bass", "vocals", "keys"}
 VARIANT_SUFFIX = re.compile(r"(?i)[_-](fast|f|sd)$")
 
-# GENRE tag -> GTZAN genre (first match wins)
-GTZAN_FROM_TAG = (
-    (r"metal", "metal"), (r"hip[ -]?hop|\brap\b", "hiphop"), (r"\brock\b", "rock"),
-    (r"classical", "classical"), (r"\bjazz", "jazz"), (r"\bblues", "blues"),
-    (r"\bcountry\b", "country"), (r"\bdisco\b", "disco"), (r"\breggae\b", "reggae"),
-    (r"\bpop\b", "pop"),
-)
-# Style words (never guessed): genre and instrument words only from the GENRE, ALBUM and
-# DESCRIPTION tags; a few unambiguous style words also from the title or file name ("Rock" is a
-# Hedgewars map theme, "Recorder 2" need not be a recorder).
-TAG_STYLE_WORDS = ("orchestral", "symphonic", "celtic", "oriental", "folk", "electronic",
-                   "techno", "psychedelic", "ambient", "piano", "guitar", "metal", "death metal",
-                   "thrash metal", "rock", "classical", "romantic", "jazz", "waltz", "march",
-                   "dance", "lullaby", "soundtrack", "renaissance", "medieval")
-TITLE_STYLE_WORDS = ("orchestral", "symphony", "celtic", "oriental", "techno", "waltz", "lullaby",
-                     "renaissance", "medieval", "dance")
-ROLE_WORDS = ((r"menu", "Menu music"), (r"main theme", "Main theme"), (r"\bintro", "Intro music"),
-              (r"battle", "Battle music"), (r"\bwin\b|victory", "Victory music"),
-              (r"\blose\b|defeat", "Defeat music"), (r"sdmusic|\bsd\b", "Sudden-death music"),
-              (r"\bfast\b", "Last-lap music"), (r"tension", "Tension music"),
-              (r"\bingame\b", "In-game music"))
-
-COLUMNS = MMA_COLUMNS + ["source", "package", "game", "track", "title", "artist", "album",
-                         "tag_genre", "offset_s", "licence", "copyright", "mood_tags",
-                         "tempo_est", "key_est", "rms_db", "centroid_hz"]
-
 
 # ----------------------------------------------------------------------------------------------
 # discovery and metadata
 # ----------------------------------------------------------------------------------------------
-def dpkg_files(package: str) -> list[str]:
-    r = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True)
-    if r.returncode != 0:
-        return []
-    return [ln for ln in r.stdout.splitlines() if ln.lower().endswith(".ogg")]
-
-
 def is_music(package: str, path: str) -> bool:
     info = GAMES.get(package)
     if info is None:
@@ -136,133 +95,6 @@ def is_music(package: str, path: str) -> bool:
 def discover(packages=PACKAGES) -> list[tuple[str, str]]:
     """(package, ogg path) for every music file of the installed packages."""
     return [(p, f) for p in packages for f in dpkg_files(p) if is_music(p, f)]
-
-
-def package_description(package: str) -> str:
-    try:
-        r = subprocess.run(["dpkg-query", "-W", "-f", "${Description}", package],
-                           capture_output=True, text=True, timeout=30)
-        return r.stdout.strip() if r.returncode == 0 else ""
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def package_version(package: str) -> str:
-    try:
-        r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", package],
-                           capture_output=True, text=True, timeout=30)
-        return r.stdout.strip() if r.returncode == 0 else ""
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def parse_dep5(text: str) -> list[dict]:
-    """Files stanzas of a machine-readable debian/copyright: [{files, copyright, licence}]."""
-    stanzas = []
-    for block in re.split(r"\n\s*\n", text):
-        fields, cur = {}, None
-        for line in block.splitlines():
-            m = re.match(r"^([A-Za-z-]+):\s*(.*)$", line)
-            if m and not line.startswith((" ", "\t")):
-                cur = m.group(1).lower()
-                fields[cur] = m.group(2).strip()
-            elif cur and line.startswith((" ", "\t")):
-                fields[cur] += "\n" + line.strip()
-        if "files" in fields and "license" in fields:
-            stanzas.append({"files": fields["files"].split(),
-                            "copyright": " ".join(fields.get("copyright", "").split()),
-                            "licence": (fields["license"].strip().splitlines() or ["unknown"])[0].strip()})
-    return stanzas
-
-
-def licence_from_text(text: str) -> str:
-    t = " ".join(text.split()).lower()
-    if "creative commons" in t and "sharealike" in t.replace("share-alike", "sharealike") \
-            .replace("share alike", "sharealike"):
-        ver = re.search(r"(?:sharealike|share-alike|share alike)[^.]{0,40}?(\d\.\d)", t)
-        return f"CC-BY-SA-{ver.group(1) if ver else '3.0'}"
-    if "gnu general public license" in t:
-        later = "any later version" in t or "or later" in t
-        ver = re.search(r"general public license,? (?:as published [^.]*?)?version (\d)", t)
-        v = ver.group(1) if ver else "2"
-        return f"GPL-{v}{'+' if later else ''}"
-    return "unknown"
-
-
-@dataclass
-class Licensing:
-    stanzas: list = field(default_factory=list)
-    package_licence: str = "unknown"
-
-    def lookup(self, path: str) -> tuple[str, str]:
-        """(licence, copyright holder of a file-specific stanza or "") for an installed path."""
-        best, best_pat = None, ""
-        for st in self.stanzas:  # DEP-5: the last matching stanza wins
-            for pat in st["files"]:
-                if pat == "*" or fnmatch.fnmatch(path, "*/" + pat.lstrip("./")):
-                    best, best_pat = st, pat
-        if best is None:
-            return self.package_licence, ""
-        # the holder names the composer only in a stanza written for audio files
-        specific = best_pat.lower().endswith(".ogg") and "commission" not in best["copyright"]
-        return best["licence"], best["copyright"] if specific else ""
-
-
-def licensing(package: str) -> Licensing:
-    f = Path("/usr/share/doc") / package / "copyright"
-    try:
-        text = f.read_text(errors="replace")
-    except OSError:
-        return Licensing()
-    stanzas = parse_dep5(text) if text.lstrip().startswith("Format:") else []
-    return Licensing(stanzas, licence_from_text(text))
-
-
-def clean_person(s: str) -> str:
-    s = re.sub(r"\s*[-/]+\s*(www\.|https?://)\S*", "", s)
-    s = re.sub(r"\(?https?://\S+\)?|<[^>]*>|\S+@\S+", "", s)
-    s = re.sub(r"^\s*(\(c\)|©)?\s*\d{4}(\s*[-,]\s*\d{4})*,?\s*", "", s, flags=re.I)
-    return " ".join(s.split()).strip(" ,;-")
-
-
-def read_tags(path: str) -> dict[str, str]:
-    import mutagen
-    out = {}
-    try:
-        m = mutagen.File(path)
-        tags = m.tags if m is not None and m.tags is not None else {}
-        for k in ("title", "artist", "composer", "album", "genre", "description", "comment",
-                  "comments", "license"):
-            v = tags.get(k) if hasattr(tags, "get") else None
-            if v:
-                out[k] = " ".join(str(v[0]).split())
-    except Exception:  # noqa: BLE001 - broken tags lose captions, never the run
-        pass
-    return out
-
-
-def pretty_stem(stem: str) -> str:
-    s = re.sub(r"^(hr3?|ingame)[-_]", "", stem)
-    s = re.sub(r"[_-]+", " ", s).strip()
-    s = re.sub(r"([a-z])([A-Z])", r"\1 \2", s)
-    return s[:1].upper() + s[1:] if s else stem
-
-
-@dataclass
-class Track:
-    package: str
-    paths: list[str]          # several = stems mixed together
-    track: str                # package/<name>
-    group: str                # split unit
-    title: str = ""
-    title_from: str = "tag"
-    artist: str = ""
-    album: str = ""
-    tag_genre: str = ""
-    description: str = ""
-    licence: str = ""
-    copyright: str = ""
-    duration_s: float = 0.0
 
 
 def build_tracks(items: list[tuple[str, str]],
@@ -341,177 +173,6 @@ def build_tracks(items: list[tuple[str, str]],
     return tracks, skipped
 
 
-def assign_splits(tracks: list[Track], seed: int, fraction: float = TEST_FRACTION) -> dict[str, str]:
-    """group -> split; per package, the `fraction` of groups with the smallest seeded hash."""
-    out = {}
-    by_pkg: dict[str, list[str]] = {}
-    for t in tracks:
-        by_pkg.setdefault(t.package, [])
-        if t.group not in by_pkg[t.package]:
-            by_pkg[t.package].append(t.group)
-    for pkg, groups in by_pkg.items():
-        ranked = sorted(groups, key=lambda g: hashlib.sha1(f"{seed}:{g}".encode()).hexdigest())
-        n_test = round(fraction * len(groups)) if len(groups) >= 3 else 0
-        for i, g in enumerate(ranked):
-            out[g] = "test" if i < n_test else "train"
-    return out
-
-
-# ----------------------------------------------------------------------------------------------
-# audio
-# ----------------------------------------------------------------------------------------------
-def load_track(paths: list[str]) -> np.ndarray:
-    from muser_model.core import audio
-    waves = [audio.load_audio(p, SR) for p in paths]
-    n = max(len(w) for w in waves)
-    y = np.zeros(n, np.float32)
-    for w in waves:
-        y[: len(w)] += w
-    peak = float(np.max(np.abs(y))) if n else 0.0
-    if peak > 0.999:
-        y *= 0.999 / peak
-    return y
-
-
-def excerpt_offsets(dur: float) -> list[float]:
-    usable = dur - 2 * EDGE_S - CLIP_S
-    if usable < 0:
-        return [max(0.0, (dur - CLIP_S) / 2)] if dur >= CLIP_S else []
-    n = int(min(MAX_EXCERPTS, max(1, round((dur - 2 * EDGE_S) / EXCERPT_EVERY_S))))
-    if n == 1:
-        return [round(EDGE_S + usable / 2, 2)]
-    return [round(EDGE_S + usable * i / (n - 1), 2) for i in range(n)]
-
-
-def process_track(job: dict) -> dict:
-    """Decode, cut, analyse and write one track's excerpts (runs in a worker)."""
-    import soundfile as sf
-    out, name = Path(job["out"]), job["name"]
-    res = {"track": job["track"], "excerpts": [], "skipped": [], "error": ""}
-    try:
-        y = load_track(job["paths"])
-    except Exception as e:  # noqa: BLE001 - one bad file never stops the corpus
-        res["error"] = f"{type(e).__name__}: {e}"[:300]
-        return res
-    res["decoded_s"] = len(y) / SR
-    n = int(CLIP_S * SR)
-    for k, off in enumerate(excerpt_offsets(len(y) / SR)):
-        seg = y[int(off * SR): int(off * SR) + n]
-        if len(seg) < n:
-            continue
-        f = mood.analyse(seg, SR)
-        if f.rms_db < SILENT_RMS_DB or f.silent_fraction > 0.5:
-            res["skipped"].append({"offset_s": off, "reason": f"silent ({f.rms_db:.1f} dBFS)"})
-            continue
-        rel = Path("audio") / job["package"] / f"{name}_{k:02d}.flac"
-        dst = out / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_suffix(".tmp.flac")
-        sf.write(tmp, seg, SR, subtype="PCM_16", format="FLAC")
-        os.replace(tmp, dst)
-        res["excerpts"].append({"path": str(rel), "offset_s": off, "features": f.as_dict()})
-    return res
-
-
-# ----------------------------------------------------------------------------------------------
-# captions
-# ----------------------------------------------------------------------------------------------
-def gtzan_genre(tag_genre: str) -> str:
-    g = tag_genre.lower()
-    for pat, genre in GTZAN_FROM_TAG:
-        if re.search(pat, g):
-            return genre
-    return "other"
-
-
-def style_words(t: Track) -> list[str]:
-    tags = " ".join([t.tag_genre, t.album, t.description]).lower()
-    title = " ".join([t.title, t.track.split("/", 1)[1]]).lower().replace("_", " ")
-    found = [w for w in TAG_STYLE_WORDS if re.search(rf"\b{re.escape(w)}\b", tags)]
-    found += [w for w in TITLE_STYLE_WORDS if w not in found
-              and re.search(rf"\b{re.escape(w)}\b", title)]
-    # keep the most specific ("death metal" over "metal")
-    return [w for w in found if not any(w != o and w in o for o in found)]
-
-
-def role(t: Track) -> str:
-    hay = re.sub(r"[_-]+", " ", t.track.split("/", 1)[1] + " " + t.title).lower()
-    for pat, word in ROLE_WORDS:
-        if re.search(pat, hay):
-            return word
-    if t.description.lower().startswith("gameplay music"):
-        return "Gameplay music"
-    return "Music"
-
-
-def captions(t: Track, feats: mood.Features, seed_key: str) -> tuple[str, list[str], list[str]]:
-    """(main text, other texts, mood words) for one excerpt."""
-    info = GAMES.get(t.package, {"game": t.package, "short": t.package, "kind": "game"})
-    game, kind = info["game"], info["kind"]
-    by = f" by {t.artist}" if t.artist else ""
-    titled = (f"titled '{t.title}'" if t.title_from == "tag" else
-              f"'{t.title}'" if t.title else "")
-    styles = style_words(t)
-    genre_w = t.tag_genre.lower() if t.tag_genre and t.tag_genre.lower() not in (
-        "game", "other", "soundtrack", "game music", "widelands") else ""
-    rng = random.Random(seed_key)
-    texts = [" ".join(x for x in [f"{role(t)} from {game}, {with_article(kind)},", titled] if x)
-             .rstrip(",") + f"{by}."]
-    if t.artist and t.title:
-        texts.append(f"The song titled {t.title}, belongs to {genre_w or 'game soundtrack'}, "
-                     f"written by {t.artist}")
-    style_phrase = " ".join(w for w in styles if w != "soundtrack" and w not in genre_w)
-    lead = " ".join(x for x in [genre_w, style_phrase] if x)
-    texts.append(with_article(f"{lead + ' ' if lead else ''}soundtrack piece from the {kind} {game}", cap=True)
-                 + ".")
-    if t.title:
-        texts.append(f"'{t.title}', {genre_w or 'music'} from the {re.sub('^The ', '', game)} "
-                     f"soundtrack{by}.")
-    if t.album and t.title and t.album.lower() not in game.lower():
-        texts.append(f"'{t.title}' from the album {t.album}{by}.")
-    if t.description:
-        texts.append(f"{t.description.rstrip('.')} ({game}).")
-    texts += info.get("extra", [])
-    subject = f"{genre_w} music" if genre_w else (
-        f"{styles[0]} game music" if styles and styles[0] not in ("soundtrack",) else "game music")
-    words = mood.mood_words(feats)
-    texts += mood.mood_texts(feats, subject=subject, seed=seed_key)
-    texts = list(dict.fromkeys(texts))
-    main = texts[0] if rng.random() < 0.5 else rng.choice(texts)
-    return main, [x for x in texts if x != main], words
-
-
-MTT_MOOD = ("slow", "fast", "loud", "quiet", "soft")
-
-
-def make_rows(t: Track, res: dict, split: str, seed: int) -> list[dict]:
-    rows = []
-    genre = gtzan_genre(t.tag_genre)
-    for ex in res["excerpts"]:
-        feats = mood.Features(**ex["features"])
-        main, others, words = captions(t, feats, f"{seed}-{ex['path']}")
-        attrs = mood.attributes(feats)
-        rows.append({
-            "path": ex["path"], "text": main, "texts": " | ".join(others), "genre": genre,
-            "style": (t.tag_genre or "game soundtrack").lower(), "groove": "", "tempo": "",
-            "key": "", "progression": "", "instruments": "", "soundfont": "", "tags": "",
-            "split": split, "source": "games", "package": t.package,
-            "game": GAMES.get(t.package, {}).get("game", t.package), "track": t.track,
-            "title": t.title, "artist": t.artist, "album": t.album, "tag_genre": t.tag_genre,
-            "offset_s": ex["offset_s"], "licence": t.licence, "copyright": t.copyright,
-            "mood_tags": ";".join(w for w in words if w in MTT_MOOD),
-            "tempo_est": round(feats.tempo, 1) if attrs["pace"] or feats.tempo_confidence
-            >= mood.TEMPO_MIN_CONF else "",
-            "key_est": feats.key if attrs["mode"] else "",
-            "rms_db": round(feats.rms_db, 1), "centroid_hz": round(feats.centroid_hz),
-        })
-    return rows
-
-
-def safe_name(s: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", s).strip("_") or "track"
-
-
 def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: int = 2,
           descriptions: dict[str, str] | None = None, log=print) -> dict:
     """Write OUT/captions.csv and OUT/summary.json from (package, ogg path) items."""
@@ -523,26 +184,18 @@ def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: in
     descriptions = descriptions if descriptions is not None else {
         p: package_description(p) for p in pkgs}
     tracks, skipped = build_tracks(items, licences)
-    splits = assign_splits(tracks, seed)
+    splits = assign_splits(groups_by(tracks, "package"), seed)
     log(f"{len(items)} music files -> {len(tracks)} tracks ({len(skipped)} files skipped)")
-    jobs_ = [{"out": str(out), "paths": t.paths, "track": t.track, "package": t.package,
-              "name": safe_name(t.track.split("/", 1)[1])} for t in tracks]
-    # resumable: a track whose measured excerpts (features.jsonl) are all on disk is not redone
-    cache_file = out / "features.jsonl"
-    results: dict[str, dict] = {}
-    if cache_file.is_file():
-        for line in cache_file.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue
-            if not r.get("error") and all((out / e["path"]).is_file() for e in r["excerpts"]):
-                results[r["track"]] = r
-    todo = [j for j in jobs_ if j["track"] not in results]
+    jobs_ = [{"out": str(out), "paths": t.paths, "key": t.track, "package": t.package,
+              "name": safe_name(t.track.split("/", 1)[1]), "limit_peak": True} for t in tracks]
+    # resumable: a track whose measured excerpts are all on disk is not redone; a failed one is
+    cache_file = out / CACHE_NAME
+    results = read_cache(out, retry_errors=True)
+    todo = [j for j in jobs_ if j["key"] not in results]
     log(f"{len(jobs_) - len(todo)} tracks already done, {len(todo)} to cut")
 
-    keep = common.keep_in(results, cache_file, "track")
-    common.run_jobs(process_track, todo, jobs, keep, "track",
+    keep = common.keep_in(results, cache_file, "key")
+    common.run_jobs(excerpt_job, todo, jobs, keep, "key",
                     lambda n, total: log(f"{n}/{total} tracks, {time.time() - t0:.0f}s"))
     rows, errors, silent = [], [], 0
     per_pkg: dict[str, dict] = {}
@@ -559,7 +212,7 @@ def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: in
             log(f"error: {t.track}: {res['error']}")
             continue
         silent += len(res["skipped"])
-        r = make_rows(t, res, split, seed)
+        r = make_rows(t, res, split, seed, GAMES.get(t.package))
         rows += r
         pk["tracks"] += 1
         pk["excerpts"] += len(r)
@@ -575,7 +228,7 @@ def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: in
         pk["track_hours"] = round(pk["track_hours"], 3)
         pk["excerpt_hours"] = round(pk["excerpt_hours"], 3)
     rows.sort(key=lambda r: r["path"])
-    write_csv(out / "captions.csv", COLUMNS, rows)
+    write_csv(out / "captions.csv", GAMES_COLUMNS, rows)
     licence_totals: dict[str, int] = {}
     for r in rows:
         licence_totals[r["licence"]] = licence_totals.get(r["licence"], 0) + 1
@@ -601,7 +254,7 @@ def build(out: str | Path, items: list[tuple[str, str]], seed: int = 0, jobs: in
 
 
 def main(argv=None):
-    ap = common.corpus_parser("muser_train.corpus.games", __doc__)
+    ap = common.corpus_parser(__doc__)
     ap.add_argument("--packages", nargs="*", default=list(PACKAGES), choices=list(PACKAGES))
     args = ap.parse_args(argv)
     items = discover(args.packages)
@@ -617,5 +270,7 @@ def main(argv=None):
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # as `muser-train`: one error line and its exit code
+    from muser_model.core.errors import run_main
+
+    run_main(main)

@@ -25,7 +25,6 @@ import os
 import random
 import re
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -33,10 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_model.core.vocab import MTT_TAGS
 from muser_train.corpus.common import (CLIP_S, SOUNDFONTS, SR, command_line, excerpt, finish, fluid_render,
                                        join_words, score_key, split_counts, with_article, write_csv,
                                        write_ogg)
+from muser_train.corpus.manifest import MMA_COLUMNS
+from muser_train.corpus.midi import GM_NAMES, MTAT_VOCAB, midi_instruments
+from muser_train.errors import CorpusOptionError
 
 MMA_LIB = Path("/usr/share/mma/lib/stdlib")
 MMA_ROOT = MMA_LIB.parent  # stdlib and MMA's other groove libraries (casio, yamaha, kara, ...)
@@ -222,34 +223,6 @@ LEAD_POOL = ["Flute", "Violin", "Cello", "Clarinet", "Trumpet", "AltoSax", "Vibr
 # flute, choir aahs
 CLASSICAL_PROGRAMS = [0, 48, 19, 6, 40, 42, 73, 52]
 
-GM_NAMES = [
-    "acoustic grand piano", "bright acoustic piano", "electric grand piano", "honky-tonk piano",
-    "electric piano", "electric piano", "harpsichord", "clavinet", "celesta", "glockenspiel",
-    "music box", "vibraphone", "marimba", "xylophone", "tubular bells", "dulcimer",
-    "drawbar organ", "percussive organ", "rock organ", "church organ", "reed organ", "accordion",
-    "harmonica", "bandoneon", "nylon-string guitar", "steel-string guitar", "jazz guitar",
-    "clean electric guitar", "muted electric guitar", "overdriven guitar", "distorted guitar",
-    "guitar harmonics", "acoustic bass", "fingered electric bass", "picked electric bass",
-    "fretless bass", "slap bass", "slap bass", "synth bass", "synth bass", "violin", "viola",
-    "cello", "contrabass", "tremolo strings", "pizzicato strings", "harp", "timpani",
-    "string ensemble", "slow strings", "synth strings", "synth strings", "choir aahs",
-    "voice oohs", "synth voice", "orchestra hit", "trumpet", "trombone", "tuba", "muted trumpet",
-    "french horn", "brass section", "synth brass", "synth brass", "soprano sax", "alto sax",
-    "tenor sax", "baritone sax", "oboe", "english horn", "bassoon", "clarinet", "piccolo",
-    "flute", "recorder", "pan flute", "blown bottle", "shakuhachi", "whistle", "ocarina",
-    "square lead synth", "sawtooth lead synth", "calliope lead synth", "chiff lead synth",
-    "charang lead synth", "voice lead synth", "fifths lead synth", "bass and lead synth",
-    "fantasia pad", "warm pad", "polysynth pad", "space voice pad", "bowed glass pad",
-    "metallic pad", "halo pad", "sweep pad", "rain synth", "soundtrack synth", "crystal synth",
-    "atmosphere synth", "brightness synth", "goblins synth", "echo drops synth", "sci-fi synth",
-    "sitar", "banjo", "shamisen", "koto", "kalimba", "bagpipe", "fiddle", "shanai",
-    "tinkle bell", "agogo", "steel drums", "woodblock", "taiko drum", "melodic tom",
-    "synth drum", "reverse cymbal", "guitar fret noise", "breath noise", "seashore",
-    "bird tweet", "telephone ring", "helicopter", "applause", "gunshot",
-]
-
-MTAT_VOCAB = set(MTT_TAGS)
-
 
 def program_tags(p: int):
     t = []
@@ -287,82 +260,18 @@ STYLE_TAGS = {"trance": ["electronic", "techno", "dance"], "countryblues": ["cou
 
 
 # ----------------------------------------------------------------------------------------------
-# minimal MIDI reader: which GM programs actually sound, and whether drums (channel 10) play
-# ----------------------------------------------------------------------------------------------
-def _varlen(b, i):
-    v = 0
-    while True:
-        c = b[i]
-        i += 1
-        v = (v << 7) | (c & 0x7F)
-        if not c & 0x80:
-            return v, i
-
-
-def midi_instruments(path):
-    b = Path(path).read_bytes()
-    if b[:4] != b"MThd":
-        raise ValueError("not a MIDI file")
-    hlen = int.from_bytes(b[4:8], "big")
-    i = 8 + hlen
-    events = []  # (tick, seq, kind, ch, val)
-    seq = 0
-    while i + 8 <= len(b):
-        cid, clen = b[i:i + 4], int.from_bytes(b[i + 4:i + 8], "big")
-        i += 8
-        end = i + clen
-        if cid != b"MTrk":
-            i = end
-            continue
-        tick, status = 0, 0
-        while i < end:
-            d, i = _varlen(b, i)
-            tick += d
-            c = b[i]
-            if c == 0xFF:
-                ln, i = _varlen(b, i + 2)
-                i += ln
-                continue
-            if c in (0xF0, 0xF7):
-                ln, i = _varlen(b, i + 1)
-                i += ln
-                continue
-            if c & 0x80:
-                status = c
-                i += 1
-            hi, ch = status & 0xF0, status & 0x0F
-            n = 1 if hi in (0xC0, 0xD0) else 2
-            data = b[i:i + n]
-            i += n
-            if hi == 0xC0:
-                events.append((tick, seq, "prog", ch, data[0]))
-            elif hi == 0x90 and data[1] > 0:
-                events.append((tick, seq, "note", ch, data[0]))
-            seq += 1
-        i = end
-    events.sort()
-    prog = [0] * 16
-    progs, drums = set(), False
-    for _, _, kind, ch, val in events:
-        if kind == "prog":
-            prog[ch] = val
-        elif ch == 9:
-            drums = True
-        else:
-            progs.add(prog[ch])
-    return sorted(progs), drums
-
-
-# ----------------------------------------------------------------------------------------------
 # groove-file parsing
 # ----------------------------------------------------------------------------------------------
-def groove_file(stem: str) -> Path:
-    """The groove file of a stdlib name ("swing") or of LIBRARY/NAME ("casio/swing")."""
-    return (MMA_ROOT if "/" in stem else MMA_LIB) / f"{stem}.mma"
+def groove_file(stem: str, root: Path | None = None) -> Path:
+    """The groove file of a stdlib name ("swing") or of LIBRARY/NAME ("casio/swing") under ROOT
+    (default MMA_ROOT, the installed `mma`'s library, which is also the one it renders with)."""
+    if root is None:
+        return (MMA_ROOT if "/" in stem else MMA_LIB) / f"{stem}.mma"
+    return (Path(root) if "/" in stem else Path(root) / "stdlib") / f"{stem}.mma"
 
 
-def groove_variants(stem):
-    txt = groove_file(stem).read_text(errors="ignore")
+def groove_variants(stem: str, root: Path | None = None) -> list[str]:
+    txt = groove_file(stem, root).read_text(errors="ignore")
     names = re.findall(r"^\s*DefGroove\s+(\S+)", txt, flags=re.M | re.I)
     out = []
     for n in names:
@@ -372,14 +281,14 @@ def groove_variants(stem):
     return out
 
 
-def groove_doc(stem):
-    txt = groove_file(stem).read_text(errors="ignore")
+def groove_doc(stem: str, root: Path | None = None) -> str:
+    txt = groove_file(stem, root).read_text(errors="ignore")
     m = re.search(r"Begin Doc(.*?)\n\s*End", txt, flags=re.S | re.I)
     return " ".join(m.group(1).split()) if m else ""
 
 
-def groove_beats_per_bar(stem):
-    txt = groove_file(stem).read_text(errors="ignore")
+def groove_beats_per_bar(stem: str, root: Path | None = None) -> int:
+    txt = groove_file(stem, root).read_text(errors="ignore")
     m = re.search(r"^\s*Time\s+(\d+)", txt, flags=re.M | re.I)
     return int(m.group(1)) if m else 4
 
@@ -531,13 +440,14 @@ def plan(args):
     library = getattr(args, "library", "stdlib")
     stdlib = library == "stdlib"
     min_clips = getattr(args, "min_clips_per_genre", 0)
+    root = getattr(args, "mma_root", None)  # tests plan from a fake library
     groove_info, heldout = {}, {"files": {}, "variants": {}}
     tasks = []
     for genre, grooves in sorted(LIBRARIES[library].items()):
-        files = [f for f in grooves if groove_file(f).exists()]
+        files = [f for f in grooves if groove_file(f, root).exists()]
         for f in files:
-            groove_info[f] = {"genre": genre, "variants": groove_variants(f),
-                              "doc": groove_doc(f)[:200], "beats_per_bar": groove_beats_per_bar(f)}
+            groove_info[f] = {"genre": genre, "variants": groove_variants(f, root),
+                              "doc": groove_doc(f, root)[:200], "beats_per_bar": groove_beats_per_bar(f, root)}
         clips_per_file = max(args.clips_per_style, math.ceil(min_clips / max(1, len(files))))
         file_split = {}
         if len(files) >= MIN_HELDOUT_FILES[library]:
@@ -709,10 +619,6 @@ def make_row(task, res, out, rng):
     }
 
 
-COLUMNS = ["path", "text", "genre", "style", "groove", "tempo", "key", "progression",
-           "instruments", "soundfont", "tags", "split", "texts"]
-
-
 def thin(tasks: list[dict], subsample: int = 1, complement_of: int = 0) -> list[dict]:
     """Every `subsample`-th task of the plan, or, with `complement_of` N, exactly the tasks that
     `--subsample N` leaves out: a corpus rendered with --subsample N grows to the whole plan
@@ -723,7 +629,7 @@ def thin(tasks: list[dict], subsample: int = 1, complement_of: int = 0) -> list[
 
 
 def retempo(tasks: list[dict], tempo_range: Sequence[int] | None, genres: Sequence[str] = (),
-            seed: int = 0) -> list[dict]:
+            seed: int = 0, root: Path | None = None) -> list[dict]:
     """The groove tasks of `genres` (all genres when empty; classical pieces, which have no
     groove, are dropped when a range is given), each at a tempo drawn from `tempo_range`
     (LO, HI bpm) instead of its groove's own range, with enough bars for the clip. The draw is
@@ -741,7 +647,8 @@ def retempo(tasks: list[dict], tempo_range: Sequence[int] | None, genres: Sequen
         rng = random.Random(f"tempo-{seed}-{t['out_path']}")
         tempo = rng.randint(lo, hi)
         if t["groove"] not in beats_per_bar:
-            beats_per_bar[t["groove"]] = groove_beats_per_bar(t["groove"]) if MMA_LIB.is_dir() else 4
+            lib = MMA_LIB if root is None else Path(root) / "stdlib"
+            beats_per_bar[t["groove"]] = groove_beats_per_bar(t["groove"], root) if lib.is_dir() else 4
         bpb = beats_per_bar[t["groove"]]
         bars = max(len(PROGRESSIONS[t["progression"]][1].split()),
                    math.ceil((CLIP_S + MMA_START_S + 1.5) / (bpb * 60.0 / tempo)))
@@ -751,13 +658,13 @@ def retempo(tasks: list[dict], tempo_range: Sequence[int] | None, genres: Sequen
 
 def restrict(tasks: list[dict], split: str | None, soundfont: str | None) -> list[dict]:
     """The planned tasks of one split (all for None), each rendered through `soundfont`
-    ("NAME=PATH") when given; a one-line error exit for a malformed or missing soundfont."""
+    ("NAME=PATH") when given; CorpusOptionError for a malformed or missing soundfont."""
     tasks = [t for t in tasks if split in (None, t["split"])]
     if soundfont:
         name, sep, path = soundfont.partition("=")
         if not sep or not name or not Path(path).is_file():
-            raise SystemExit(f"error: --render-soundfont {soundfont!r}: expected NAME=PATH of an "
-                             "existing .sf2/.sf3 file")
+            raise CorpusOptionError(f"--render-soundfont {soundfont!r}: expected NAME=PATH of an "
+                                    "existing .sf2/.sf3 file")
         tasks = [{**t, "soundfont": name, "soundfont_path": path} for t in tasks]
     return tasks
 
@@ -826,10 +733,10 @@ def main(argv=None):
                     help="render only the clips of these genres (e.g. blues country jazz)")
     args = ap.parse_args(argv)
     if args.tempo_range and not 20 <= args.tempo_range[0] <= args.tempo_range[1] <= 400:
-        raise SystemExit(f"error: --tempo-range {args.tempo_range[0]} {args.tempo_range[1]}: "
-                         "expected 20 <= LO <= HI <= 400 bpm")
+        raise CorpusOptionError(f"--tempo-range {args.tempo_range[0]} {args.tempo_range[1]}: "
+                                "expected 20 <= LO <= HI <= 400 bpm")
     if args.complement_of and args.subsample > 1:
-        raise SystemExit("error: --complement-of and --subsample exclude each other")
+        raise CorpusOptionError("--complement-of and --subsample exclude each other")
     t0 = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -861,7 +768,7 @@ def main(argv=None):
     for i in sorted(results):
         rows.append(make_row(tasks[i], results[i], out, random.Random(f"{args.seed}-{i}")))
     rows.sort(key=lambda r: r["path"])
-    write_csv(out / "captions.csv", COLUMNS, rows)
+    write_csv(out / "captions.csv", MMA_COLUMNS, rows)
 
     counts = split_counts(rows, "genre")
     total_s = sum(res["dur"] for res in results.values())
@@ -901,5 +808,7 @@ def main(argv=None):
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # as `muser-train`: one error line and its exit code
+    from muser_model.core.errors import run_main
+
+    run_main(main)

@@ -22,7 +22,7 @@ file a reader opens is written to a temporary file and renamed):
              come back, so one pass of each loop is kept (Planet Blupi's ten 600 s loops);
              duplicates: a track whose decoded audio hashes like one already kept (the same tune
              shipped by two packages, or twice in one) is dropped and named in the summary;
-6. split     by whole track, seeded, TEST_FRACTION of each package's pieces held out; variants of
+6. split     by whole track, seeded (corpus.splits), 15 % of each package's pieces held out; variants of
              one piece (the same name in two folders or formats, "_fast"/"_sd" suffixes) share
              it, and a dropped duplicate has no split at all, so nothing leaks;
 7. excerpts  as corpus v2 (games.py): evenly spaced 12 s FLAC excerpts, silent ones skipped,
@@ -43,7 +43,6 @@ the summary says how many of the rebuilt clips they cover, so the teachers need 
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import os
 import re
@@ -57,8 +56,13 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_train.corpus import common, games, mood
+from muser_train.corpus import common
 from muser_train.corpus.common import CLIP_S, DATA_DIR, SR, command_line, hours, write_csv, write_json
+from muser_train.corpus.debpkg import Licensing, PackageError, download, extract_deb, find_deb, licensing
+from muser_train.corpus.excerpts import LOOP_MIN_CORR, LOOP_MIN_S, LOOP_PROBE_S, excerpt_job
+from muser_train.corpus.manifest import CACHE_NAME, REALMUSIC_COLUMNS, read_cache
+from muser_train.corpus.splits import assign_splits, groups_by
+from muser_train.corpus.tracks import Track, clean_person, make_rows, pretty_stem, read_tags, safe_name
 
 AUDIO_EXT = (".ogg", ".mp3", ".flac", ".wav", ".opus")
 MODULE_EXT = (".mod", ".xm", ".it", ".s3m")
@@ -66,13 +70,7 @@ ARCHIVE_EXT = (".zip", ".pk3")
 MUSIC_DIR = re.compile(r"(?i)^(music|musics|musik|mus|songs|soundtrack|tunes|bgm)$")
 MIN_MUSIC_DIR_S = 20.0
 MIN_ELSEWHERE_S = 90.0
-LOOP_PROBE_S = 10.0
-LOOP_MIN_S = 30.0
-LOOP_MIN_CORR = 0.9
-FRAME_HOP_S = 0.1
 MIN_AUDIO_BYTES = 40_000  # 20 s of Ogg Vorbis at its lowest usual bitrate (16 kb/s)
-DECODE_TIMEOUT_S = 600
-TEST_FRACTION = games.TEST_FRACTION
 
 # package -> (game, kind of game)
 GAMES: dict[str, tuple[str, str]] = {
@@ -165,46 +163,9 @@ def log(msg: str) -> None:
     print(f"[realmusic] {msg}", file=sys.stderr, flush=True)
 
 
-class PackageError(RuntimeError):
-    """A package that cannot be downloaded or extracted (the message says which and why)."""
-
-
 # ----------------------------------------------------------------------------------------------
 # download and extraction
 # ----------------------------------------------------------------------------------------------
-def find_deb(debs: Path, package: str) -> Path | None:
-    found = sorted(debs.glob(f"{package}_*.deb"))
-    return found[-1] if found else None
-
-
-def download(package: str, debs: Path) -> Path:
-    """OUT/debs/PKG_*.deb, fetched with `apt-get download` unless it is there."""
-    debs.mkdir(parents=True, exist_ok=True)
-    have = find_deb(debs, package)
-    if have is not None:
-        return have
-    r = subprocess.run(["apt-get", "download", package], cwd=debs, capture_output=True, text=True)
-    deb = find_deb(debs, package)
-    if r.returncode != 0 or deb is None:
-        reason = (r.stderr.strip().splitlines() or ["no .deb written"])[-1]
-        raise PackageError(f"{package}: download failed ({reason[:200]})")
-    return deb
-
-
-def extract_deb(deb: Path, root: Path) -> Path:
-    """`dpkg -x DEB ROOT` (resumable: ROOT/.done marks a finished extraction)."""
-    if (root / ".done").is_file():
-        return root
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    r = subprocess.run(["dpkg", "-x", str(deb), str(root)], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise PackageError(f"{deb.name}: dpkg -x failed ({r.stderr.strip()[-200:]})")
-    (root / ".done").write_text("")
-    return root
-
-
 def member_is_music(name: str, members: list[str] | None, skip: list[str]) -> bool:
     low = name.lower()
     if not low.endswith(AUDIO_EXT + MODULE_EXT) or any(fnmatch.fnmatch(low, s) for s in skip):
@@ -242,13 +203,14 @@ def extract_members(archive: Path, dest: Path, members: list[str] | None,
 # discovery
 # ----------------------------------------------------------------------------------------------
 def probe_duration(path: Path) -> float:
-    """Seconds of audio by ffprobe (modules through libopenmpt); 0.0 when it cannot tell."""
+    """Seconds of audio by muser's prober (libsndfile, else ffprobe: modules through libopenmpt);
+    0.0 when it cannot tell."""
+    from muser_model.core import audio
+    from muser_model.core.errors import AudioError
+
     try:
-        r = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration",
-                            "-of", "csv=p=0", str(path)], capture_output=True, text=True,
-                           timeout=120)
-        return float(r.stdout.strip().splitlines()[0])
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return audio.probe(path).duration_s
+    except (AudioError, OSError, ValueError, subprocess.SubprocessError):
         return 0.0
 
 
@@ -304,78 +266,6 @@ def min_duration(rel: str, globbed: bool) -> float:
 # ----------------------------------------------------------------------------------------------
 # decoding, loops and duplicates
 # ----------------------------------------------------------------------------------------------
-def decode(path: Path, sr: int = SR) -> np.ndarray:
-    """Mono float32 at SR via ffmpeg (tracker modules through libopenmpt). (n,)
-    Raises RuntimeError naming the file when ffmpeg cannot decode it."""
-    try:
-        r = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-ac", "1",
-                            "-ar", str(sr), "-f", "f32le", "-"], capture_output=True,
-                           timeout=DECODE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"{path.name}: decoding took over {DECODE_TIMEOUT_S} s") from None
-    y = np.frombuffer(r.stdout, np.float32)
-    if r.returncode != 0 or y.size == 0:
-        why = r.stderr.decode(errors="replace").strip().splitlines()
-        raise RuntimeError(f"{path.name}: ffmpeg could not decode it ({(why or ['no audio'])[-1][:200]})")
-    return y.copy()
-
-
-def spectral_frames(y: np.ndarray, sr: int = SR, hop_s: float = FRAME_HOP_S,
-                    bands: int = 48) -> np.ndarray:
-    """Log band energies of non-overlapping frames. (F, bands)"""
-    hop = int(hop_s * sr)
-    n = len(y) // hop
-    if n == 0:
-        return np.zeros((0, bands), np.float32)
-    frames = y[: n * hop].reshape(n, hop) * np.hanning(hop).astype(np.float32)  # (F, hop)
-    mag = np.abs(np.fft.rfft(frames, axis=1))                                   # (F, hop/2+1)
-    edges = np.unique(np.geomspace(2, mag.shape[1] - 1, bands + 1).astype(int))
-    energy = np.add.reduceat(mag ** 2, edges[:-1], axis=1)                       # (F, <=bands)
-    return np.log10(energy + 1e-9).astype(np.float32)
-
-
-def loop_length_s(y: np.ndarray, sr: int = SR, probe_s: float = LOOP_PROBE_S,
-                  min_s: float = LOOP_MIN_S, min_corr: float = LOOP_MIN_CORR) -> float | None:
-    """Seconds after which the opening `probe_s` seconds of Y come back (the loop length), or
-    None. A comeback is a correlation of the log-spectral frames >= min_corr, at least min_s
-    in, of the opening and then of everything after it with the track one period earlier;
-    the first such place wins. Planet Blupi's Vorbis loops correlate 0.90-0.96; a
-    through-composed track stays below 0.8; a tune that repeats its opening and then goes on
-    (UFO:AI battle music) fails the second test."""
-    feats = spectral_frames(y, sr)                                 # (F, B)
-    m = int(round(probe_s / FRAME_HOP_S))
-    start = int(round(min_s / FRAME_HOP_S))
-    if len(feats) < start + m:
-        return None
-    probe = feats[:m].ravel()
-    probe = (probe - probe.mean()) / (probe.std() + 1e-9)
-    windows = np.lib.stride_tricks.sliding_window_view(feats, m, axis=0)  # (F-m+1, B, m)
-    windows = windows[start:].transpose(0, 2, 1).reshape(-1, m * feats.shape[1])
-    mu = windows.mean(axis=1, keepdims=True)
-    sd = windows.std(axis=1, keepdims=True) + 1e-9
-    corr = ((windows - mu) / sd) @ probe / probe.size              # (W,)
-    for hit in np.flatnonzero(corr >= min_corr):
-        lag = start + int(hit)
-        if _continues(feats, lag, m, min_corr):
-            return lag * FRAME_HOP_S
-    return None
-
-
-def _continues(feats: np.ndarray, lag: int, m: int, min_corr: float) -> bool:
-    """True when everything from `lag` on repeats the track `lag` earlier, to its end: the
-    file is passes of one loop, not a tune that repeats its opening and goes on elsewhere."""
-    n = len(feats) - lag
-    if n <= m:
-        return True
-    a, b = feats[:n].ravel(), feats[lag: lag + n].ravel()
-    return float(np.corrcoef(a, b)[0, 1]) >= min_corr
-
-
-def audio_hash(y: np.ndarray) -> str:
-    """Content hash of decoded audio (16-bit PCM), the same for the same tune in two files."""
-    return hashlib.sha1(np.clip(y * 32767, -32768, 32767).astype(np.int16).tobytes()).hexdigest()
-
-
 # ----------------------------------------------------------------------------------------------
 # tracks, splits and excerpts
 # ----------------------------------------------------------------------------------------------
@@ -396,19 +286,6 @@ def piece_group(package: str, source_file: str) -> str:
     return f"{package}/{VARIANT.sub('', stem) or stem}"
 
 
-def assign_splits(groups_by_package: dict[str, list[str]], seed: int,
-                  fraction: float = TEST_FRACTION) -> dict[str, str]:
-    """group -> "train"/"test": per package the `fraction` of groups with the smallest seeded
-    hash are held out (none for a package with fewer than three pieces)."""
-    out = {}
-    for groups in groups_by_package.values():
-        ranked = sorted(set(groups), key=lambda g: hashlib.sha1(f"{seed}:{g}".encode()).hexdigest())
-        n_test = round(fraction * len(ranked)) if len(ranked) >= 3 else 0
-        for i, g in enumerate(ranked):
-            out[g] = "test" if i < n_test else "train"
-    return out
-
-
 PLAIN_DIRS = re.compile(r"(?i)^(sound|sounds|snd|audio|data|music|musics|mus|songs)$")
 
 
@@ -417,43 +294,7 @@ def track_name(src: Source) -> str:
     path = Path(src.source_file.split(":")[-1])
     parent = path.parent.name
     name = path.stem if not parent or PLAIN_DIRS.match(parent) else f"{parent}_{path.stem}"
-    return games.safe_name(name)[-90:]
-
-
-def process_source(job: dict) -> dict:
-    """Decode one file, cut its loop, hash it and write its excerpts (runs in a worker)."""
-    import soundfile as sf
-    out = Path(job["out"])
-    res = {"key": job["key"], "excerpts": [], "skipped": [], "error": "", "loop_s": None}
-    try:
-        y = decode(Path(job["path"]))
-    except Exception as e:  # noqa: BLE001 - one bad file never stops the corpus
-        res["error"] = str(e)[:300]
-        return res
-    res["decoded_s"] = round(len(y) / SR, 2)
-    loop = loop_length_s(y)
-    if loop is not None:
-        y = y[: int(loop * SR)]
-        res["loop_s"] = loop
-    res["kept_s"] = round(len(y) / SR, 2)
-    res["hash"] = audio_hash(y)
-    n = int(CLIP_S * SR)
-    for k, off in enumerate(games.excerpt_offsets(len(y) / SR)):
-        seg = y[int(off * SR): int(off * SR) + n]
-        if len(seg) < n:
-            continue
-        f = mood.analyse(seg, SR)
-        if f.rms_db < games.SILENT_RMS_DB or f.silent_fraction > 0.5:
-            res["skipped"].append({"offset_s": off, "reason": f"silent ({f.rms_db:.1f} dBFS)"})
-            continue
-        rel = Path("audio") / job["package"] / f"{job['name']}_{k:02d}.flac"
-        dst = out / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.tmp.flac")
-        sf.write(tmp, seg, SR, subtype="PCM_16", format="FLAC")
-        os.replace(tmp, dst)
-        res["excerpts"].append({"path": rel.as_posix(), "offset_s": off, "features": f.as_dict()})
-    return res
+    return safe_name(name)[-90:]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -511,45 +352,25 @@ def collect_package(package: str, out: Path, fetch: bool = True) -> PackageResul
     return res
 
 
-def read_licence(package: str, root: Path) -> games.Licensing:
-    f = root / "usr/share/doc" / package / "copyright"
-    try:
-        text = f.read_text(errors="replace")
-    except OSError:
-        return games.Licensing()
-    stanzas = games.parse_dep5(text) if text.lstrip().startswith("Format:") else []
-    return games.Licensing(stanzas, games.licence_from_text(text))
-
-
 # ----------------------------------------------------------------------------------------------
 # the build
 # ----------------------------------------------------------------------------------------------
-COLUMNS = ["id"] + games.COLUMNS + ["source_file", "duration_s", "loop_s"]
+def game_facts(package: str) -> dict:
+    """The caption facts (tracks.captions) of a package's game: its name and kind."""
+    game, kind = GAMES.get(package, (package, "game"))
+    return {"game": game, "short": package, "kind": kind}
 
 
-def load_cache(cache: Path, out: Path) -> dict[str, dict]:
-    done = {}
-    if cache.is_file():
-        for line in cache.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue
-            if r.get("error") or all((out / e["path"]).is_file() for e in r["excerpts"]):
-                done[r["key"]] = r
-    return done
-
-
-def to_track(s: Source, lic: games.Licensing) -> games.Track:
-    tags = games.read_tags(str(s.path)) if s.path.suffix.lower() in AUDIO_EXT else {}
+def to_track(s: Source, lic: Licensing) -> Track:
+    tags = read_tags(str(s.path)) if s.path.suffix.lower() in AUDIO_EXT else {}
     licence, holder = lic.lookup("/" + s.source_file.split(":")[0])
     title = tags.get("title", "")
-    return games.Track(
+    return Track(
         package=s.package, paths=[str(s.path)], track=f"{s.package}/{track_name(s)}",
         group=piece_group(s.package, s.source_file),
-        title=title or games.pretty_stem(Path(s.source_file.split(":")[-1]).stem),
+        title=title or pretty_stem(Path(s.source_file.split(":")[-1]).stem),
         title_from="tag" if title else "filename",
-        artist=games.clean_person(tags.get("artist") or tags.get("composer") or holder or ""),
+        artist=clean_person(tags.get("artist") or tags.get("composer") or holder or ""),
         album=tags.get("album", ""), tag_genre=tags.get("genre", ""),
         licence=licence, copyright=holder, duration_s=s.duration_s)
 
@@ -570,10 +391,6 @@ def build(out: str | Path, packages=PACKAGES, seed: int = 0, jobs: int = 2,
         skipped += [dict(x, package=pkg) for x in got.skipped]
         sources += got.sources
         log(f"{pkg}: {len(got.sources)} music files")
-    for s in sources:
-        games.GAMES.setdefault(s.package, {"game": GAMES.get(s.package, (s.package, ""))[0],
-                                           "short": s.package,
-                                           "kind": GAMES.get(s.package, ("", "game"))[1]})
     names: dict[str, int] = {}
     jobs_ = []
     for s in sources:
@@ -581,15 +398,15 @@ def build(out: str | Path, packages=PACKAGES, seed: int = 0, jobs: int = 2,
         names[f"{s.package}/{name}"] = names.get(f"{s.package}/{name}", 0) + 1
         if names[f"{s.package}/{name}"] > 1:
             name = f"{name}_{names[f'{s.package}/{name}']}"
-        jobs_.append({"out": str(out), "path": str(s.path), "package": s.package, "name": name,
-                      "key": f"{s.package}:{s.source_file}"})
-    cache = out / "features.jsonl"
-    results = load_cache(cache, out)
+        jobs_.append({"out": str(out), "paths": [str(s.path)], "package": s.package, "name": name,
+                      "key": f"{s.package}:{s.source_file}", "trim_loop": True})
+    cache = out / CACHE_NAME
+    results = read_cache(out)
     todo = [j for j in jobs_ if j["key"] not in results]
     log(f"{len(jobs_)} music files, {len(jobs_) - len(todo)} already done, {len(todo)} to decode")
 
     keep = common.keep_in(results, cache, "key")
-    common.run_jobs(process_source, todo, jobs, keep, "key",
+    common.run_jobs(excerpt_job, todo, jobs, keep, "key",
                     lambda n, total: log(f"{n}/{total} files decoded"))
     return assemble(out, sources, jobs_, results, failed, skipped, seed, t0)
 
@@ -597,7 +414,7 @@ def build(out: str | Path, packages=PACKAGES, seed: int = 0, jobs: int = 2,
 def assemble(out: Path, sources: list[Source], jobs_: list[dict], results: dict, failed: dict,
              skipped: list[dict], seed: int, t0: float) -> dict:
     """Dedup by content, split by piece, caption the excerpts and write the manifest/summary."""
-    licences = {p: read_licence(p, out / "root" / p) for p in {s.package for s in sources}}
+    licences = {p: licensing(p, out / "root" / p / "usr/share/doc") for p in {s.package for s in sources}}
     by_hash: dict[str, str] = {}
     duplicates, errors, kept = [], [], []
     for s, j in zip(sources, jobs_):
@@ -611,15 +428,12 @@ def assemble(out: Path, sources: list[Source], jobs_: list[dict], results: dict,
         by_hash[r["hash"]] = j["key"]
         kept.append((s, j, r))
     tracks = [(to_track(s, licences[s.package]), s, j, r) for s, j, r in kept]
-    groups: dict[str, list[str]] = {}
-    for t, *_ in tracks:
-        groups.setdefault(t.package, []).append(t.group)
-    splits = assign_splits(groups, seed)
+    splits = assign_splits(groups_by([t for t, *_ in tracks], "package"), seed)
     rows, per_pkg = [], {}
     for t, s, j, r in tracks:
         t.track = f"{s.package}/{j['name']}"
         split = splits[t.group]
-        new = games.make_rows(t, r, split, seed)
+        new = make_rows(t, r, split, seed, game_facts(s.package))
         for row in new:
             row.update(id=row["path"], source="realmusic", source_file=s.source_file,
                        duration_s=CLIP_S, loop_s=r["loop_s"] or "")
@@ -642,7 +456,7 @@ def assemble(out: Path, sources: list[Source], jobs_: list[dict], results: dict,
         pk["kept_hours"] = round(pk["kept_hours"], 3)
         pk["excerpt_hours"] = hours(pk["excerpts"])
     rows.sort(key=lambda x: x["path"])
-    write_csv(out / "captions.csv", COLUMNS, rows)
+    write_csv(out / "captions.csv", REALMUSIC_COLUMNS, rows)
     summary = {
         "command": command_line("muser_train.corpus.realmusic", None), "seed": seed,
         "packages": per_pkg, "failed_packages": failed, "decode_errors": errors,
@@ -687,7 +501,7 @@ def export_manifest(out: Path, data_dir: Path = DATA_DIR) -> Path:
 
 
 def main(argv=None) -> int:
-    ap = common.corpus_parser("muser_train.corpus.realmusic", __doc__)
+    ap = common.corpus_parser(__doc__)
     ap.add_argument("--packages", nargs="*", default=list(PACKAGES), choices=list(PACKAGES))
     ap.add_argument("--no-download", action="store_true",
                     help="use only the .deb files already in OUT/debs")
@@ -704,5 +518,7 @@ def main(argv=None) -> int:
     return 0 if s["files"] else 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # as `muser-train`: one error line and its exit code
+    from muser_model.core.errors import run_main
+
+    run_main(main)

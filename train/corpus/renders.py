@@ -21,7 +21,7 @@ music) and hydrogen/hydrogen-data/hydrogen-drumkits (the demo songs and the drum
             the failed ones (`--retry-failed` tries those again). `--max-seconds` stops starting
             new renders after that many seconds of wall time; the rest are listed as `pending`
             and a re-run does them.
-3. excerpts as corpus v3 (realmusic.process_source: one 12 s FLAC per 20 s, at most 16 a render,
+3. excerpts as corpus v3 (excerpts.excerpt_job: one 12 s FLAC per 20 s, at most 16 a render,
             silent ones skipped, a file that repeats its opening loop to the end is cut to one
             pass); a kit variant whose audio hashes like another render is dropped.
 4. split    by whole project/song, seeded, 15 % of each engine's songs held out; the kit
@@ -58,16 +58,21 @@ from pathlib import Path
 
 import numpy as np
 
-from muser_train.corpus import common, games, mood, realmusic
+from muser_model.core.errors import AudioError
+from muser_train.corpus import common, mood
 from muser_train.corpus.common import CLIP_S, DATA_DIR, SR, command_line, hours, with_article, write_csv, \
     write_json
+from muser_train.corpus.debpkg import Licensing, licensing
+from muser_train.corpus.excerpts import decode_mix, excerpt_job
+from muser_train.corpus.manifest import CACHE_NAME, RENDERS_COLUMNS, read_cache
+from muser_train.corpus.splits import assign_splits, groups_by
+from muser_train.corpus.tracks import MTT_MOOD, clean_person, pretty_stem, safe_name
 
 LMMS_PROJECTS = Path("/usr/share/lmms/projects")
 LMMS_FOLDERS = ("demos", "shorties")
 HYDROGEN_DATA = Path("/usr/share/hydrogen/data")
 RENDER_TIMEOUT_S = 900.0
 SILENT_PEAK = 10 ** (-60 / 20)  # a render whose peak stays below -60 dBFS is a failed render
-TEST_FRACTION = games.TEST_FRACTION
 ENGINES = ("hydrogen", "lmms")
 PACKAGES = {"lmms": "lmms-common", "hydrogen": "hydrogen-data"}
 
@@ -166,7 +171,7 @@ def read_song(path: Path) -> Song:
             for n in root.iterfind("patternList/pattern/noteList/note")}
     kit = max(set(kits), key=kits.count) if kits else ""
     return Song(Path(path), (root.findtext("name") or Path(path).stem).strip(),
-                games.clean_person(root.findtext("author") or ""), as_tempo(root.findtext("bpm")),
+                clean_person(root.findtext("author") or ""), as_tempo(root.findtext("bpm")),
                 kit, {i: names.get(i, "") for i in sorted(used, key=_id_order)})
 
 
@@ -262,15 +267,15 @@ def split_lmms_name(stem: str) -> tuple[str, str]:
     title_parts = []
     for p in rest:
         orig = re.match(r"(?i)original ?by(.+)", p)
-        title_parts.append(f"(original by {orig.group(1)})" if orig else games.pretty_stem(p))
+        title_parts.append(f"(original by {orig.group(1)})" if orig else pretty_stem(p))
     title = re.sub(r"([a-z])(\d0s)\b", r"\1 \2", " ".join(title_parts) or stem)
     return author, re.sub(r"(?i)\s*\(\s*demo\s*\)", " (demo)", title).strip()
 
 
-def plan_lmms(projects_dir: Path = LMMS_PROJECTS, licensing: games.Licensing | None = None
+def plan_lmms(projects_dir: Path = LMMS_PROJECTS, licensing: Licensing | None = None
               ) -> tuple[list[Render], list[dict]]:
     """One render per project in demos/ and shorties/, and the files that did not parse."""
-    licensing = licensing or games.Licensing()
+    licensing = licensing or Licensing()
     renders, failures, seen = [], [], set()
     for folder in LMMS_FOLDERS:
         for path in sorted((Path(projects_dir) / folder).rglob("*.mmp*")):
@@ -281,7 +286,7 @@ def plan_lmms(projects_dir: Path = LMMS_PROJECTS, licensing: games.Licensing | N
             except ProjectError as e:
                 failures.append({"id": f"lmms/{path.stem}", "project": str(path), "error": str(e)})
                 continue
-            name = unique(games.safe_name(path.stem), seen)
+            name = unique(safe_name(path.stem), seen)
             author, title = split_lmms_name(path.stem)
             style, genre = name_style(path.stem)
             rel = path.relative_to(projects_dir).as_posix()
@@ -327,12 +332,12 @@ def plan_hydrogen(data_dir: Path = HYDROGEN_DATA, kits: list[Kit] | None = None,
         except ProjectError as e:
             failures.append({"id": f"hydrogen/{path.stem}", "project": str(path), "error": str(e)})
             continue
-        group = f"hydrogen/{games.safe_name(path.stem)}"
+        group = f"hydrogen/{safe_name(path.stem)}"
         own = next((k for k in kits if song.kit in (k.folder, k.name)), None)
         variants = [(own.name if own else song.kit, "", own)]
         variants += [(k.name, k.folder, k) for k in kits if k is not own and kit_fits(song, k)]
         for kit_name, folder, kit in variants:
-            base = games.safe_name(path.stem) + (f"@{games.safe_name(folder)}" if folder else "")
+            base = safe_name(path.stem) + (f"@{safe_name(folder)}" if folder else "")
             kit_lic = kit_licences.get(kit.folder, kit.licence) if kit else ""
             renders.append(Render(
                 id=f"hydrogen/{unique(base, seen)}", engine="hydrogen", project=str(path),
@@ -342,7 +347,7 @@ def plan_hydrogen(data_dir: Path = HYDROGEN_DATA, kits: list[Kit] | None = None,
     return renders, failures
 
 
-def kit_licences(licensing: games.Licensing, kits: list[Kit]) -> dict[str, str]:
+def kit_licences(licensing: Licensing, kits: list[Kit]) -> dict[str, str]:
     """kit folder -> licence from hydrogen-drumkits' copyright (by .h2drumkit name), else the kit's."""
     out = {}
     for k in kits:
@@ -362,12 +367,12 @@ def plan(engines=ENGINES, lmms_dir: Path = LMMS_PROJECTS, hydrogen_dir: Path = H
     renders, failures = [], []
     if "hydrogen" in engines:
         kits, bad = find_kits(hydrogen_dir)
-        got, bad2 = plan_hydrogen(hydrogen_dir, kits, games.licensing("hydrogen-data").package_licence,
-                                  kit_licences(games.licensing("hydrogen-drumkits"), kits))
+        got, bad2 = plan_hydrogen(hydrogen_dir, kits, licensing("hydrogen-data").package_licence,
+                                  kit_licences(licensing("hydrogen-drumkits"), kits))
         renders += got
         failures += bad + bad2
     if "lmms" in engines:
-        got, bad = plan_lmms(lmms_dir, games.licensing("lmms-common"))
+        got, bad = plan_lmms(lmms_dir, licensing("lmms-common"))
         renders += got
         failures += bad
     return renders, failures
@@ -424,10 +429,10 @@ def render_one(r: Render, out: Path, render_fn: RenderFn, timeout_s: float) -> d
         wav = Path(tmp) / f"{r.name}.wav"
         try:
             render_fn(r, wav, timeout_s)
-            y = realmusic.decode(wav)                     # (n,)
+            y = decode_mix([str(wav)])                    # (n,)
             if not np.max(np.abs(y)) >= SILENT_PEAK:
                 raise RenderError(f"{r.id}: the render is silent (peak below -60 dBFS)")
-        except (RenderError, RuntimeError, OSError) as e:
+        except (RenderError, AudioError, RuntimeError, OSError) as e:
             entry.update(status="failed", error=str(e)[:300])
         else:
             part = Path(tmp) / "part.flac"
@@ -497,34 +502,19 @@ def render_all(renders: list[Render], out: Path, render_fn: RenderFn = run_rende
 # ----------------------------------------------------------------------------------------------
 # excerpts, splits, captions
 # ----------------------------------------------------------------------------------------------
-COLUMNS = ["id", "path", "text", "texts", "genre", "style", "split", "source", "package", "engine",
-           "track", "group", "title", "artist", "kit", "project_file", "offset_s", "duration_s",
-           "licence", "tempo", "mood_tags", "tempo_est", "key_est", "rms_db", "centroid_hz",
-           "loop_s"]
-
-
 def cut_excerpts(renders: list[Render], out: Path, jobs: int = 1) -> dict[str, dict]:
-    """id -> realmusic.process_source result for every finished render (cached in
+    """id -> excerpts.excerpt_job result for every finished render (cached in
     OUT/features.jsonl, so a re-run analyses nothing)."""
-    cache = Path(out) / "features.jsonl"
-    results = realmusic.load_cache(cache, Path(out))
-    jobs_ = [{"out": str(out), "path": str(rendered_path(out, r)), "package": r.engine,
-              "name": r.name, "key": r.id} for r in renders if rendered_path(out, r).is_file()]
+    cache = Path(out) / CACHE_NAME
+    results = read_cache(Path(out))
+    jobs_ = [{"out": str(out), "paths": [str(rendered_path(out, r))], "package": r.engine,
+              "name": r.name, "key": r.id, "trim_loop": True} for r in renders if rendered_path(out, r).is_file()]
     todo = [j for j in jobs_ if j["key"] not in results]
     log(f"{len(jobs_)} renders to excerpt, {len(todo)} not analysed yet")
 
-    common.run_jobs(realmusic.process_source, todo, jobs, common.keep_in(results, cache, "key"), "key",
+    common.run_jobs(excerpt_job, todo, jobs, common.keep_in(results, cache, "key"), "key",
                     lambda n, total: log(f"{n}/{total} renders analysed"))
     return {j["key"]: results[j["key"]] for j in jobs_}
-
-
-def assign_splits(renders: list[Render], seed: int, fraction: float = TEST_FRACTION
-                  ) -> dict[str, str]:
-    """group -> "train"/"test": per engine, `fraction` of its songs held out (seeded), whole."""
-    by_engine: dict[str, list[str]] = {}
-    for r in renders:
-        by_engine.setdefault(r.engine, []).append(r.group)
-    return realmusic.assign_splits(by_engine, seed, fraction)
 
 
 def bpm_words(tempo: float | None) -> str:
@@ -577,7 +567,7 @@ def make_rows(r: Render, res: dict, split: str, seed: int) -> list[dict]:
             "engine": r.engine, "track": r.id, "group": r.group, "title": r.title,
             "artist": r.author, "kit": r.kit, "project_file": r.project,
             "offset_s": ex["offset_s"], "duration_s": CLIP_S, "licence": r.licence,
-            "tempo": r.tempo or "", "mood_tags": ";".join(w for w in words if w in games.MTT_MOOD),
+            "tempo": r.tempo or "", "mood_tags": ";".join(w for w in words if w in MTT_MOOD),
             "tempo_est": round(feats.tempo, 1) if attrs["pace"] or feats.tempo_confidence
             >= mood.TEMPO_MIN_CONF else "",
             "key_est": feats.key if attrs["mode"] else "",
@@ -590,7 +580,7 @@ def make_rows(r: Render, res: dict, split: str, seed: int) -> list[dict]:
 def assemble(out: Path, renders: list[Render], results: dict[str, dict], seed: int) -> dict:
     """Dedup by audio hash, split by song, caption and write OUT/captions.csv. Returns the
     summary's body (per engine, duplicates, excerpt errors)."""
-    splits = assign_splits(renders, seed)
+    splits = assign_splits(groups_by(renders, "engine"), seed)
     by_hash: dict[str, str] = {}
     rows, duplicates, errors, empty, per_engine = [], [], [], [], {}
     for r in renders:
@@ -621,7 +611,7 @@ def assemble(out: Path, renders: list[Render], results: dict[str, dict], seed: i
         e["rendered_hours"] = round(e["rendered_hours"], 3)
         e["excerpt_hours"] = hours(e["excerpts"])
     rows.sort(key=lambda x: x["path"])
-    write_csv(Path(out) / "captions.csv", COLUMNS, rows)
+    write_csv(Path(out) / "captions.csv", RENDERS_COLUMNS, rows)
     return {"engines": per_engine, "excerpts": len(rows), "hours": hours(len(rows)),
             "split_totals": {x: sum(1 for r in rows if r["split"] == x) for x in ("train", "test")},
             "duplicates_dropped": duplicates, "excerpt_errors": errors, "no_excerpts": empty}
@@ -670,7 +660,7 @@ def export_manifest(out: Path, data_dir: Path = DATA_DIR) -> Path:
 
 
 def main(argv=None) -> int:
-    ap = common.corpus_parser("muser_train.corpus.renders", __doc__, jobs=1)
+    ap = common.corpus_parser(__doc__, jobs=1)
     ap.add_argument("--engines", nargs="*", default=list(ENGINES), choices=list(ENGINES))
     ap.add_argument("--timeout", type=float, default=RENDER_TIMEOUT_S,
                     help="seconds one render may take before it is killed and listed as failed")
@@ -693,5 +683,7 @@ def main(argv=None) -> int:
     return 0 if s["excerpts"] else 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # as `muser-train`: one error line and its exit code
+    from muser_model.core.errors import run_main
+
+    run_main(main)

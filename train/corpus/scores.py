@@ -22,7 +22,6 @@ import hashlib
 import os
 import random
 import re
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -33,10 +32,8 @@ import numpy as np
 
 from muser_train.corpus.common import (CLIP_S, SOUNDFONTS, SR, command_line, excerpt, finish, fluid_render,
                                        hours, score_key, split_counts, with_article, write_csv, write_ogg)
-from muser_train.corpus.mma import GM_NAMES, MTAT_VOCAB, midi_instruments
-
-COLUMNS = ["path", "text", "genre", "style", "groove", "tempo", "key", "progression", "instruments",
-           "soundfont", "tags", "split", "texts", "composer", "period", "source"]
+from muser_train.corpus.manifest import SCORES_COLUMNS
+from muser_train.corpus.midi import GM_NAMES, MTAT_VOCAB, midi_instruments
 
 
 @dataclass(frozen=True)
@@ -266,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             if n % 50 == 0 or n == len(tasks):
                 print(f"{n}/{len(tasks)} rendered, {len(failures)} failed, {time.time() - started:.0f} s", flush=True)
     rows.sort(key=lambda r: r["path"])
-    write_csv(out / "captions.csv", COLUMNS, rows)
+    write_csv(out / "captions.csv", SCORES_COLUMNS, rows)
     summary = {"command": command_line("muser_train.corpus.scores", argv),
                "clips": len(rows), "counts": split_counts(rows, "source"), "hours": hours(len(rows)),
                "failures": failures, "soundfonts": SOUNDFONTS, "licence": "music21 corpus scores: public domain "
@@ -275,5 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # as `muser-train`: one error line and its exit code
+    from muser_model.core.errors import run_main
+
+    run_main(main)

@@ -43,6 +43,7 @@ from muser_model.core.vocab import DEFAULT_TEMPLATES, GTZAN_GENRES, MTT_TAGS, ge
 from muser_train.training import distributed
 from muser_train.training.augment import AugmentConfig, augment
 from muser_train.training.cache import WaveStore, build_wave_store, cache_home, cached_text_features
+from muser_train.training.config import TrainConfig
 from muser_train.training.datasets import DatasetError, Example, LoadReport, load_dataset
 from muser_train.training.heads import genre_targets, tag_targets, teacher_vocabularies
 from muser_train.training.soft_targets import soft_bce, tempered_soft_bce
@@ -51,57 +52,6 @@ from muser_train.training.soft_targets import soft_bce, tempered_soft_bce
 # tags sigmoid(10 x cosine - 3), 0.5 at a cosine of 0.3
 PROMPT_AFFINE_INIT = {"genres": [14.0, 0.0], "tags": [10.0, -3.0]}
 STATE_VERSION = 2  # 2: heads in one ModuleDict ("heads.<kind>.weight")
-
-
-@dataclass
-class TrainConfig:
-    data: str = "folder"  # fma_small | mtt | gtzan | folder
-    data_dir: str = ""
-    out: str = ""  # the final checkpoint: best on validation, else the last epoch
-    run_dir: str = ""  # default: "<out>.run"
-    init: str = ""  # fine-tune from this checkpoint (the paper's PT+FT)
-    resume: bool = False
-    model: str = "default"  # architecture for a fresh model (ignored with --init)
-    epochs: int = 10
-    batch_size: int = 32  # clips per process per micro-batch
-    accum_steps: int = 1  # micro-batches per optimiser step
-    optimizer: str = "adamw"  # adamw | sgd (the paper's: Nesterov momentum 0.9)
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 50
-    clip_s: float = 30.0  # seconds of each clip decoded; training windows are cropped from it
-    gain_db: float = 5.0
-    noise_prob: float = 0.0  # coloured noise, SNR 5-20 dB
-    lowpass_prob: float = 0.0  # low-pass, cut-off 400-1000 Hz
-    amp: str = "auto"  # auto (bf16/fp16 on CUDA, off on CPU) | bf16 | fp16 | off
-    # probe (linear, fitted after training) | finetune (trained jointly) | finetune+probe (trained
-    # jointly, so their losses shape the towers, then refitted as the probe) | none
-    heads: str = "probe"
-    # 0: linear tag heads; N > 0: after training, the MTT-50 and teacher-vocabulary tag heads are
-    # refitted with a hidden layer of N units on the frozen track embeddings (the genre head stays)
-    tag_head_hidden: int = 0
-    head_weight: float = 1.0
-    head_lr_scale: float = 10.0  # jointly trained heads and prompt scales learn this much faster
-    # clips with teacher scores (a folder's ensemble_scores.npz): soft targets for the MTT-50 and
-    # MSD-50 tag heads, captions sampled from the probabilities, teacher evidence for the genre head
-    soft_labels: bool = True
-    teacher_captions: int = 4  # captions sampled per clip from its teacher probabilities
-    soft_temperature: float = 1.0  # 1: BCE on the probabilities; > 1: tempered_soft_bce
-    genre_evidence_weight: float = 0.5  # weight of the teacher-derived genre targets
-    # weight of the prompt-alignment loss: the zero-shot scores (cosine of the fused embedding to
-    # each label's prompt) trained on the same genre and tag targets as the heads; 0 = off
-    prompt_weight: float = 0.0
-    select: str = "auto"  # validation metric for best.muser: auto | accuracy | pr_auc | none
-    mtt_split: str = "auto"  # auto | sota | musicnn
-    template: str = ""  # replaces each clip's first caption, e.g. "a {genre} song"
-    cache_dir: str = ""  # "" = $MUSER_HOME/cache or the user cache dir; "none" = no cache
-    workers: int = 2  # decoding threads
-    seed: int = 0
-    device: str = "auto"
-    max_clips: int = 0  # 0 = all
-    max_steps: int = 0  # stop after this many optimiser steps in all (state saved; --resume goes on)
-    corpus_name: str = ""
-    corpus_note: str = ""
 
 
 @dataclass
