@@ -4,17 +4,14 @@ import pytest
 from muser_model.library.playlist import write_m3u
 from muser_model.library.query import Hit
 from tests.conftest import write_clip
-from tests.library_fixtures import json_lines, run_cli
+from tests.library_fixtures import indexed_clips, json_lines, run_cli
 
 
 @pytest.fixture
 def library(tmp_path, monkeypatch, tiny_checkpoint):
     monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
-    music = tmp_path / "music"
-    for i in range(2):
-        write_clip(music / f"song{i}.ogg", 300.0 + 100 * i, 3.0, seed=i)
-    assert run_cli("index", music, "-c", tiny_checkpoint, "--workers", 1).exit_code == 0
-    return music
+    indexed_clips(tmp_path / "music", tiny_checkpoint, 2, name="song")
+    return tmp_path / "music"
 
 
 def _usage_error(res, *words):
