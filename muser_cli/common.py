@@ -31,8 +31,11 @@ def load_model_or_exit(checkpoint: Optional[Path], device: str, precision: str =
 def filter_options(artist: str, genre: str, album: str, year: str, predicted_genre: str = "",
                    tags: Optional[list[str]] = None):
     """The search/similar/list filter options as one query.Filters."""
+    from muser_model.core.errors import OptionError
     from muser_model.library.query import Filters, parse_years
 
+    if any(not t.strip() for t in tags or []):
+        raise OptionError('--tag "" names no tag')
     low, high = parse_years(year) if year else (None, None)
     return Filters(artist=artist, genre=genre, album=album, year_min=low, year_max=high,
                    predicted_genre=predicted_genre, tags=list(tags or []))

@@ -178,8 +178,10 @@ def _show_hits(hits, as_json: bool, m3u: Optional[Path]) -> None:
     if m3u:
         from muser_model.library.playlist import write_m3u
 
-        write_m3u(hits, m3u)  # a PlaylistError goes to main.py's handler (exit 2)
-        output.message(f"wrote {len(hits)} tracks to {m3u}")
+        left_out = write_m3u(hits, m3u)  # a PlaylistError goes to main.py's handler (exit 2)
+        for path in left_out:
+            output.warn(f"left out of {m3u}: {path!r} (a line break in a file name, which M3U cannot hold)")
+        output.message(f"wrote {len(hits) - len(left_out)} tracks to {m3u}")
     if not hits:
         output.message("no matching tracks")
     for hit in hits:
@@ -205,9 +207,11 @@ def search(
     reverse: bool = typer.Option(False, "--reverse", "-r", help="Reverse that order."),
 ) -> None:
     """Find tracks in the library that match a text description."""
+    from muser_model.engine_choice import check_device_name
     from muser_model.library.query import search_text, sort_hits
     from muser_model.library.store import Library
 
+    check_device_name(device)  # also where the torch model is never loaded
     filters = filter_options(artist, genre, album, year, predicted_genre, tag)
     if not text.strip() and not filters.active():
         raise _empty_query()
@@ -262,9 +266,12 @@ def similar(
     from muser_model.library.scan import embed_file, open_index_model
     from muser_model.library.store import Library
 
+    from muser_model.engine_choice import check_device_name
+
     def embed(path: Path):  # only for a file that is not in the library: torch-free where it can
         return embed_file(open_index_model(checkpoint, device, precision), path)
 
+    check_device_name(device)  # also where the torch model is never loaded
     filters = filter_options(artist, genre, album, year, predicted_genre, tag)
     lib = Library.open(library, readonly=True)
     hits = find_similar(lib, checkpoint_hash(checkpoint or default_checkpoint_path()), embed, target,

@@ -1,6 +1,7 @@
 """The `muser` command line. Each command parses, calls one library function, and formats."""
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any, Optional
 
@@ -10,7 +11,7 @@ from typer.core import TyperCommand, TyperGroup
 from muser_cli import output
 from muser_cli.common import (EXIT_FILE_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CheckpointOpt, DeviceOpt,
                               PrecisionOpt, load_model_or_exit)
-from muser_model.core.errors import MuserError
+from muser_model.core.errors import DiskFullError, MuserError
 
 try:  # typer >= 0.26 carries its own copy of click
     from typer._click.exceptions import UsageError as CommandLineError
@@ -22,7 +23,7 @@ class _MuserGroup(TyperGroup):
     """The one place where errors become messages and exit codes: a MuserError prints as
     `error: MESSAGE` and exits with the error's own `exit_code` (see muser_model/core/errors.py);
     a command-line mistake (unknown option, bad value) is `error: MESSAGE` and a hint, exit 2;
-    Ctrl-C exits 130."""
+    no space left on a device (ENOSPC) is DiskFullError's line, exit 5; Ctrl-C exits 130."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -35,6 +36,12 @@ class _MuserGroup(TyperGroup):
         except MuserError as exc:
             output.error(str(exc))
             raise typer.Exit(exc.exit_code) from exc
+        except OSError as exc:  # a full disk wherever it strikes first: one line, not a traceback
+            if exc.errno != errno.ENOSPC:
+                raise
+            full = DiskFullError(exc.filename or "an output file")
+            output.error(str(full))
+            raise typer.Exit(full.exit_code) from exc
         except KeyboardInterrupt:
             output.error("interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None

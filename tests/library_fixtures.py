@@ -134,6 +134,15 @@ def run_cli(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
+def indexed_clips(music: Path, checkpoint: Path, count: int, name: str = "c") -> list[Path]:
+    """`count` different clips written to `music` and indexed by `muser index` into the default
+    library of $MUSER_HOME."""
+    clips = [write_clip(music / f"{name}{i}.ogg", 220.0 + 90 * i, 4.0, seed=i) for i in range(count)]
+    res = run_cli("index", music, "-c", checkpoint, "--workers", 1)
+    assert res.exit_code == 0, res.output
+    return clips
+
+
 def json_lines(text: str) -> list:
     """The JSON objects of a `--json` output, one per non-empty line."""
     import json

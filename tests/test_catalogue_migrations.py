@@ -89,3 +89,20 @@ def test_a_failing_migration_leaves_the_catalogue_as_it_was(tmp_path, monkeypatc
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 0
     assert db.execute("SELECT COUNT(*) FROM track_tags").fetchone()[0] == 4
+
+
+def test_a_reader_migrates_where_it_may_write_and_says_so_where_it_may_not(tmp_path, monkeypatch):
+    import pytest
+
+    from muser_model.core.errors import StorageError
+    from muser_model.library import connection
+
+    path = tmp_path / "catalogue.sqlite"
+    _old_catalogue(path)
+    monkeypatch.setattr(connection, "folder_writable", lambda p: False)
+    monkeypatch.setattr("muser_model.library.catalogue.folder_writable", lambda p: False)
+    with pytest.raises(StorageError, match="run `muser index` once"):
+        Catalogue(path, readonly=True)
+    monkeypatch.undo()
+    cat = Catalogue(path, readonly=True)
+    assert schema.version(cat.db) == schema.SCHEMA_VERSION and len(cat.list_rows()) == 1

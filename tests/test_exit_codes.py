@@ -28,7 +28,8 @@ def _run(*args):
     (errors.DeviceOptionError, EXIT_USAGE), (EngineError, EXIT_USAGE), (errors.ResumeStateError, EXIT_USAGE),
     (ScanRootError, EXIT_USAGE), (QueryError, EXIT_USAGE), (EmptyLibraryError, EXIT_USAGE),
     (LibraryNotFoundError, EXIT_USAGE), (LibraryNameError, EXIT_USAGE), (DatasetError, EXIT_USAGE),
-    (LibraryBusyError, EXIT_BUSY),
+    (LibraryBusyError, EXIT_BUSY), (errors.DiskFullError, errors.EXIT_STORAGE),
+    (errors.CatalogueDamagedError, errors.EXIT_STORAGE),
 ])
 def test_each_kind_of_error_carries_its_exit_code(error_type, code):
     assert issubclass(error_type, MuserError) and error_type.exit_code == code

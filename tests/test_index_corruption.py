@@ -7,8 +7,7 @@ import pytest
 from muser_model.library.ann import AnnIndex, checksum
 from muser_model.library.store import Library
 from muser_model.core.errors import DiskFullError
-from tests.conftest import write_clip
-from tests.library_fixtures import run_cli
+from tests.library_fixtures import indexed_clips, run_cli
 
 
 def _strict(line: str):
@@ -21,11 +20,7 @@ def _strict(line: str):
 @pytest.fixture
 def indexed(tmp_path, monkeypatch, tiny_checkpoint):
     monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
-    music = tmp_path / "music"
-    clips = [write_clip(music / f"c{i}.ogg", 200.0 + 90 * i, 4.0, seed=i) for i in range(5)]
-    res = run_cli("index", music, "-c", tiny_checkpoint, "--workers", 1)
-    assert res.exit_code == 0, res.output
-    return music, clips
+    return tmp_path / "music", indexed_clips(tmp_path / "music", tiny_checkpoint, 5)
 
 
 def _damage(lib: Library) -> None:

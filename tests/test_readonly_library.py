@@ -15,8 +15,7 @@ from muser_model.core.errors import StorageError
 from muser_model.library import connection
 from muser_model.library.catalogue import Catalogue
 from muser_model.library.store import Library
-from tests.conftest import write_clip
-from tests.library_fixtures import json_lines, run_cli
+from tests.library_fixtures import indexed_clips, json_lines, run_cli
 
 READERS = (("list", "--json"), ("status", "--json"), ("duplicates", "--json"))
 
@@ -25,10 +24,7 @@ READERS = (("list", "--json"), ("status", "--json"), ("duplicates", "--json"))
 def closed_library(tmp_path, monkeypatch, tiny_checkpoint):
     """An indexed library whose writers are all closed (no -wal or -shm file left)."""
     monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
-    music = tmp_path / "music"
-    for i in range(3):
-        write_clip(music / f"c{i}.ogg", 250.0 + 80 * i, 4.0, seed=i)
-    assert run_cli("index", music, "-c", tiny_checkpoint, "--workers", 1).exit_code == 0
+    indexed_clips(tmp_path / "music", tiny_checkpoint, 3)
     gc.collect()
     root = Library.open().root
     gc.collect()

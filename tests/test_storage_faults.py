@@ -100,3 +100,17 @@ def test_a_full_disk_writing_the_log_is_one_line(music, tiny_checkpoint, monkeyp
     res = _index(music, tiny_checkpoint, "--log", tmp_path / "failures.log")
     assert res.exit_code == EXIT_STORAGE
     _one_error_line(res, "no space left", "failures.log")
+
+
+def test_no_space_wherever_it_strikes_is_one_line(music, tiny_checkpoint, monkeypatch):
+    import errno
+
+    from muser_model.library import store
+
+    def full(root, name, wait):
+        raise OSError(errno.ENOSPC, "No space left on device", str(root / "lock"))
+
+    monkeypatch.setattr(store, "_writer_lock", full)
+    res = _index(music, tiny_checkpoint)
+    assert res.exit_code == EXIT_STORAGE
+    _one_error_line(res, "no space left", "lock")

@@ -30,20 +30,15 @@ class Catalogue:
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path, self.readonly = path, readonly
-        if readonly and not self._current():
-            self._upgrade()
         self.db = Connection(path, readonly)
+        if readonly and schema.version(self.db) < schema.SCHEMA_VERSION:
+            self.db.close()
+            self._upgrade()
+            self.db = Connection(path, readonly)
         if not readonly:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             schema.migrate(self.db)
-
-    def _current(self) -> bool:
-        db = Connection(self.path, readonly=True)
-        try:
-            return schema.version(db) >= schema.SCHEMA_VERSION
-        finally:
-            db.close()
 
     def _upgrade(self) -> None:
         """Migrate an older catalogue before reading it, where it can be written."""

@@ -7,6 +7,7 @@ iterating raises CatalogueDamagedError as well, never a bare sqlite3 error.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 from urllib.parse import quote
@@ -22,13 +23,22 @@ def storage_error(exc: sqlite3.Error, path: Path) -> StorageError | None:
     """The typed error for a storage failure of the catalogue at `path`; None for any other."""
     code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
     text = str(exc)
-    if code == _FULL or "disk is full" in text:
+    if code == _FULL or "disk is full" in text or (code == _IOERR and _nearly_full(path)):
         return DiskFullError(path)
     if code in (_CORRUPT, _NOTADB) or "malformed" in text or "not a database" in text:
         return CatalogueDamagedError(path, text)
     if code in (_READONLY, _CANTOPEN, _IOERR) or "readonly database" in text:
         return StorageError(f"{path}: {text}")
     return None
+
+
+def _nearly_full(path: Path) -> bool:
+    """Whether the disk of `path` is (all but) full: SQLite reports a write that failed for want
+    of space in its journal as an I/O error."""
+    try:
+        return shutil.disk_usage(path.parent).free < (64 << 20)
+    except OSError:
+        return False
 
 
 class Rows(list):

@@ -18,14 +18,21 @@ class PlaylistError(FileError):
     reason = "cannot write playlist"
 
 
-def write_m3u(hits: Sequence[Hit], path: Path) -> None:
+def write_m3u(hits: Sequence[Hit], path: Path) -> list[str]:
     """Write `hits` as an extended M3U file: a temporary file beside it, renamed over it, with the
-    mode a new file gets under the process's umask. Raises PlaylistError naming `path`."""
-    lines = ["#EXTM3U"]
+    mode a new file gets under the process's umask. Raises PlaylistError naming `path`.
+
+    M3U is one entry a line and has no escapes: a hit whose file name holds a line break would
+    add false entries, so it is left out; the paths left out are returned. A line break in a
+    title or artist becomes a space (the #EXTINF name is for display only)."""
+    lines, left_out = ["#EXTM3U"], []
     for hit in hits:
+        if "\n" in hit.path or "\r" in hit.path:
+            left_out.append(hit.path)
+            continue
         seconds = int(round(hit.duration)) if hit.duration else -1
         name = " - ".join(x for x in (hit.artist, hit.title) if x) or Path(hit.path).stem
-        lines += [f"#EXTINF:{seconds},{name}", hit.path]
+        lines += [f"#EXTINF:{seconds},{' '.join(name.splitlines())}", hit.path]
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -37,11 +44,12 @@ def write_m3u(hits: Sequence[Hit], path: Path) -> None:
     except OSError as exc:
         raise PlaylistError(path, exc.strerror or str(exc)) from exc
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:  # names' bytes as on disk
             f.write("\n".join(lines) + "\n")
             os.fchmod(f.fileno(), new_file_mode())  # mkstemp made it 0600
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise PlaylistError(path, exc.strerror or str(exc)) from exc
+    return left_out
 

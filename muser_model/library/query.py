@@ -80,6 +80,8 @@ def parse_years(value: str) -> tuple[int | None, int | None]:
         raise QueryError(f"bad year range {value!r}: use 1990, 1990-1999, 1990- or -1999")
     low = int(m.group(1)) if m.group(1) else None
     high = int(m.group(3)) if m.group(3) else (low if not m.group(2) else None)
+    if low is not None and high is not None and low > high:
+        raise QueryError(f"bad year range {value!r}: the first year is after the last")
     return low, high
 
 

@@ -293,6 +293,8 @@ def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions,
 
     def decoded_ok() -> Iterator[tuple[FileEntry, Decoded]]:
         for entry, item in itertools.chain(early, stream):
+            if not item.error:
+                item.error = _changed_while_read(entry)
             if item.error:
                 _store_unusable(lib, entry, item, summary)
                 if on_file:
@@ -305,6 +307,19 @@ def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions,
     lib.sync_index()
     summary.seconds = time.time() - started
     return summary
+
+
+def _changed_while_read(entry: FileEntry) -> str:
+    """Why a file decoded from `entry` cannot be kept: it changed (was truncated, rewritten) or
+    vanished while it was read; "" when it is as it was listed. It is then stored as failed with
+    the size and mtime of the listing, so the next scan tries it again."""
+    try:
+        st = os.stat(entry.path)
+    except OSError:
+        return "vanished while it was read"
+    if (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns):
+        return f"changed while it was read ({entry.size} -> {st.st_size} bytes): run muser index again"
+    return ""
 
 
 def _store_unusable(lib: Library, entry: FileEntry, item: Decoded, summary: ScanSummary) -> None:
