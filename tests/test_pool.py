@@ -84,24 +84,6 @@ def _entries(*names: str) -> list[FileEntry]:
     return [FileEntry(str(name), 0, 0) for name in names]
 
 
-def test_each_bad_file_fails_alone_and_the_rest_go_on(tmp_path):
-    """A decoder that crashes, hangs past the timeout or dies halfway through its answer is
-    replaced, and only its file fails; the others decode, in the same pool."""
-    good = [str(write_clip(tmp_path / f"ok{i}.wav", 220.0 + 110 * i, 2.5, seed=i)) for i in range(3)]
-    job = MisbehavingJob(2.0, 2.0, 16000, 8)
-    pool = start_pool(2, job, timeout_s=3)
-    try:
-        results = {Path(e.path).name: item for e, item in
-                   pool.decode(_entries(good[0], "crash.wav", good[1], "hang.wav", "cut.wav", good[2]), lambda: job)}
-        assert len(pool.pids) == 2
-    finally:
-        pool.kill()
-    assert {name: item.error for name, item in results.items() if item.error} == {
-        "crash.wav": "decoder crashed on this file", "hang.wav": "decoding took longer than 3 s",
-        "cut.wav": "decoder crashed on this file"}
-    assert all(results[f"ok{i}.wav"].windows.shape[0] == 1 for i in range(3))
-
-
 def test_decoders_start_without_the_programs_main(tmp_path, monkeypatch):
     """Spawned decoders import their own module only, not the program's __main__ (for users the
     `muser` script: typer, rich and the CLI), which spawn would otherwise run again in each."""

@@ -90,6 +90,9 @@ def _decoder_main(conn: Connection, parent: int, warm: Job) -> None:
             job, path = conn.recv()
         except (EOFError, OSError):
             return
+        except Exception as exc:  # noqa: BLE001 - a job this process cannot unpickle (import it)
+            _reply(conn, "raised", exc)
+            continue
         try:
             _reply(conn, "done", job(path))
         except Exception as exc:  # noqa: BLE001
@@ -210,8 +213,16 @@ class DecoderPool:
             return self._decoders[i]
 
     def _serve(self, i: int) -> None:
-        """The thread of decoder `i`: wait until it is warm, then hand it files one at a time,
-        replacing it when it dies or hangs."""
+        """The thread of decoder `i`; whatever goes wrong in it is raised to the caller of
+        `decode`, never lost with the files it held."""
+        try:
+            self._serve_decoder(i)
+        except BaseException as exc:  # noqa: BLE001
+            self._results.put((None, exc))
+
+    def _serve_decoder(self, i: int) -> None:
+        """Wait until decoder `i` is warm, then hand it files one at a time, replacing it when
+        it dies or hangs."""
         decoder, failed_starts = self._decoders[i], 0
         while decoder is not None:
             started = self._receive(decoder, max(_READY_S, self.timeout_s))
@@ -264,12 +275,12 @@ class DecoderPool:
 
     @staticmethod
     def _receive(decoder: _Decoder, timeout_s: float) -> tuple[str, object] | str:
-        """The decoder's next message, or "died" (EOF, a message cut short), or "hung"."""
+        """The decoder's next message, or "died" (EOF, a message cut short or garbled), or "hung"."""
         try:
             if not decoder.conn.poll(timeout_s):
                 return "hung"
             return decoder.conn.recv()
-        except (EOFError, OSError):
+        except (EOFError, OSError, pickle.UnpicklingError):
             return "died"
 
 
