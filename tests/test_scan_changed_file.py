@@ -4,18 +4,20 @@ tries it again."""
 import os
 from pathlib import Path
 
-from muser_model.library.decode import decode_for_index
+from muser_model.library.decode import IndexJob
 from muser_model.library.store import Library
 from tests.conftest import write_clip
 from tests.library_fixtures import assert_consistent, home, scan_folder  # noqa: F401
 
 
-def truncating_decoder(path: str, *args):
+class TruncatingJob(IndexJob):
     """Decodes the file whole, then a copy still writing it cuts it short (as `cp` restarting)."""
-    item = decode_for_index(path, *args)
-    if "cut" in Path(path).name:
-        os.truncate(path, os.path.getsize(path) // 2)
-    return item
+
+    def __call__(self, path: str):
+        item = super().__call__(path)
+        if "cut" in Path(path).name:
+            os.truncate(path, os.path.getsize(path) // 2)
+        return item
 
 
 def test_a_file_truncated_while_read_fails_and_is_tried_again(home, tiny_model, tmp_path):
@@ -23,7 +25,7 @@ def test_a_file_truncated_while_read_fails_and_is_tried_again(home, tiny_model, 
     write_clip(music / "stays.ogg", 220.0, 3.0, seed=1)
     cut = write_clip(music / "cut.ogg", 330.0, 3.0, seed=2)
     listed_size = cut.stat().st_size
-    summary = scan_folder(tiny_model, music, decoder=truncating_decoder)
+    summary = scan_folder(tiny_model, music, job=TruncatingJob)
     assert summary.indexed == 1 and [Path(p).name for p, _ in summary.failures] == ["cut.ogg"]
     assert "changed while it was read" in summary.failures[0][1]
     lib = Library.open()

@@ -250,3 +250,15 @@ def _check(concepts: tuple[Concept, ...]) -> None:
 
 _check(CONCEPTS)
 BY_NAME: dict[str, Concept] = {c.name: c for c in CONCEPTS}
+
+
+def tag_ids(names: list[str]) -> list[str]:
+    """The MTT-50/MSD-50 tag ids ("msd:sad") among the outputs of the named concepts, genre
+    families opened into their tags; axes (which are no stored tag) left out."""
+    ids: list[str] = []
+    for name in names:
+        for output in BY_NAME[name].outputs:
+            kind, _, rest = output.partition(":")
+            members = GENRE_FAMILIES[rest] if kind == "genre" else (output,) if kind in ("mtt", "msd") else ()
+            ids += [m for m in members if m.split(":", 1)[0] in ("mtt", "msd")]
+    return list(dict.fromkeys(ids))

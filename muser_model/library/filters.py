@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from muser_model.core.concepts import tag_ids
+from muser_model.core.reading import Reader
 from muser_model.core.vocab_groups import VOCABULARIES
 from muser_model.library.predict import OTHER_TAG_MIN_PROBABILITY, tag_min_probability
 
@@ -24,15 +26,30 @@ def like_pattern(value: str) -> str:
     return "%" + re.sub(r"([%_\\])", r"\\\1", value) + "%"
 
 
-def _tag_match(tag: str) -> tuple[str, list[str]]:
-    """(SQL condition on `track_tags`, its parameters) for `--tag TAG`: an id ("msd:rock",
-    "mtt:rock") names one vocabulary's tag; a plain label ("rock", "heavy metal") matches it in
-    every vocabulary."""
+def _tag_matches(tag: str) -> list[tuple[str, list[str], bool]]:
+    """(SQL condition on `track_tags`, its parameters, negated) for each part of `--tag TAG`, all
+    of which must hold: an id ("msd:rock", "mtt:rock") names one vocabulary's tag; a plain label
+    ("rock", "heavy metal") matches it in every vocabulary; other words are read as search reads
+    them (core.reading, its phrase table): each term matches any stored tag of its concepts
+    ("melancholic": sad or mellow), a negated one ("no drums") excludes them."""
     vocab, sep, label = tag.partition(":")
     vocab = vocab.lower()  # "MSD:90S" as "msd:90s": tags match in any case
     if sep and vocab in VOCABULARIES:
-        return "vocab = ? AND tag = ? COLLATE NOCASE", [vocab, label]
-    return "tag = ? COLLATE NOCASE", [tag]
+        return [("vocab = ? AND tag = ? COLLATE NOCASE", [vocab, label], False)]
+    if _is_label(tag):
+        return [("tag = ? COLLATE NOCASE", [tag], False)]
+    matches = []
+    for term in Reader().read(tag).terms:
+        ids = [i.split(":", 1) for i in tag_ids(term.concepts)]
+        if ids:
+            condition = " OR ".join("(vocab = ? AND tag = ? COLLATE NOCASE)" for _ in ids)
+            matches.append((f"({condition})", [x for pair in ids for x in pair], term.negated))
+    return matches or [("tag = ? COLLATE NOCASE", [tag], False)]
+
+
+def _is_label(tag: str) -> bool:
+    wanted = " ".join(tag.lower().split())
+    return any(wanted == label.lower() for v in VOCABULARIES.values() for label in v.labels)
 
 
 def _score_floor() -> tuple[str, list]:
@@ -93,11 +110,11 @@ class Filters:
             parts.append("predicted_genre = ? COLLATE NOCASE")
             params.append(self.predicted_genre)
         for tag in dict.fromkeys(self.tags):
-            condition, values = _tag_match(tag)
-            floor, floor_params = _score_floor()
-            parts.append(f"id IN (SELECT track_id FROM track_tags WHERE {condition}"
-                         f" AND (kind != 'probability' OR score >= {floor}))")
-            params += [*values, *floor_params]
+            for condition, values, negated in _tag_matches(tag):
+                floor, floor_params = _score_floor()
+                parts.append(f"id {'NOT IN' if negated else 'IN'} (SELECT track_id FROM track_tags WHERE "
+                             f"{condition} AND (kind != 'probability' OR score >= {floor}))")
+                params += [*values, *floor_params]
         for axis, (low, high) in self.ranges.items():
             if axis not in AXES:
                 raise ValueError(f"unknown range field {axis!r}")
