@@ -62,3 +62,20 @@ def test_timeline_last_window_ends_at_the_duration(tiny_checkpoint, tiny_model, 
         spans = [(w.start_s, w.end_s) for w in res.timeline]
         assert spans == [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0), (6.0, 7.0)]
         assert json.loads(json.dumps(res.to_json()))["timeline"][-1]["end_s"] == 7.0
+
+
+def test_each_label_says_how_it_was_scored(msd_checkpoint, clips):
+    labels = ["acoustic", "space battle", "rainy night"]  # read whole, read in part, not read
+    (res,) = tag_files_numpy(NumpyMuser.load(msd_checkpoint), clips[:1], labels=labels)
+    assert {s.label: s.method for s in res.labels} == {"acoustic": "head", "space battle": "blend",
+                                                       "rainy night": "zero-shot"}
+    assert res.label_readings["acoustic"].startswith("acoustic -> heads 0.90: acoustic (msd:acoustic)")
+    assert res.label_readings["rainy night"] == "rainy night -> text 1.00"
+
+
+def test_cli_explain_prints_each_reading_on_stderr(msd_checkpoint, clips):
+    res = runner.invoke(app, ["tag", str(clips[0]), "-c", str(msd_checkpoint), "--engine", "numpy",
+                              "--labels", "acoustic,rainy night", "--explain"])
+    assert res.exit_code == 0, res.stderr
+    assert "rainy night -> text 1.00" in res.stderr and "rainy night -> text" not in res.stdout
+    assert "(zero-shot)" in res.stdout and "(head)" in res.stdout

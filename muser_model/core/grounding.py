@@ -146,6 +146,7 @@ class Grounder:
 
     def z(self, vectors: np.ndarray, output: str, cache: dict | None = None) -> np.ndarray:
         """(N,) calibrated score of an output; a trailing "-" negates it ("axis:energy-")."""
+        cache = {} if cache is None else cache
         sign = -1.0 if output.endswith("-") else 1.0
         output = output.rstrip("-")
         mean, std = self._stats(output)
@@ -154,6 +155,7 @@ class Grounder:
     # -- concepts and readings -----------------------------------------------------------------
     def concept_z(self, vectors: np.ndarray, name: str, cache: dict | None = None) -> np.ndarray:
         """(N,) a concept's score: mean z of its outputs minus mean z of its negative outputs."""
+        cache = {} if cache is None else cache
         concept = BY_NAME[name]
         pos = [self.z(vectors, o, cache) for o in concept.outputs if self.knows(o)]
         neg = [self.z(vectors, o, cache) for o in concept.negative if self.knows(o)]
@@ -169,6 +171,7 @@ class Grounder:
         terms = self.grounded_terms(reading)
         if not terms:
             return np.zeros(len(vectors), np.float32)
+        cache = {} if cache is None else cache  # each head runs once over the vectors
         term_z = np.stack([(-1.0 if t.negated else 1.0) * np.mean([self.concept_z(vectors, c, cache)
                                                                    for c in t.concepts], 0)
                            for t in terms])  # (T, N)
