@@ -15,7 +15,10 @@ import pytest
 
 from tests.conftest import write_clip
 
-N_CLIPS = 40
+# Enough files that, when the first 16 are committed, many are still to decode even when the
+# parent lags behind its decoders on a loaded machine (with 40, all of them could be embedded by
+# the time the signal was handled, and the scan was no longer "mid").
+N_CLIPS = 96
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # as shells report them (128 + the signal)
 
 
@@ -29,7 +32,7 @@ def music(tmp_path_factory) -> Path:
 
 def _command(music: Path, checkpoint: Path) -> list[str]:
     # --engine numpy: the decoders embed and the rows arrive one file at a time, so a signal lands
-    # mid-scan. `auto` picks torch on a CPU with native bf16; there the decoders finish all 40
+    # mid-scan. `auto` picks torch on a CPU with native bf16; there the decoders finish all the
     # short clips while torch loads, and the rest of the scan takes milliseconds after the first
     # commit, too little for the signal to land between.
     return [sys.executable, "-m", "muser_cli.main", "index", str(music), "-c", str(checkpoint), "--workers", "2",
