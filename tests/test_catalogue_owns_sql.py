@@ -1,4 +1,4 @@
-"""Issue 13: the catalogue is the only module that speaks SQL; the store names the files."""
+"""The catalogue is the only module that speaks SQL; the store names the files."""
 import ast
 from pathlib import Path
 

@@ -170,9 +170,9 @@ print(f"{time.monotonic() - started:.2f}", not worker.is_alive())
 
 
 def test_a_decoder_dying_mid_result_does_not_hang_the_kill():
-    """A decoder killed while its result was in the pipe left the pool's manager thread waiting
-    for the rest of the message: shutdown, then the interpreter's exit, hung for good (issue 15:
-    a SIGINTed `muser index` hung over 10 minutes). kill_pool returns and the program exits."""
+    """A decoder killed while its result was in the pipe can leave the pool's manager thread
+    waiting for the rest of the message, so that shutdown, then the interpreter's exit, hang for
+    good (a SIGINTed `muser index` would never return). kill_pool returns and the program exits."""
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root)}
     done = subprocess.run([sys.executable, "-c", _DIE_MID_RESULT], capture_output=True, text=True, env=env,
