@@ -148,3 +148,23 @@ def json_lines(text: str) -> list:
     import json
 
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def index_once(root: Path, checkpoint: Path, *options) -> dict:
+    """`muser index ROOT/music` into ROOT/home, for a module-scoped fixture: indexing is most of a
+    library test's time, so a module builds its library once and each test works on a copy
+    (`home_copy`). Returns the JSON summary."""
+    import json
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MUSER_HOME", str(root / "home"))
+        res = run_cli("index", root / "music", "-c", checkpoint, "--workers", 1, "--json", *options)
+    assert res.exit_code == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def home_copy(root: Path, tmp_path: Path, monkeypatch) -> Path:
+    """A private copy of ROOT/home (tests may change it) at TMP_PATH/home, made MUSER_HOME."""
+    shutil.copytree(root / "home", tmp_path / "home")
+    monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"

@@ -1,6 +1,5 @@
 """Data-parallel training on CPU with gloo and two processes."""
 import os
-import socket
 import subprocess
 import sys
 
@@ -12,12 +11,6 @@ import torch.nn.functional as F
 from muser_model.core.checkpoint import load_checkpoint
 from muser_model.torch_engine.loss import symmetric_infonce
 from tests.test_train import _corpus
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _data():
@@ -35,14 +28,13 @@ def _contrastive(model, xa, xb, gather):
     return symmetric_infonce(gather(za), gather(zb), 10.0)
 
 
-def _worker(rank: int, port: int, out: str) -> None:
+def _worker(rank: int, rendezvous: str, out: str) -> None:
     from torch.nn.parallel import DistributedDataParallel
 
     from muser_train.training import distributed
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
-                      LOCAL_RANK=str(rank))
-    env = distributed.setup(torch.device("cpu"))
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank))
+    env = distributed.setup(torch.device("cpu"), init_method=rendezvous)
     xa, xb = _data()
     model = _model()
     ddp = DistributedDataParallel(model)
@@ -58,7 +50,8 @@ def _worker(rank: int, port: int, out: str) -> None:
 @pytest.mark.slow
 def test_gathered_loss_gives_the_single_process_gradient(tmp_path):
     out = tmp_path / "rank0.pt"
-    mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=2, join=True)
+    # a rendezvous file rather than a port: a port picked free can be taken before rank 0 binds it
+    mp.spawn(_worker, args=((tmp_path / "rendezvous").as_uri(), str(out)), nprocs=2, join=True)
     got = torch.load(out)
     model = _model()
     xa, xb = _data()
@@ -75,10 +68,10 @@ def test_gathered_loss_gives_the_single_process_gradient(tmp_path):
 def test_torchrun_two_processes_end_to_end(tmp_path):
     corpus = _corpus(tmp_path / "corpus", per_genre=4)
     out = tmp_path / "ddp.muser"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-           str(_free_port()), "-m", "muser_cli.main", "train", "--data", "folder", "--data-dir", str(corpus),
-           "--out", str(out), "--model", "tiny", "--epochs", "1", "--batch-size", "2", "--clip-seconds", "4",
-           "--device", "cpu"]
+    # --standalone: the rendezvous port is bound by the OS, not guessed
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "muser_cli.main", "train", "--data", "folder", "--data-dir", str(corpus), "--out", str(out),
+           "--model", "tiny", "--epochs", "1", "--batch-size", "2", "--clip-seconds", "4", "--device", "cpu"]
     env = {**os.environ, "MUSER_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]

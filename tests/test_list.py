@@ -5,23 +5,29 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_clip
-from tests.library_fixtures import make_library, tag_file
+from tests.library_fixtures import home_copy, index_once, make_library, tag_file
 from tests.library_fixtures import json_lines, run_cli
 
 
 _run, _lines = run_cli, json_lines
 
 
-@pytest.fixture
-def indexed(tmp_path, monkeypatch, tiny_checkpoint):
-    monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
-    files = make_library(tmp_path / "music")
-    markup = write_clip(tmp_path / "music" / "[red]odd[/red].ogg", 600.0, 2.0, seed=7)
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, tiny_checkpoint):
+    root = tmp_path_factory.mktemp("list")
+    files = make_library(root / "music")
+    markup = write_clip(root / "music" / "[red]odd[/red].ogg", 600.0, 2.0, seed=7)
     tag_file(markup, title="[bold]Not bold[/bold]", artist="Ann Lee")
     files["markup"] = markup
     files.pop("hidden")
-    res = _run("index", tmp_path / "music", "-c", tiny_checkpoint, "--workers", 1)
-    assert res.exit_code == 0, res.stderr
+    index_once(root, tiny_checkpoint)
+    return files, root
+
+
+@pytest.fixture
+def indexed(built, tmp_path, monkeypatch):
+    files, root = built
+    home_copy(root, tmp_path, monkeypatch)
     return files
 
 
@@ -63,11 +69,11 @@ def test_sort_reverse_and_limit(indexed):
     assert _run("list", "--limit", 0).exit_code == 2
 
 
-def test_added_survives_a_re_index(indexed, tiny_checkpoint, tmp_path):
+def test_added_survives_a_re_index(indexed, built, tiny_checkpoint):
     before = {r["path"]: r["added"] for r in _lines(_run("list", "--json").stdout)}
     touched = indexed["rock"]
     touched.write_bytes(touched.read_bytes())  # new mtime: embedded again
-    assert _run("index", tmp_path / "music", "-c", tiny_checkpoint, "--workers", 1).exit_code == 0
+    assert _run("index", built[1] / "music", "-c", tiny_checkpoint, "--workers", 1).exit_code == 0
     after = {r["path"]: r["added"] for r in _lines(_run("list", "--json").stdout)}
     assert after == before
 

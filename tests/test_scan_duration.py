@@ -1,5 +1,5 @@
-"""The duration a scan stores is the decoded one, not the header's (issue 15.14: a truncated mp3
-was listed as 210.9 s from its Xing header and had one window of audio)."""
+"""The duration a scan stores is the decoded one, not the header's (a truncated mp3 would be
+listed as 210.9 s from its Xing header while it holds one window of audio)."""
 import sqlite3
 
 import pytest

@@ -1,6 +1,6 @@
 """`muser index` stopped by SIGINT or SIGTERM at varied moments, sent to the main process alone
 or to its whole process group: it exits within seconds, keeps what it committed, leaves no
-process behind, and the next run resumes (issue 15: one run in nine hung for over 10 minutes)."""
+process behind, and the next run resumes (a run that hangs instead can hang for good)."""
 import json
 import os
 import random

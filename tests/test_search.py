@@ -1,27 +1,33 @@
 """`muser index/search/similar/status` through the CLI on a generated library."""
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from muser_model.library.query import Filters, QueryError, parse_query, parse_years
 from tests.conftest import make_tiny_checkpoint, write_clip
-from tests.library_fixtures import add_bad_files, make_library
+from tests.library_fixtures import add_bad_files, home_copy, index_once, make_library
 from tests.library_fixtures import json_lines, run_cli
 
 
 _run, _lines = run_cli, json_lines
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, tiny_checkpoint):
+    root = tmp_path_factory.mktemp("search")
+    files = make_library(root / "music")
+    add_bad_files(root / "music")
+    return files, index_once(root, tiny_checkpoint, "--log", root / "failures.log"), root
+
+
 @pytest.fixture
-def indexed(tmp_path, monkeypatch, tiny_checkpoint):
-    monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
-    files = make_library(tmp_path / "music")
-    add_bad_files(tmp_path / "music")
-    res = _run("index", tmp_path / "music", "-c", tiny_checkpoint, "--workers", 1, "--json",
-               "--log", tmp_path / "failures.log")
-    assert res.exit_code == 0, res.stderr
-    return files, json.loads(res.stdout), tmp_path
+def indexed(built, tmp_path, monkeypatch):
+    files, summary, root = built
+    home_copy(root, tmp_path, monkeypatch)
+    shutil.copy(root / "failures.log", tmp_path / "failures.log")
+    return files, summary, tmp_path
 
 
 def test_index_summary_and_failure_log(indexed):
@@ -175,11 +181,11 @@ def test_the_torch_fallback_ranks_as_the_numpy_path(indexed, tiny_checkpoint, mo
     assert [h["score"] for h in fast] == pytest.approx([h["score"] for h in slow], abs=1e-3)
 
 
-def test_index_removes_the_query_head_older_versions_kept(indexed, tiny_checkpoint):
-    files, _, tmp = indexed
+def test_index_removes_the_query_head_older_versions_kept(indexed, built, tiny_checkpoint):
+    _, _, tmp = indexed
     legacy = tmp / "home" / "libraries" / "default" / "text-head-0123456789abcdef.npz"
     legacy.write_bytes(b"old")
-    assert _run("index", tmp / "music", "-c", tiny_checkpoint, "--workers", 1).exit_code == 0
+    assert _run("index", built[2] / "music", "-c", tiny_checkpoint, "--workers", 1).exit_code == 0
     assert not legacy.exists()
 
 

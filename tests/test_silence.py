@@ -1,5 +1,5 @@
 """Silent and near-silent files: their own status in the catalogue, out of search, not retried;
-`muser tag` says they are silent instead of guessing a genre (issue 15.10)."""
+`muser tag` says they are silent instead of guessing a genre."""
 import math
 from pathlib import Path
 

@@ -1,6 +1,11 @@
 """`muser status` and the `muser index` summary read well: aligned columns, "no failures",
-"nothing new to index", and the failure list pointing at the --log file that was given."""
+"nothing new to index", the failure list pointing at the --log file that was given, and silent
+files counted and listed with their reason."""
+import json
+
+import numpy as np
 import pytest
+import soundfile as sf
 from typer.testing import CliRunner
 
 from muser_cli.main import app
@@ -49,6 +54,7 @@ def test_a_rescan_with_nothing_new_says_so(home, tiny_checkpoint):
     assert res.stderr.strip() == "nothing new to index (1 unchanged, 1 removed)"
 
 
+@pytest.mark.slow
 def test_more_failures_than_shown_point_at_the_log_given(home, tiny_checkpoint):
     music = home / "music"
     music.mkdir()
@@ -61,3 +67,22 @@ def test_more_failures_than_shown_point_at_the_log_given(home, tiny_checkpoint):
     assert len(log.read_text().splitlines()) == 12
     res = _run("index", music, "-c", tiny_checkpoint, "--workers", 1, "--retry-failed")
     assert res.stderr.splitlines()[-1] == "... and 2 more (use --log FILE for all)"
+
+
+def test_status_counts_silent_files_and_lists_them(home, tiny_checkpoint):
+    music = home / "music"
+    write_clip(music / "tone.wav", 220.0, 5.0, seed=1)
+    sf.write(music / "silence.wav", np.zeros(16000 * 5, np.float32), 16000)
+    res = runner.invoke(app, ["index", str(music), "-c", str(tiny_checkpoint), "--workers", "1"])
+    assert res.exit_code == 0, res.stderr
+
+    status = runner.invoke(app, ["status", "--json"])
+    assert status.exit_code == 0, status.stderr
+    record = json.loads(status.stdout)
+    assert (record["tracks"], record["failed"], record["silent"]) == (1, 0, 1)
+
+    listed = runner.invoke(app, ["status", "--failures"])
+    assert listed.exit_code == 0
+    assert "silence.wav" in listed.stdout + listed.stderr
+    assert "silent" in listed.stdout + listed.stderr
+    assert "tone.wav" not in listed.stdout + listed.stderr

@@ -50,12 +50,20 @@ class DistEnv:
         return float(t) / self.world_size
 
     def close(self) -> None:
+        """Leave the process group once every rank is done with it: without the barrier a rank
+        that finishes first tears down its connections while a peer may still be inside the last
+        collective, and the peer's gloo thread aborts."""
         if self.enabled and dist.is_initialized():
+            dist.barrier()
             dist.destroy_process_group()
 
 
-def setup(device: torch.device) -> DistEnv:
-    """Join the process group when launched by torchrun; otherwise a one-process environment."""
+def setup(device: torch.device, init_method: str | None = None) -> DistEnv:
+    """Join the process group when launched by torchrun; otherwise a one-process environment.
+
+    `init_method`: how the ranks find each other (torch's default, env://, reads MASTER_ADDR and
+    MASTER_PORT); a file:// path needs no port, so tests cannot collide on one.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistEnv(device=device)
@@ -64,5 +72,6 @@ def setup(device: torch.device) -> DistEnv:
         device = torch.device("cuda", local)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method=init_method,
+                                rank=rank, world_size=world)
     return DistEnv(rank, world, local, device)
