@@ -20,9 +20,14 @@ JsonLinesOpt = typer.Option(False, "--json", help="One JSON object per line on s
 M3uOpt = typer.Option(None, "--m3u", help="Also write the hits to this M3U playlist file.")
 
 
-def load_model_or_exit(checkpoint: Optional[Path], device: str, precision: str = "fp32"):
-    """The torch model; its MuserError (checkpoint, device) reaches the one handler in main.py,
-    which prints it and exits with the error's own code."""
+def load_model_or_exit(checkpoint: Optional[Path], device: str, precision: str = "fp32",
+                       why: str = "the torch engine"):
+    """The torch model; its MuserError (checkpoint, device; TorchMissingError naming `why` where
+    torch is not installed) reaches the one handler in main.py, which prints it and exits with the
+    error's own code."""
+    from muser_model.core.hardware import require_torch
+
+    require_torch(why)
     from muser_model.torch_engine.runtime import load_model
 
     return load_model(checkpoint, device, precision)

@@ -238,6 +238,9 @@ def _text_model(lib, checkpoint: Optional[Path], device: str):
     fast = numpy_text_model(path)
     if fast is not None:
         return fast
+    from muser_model.core.hardware import require_torch
+
+    require_torch("a checkpoint without a numpy section or with a fine-tuned text tower")
     from muser_model.torch_engine.inference import engine_of
 
     lm = load_model_or_exit(checkpoint, device)

@@ -210,6 +210,9 @@ def evaluate(
     device: str = DeviceOpt,
 ) -> None:
     """Zero-shot evaluation on GTZAN, FMA-small or MagnaTagATune, as in the paper."""
+    from muser_model.core.hardware import require_torch
+
+    require_torch("muser eval")
     from muser_train.evaluation.evaluate import evaluate_dataset
 
     lm = load_model_or_exit(checkpoint, device)

@@ -19,6 +19,9 @@ from muser_train.training.config import TrainConfig, option_flag
 def _run_training(**values) -> None:
     """Pretrain MUSER on a dataset, or fine-tune a checkpoint with --init; several GPUs via torchrun."""
     from muser_model.core.errors import OptionError
+    from muser_model.core.hardware import require_torch
+
+    require_torch("muser train")
     from muser_train.training.trainer import train as run_training
 
     cfg = _config(values)

@@ -98,7 +98,7 @@ def run_tool(module: str, prog: str, argv: list[str]) -> int:
     saved = sys.argv[0]
     sys.argv[0] = prog  # argparse names itself after argv[0]
     try:
-        return int(import_module(module).main(argv) or 0)
+        return int(_import_tool(module).main(argv) or 0)
     finally:
         sys.argv[0] = saved
 
@@ -109,6 +109,18 @@ for _group, _commands in TOOLS.items():
     for _name, _module in _commands.items():
         _sub.command(name=_name, cls=_Command, add_help_option=False, context_settings=_PASS_THROUGH)(_tool(_module))
     app.add_typer(_sub, name=_group)
+
+
+def _import_tool(module: str):
+    """The tool's module; TorchMissingError (one line) where it needs torch and torch is missing."""
+    try:
+        return import_module(module)
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] != "torch":
+            raise
+        from muser_model.core.errors import TorchMissingError
+
+        raise TorchMissingError("muser-train " + " ".join(command_of(module))) from exc
 
 
 def command_of(module: str) -> list[str]:

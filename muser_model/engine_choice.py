@@ -96,28 +96,34 @@ def choose_engine(engine: str, checkpoint: str | Path | None, device: str = "aut
     be small: `paths` given (None: a job of unknown size, e.g. a library scan), at most
     AUTO_NUMPY_MAX_FILES files and AUTO_NUMPY_MAX_WINDOWS windows. The numpy section is checked
     here, so checkpoint errors surface as usual.
+    Without torch installed (`hardware.torch_installed`) auto runs numpy wherever numpy can, and a
+    request only torch can run raises TorchMissingError naming why.
     `engine="numpy"` that cannot run raises EngineError; checkpoint errors propagate.
     """
     check_engine_name(engine)
     if engine == "torch":
+        hardware.require_torch("--engine torch")
         return "torch", None, "asked for"
     path = Path(checkpoint) if checkpoint else default_checkpoint_path()
-    why = None
+    torch_ok = hardware.torch_installed()
+    # (why numpy cannot run, the short form naming it when torch is missing too)
+    why, needs = None, None
     if device not in ("auto", "cpu"):
-        why = f"--device {device}"
-    elif device == "auto" and engine == "auto" and cuda_may_be_present():
+        why = needs = f"--device {device}"
+    elif device == "auto" and engine == "auto" and torch_ok and cuda_may_be_present():
         why = "a GPU may be present (--device cpu or --engine numpy forces numpy)"
     elif precision not in ("auto", "fp32"):
-        why = f"--precision {precision} (numpy computes fp32)"
+        why, needs = f"--precision {precision} (numpy computes fp32)", f"--precision {precision}"
     elif not has_numpy_section(path):  # raises the usual checkpoint errors
         why = f"the checkpoint has no numpy section (python -m muser_model.torch_engine.checkpoint_export upgrade {path})"
-    small_only = engine == "auto" and precision == "auto" and hardware.cpu_has_native_bf16()
+        needs = "a checkpoint without a numpy section"
+    small_only = torch_ok and engine == "auto" and precision == "auto" and hardware.cpu_has_native_bf16()
     if why is None and small_only and paths is None:
         why = "a job of unknown size on a CPU with native bf16"
     if why is None:
         model = NumpyMuser.load(path)
         if labels and not model.can_embed_text:
-            why = "--labels with a fine-tuned text tower"
+            why = needs = "--labels with a fine-tuned text tower"
         elif small_only:
             cfg = model.config.audio
             if len(paths) > AUTO_NUMPY_MAX_FILES:
@@ -128,4 +134,5 @@ def choose_engine(engine: str, checkpoint: str | Path | None, device: str = "aut
             return "numpy", model, "no torch needed"
     if engine == "numpy":
         raise EngineError(f"--engine numpy cannot run this: {why}")
+    hardware.require_torch(needs or why)
     return "torch", None, why

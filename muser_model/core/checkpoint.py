@@ -46,6 +46,7 @@ from muser_model.core import vocab_groups
 from muser_model.core.config import ModelConfig
 from muser_model.core.errors import (CheckpointFormatTooOldError, CheckpointNotFoundError, CheckpointVersionError,
                                      CorruptCheckpointError, ForeignCheckpointError, VocabularyError)
+from muser_model.core.hardware import require_torch
 
 if TYPE_CHECKING:
     import torch
@@ -313,6 +314,7 @@ def read_payload(path: Path) -> tuple[_Layout, bytes]:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+    require_torch("a checkpoint's torch weights")
     import torch  # the payload is a torch.save; the header and numpy section are read without it
 
     path = Path(path)

@@ -51,6 +51,18 @@ class EngineError(OptionError):
     """The engine asked for cannot run this request (e.g. numpy with --device cuda), or is unknown."""
 
 
+class TorchMissingError(EngineError):
+    """A torch-only path (the torch engine, a GPU, bf16, training, a torch-only checkpoint) was
+    asked for where PyTorch is not installed: muser installs without it (the numpy engine)."""
+
+    def __init__(self, why: str = "--engine torch") -> None:
+        self.why = why
+        super().__init__(f'this needs PyTorch ({why}): pip install "muser[torch]"')
+
+    def __reduce__(self):
+        return type(self), (self.why,)
+
+
 class DeviceOptionError(OptionError):
     """A --device or --precision value that names no device or precision muser knows."""
 

@@ -2,7 +2,10 @@
 a process changes for itself are in `muser_model.core.process_settings`."""
 from __future__ import annotations
 
+import importlib.util
 import os
+
+from muser_model.core.errors import TorchMissingError
 
 
 def cpu_has_native_bf16() -> bool:
@@ -13,6 +16,22 @@ def cpu_has_native_bf16() -> bool:
     except OSError:
         return False
     return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
+def torch_installed() -> bool:
+    """Whether `import torch` can work, answered without importing it (muser installs without
+    torch: `pip install "muser[torch]"` adds it). A module set to None in sys.modules (how tests
+    hide torch) makes find_spec raise ValueError: that counts as missing."""
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def require_torch(why: str) -> None:
+    """Raise TorchMissingError naming `why` (e.g. "--engine torch") unless torch is installed."""
+    if not torch_installed():
+        raise TorchMissingError(why)
 
 
 def usable_cpus() -> int:
