@@ -5,9 +5,10 @@
 
 For each held-out clip with teacher scores (an `ensemble_scores.npz` beside the corpus's
 captions.csv; `--source` keeps the clips whose path starts with that sub-corpus), each clip is
-scored as `muser search` ranks it: by the trained head's probability when the query is one tag
-of a headed vocabulary (`Scorer.head_tag`), else by the cosine of the query's embedding (the raw
-words, no prompt) to the clip's fused embedding; `--text-only` always uses the cosine. The
+scored by the trained head's probability when the query is one tag of a headed vocabulary
+(`Scorer.head_tag`: the head alone, the heart of what `muser search` blends for such a word,
+see `grounding_eval` for the search itself), else by the cosine of the query's embedding (the
+raw words, no prompt) to the clip's fused embedding; `--text-only` always uses the cosine. The
 scores are ranked against the MSD-50 ensemble's probability of the word's tag: the Spearman
 correlation over the clips (1: the search ranks clips as the teachers would; 0: no relation).
 JSON on stdout, {checkpoint: {word: rho}}.
@@ -59,7 +60,7 @@ def word_agreement(lm, clips, words: dict[str, str], text_only: bool = False) ->
     head_probs: dict[str, np.ndarray] = {}  # kind -> (N, L), each head run once
     for j, word in enumerate(words):
         head_tag = None if text_only else scorer.head_tag(word)
-        if head_tag is not None:  # as muser search ranks a one-tag query
+        if head_tag is not None:  # the word's own head alone (search blends it: core.grounding)
             kind, index = head_tag
             if kind not in head_probs:
                 head_probs[kind] = scorer.head_scores(fused.numpy(), kind)
