@@ -447,6 +447,8 @@ class _LineFilter:
         """Return once everything written so far has been copied (or at EOF)."""
         self.requests += 1  # before clear(): a poll begun earlier can no longer set idle
         self.idle.clear()
+        if self.finished.is_set():  # at EOF already: nothing will set idle again
+            return
         self.idle.wait(timeout_s)
 
     def _forward_partial(self) -> None:
