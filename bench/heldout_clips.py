@@ -18,7 +18,8 @@ out of the .deb (`dpkg-deb --fsys-tarfile | tar -x`, the same files `dpkg -x` wo
 the gigabytes of game data around them) into OUT/root/PKG; members of zip/pk3 archives
 (`ARCHIVE.pk3:member`) are read with zipfile into OUT/members/PKG/ARCHIVE/member. Each excerpt is
 cut with ffmpeg (`-ss offset -t duration`, 16 kHz mono FLAC; tracker modules decode through
-ffmpeg's libopenmpt demuxer). Every step skips what is on disk and every write is a temporary
+ffmpeg's libopenmpt demuxer from their start, as the corpus builder decoded them, since it seeks
+only to a pattern row). Every step skips what is on disk and every write is a temporary
 file renamed into place, so an interrupted run resumes where it stopped. Failures (a package that
 does not download, a file missing from its package, a cut that ffmpeg refuses) are named in the
 summary and never stop the run. Run `apt-get update` once before the first run.
@@ -44,7 +45,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "train" / "corpus" / "data" / "v3_manifest.csv"
 SR = 16000
-ARCHIVE_EXT = (".zip", ".pk3")
+MODULE_EXT = (".mod", ".xm", ".it", ".s3m")
 NICE = ["nice", "-n", "10"]
 
 
@@ -159,9 +160,12 @@ def cut(src: Path, dst: Path, offset: float, duration: float) -> str:
     if dst.is_file():
         return ""
     tmp = atomic_tmp(dst)
-    r = subprocess.run([*NICE, "ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", f"{offset}",
-                        "-t", f"{duration}", "-i", str(src), "-ac", "1", "-ar", str(SR),
-                        "-sample_fmt", "s16", "-f", "flac", str(tmp)],
+    span = ["-ss", f"{offset}", "-t", f"{duration}"]
+    # libopenmpt seeks a module by pattern row (up to ~0.1 s off the corpus builder's cut, which
+    # decoded from the start): for modules, decode from the start and drop the lead-in instead
+    where = ["-i", str(src), *span] if src.suffix.lower() in MODULE_EXT else [*span, "-i", str(src)]
+    r = subprocess.run([*NICE, "ffmpeg", "-nostdin", "-v", "error", "-y", *where, "-ac", "1",
+                        "-ar", str(SR), "-sample_fmt", "s16", "-f", "flac", str(tmp)],
                        capture_output=True, text=True)
     try:
         frames = sf.info(tmp).frames if r.returncode == 0 else 0
