@@ -198,6 +198,7 @@ def test_failed_render_is_named_and_the_build_goes_on(tmp_path):
     assert sr == SR and y.ndim == 1 and len(y) == 12 * SR
 
 
+@pytest.mark.slow
 def test_rerun_renders_nothing_and_does_not_retry_failures(tmp_path):
     renders, out = lmms_renders(tmp_path), tmp_path / "out"
     R.build(out, renders, render_fn=fake_renderer(fail={"lmms/Crunk_Demo"}))
@@ -235,6 +236,7 @@ def test_a_render_without_loud_excerpts_is_listed(tmp_path):
     assert [e["id"] for e in s["no_excerpts"]] == [renders[0].id]
 
 
+@pytest.mark.slow
 def test_max_seconds_leaves_the_rest_pending_for_a_rerun(tmp_path):
     renders, out = lmms_renders(tmp_path), tmp_path / "out"
     s = R.build(out, renders, render_fn=fake_renderer(), max_seconds=0)
@@ -243,6 +245,7 @@ def test_max_seconds_leaves_the_rest_pending_for_a_rerun(tmp_path):
     assert s["pending"] == [] and len(s["rendered_now"]) == 3
 
 
+@pytest.mark.slow
 def test_hydrogen_variants_share_the_split_and_duplicates_drop(tmp_path):
     data = hydrogen_tree(tmp_path)
     renders, _ = R.plan_hydrogen(data)
@@ -264,6 +267,7 @@ def test_hydrogen_variants_share_the_split_and_duplicates_drop(tmp_path):
     assert s["kit_variants"]["hydrogen/rock"] == ["OwnKit kit", "FitKit kit"]
 
 
+@pytest.mark.slow
 def test_export_writes_the_manifest(tmp_path):
     renders, out = lmms_renders(tmp_path), tmp_path / "out"
     R.build(out, renders, render_fn=fake_renderer())

@@ -40,6 +40,7 @@ def test_an_exact_copy_is_found_and_different_clips_are_not(with_copy):
     assert "1 group(s)" in res.stderr
 
 
+@pytest.mark.slow
 def test_threshold_option(with_copy):
     clips, copy = with_copy
     lib = Library.open()

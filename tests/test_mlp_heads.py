@@ -148,6 +148,7 @@ def _auc(heads: dict[str, torch.Tensor], kind: str, clips, embs) -> float:
     return macro_roc_auc(truth, scores)
 
 
+@pytest.mark.slow
 def test_the_hidden_layer_fits_what_a_linear_head_cannot():
     train, train_embs = _xor_clips(400, seed=0)
     test, test_embs = _xor_clips(200, seed=1)

@@ -8,7 +8,7 @@ from muser_model.torch_engine.model import Muser
 from muser_model.torch_engine.text_tower import MiniLM, Tokenizer, tower_dir
 
 
-@pytest.mark.parametrize("name", ["tiny", "default", "paper"])
+@pytest.mark.parametrize("name", ["tiny", "default", pytest.param("paper", marks=pytest.mark.slow)])
 def test_every_named_config_builds_and_embeds(name):
     torch.manual_seed(0)
     cfg = named_config(name)
@@ -22,6 +22,7 @@ def test_every_named_config_builds_and_embeds(name):
     assert set(model.logit_scales()) == {"wave_spec", "wave_text", "spec_text"}
 
 
+@pytest.mark.slow
 def test_paper_config_is_large_and_default_is_small():
     paper = sum(Muser(named_config("paper")).parameter_counts()[k] for k in ("waveform", "spectrogram", "text"))
     default = Muser(named_config("default")).parameter_counts()

@@ -51,6 +51,7 @@ def test_a_missing_folder_raises_a_file_error(tmp_path):
         write_m3u(_hits(), tmp_path)
 
 
+@pytest.mark.slow
 def test_cli_says_one_line_and_fails(tmp_path, monkeypatch, tiny_checkpoint):
     monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
     make_library(tmp_path / "music")

@@ -137,6 +137,7 @@ def test_a_scan_without_workers_uses_the_default(home, tiny_model, tmp_path, mon
     assert summary.indexed == 6 and seen == [2]  # 3 CPUs, one kept for the torch engine here
 
 
+@pytest.mark.slow
 def test_a_rescan_with_nothing_to_do_starts_no_decoders(home, tiny_model, tmp_path, monkeypatch):
     from muser_model.library import scan
 

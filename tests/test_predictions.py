@@ -50,6 +50,7 @@ def test_index_stores_the_scorers_predictions_and_search_shows_them(indexed, tin
     assert similar and all(h["predicted_genre"] == expected[h["path"]].genre for h in similar)
 
 
+@pytest.mark.slow
 def test_predicted_genre_and_tag_filters(indexed, tiny_checkpoint):
     expected = _expected(tiny_checkpoint)
     genre = next(iter(expected.values())).genre
@@ -122,6 +123,7 @@ def test_an_old_catalogue_is_migrated_and_predicted_without_re_embedding(indexed
     assert {h["path"]: h["predicted_genre"] for h in hits} == {p: e.genre for p, e in expected.items()}
 
 
+@pytest.mark.slow
 def test_a_new_checkpoint_re_embeds_and_re_predicts(indexed, tiny_checkpoint):
     other = make_tiny_checkpoint(indexed / "other.muser", seed=1)
     summary = json.loads(_run("index", indexed / "music", "-c", other, "--workers", 1, "--json").stdout)
@@ -134,6 +136,7 @@ def test_a_new_checkpoint_re_embeds_and_re_predicts(indexed, tiny_checkpoint):
     assert [(t["label"], t["score"]) for t in hits[0]["predicted_tags"]] == expected[hits[0]["path"]].tags
 
 
+@pytest.mark.slow
 def test_a_changed_vocabulary_is_predicted_again_from_stored_vectors(indexed, tiny_checkpoint):
     lib = Library.open()
     ids, vectors = lib.catalogue.vectors(lib.model_hash)

@@ -1,4 +1,5 @@
 """`muser index` at the command line: errors before any work, messages, exit codes."""
+import pytest
 from typer.testing import CliRunner
 
 from muser_cli.main import app
@@ -85,6 +86,7 @@ def test_a_folder_without_audio_is_an_error_and_creates_no_library(home, tiny_ch
     assert not (home / "libraries").exists()
 
 
+@pytest.mark.slow
 def test_a_folder_emptied_since_the_last_scan_drops_its_tracks(home, tiny_checkpoint, tmp_path):
     """An existing library: the empty folder is a scan that removes what was there (exit 0); a
     folder that never held audio is the same error (exit 2) and changes nothing."""

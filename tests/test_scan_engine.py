@@ -166,6 +166,7 @@ def test_torch_engine_loads_in_a_thread_and_gives_the_same_vectors(home, tiny_mo
     assert not list(lib.root.glob("text-head-*.npz"))
 
 
+@pytest.mark.slow
 def test_a_model_that_fails_to_load_changes_nothing(home, tiny_model, tmp_path, monkeypatch):
     """The load error surfaces before the library adopts the new checkpoint: the old vectors,
     index and text head stay."""

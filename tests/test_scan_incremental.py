@@ -39,6 +39,7 @@ def test_only_touched_files_are_embedded_again(home, tiny_model, tmp_path):
     assert_consistent(Library.open())
 
 
+@pytest.mark.slow
 def test_removed_files_leave_the_index(home, tiny_model, tmp_path):
     files = make_library(tmp_path / "music")
     scan_folder(tiny_model, tmp_path / "music")
@@ -50,6 +51,7 @@ def test_removed_files_leave_the_index(home, tiny_model, tmp_path):
     assert_consistent(lib)
 
 
+@pytest.mark.slow
 def test_bad_files_fail_once_and_are_not_retried(home, tiny_model, tmp_path):
     make_library(tmp_path / "music")
     bad = add_bad_files(tmp_path / "music")
@@ -94,6 +96,7 @@ def _blocked_on_a_lock() -> bool:
     return any("->" in line for line in Path("/proc/locks").read_text().splitlines())
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux /proc/locks")
 def test_second_writer_can_wait_for_the_first(home, tiny_model, tmp_path):
     write_clip(tmp_path / "music" / "a.ogg", 220.0, 2.5)
@@ -165,6 +168,7 @@ def test_clean_text():
     assert clean_text(b"bytes".decode()) == "bytes"
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_what_was_indexed(home, tiny_model, tmp_path):
     """Ctrl-C between commits: the files already embedded are committed, the next run resumes."""
     make_library(tmp_path / "music")

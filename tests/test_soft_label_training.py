@@ -146,6 +146,7 @@ def test_merged_scores_use_the_merged_ids(tmp_path):
 
 
 # -- a run (the scored_corpus fixture is in conftest.py) -----------------------------------------
+@pytest.mark.slow
 def test_finetuned_heads_include_msd_with_soft_targets(scored_corpus, tmp_path):
     from muser_train.training.trainer import TrainConfig, train
     cfg = TrainConfig(data="folder", data_dir=str(scored_corpus), out=str(tmp_path / "s.muser"),
@@ -171,6 +172,7 @@ def test_soft_labels_off_ignores_the_scores(scored_corpus, tmp_path):
     assert "msd.weight" not in ckpt.heads
 
 
+@pytest.mark.slow
 def test_prompt_alignment_trains_the_zero_shot_scores(scored_corpus, tmp_path):
     from muser_train.training.trainer import TrainConfig, train
     cfg = TrainConfig(data="folder", data_dir=str(scored_corpus), out=str(tmp_path / "p.muser"),

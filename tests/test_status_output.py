@@ -54,6 +54,7 @@ def test_a_rescan_with_nothing_new_says_so(home, tiny_checkpoint):
     assert res.stderr.strip() == "nothing new to index (1 unchanged, 1 removed)"
 
 
+@pytest.mark.slow
 def test_more_failures_than_shown_point_at_the_log_given(home, tiny_checkpoint):
     music = home / "music"
     music.mkdir()

@@ -22,6 +22,7 @@ def ensembles():
     return E.load_ensembles()
 
 
+@pytest.mark.slow
 def test_each_vocabulary_averages_its_two_teachers(ensembles):
     assert {v: sorted(e.models) for v, e in ensembles.items()} == {
         "mtt": ["mtt_musicnn", "mtt_vgg"], "msd": ["msd_musicnn", "msd_vgg"]}

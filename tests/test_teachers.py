@@ -170,6 +170,7 @@ def test_each_teacher_loads_and_scores_generated_audio(teachers, name):
     assert np.abs(s - n).max() > 0.05  # it hears the difference between a sine and noise
 
 
+@pytest.mark.slow
 def test_the_four_teachers_are_four_different_models(teachers):
     x = FE.wave_patches(chords())
     scores = {name: R.score_patches(m, x) for name, m in teachers.items()}

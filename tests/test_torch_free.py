@@ -101,6 +101,7 @@ def test_numpy_scoring_stack_does_not_import_torch(tiny_checkpoint, clips):
     assert not _loads_torch(code)
 
 
-@pytest.mark.parametrize("module", ["torch_engine.inference", "torch_engine.checkpoint_export"])
+@pytest.mark.parametrize("module", ["torch_engine.inference",
+                                    pytest.param("torch_engine.checkpoint_export", marks=pytest.mark.slow)])
 def test_the_probe_sees_torch_where_it_is_used(module):
     assert _loads_torch(f"import muser_model.{module}")

@@ -41,7 +41,8 @@ def _make(name, root):
     return _corpus(root)
 
 
-@pytest.mark.parametrize("name", ["fma_small", "mtt", "gtzan", "folder"])
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) for n in ("fma_small", "mtt", "gtzan")]
+                         + ["folder"])
 def test_two_steps_on_each_dataset_layout(tmp_path, name):
     data_dir = _make(name, tmp_path / "data")
     logs = []
@@ -123,6 +124,7 @@ def test_finetune_from_init_starts_from_its_weights(tmp_path, tiny_checkpoint):
     assert ckpt.training["selected"]["metric"] == "accuracy"
 
 
+@pytest.mark.slow
 def test_jointly_trained_heads_are_stored(tmp_path):
     corpus = _corpus(tmp_path / "corpus")
     result = train(_cfg("folder", corpus, tmp_path / "h.muser", heads="finetune", epochs=1, batch_size=4),
