@@ -54,6 +54,7 @@ def test_bad_files_are_reported_and_the_rest_tagged(tiny_checkpoint, clips, tmp_
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_human_output(tiny_checkpoint, clips):
     res = _run("tag", clips[0], "-c", tiny_checkpoint)
     assert res.exit_code == 0
@@ -62,6 +63,7 @@ def test_human_output(tiny_checkpoint, clips):
     assert lines[1].strip().startswith("genre") and lines[2].strip().startswith("tags")
 
 
+@pytest.mark.slow
 def test_open_vocabulary_labels(tiny_checkpoint, clips):
     res = _run("tag", clips[0], "--json", "--labels", "calm, angry ,piano,", "-c", tiny_checkpoint)
     (row,) = _json_lines(res.stdout)
@@ -77,6 +79,7 @@ def test_timeline_has_one_row_per_window(tiny_checkpoint, clips):
     assert all(len(w["tags"]) == 2 for w in row["timeline"])
 
 
+@pytest.mark.slow
 def test_batch_size_does_not_change_output(tiny_checkpoint, clips):
     a = _json_lines(_run("tag", *clips, "--json", "--batch-size", 1, "-c", tiny_checkpoint).stdout)
     b = _json_lines(_run("tag", *clips, "--json", "--batch-size", 64, "-c", tiny_checkpoint).stdout)

@@ -28,6 +28,7 @@ def test_error_and_warning_lines_are_literal(capsys):
                    f"warning: {TAG}: odd", f"wrote 3 tracks to {ODD}.m3u"]
 
 
+@pytest.mark.slow
 def test_tag_reports_an_odd_file_name_literally(tiny_checkpoint, tmp_path):
     bad = tmp_path / f"{ODD}.mp3"
     bad.write_text("not music\n" * 20)

@@ -163,6 +163,7 @@ def test_the_hidden_layer_fits_what_a_linear_head_cannot():
         assert _auc(mlp, kind, test, test_embs) > 0.9
 
 
+@pytest.mark.slow
 def test_the_fit_is_seeded():
     clips, embs = _xor_clips(64, seed=2)
     tags = list(VG.VOCABULARIES["mtt"].labels)
@@ -202,6 +203,7 @@ def test_start_heads_from_skips_hidden_heads_even_of_a_fitting_shape(tiny_checkp
 
 
 # -- the refit command and the training option ------------------------------------------------
+@pytest.mark.slow
 def test_refit_command_writes_hidden_tag_heads(scored_corpus, msd_checkpoint, tmp_path):
     out = tmp_path / "refit.muser"
     assert refit_main(["--checkpoint", str(msd_checkpoint), "--corpus", str(scored_corpus),

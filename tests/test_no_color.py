@@ -13,7 +13,8 @@ def _tag_missing_file(**env):
                           capture_output=True, text=True, env={**environ, **env}, timeout=120)
 
 
-@pytest.mark.parametrize("env, coloured", [({}, False), ({"FORCE_COLOR": "1"}, True),
+@pytest.mark.parametrize("env, coloured", [pytest.param({}, False, marks=pytest.mark.slow),
+                                           ({"FORCE_COLOR": "1"}, True),
                                            ({"FORCE_COLOR": "1", "NO_COLOR": "1"}, False)])
 def test_error_colour_follows_the_conventions(env, coloured):
     res = _tag_missing_file(**env)

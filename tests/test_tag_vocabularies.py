@@ -58,7 +58,7 @@ def odd_label(msd_checkpoint, tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("engine", ["numpy", "torch"])
+@pytest.mark.parametrize("engine", [pytest.param("numpy", marks=pytest.mark.slow), "torch"])
 def test_json_shows_both_vocabularies_with_vocab_and_group(engine, msd_checkpoint, clips):
     for record in _records(*clips, "-c", msd_checkpoint, "--timeline", "-k", "4", "--engine", engine):
         by_vocab = record["tags_by_vocabulary"]
