@@ -98,10 +98,10 @@ def write_scores(folder: Path, ids, seed: int = 0):
 
 @pytest.fixture
 def scored_corpus(tmp_path, monkeypatch) -> Path:
-    """The small genre corpus of tests/test_train.py with teacher scores for every other clip."""
+    """The small genre corpus of tests/training/test_train.py with teacher scores for every other clip."""
     import csv
 
-    from tests.test_train import _corpus
+    from tests.training.test_train import _corpus
 
     monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
     corpus = _corpus(tmp_path / "corpus")

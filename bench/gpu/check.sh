@@ -28,7 +28,7 @@ write_clips(Path('/tmp/prof-music'), ${FILES:-600}, 30.0, 16)" && MUSER_HOME=/tm
   --workers "${WORKERS:-15}" --json)
 
 echo "== CUDA tests"
-timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py "tests/test_checkpoint.py::test_loads_on_cuda" \
+timeout 150 python3 -m pytest -q -p no:cacheprovider tests/engines/test_cuda.py "tests/core/test_checkpoint.py::test_loads_on_cuda" \
   2>&1 | tee "$out/tests.log" | tail -15
 
 echo "== muser tag --device cuda examples/ (default checkpoint)"

