@@ -19,6 +19,7 @@ def _read(path):
         return list(csv.DictReader(fh))
 
 
+@pytest.mark.slow  # embeds and scores a corpus (2 s); merging and patch spacing stay fast below
 def test_pseudo_tags_on_a_tiny_corpus(tmp_path, capsys):
     from muser_train.corpus import pseudo_tags
     sf.write(tmp_path / "a.wav", chords(4.0), SR)

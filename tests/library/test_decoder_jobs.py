@@ -18,6 +18,7 @@ def _entries(*names: str) -> list[FileEntry]:
     return [FileEntry(str(name), 0, 0) for name in names]
 
 
+@pytest.mark.slow  # a hang waits out its timeout (3 s); a crash and a cut answer stay fast in test_pool
 def test_each_bad_file_fails_alone_and_the_rest_go_on(tmp_path):
     """A decoder that crashes, hangs past the timeout or dies halfway through its answer is
     replaced, and only its file fails; the others decode, in the same pool."""

@@ -63,6 +63,7 @@ def test_rerun_skips_done_clips_and_scores_new_ones(corpus):
     assert SM.run(m, out, retry_failed=True) == {"scored": 0, "failed": 1, "skipped": 2}
 
 
+@pytest.mark.slow  # scores the corpus twice; a rerun that skips done clips stays fast
 def test_an_interrupted_run_keeps_its_clips_and_resumes(corpus, monkeypatch):
     m = _manifest(corpus, [("a", "a.wav"), ("b", "b.wav"), ("c", "c.wav")])
     out = corpus / "scores.npz"

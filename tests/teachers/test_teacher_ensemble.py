@@ -74,6 +74,7 @@ def test_agreement_by_hand_on_two_clips():
         A.agreement(a[:1], b[:1])
 
 
+@pytest.mark.slow  # runs all four teachers; the ensemble itself stays fast
 def test_agreement_command_on_generated_audio(tmp_path, capsys):
     for name, y in (("a.wav", chords(6.0)), ("b.wav", noise(6.0)), ("c.wav", sine(seconds=6.0))):
         sf.write(tmp_path / name, y, SR)

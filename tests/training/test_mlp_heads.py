@@ -175,6 +175,7 @@ def test_the_fit_is_seeded():
     assert not torch.equal(a["tags.weight"], c["tags.weight"])
 
 
+@pytest.mark.slow  # refits the heads of a checkpoint end to end (1.6 s)
 def test_replacing_tag_heads_keeps_the_genre_head_and_notes_the_fit(msd_checkpoint):
     ckpt = load_checkpoint(msd_checkpoint)
     e = ckpt.config.embed_dim

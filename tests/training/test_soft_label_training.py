@@ -209,6 +209,7 @@ def test_heads_and_prompt_scales_learn_faster_than_the_towers(tiny_checkpoint):
     assert len(slow["params"]) + len(fast["params"]) == n_trainable
 
 
+@pytest.mark.slow  # fine-tunes, then probes (1.2 s)
 def test_finetune_then_probe_refits_every_head(scored_corpus, tmp_path):
     from muser_train.training.trainer import TrainConfig, train
     cfg = TrainConfig(data="folder", data_dir=str(scored_corpus), out=str(tmp_path / "fp.muser"),
