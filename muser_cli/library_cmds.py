@@ -207,7 +207,7 @@ def search(
     reverse: bool = typer.Option(False, "--reverse", "-r", help="Reverse that order."),
 ) -> None:
     """Find tracks in the library that match a text description."""
-    from muser_model.engine_choice import check_device_name
+    from muser_model.core.hardware import check_device_name
     from muser_model.library.query import search_text, sort_hits
     from muser_model.library.store import Library
 
@@ -269,7 +269,7 @@ def similar(
     from muser_model.library.scan import embed_file, open_index_model
     from muser_model.library.store import Library
 
-    from muser_model.engine_choice import check_device_name
+    from muser_model.core.hardware import check_device_name
 
     def embed(path: Path):  # only for a file that is not in the library: torch-free where it can
         return embed_file(open_index_model(checkpoint, device, precision), path)

@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 from muser_model.core import audio, hardware
+from muser_model.core.hardware import check_device_name  # noqa: F401  (re-exported)
 from muser_model.core.checkpoint import default_checkpoint_path, has_numpy_section
-from muser_model.core.errors import AudioError, DeviceOptionError, EngineError
+from muser_model.core.errors import AudioError, EngineError
 from muser_model.numpy_engine.audio import NumpyMuser
 
 ENGINES = ("auto", "numpy", "torch")
@@ -31,14 +32,6 @@ def check_engine_name(engine: str) -> None:
         raise EngineError(f"unknown engine {engine!r}; use auto, numpy or torch")
 
 
-_DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")
-
-
-def check_device_name(device: str) -> None:
-    """Raise DeviceOptionError unless `device` names a device muser runs on (auto, cpu, cuda,
-    cuda:N): checked without torch, for commands that may never load it (search, similar)."""
-    if not _DEVICE_NAME.fullmatch(device):
-        raise DeviceOptionError(f"unknown device {device!r}; use auto, cpu or cuda")
 
 
 def loaded_model_engine(engine: str, device_type: str, autocast: bool, numpy_usable: bool) -> str:

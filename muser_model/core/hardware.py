@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 
-from muser_model.core.errors import TorchMissingError
+from muser_model.core.errors import DeviceOptionError, TorchMissingError
+
+_DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def check_device_name(device: str) -> None:
+    """Raise DeviceOptionError unless `device` names a device muser runs on (auto, cpu, cuda,
+    cuda:N): checked without torch or the engines, for commands that may never load a model
+    (search, similar)."""
+    if not _DEVICE_NAME.fullmatch(device):
+        raise DeviceOptionError(f"unknown device {device!r}; use auto, cpu or cuda")
 
 
 def cpu_has_native_bf16() -> bool:

@@ -201,7 +201,7 @@ def write_phrase_vectors(embed: SentenceEmbedder, path: Path = PHRASE_VECTORS) -
     vectors = _unit(np.asarray(embed(phrases), dtype=np.float32)).astype(np.float16)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, phrases=np.array(phrases), vectors=vectors)
+    np.savez(tmp, phrases=np.array(phrases), vectors=vectors)
     tmp.replace(path)
     return len(phrases)
 

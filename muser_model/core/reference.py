@@ -46,7 +46,7 @@ def write_reference(checkpoint: str | Path, content_hash: str, vectors: np.ndarr
     """Store `vectors` (R, E) as the checkpoint's reference set (float16, atomically)."""
     path = reference_path(checkpoint)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, vectors=np.asarray(vectors, np.float16), checkpoint_hash=np.array(content_hash),
+    np.savez(tmp, vectors=np.asarray(vectors, np.float16), checkpoint_hash=np.array(content_hash),
                         source=np.array(source))
     tmp.replace(path)
     return path
