@@ -37,6 +37,8 @@ def fake_library(home: Path, n: int, seed: int = 0) -> None:
     from muser_model.core.checkpoint import load_checkpoint
     from muser_model.library.catalogue import TrackRow
     from muser_model.library.store import Library
+    from muser_model.library.predict import numpy_predictor
+    from muser_model.numpy_engine.audio import NumpyMuser
     from muser_model.torch_engine.runtime import default_checkpoint_path
 
     ckpt = load_checkpoint(default_checkpoint_path())
@@ -52,6 +54,8 @@ def fake_library(home: Path, n: int, seed: int = 0) -> None:
                          {"title": f"Track {i}", "artist": f"Artist {i % 300}", "genre": "rock"}, 200.0, 40)
                 for i in range(start, min(n, start + 1000))]
         lib.catalogue.put_tracks(rows, ckpt.content_hash)
+    lib.predictor = numpy_predictor(NumpyMuser.load(default_checkpoint_path()))
+    lib.refresh_predictions()  # as `muser index` does: genre, mood, top tags, the heads' logits
     lib.sync_index()
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from muser_model.core.concepts import BY_NAME
 from muser_model.core.grounding import Blend, Grounder
 from muser_model.core.reading import Reader, Reading
-from muser_model.core.reference import load_reference
+from muser_model.core.reference import Reference, load_reference
 from muser_model.core.scoring import Engine, Scorer
 
 TextEmbedder = Callable[[list[str]], np.ndarray]  # texts -> (N, E) normalised, in the checkpoint's space
@@ -31,16 +31,19 @@ class TextModel:
     scorer: Scorer
     reader: Reader
     grounder: Grounder
+    reference: Reference | None = None  # what the grounder calibrates on, when the checkpoint has one
 
     def read(self, text: str) -> Reading:
         return self.reader.read(text)
 
-    def blend(self, vectors: np.ndarray, reading: Reading, population_source: str = "") -> Blend:
+    def blend(self, vectors: np.ndarray, reading: Reading, population_source: str = "",
+              logits: np.ndarray | None = None) -> Blend:
         """Scores of `vectors` (N, E) for a read text; without a reference set of its own the
-        grounder calibrates on `vectors` (named by `population_source`)."""
+        grounder calibrates on `vectors` (named by `population_source`); `logits`: the heads'
+        outputs for `vectors` where already known (`Grounder.all_logits`)."""
         grounder = self.grounder.with_population(vectors, population_source) if population_source else self.grounder
         query = np.asarray(self.embed([reading.text]), np.float32)[0] if reading.text.strip() else None
-        return grounder.blend(vectors, reading, query)
+        return grounder.blend(vectors, reading, query, grounder.cache_with_logits(vectors, logits))
 
 
 def text_model(engine: Engine, content_hash: str, checkpoint: str | Path | None,
@@ -51,7 +54,8 @@ def text_model(engine: Engine, content_hash: str, checkpoint: str | Path | None,
     reference = load_reference(checkpoint, content_hash) if checkpoint is not None else None
     grounder = Grounder(scorer, None if reference is None else reference.vectors,
                         "" if reference is None else reference.source)
-    return TextModel(content_hash, embed or engine.embed_texts, scorer, Reader(_sentence_embedder(engine)), grounder)
+    return TextModel(content_hash, embed or engine.embed_texts, scorer, Reader(_sentence_embedder(engine)), grounder,
+                     reference)
 
 
 def _sentence_embedder(engine: Engine) -> Callable[[list[str]], np.ndarray]:

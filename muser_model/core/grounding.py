@@ -167,6 +167,28 @@ class Grounder:
         return [t for t in reading.terms
                 if t.concepts and all(any(self.knows(o) for o in BY_NAME[c].outputs) for c in t.concepts)]
 
+    def headed_kinds(self) -> list[str]:
+        """The tag kinds with a trained head, in table order: the layout of stored logits."""
+        return [kind for kind in self.scorer.assets.tag_kinds if self.scorer.has_head(kind)]
+
+    def all_logits(self, vectors: np.ndarray) -> np.ndarray:
+        """(N, L) every headed tag kind's logits side by side (what the library stores)."""
+        return np.concatenate([head_logits(self.scorer.assets.heads, kind, vectors)
+                               for kind in self.headed_kinds()], axis=1).astype(np.float32)
+
+    def cache_with_logits(self, vectors: np.ndarray, logits: np.ndarray | None) -> dict:
+        """A scoring cache for `vectors` holding their stored logits (`all_logits`' layout), so the
+        heads need not run again; an empty cache when there are none."""
+        cache: dict = {}
+        if logits is None:
+            return cache
+        start = 0
+        for kind in self.headed_kinds():
+            width = len(self.scorer.assets.vocabulary(kind))
+            cache[(id(vectors), "logits", kind)] = logits[:, start:start + width]
+            start += width
+        return cache
+
     def _reading_raw(self, vectors: np.ndarray, reading: Reading, cache: dict | None = None) -> np.ndarray:
         terms = self.grounded_terms(reading)
         if not terms:
@@ -177,9 +199,9 @@ class Grounder:
                            for t in terms])  # (T, N)
         return soft_and(term_z)
 
-    def reading_z(self, vectors: np.ndarray, reading: Reading) -> np.ndarray:
+    def reading_z(self, vectors: np.ndarray, reading: Reading, cache: dict | None = None) -> np.ndarray:
         """(N,) the grounded score of a reading, standardised over the reference."""
-        value = self._reading_raw(vectors, reading)
+        value = self._reading_raw(vectors, reading, cache)
         if self.reference is None:
             return value
         ref = self._reading_raw(self.reference, reading, self._ref_cache())
@@ -193,11 +215,13 @@ class Grounder:
         ref = self.reference @ query
         return (cos - ref.mean()) / max(float(ref.std()), 1e-4)
 
-    def blend(self, vectors: np.ndarray, reading: Reading, query: np.ndarray | None) -> "Blend":
-        """Scores of `vectors` for a read text whose text embedding is `query`."""
+    def blend(self, vectors: np.ndarray, reading: Reading, query: np.ndarray | None,
+              cache: dict | None = None) -> "Blend":
+        """Scores of `vectors` for a read text whose text embedding is `query` (`cache`: see
+        `cache_with_logits`)."""
         covered = self.coverage(reading)
         weight = blend_weight(covered) if query is not None else 1.0
-        grounded = self.reading_z(vectors, reading) if covered > 0 else np.zeros(len(vectors), np.float32)
+        grounded = self.reading_z(vectors, reading, cache) if covered > 0 else np.zeros(len(vectors), np.float32)
         text = self.text_z(vectors, query) if query is not None else np.zeros(len(vectors), np.float32)
         return Blend(weight * grounded + (1 - weight) * text, grounded, text, weight, self.source)
 

@@ -110,6 +110,21 @@ class Catalogue:
         return (np.array([r[0] for r in rows], dtype=np.int64),
                 np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]))
 
+    def head_logits(self, model_hash: str, key: str, ids: np.ndarray) -> np.ndarray | None:
+        """(N, L) stored head logits of tracks `ids` (in that order), predicted under `key`
+        (Predictor.key); None unless every one of them has them."""
+        found: dict[int, bytes] = {}
+        wanted = [int(i) for i in ids]
+        for start in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
+            chunk = wanted[start : start + 900]
+            rows = self.db.execute(f"SELECT id, head_logits FROM tracks WHERE model_hash=? AND predicted_by=? "
+                                   f"AND head_logits IS NOT NULL AND id IN ({','.join('?' * len(chunk))})",
+                                   (model_hash, key, *chunk))
+            found.update(rows.fetchall())
+        if len(found) != len(wanted) or not wanted:
+            return None
+        return np.stack([np.frombuffer(found[i], dtype=np.float32) for i in wanted])
+
     def ids(self, model_hash: str) -> np.ndarray:
         """(N,) ids of good tracks embedded by `model_hash` (no vectors read)."""
         rows = self.db.execute("SELECT id FROM tracks WHERE status='ok' AND model_hash=?", (model_hash,))
@@ -237,8 +252,10 @@ class Catalogue:
 
     def _put_predictions(self, db: Connection, predictions: dict[int, Prediction], key: str) -> None:
         for track_id, p in predictions.items():
+            logits = None if p.head_logits is None else np.asarray(p.head_logits, np.float32).tobytes()
             db.execute("UPDATE tracks SET predicted_genre=?, predicted_genre_score=?, predicted_by=?, energy=?, "
-                       "valence=? WHERE id=?", (p.genre, p.genre_score, key, p.energy, p.valence, track_id))
+                       "valence=?, head_logits=? WHERE id=?",
+                       (p.genre, p.genre_score, key, p.energy, p.valence, logits, track_id))
             db.execute("DELETE FROM track_tags WHERE track_id=?", (track_id,))
             rows = [(MAIN_VOCAB, tag, score, p.tag_kind) for tag, score in p.tags]
             rows += [(more.vocab, tag, score, more.tag_kind) for more in p.more_tags for tag, score in more.tags]
@@ -256,7 +273,7 @@ class Catalogue:
                    ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns,
                        status=excluded.status, reason=excluded.reason, vector=NULL, updated=excluded.updated,
                        predicted_genre='', predicted_genre_score=NULL, predicted_by='', energy=NULL,
-                       valence=NULL""",
+                       valence=NULL, head_logits=NULL""",
                 (path, size, mtime_ns, status, _text(reason), time.time()))
             if old:
                 db.execute("DELETE FROM track_tags WHERE track_id=?", (old[0],))

@@ -45,6 +45,7 @@ def tag_min_probability(vocab: str) -> float:
 ScoreFn = Callable[[np.ndarray, str], tuple[np.ndarray, str]]  # ((N, E), kind) -> ((N, L), score kind)
 GenreFn = Callable[[np.ndarray], list[GenreCall]]  # (N, E) -> the headline genre of each
 AxesFn = Callable[[np.ndarray], dict[str, np.ndarray]]  # (N, E) -> {"energy": (N,), "valence": (N,)}
+LogitsFn = Callable[[np.ndarray], np.ndarray]  # (N, E) -> (N, L) every headed tag kind's logits
 
 
 class Predictor:
@@ -53,15 +54,17 @@ class Predictor:
 
     def __init__(self, score: ScoreFn, tags: list[str], genres: list[str], model_hash: str,
                  more_kinds: dict[str, tuple[str, list[str]]] | None = None,
-                 genre_calls: GenreFn | None = None, axes: AxesFn | None = None, calibration: str = "") -> None:
+                 genre_calls: GenreFn | None = None, axes: AxesFn | None = None, calibration: str = "",
+                 logits: LogitsFn | None = None) -> None:
         self.score, self.tags, self.genres = score, list(tags), list(genres)
         self.more_kinds = dict(more_kinds or {})
         self.genre_calls = genre_calls  # the headline genre (families); None: the best of `genres`
         self.axes = axes  # energy and valence; None: not predicted
+        self.logits = logits  # every headed tag kind's logits, stored for search; None: not stored
         vocabulary = [self.tags, self.genres]
         if genre_calls is not None:  # the families, their rule and the axes' calibration count too
             vocabulary.append({"families": GENRE_FAMILIES, "clear": GENRE_CLEAR_MIN, "axes": AXES,
-                               "calibration": calibration})
+                               "calibration": calibration, "logits": logits is not None})
         if self.more_kinds:  # a checkpoint without further vocabularies keeps its key of before
             vocabulary.append({kind: labels for kind, (_, labels) in self.more_kinds.items()})
         self.key = f"{model_hash[:16]}:{hashlib.sha256(json.dumps(vocabulary).encode()).hexdigest()[:12]}"
@@ -74,9 +77,11 @@ class Predictor:
         tag_scores, tag_kind = self.score(vectors, "tags")  # (N, T)
         more = {kind: self.score(vectors, kind) for kind in self.more_kinds}  # kind -> ((N, L), score kind)
         axes = self.axes(vectors) if self.axes is not None else {}  # axis -> (N,)
+        logits = self.logits(vectors) if self.logits is not None else None  # (N, L)
         return [Prediction(*genres[i], _top(tag_scores[i], self.tags), tag_kind,
                            [self._more(kind, values[i], score_kind) for kind, (values, score_kind) in more.items()],
-                           *(_axis(axes, name, i) for name in ("energy", "valence")))
+                           *(_axis(axes, name, i) for name in ("energy", "valence")),
+                           None if logits is None else logits[i])
                 for i in range(len(vectors))]
 
     def _genres(self, vectors: np.ndarray) -> list[tuple[str, float]]:
@@ -118,7 +123,7 @@ def scorer_predictor(scorer: Scorer, model_hash: str, reference: Reference | Non
     headed = grounder.knows("genre:rock")
     calibration = "" if reference is None else hashlib.sha256(reference.vectors.tobytes()).hexdigest()[:12]
     return Predictor(score, scorer.tags, scorer.genres, model_hash, more, grounder.genre_calls if headed else None,
-                     grounder.axes if headed else None, calibration)
+                     grounder.axes if headed else None, calibration, grounder.all_logits if headed else None)
 
 
 def numpy_predictor(model: NumpyMuser) -> Predictor:

@@ -12,6 +12,7 @@ import numpy as np
 from muser_model.core.errors import MuserError
 from muser_model.core.reading import Reading
 from muser_model.library.filters import AXES, TEXT_FIELDS, Filters, like_pattern  # noqa: F401  (re-exported)
+from muser_model.library.predict import scorer_predictor
 from muser_model.library.store import Library, LibraryError
 from muser_model.text_model import TextModel, explain_reading
 
@@ -238,7 +239,9 @@ def _rank_blended(lib: Library, model: TextModel, reading: Reading, limit: int, 
     ids, vectors = lib.catalogue.vectors(lib.model_hash, _candidates(lib, filters))
     if not len(ids):
         return Search([], explain_query(model, reading, model.grounder.coverage(reading), model.grounder.source))
-    blend = model.blend(vectors, reading, population_source=f"this library ({len(ids)} tracks)")
+    stored = lib.catalogue.head_logits(lib.model_hash, scorer_predictor(model.scorer, model.content_hash,
+                                                                      model.reference).key, ids)
+    blend = model.blend(vectors, reading, population_source=f"this library ({len(ids)} tracks)", logits=stored)
     want = limit if collapse is None else 2 * limit + 8
     order = np.lexsort((ids, -blend.score))[:want]
     position = {int(ids[i]): int(i) for i in order}

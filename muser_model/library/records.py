@@ -27,6 +27,7 @@ class Prediction:
     more_tags: list[VocabTags] = field(default_factory=list)
     energy: float | None = None  # 0 calm .. 1 energetic (None: the checkpoint has no heads for it)
     valence: float | None = None  # 0 sad .. 1 happy
+    head_logits: np.ndarray | None = None  # (L,) float32: every headed tag kind's logits, table order
 
 
 @dataclass(frozen=True)

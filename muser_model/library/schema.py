@@ -94,7 +94,15 @@ def _moods(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE tracks ADD COLUMN {name} REAL")
 
 
-MIGRATIONS: list[Migration] = [_tracks, _predictions, _tag_vocab, _moods]
+def _head_logits(db: sqlite3.Connection) -> None:
+    """Each track's tag-head logits (float32, every headed tag kind in table order), stored with
+    its predictions so that a grounded search reads them instead of running the heads over every
+    candidate; NULL until the next `muser index` predicts them."""
+    if "head_logits" not in {r[1] for r in db.execute("PRAGMA table_info(tracks)")}:
+        db.execute("ALTER TABLE tracks ADD COLUMN head_logits BLOB")
+
+
+MIGRATIONS: list[Migration] = [_tracks, _predictions, _tag_vocab, _moods, _head_logits]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -105,3 +105,27 @@ def test_the_torch_fallback_ranks_a_grounded_query_alike(library, headed_checkpo
     assert [h["path"] for h in fast] == [h["path"] for h in slow]
     assert [h["score"] for h in fast] == pytest.approx([h["score"] for h in slow], abs=1e-4)
     assert [h["parts"] for h in fast] == [pytest.approx(h["parts"], abs=1e-4) for h in slow]
+
+
+def test_search_reads_the_heads_logits_that_index_stored(library, headed_checkpoint):
+    """`muser index` stores each track's head logits with its predictions; a grounded search reads
+    them instead of running the heads over every candidate, and ranks exactly as if it had."""
+    import sqlite3
+
+    from muser_model.library.predict import scorer_predictor
+    from muser_model.text_model import numpy_text_model
+
+    model = numpy_text_model(headed_checkpoint)
+    lib = Library.open("default")
+    ids, vectors = lib.catalogue.vectors(lib.model_hash)
+    key = scorer_predictor(model.scorer, model.content_hash, model.reference).key
+    stored = lib.catalogue.head_logits(lib.model_hash, key, ids)
+    assert stored is not None and np.allclose(stored, model.grounder.all_logits(vectors), atol=1e-5)
+    catalogue = lib.root / "catalogue.sqlite"
+    lib.close()
+    with_stored = json_lines(run_cli("search", "sad piano", "--json", "-n", 50, "-c", headed_checkpoint).stdout)
+    with sqlite3.connect(catalogue) as db:
+        db.execute("UPDATE tracks SET head_logits=NULL")  # as a library indexed before they were stored
+    computed = json_lines(run_cli("search", "sad piano", "--json", "-n", 50, "-c", headed_checkpoint).stdout)
+    assert [h["path"] for h in with_stored] == [h["path"] for h in computed]
+    assert [h["score"] for h in with_stored] == pytest.approx([h["score"] for h in computed], abs=1e-4)
