@@ -193,7 +193,8 @@ def _show_hits(hits, as_json: bool, m3u: Optional[Path]) -> None:
 
 
 def search(
-    text: str = typer.Argument(..., metavar="QUERY", help='Words, e.g. "melancholic piano"; may hold artist:, genre:, album:, title:, year: terms.'),
+    text: str = typer.Argument(..., metavar="QUERY", help='Words, e.g. "melancholic piano"; may hold artist:, genre:, album:, title:, year:, '
+                                                                  'predicted-genre:, tag:, energy:, valence: terms.'),
     limit: int = HitsLimitOpt, as_json: bool = JsonLinesOpt, m3u: Optional[Path] = M3uOpt,
     artist: str = ArtistOpt, genre: str = GenreOpt, album: str = AlbumOpt, year: str = YearOpt,
     library: str = LibraryOpt, checkpoint: Optional[Path] = CheckpointOpt, device: str = DeviceOpt,
