@@ -17,7 +17,11 @@ PrecisionOpt = typer.Option("auto", "--precision",
                             help="Audio inference precision: auto (bf16 where the CPU/GPU computes it natively), fp32 or bf16.")
 LibraryOpt = typer.Option("default", "--library", "-l", help="Library name (several can live side by side).")
 JsonLinesOpt = typer.Option(False, "--json", help="One JSON object per line on stdout.")
-M3uOpt = typer.Option(None, "--m3u", help="Also write the hits to this M3U playlist file.")
+M3uOpt = typer.Option(None, "--m3u", help="Also write the hits to this M3U playlist file (UTF-8; paths relative to "
+                                           "its folder when the tracks are under it, else absolute).")
+RelativeToOpt = typer.Option(None, "--relative-to", metavar="DIR",
+                             help="Write --m3u paths relative to DIR (a player's music folder: MPD's "
+                                  "music_directory, Navidrome's or Jellyfin's library root).")
 
 
 def load_model_or_exit(checkpoint: Optional[Path], device: str, precision: str = "fp32",

@@ -8,7 +8,7 @@ import typer
 
 from muser_cli import browse_cmds, output
 from muser_cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, CheckpointOpt, DeviceOpt, JsonLinesOpt,
-                              LibraryOpt, M3uOpt, PrecisionOpt, filter_options, load_model_or_exit)
+                              LibraryOpt, M3uOpt, PrecisionOpt, RelativeToOpt, filter_options, load_model_or_exit)
 from muser_cli.output import err
 
 SHOWN_FAILURES = 10  # failures listed after a scan; the rest go to --log
@@ -174,11 +174,11 @@ AlbumOpt = typer.Option("", "--album", help="Only tracks whose album tag contain
 YearOpt = typer.Option("", "--year", help="1990, 1990-1999, 1990- or -1999.")
 
 
-def _show_hits(hits, as_json: bool, m3u: Optional[Path]) -> None:
+def _show_hits(hits, as_json: bool, m3u: Optional[Path], relative_to: Optional[Path] = None) -> None:
     if m3u:
         from muser_model.library.playlist import write_m3u
 
-        left_out = write_m3u(hits, m3u)  # a PlaylistError goes to main.py's handler (exit 2)
+        left_out = write_m3u(hits, m3u, relative_to)  # a PlaylistError goes to main.py's handler (exit 2)
         for path in left_out:
             output.warn(f"left out of {m3u}: {path!r} (a line break in a file name, which M3U cannot hold)")
         output.message(f"wrote {len(hits) - len(left_out)} tracks to {m3u}")
@@ -196,6 +196,7 @@ def search(
     text: str = typer.Argument(..., metavar="QUERY", help='Words, e.g. "melancholic piano"; may hold artist:, genre:, album:, title:, year:, '
                                                                   'predicted-genre:, tag:, energy:, valence: terms.'),
     limit: int = HitsLimitOpt, as_json: bool = JsonLinesOpt, m3u: Optional[Path] = M3uOpt,
+    relative_to: Optional[Path] = RelativeToOpt,
     artist: str = ArtistOpt, genre: str = GenreOpt, album: str = AlbumOpt, year: str = YearOpt,
     library: str = LibraryOpt, checkpoint: Optional[Path] = CheckpointOpt, device: str = DeviceOpt,
     predicted_genre: str = browse_cmds.PredictedGenreOpt, tag: Optional[list[str]] = browse_cmds.TagOpt,
@@ -225,7 +226,7 @@ def search(
     hits = sort_hits(result.hits, sort, reverse)
     for hit in hits:
         hit.query = result.query if as_json else None
-    _show_hits(hits, as_json, m3u)
+    _show_hits(hits, as_json, m3u, relative_to)
 
 
 def _text_model(lib, checkpoint: Optional[Path], device: str):
@@ -258,6 +259,7 @@ def _empty_query():
 def similar(
     target: str = typer.Argument(..., metavar="TRACK", help="An indexed track's path, or any audio file."),
     limit: int = HitsLimitOpt, as_json: bool = JsonLinesOpt, m3u: Optional[Path] = M3uOpt,
+    relative_to: Optional[Path] = RelativeToOpt,
     artist: str = ArtistOpt, genre: str = GenreOpt, album: str = AlbumOpt, year: str = YearOpt,
     library: str = LibraryOpt, checkpoint: Optional[Path] = CheckpointOpt, device: str = DeviceOpt,
     precision: str = PrecisionOpt,
@@ -280,7 +282,7 @@ def similar(
     lib = Library.open(library, readonly=True)
     hits = find_similar(lib, checkpoint_hash(checkpoint or default_checkpoint_path()), embed, target,
                         limit, filters, _collapse(no_duplicates))
-    _show_hits(hits, as_json, m3u)
+    _show_hits(hits, as_json, m3u, relative_to)
 
 
 def status(library: str = LibraryOpt,

@@ -18,13 +18,20 @@ class PlaylistError(FileError):
     reason = "cannot write playlist"
 
 
-def write_m3u(hits: Sequence[Hit], path: Path) -> list[str]:
+def write_m3u(hits: Sequence[Hit], path: Path, relative_to: Path | None = None) -> list[str]:
     """Write `hits` as an extended M3U file: a temporary file beside it, renamed over it, with the
     mode a new file gets under the process's umask. Raises PlaylistError naming `path`.
+
+    Entries are written relative to `relative_to` (a player's music folder: MPD's
+    `music_directory`, Navidrome's and Jellyfin's library root) for the tracks under it; without
+    it, relative to the playlist's own folder when every track is under that folder (a playlist
+    saved in the music folder travels with it), else as absolute paths. UTF-8 either way (`.m3u8`
+    names the encoding; MPD, Navidrome and Jellyfin read `.m3u` as UTF-8 too).
 
     M3U is one entry a line and has no escapes: a hit whose file name holds a line break would
     add false entries, so it is left out; the paths left out are returned. A line break in a
     title or artist becomes a space (the #EXTINF name is for display only)."""
+    base = _base(hits, Path(path), relative_to)
     lines, left_out = ["#EXTM3U"], []
     for hit in hits:
         if "\n" in hit.path or "\r" in hit.path:
@@ -32,7 +39,7 @@ def write_m3u(hits: Sequence[Hit], path: Path) -> list[str]:
             continue
         seconds = int(round(hit.duration)) if hit.duration else -1
         name = " - ".join(x for x in (hit.artist, hit.title) if x) or Path(hit.path).stem
-        lines += [f"#EXTINF:{seconds},{' '.join(name.splitlines())}", hit.path]
+        lines += [f"#EXTINF:{seconds},{' '.join(name.splitlines())}", _entry(hit.path, base)]
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -53,3 +60,23 @@ def write_m3u(hits: Sequence[Hit], path: Path) -> list[str]:
         raise PlaylistError(path, exc.strerror or str(exc)) from exc
     return left_out
 
+
+
+def _base(hits: Sequence[Hit], path: Path, relative_to: Path | None) -> Path | None:
+    """The folder entries are written relative to: `relative_to`, else the playlist's folder when
+    it holds every track, else none (absolute paths)."""
+    if relative_to is not None:
+        return Path(os.path.abspath(relative_to))
+    folder = Path(os.path.abspath(path)).parent
+    return folder if hits and all(_under(hit.path, folder) for hit in hits) else None
+
+
+def _under(track: str, folder: Path) -> bool:
+    return Path(os.path.abspath(track)).is_relative_to(folder)
+
+
+def _entry(track: str, base: Path | None) -> str:
+    """The track's path as the playlist writes it: relative to `base` when under it, with `/`."""
+    if base is None or not _under(track, base):
+        return track
+    return Path(os.path.abspath(track)).relative_to(base).as_posix()

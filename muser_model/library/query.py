@@ -76,9 +76,11 @@ def parse_range(field: str, value: str) -> tuple[float | None, float | None]:
 
 
 def parse_years(value: str) -> tuple[int | None, int | None]:
-    m = re.fullmatch(r"\s*(\d{4})?\s*(?:(-)\s*(\d{4})?)?\s*", value)
+    """`1990`, `1990-1999`, `1990-`, `-1999`, and beets' range form `1990..1999`, `1990..`,
+    `..1999` -> (first, last), inclusive, either end open (None)."""
+    m = re.fullmatch(r"\s*(\d{4})?\s*(?:(-|\.\.)\s*(\d{4})?)?\s*", value)
     if not m or not (m.group(1) or m.group(3)):
-        raise QueryError(f"bad year range {value!r}: use 1990, 1990-1999, 1990- or -1999")
+        raise QueryError(f"bad year range {value!r}: use 1990, 1990-1999 (or 1990..1999), 1990- or -1999")
     low = int(m.group(1)) if m.group(1) else None
     high = int(m.group(3)) if m.group(3) else (low if not m.group(2) else None)
     if low is not None and high is not None and low > high:

@@ -136,8 +136,13 @@ def test_parse_query_and_years():
     assert f == Filters(artist="Nina Simone", genre="jazz", year_min=1960, year_max=1969)
     assert parse_years("1999") == (1999, 1999)
     assert parse_years("1990-") == (1990, None) and parse_years("-1980") == (None, 1980)
-    with pytest.raises(QueryError):
-        parse_years("nineties")
+    # beets' range form
+    assert parse_years("1990..1999") == (1990, 1999)
+    assert parse_years("1990..") == (1990, None) and parse_years("..1999") == (None, 1999)
+    assert parse_query("year:1990..1999 calm")[1].year_max == 1999
+    for bad in ("nineties", "..", "1999..1990", "1990...1999"):
+        with pytest.raises(QueryError):
+            parse_years(bad)
 
 
 def test_similar_by_title(indexed, tiny_checkpoint):

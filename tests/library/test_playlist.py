@@ -1,4 +1,4 @@
-"""M3U playlists: one-line errors, the umask's mode, atomic writes."""
+"""M3U playlists: one-line errors, the umask's mode, atomic writes, portable relative paths."""
 import os
 import stat
 
@@ -61,3 +61,29 @@ def test_cli_says_one_line_and_fails(tmp_path, monkeypatch, tiny_checkpoint):
     assert res.exit_code == 2
     assert [line for line in res.stderr.splitlines() if line.strip()] == [
         f"error: {tmp_path / 'no' / 'x.m3u'}: cannot write playlist (no such folder: {tmp_path / 'no'})"]
+
+
+def _hits_under(root):
+    return [Hit(1, 0.9, str(root / "music" / "Ann" / "a.ogg"), "A", "Ann", "", "", None, 61.4),
+            Hit(2, 0.8, str(root / "music" / "b.ogg"), "", "", "", "", None, None)]
+
+
+def test_paths_are_relative_to_a_given_music_folder(tmp_path):
+    (tmp_path / "lists").mkdir()
+    write_m3u(_hits_under(tmp_path), tmp_path / "lists" / "x.m3u8", relative_to=tmp_path / "music")
+    assert (tmp_path / "lists" / "x.m3u8").read_text(encoding="utf-8").splitlines()[2::2] == ["Ann/a.ogg", "b.ogg"]
+
+
+def test_a_playlist_in_the_music_folder_is_relative_to_itself(tmp_path):
+    hits = _hits_under(tmp_path)
+    (tmp_path / "music" / "Ann").mkdir(parents=True)
+    write_m3u(hits, tmp_path / "music" / "x.m3u")
+    assert (tmp_path / "music" / "x.m3u").read_text().splitlines()[2::2] == ["Ann/a.ogg", "b.ogg"]
+    write_m3u(hits, tmp_path / "music" / "Ann" / "y.m3u")  # b.ogg is not under Ann/: all absolute
+    assert (tmp_path / "music" / "Ann" / "y.m3u").read_text().splitlines()[2::2] == [h.path for h in hits]
+
+
+def test_a_track_outside_the_music_folder_stays_absolute(tmp_path):
+    hits = [*_hits_under(tmp_path), Hit(3, 0.7, "/elsewhere/c.ogg", "", "", "", "", None, None)]
+    write_m3u(hits, tmp_path / "x.m3u", relative_to=tmp_path / "music")
+    assert (tmp_path / "x.m3u").read_text().splitlines()[2::2] == ["Ann/a.ogg", "b.ogg", "/elsewhere/c.ogg"]
