@@ -314,3 +314,52 @@ def _print_failures(failures, as_json: bool) -> None:
             output.data(f"{path}\t{reason}")
     if not shown:
         output.message("no failures")
+
+
+def path(
+    start: str = typer.Argument(..., metavar="FROM", help="An indexed track: its path, or a unique part of its title or path."),
+    end: str = typer.Argument(..., metavar="TO", help="Another indexed track, named the same ways."),
+    count: int = typer.Option(12, "--count", "-n", min=2, help="Tracks in the path, both ends included."),
+    as_json: bool = JsonLinesOpt, m3u: Optional[Path] = M3uOpt, relative_to: Optional[Path] = RelativeToOpt,
+    artist: str = ArtistOpt, genre: str = GenreOpt, album: str = AlbumOpt, year: str = YearOpt,
+    predicted_genre: str = browse_cmds.PredictedGenreOpt, tag: Optional[list[str]] = browse_cmds.TagOpt,
+    library: str = LibraryOpt, checkpoint: Optional[Path] = CheckpointOpt,
+) -> None:
+    """An ordered playlist that walks from one track to another through the sound in between."""
+    from muser_model.core.checkpoint import checkpoint_hash, default_checkpoint_path
+    from muser_model.library.journeys import path as sonic_path
+    from muser_model.library.store import Library
+
+    filters = filter_options(artist, genre, album, year, predicted_genre, tag)
+    lib = Library.open(library, readonly=True)
+    hits = sonic_path(lib, checkpoint_hash(checkpoint or default_checkpoint_path()), start, end, count, filters)
+    _say_if_short(hits, count)
+    _show_hits(hits, as_json, m3u, relative_to)
+
+
+def radio(
+    seed: str = typer.Argument(..., metavar="SEED", help="An indexed track: its path, or a unique part of its title or path."),
+    count: int = typer.Option(30, "--count", "-n", min=1, help="Tracks in the playlist, the seed first."),
+    per_artist: int = typer.Option(3, "--per-artist", min=1, help="At most this many tracks of one artist."),
+    as_json: bool = JsonLinesOpt, m3u: Optional[Path] = M3uOpt, relative_to: Optional[Path] = RelativeToOpt,
+    artist: str = ArtistOpt, genre: str = GenreOpt, album: str = AlbumOpt, year: str = YearOpt,
+    predicted_genre: str = browse_cmds.PredictedGenreOpt, tag: Optional[list[str]] = browse_cmds.TagOpt,
+    library: str = LibraryOpt, checkpoint: Optional[Path] = CheckpointOpt,
+) -> None:
+    """An ordered playlist that starts at a track and drifts, a few tracks per artist at most."""
+    from muser_model.core.checkpoint import checkpoint_hash, default_checkpoint_path
+    from muser_model.library.journeys import radio as sonic_radio
+    from muser_model.library.store import Library
+
+    filters = filter_options(artist, genre, album, year, predicted_genre, tag)
+    lib = Library.open(library, readonly=True)
+    hits = sonic_radio(lib, checkpoint_hash(checkpoint or default_checkpoint_path()), seed, count, per_artist,
+                       filters)
+    _say_if_short(hits, count)
+    _show_hits(hits, as_json, m3u, relative_to)
+
+
+def _say_if_short(hits, count: int) -> None:
+    if len(hits) < count:
+        output.message(f"{len(hits)} of {count} tracks: the library (with these filters) has no more that "
+                       "are neither near-copies of a listed track nor over the per-artist cap")

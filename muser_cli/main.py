@@ -235,6 +235,8 @@ from muser_cli import browse_cmds, library_cmds, train_cmd  # noqa: E402  (regis
 app.command(cls=_Command)(library_cmds.index)
 app.command(cls=_Command)(library_cmds.search)
 app.command(cls=_Command)(library_cmds.similar)
+app.command(cls=_Command)(library_cmds.path)
+app.command(cls=_Command)(library_cmds.radio)
 app.command(cls=_Command)(library_cmds.status)
 app.command(name="list", cls=_Command)(browse_cmds.list_tracks)
 app.command(cls=_Command)(browse_cmds.duplicates)

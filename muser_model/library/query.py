@@ -154,7 +154,7 @@ def _hits(lib: Library, scored: list[tuple[int, float]], limit: int, collapse: f
         scored = _collapse(lib, scored, collapse, seed)
     scored = scored[:limit]
     rows = lib.catalogue.rows(i for i, _ in scored)
-    return [_hit(rank, score, rows[i]) for rank, (i, score) in enumerate(scored, 1) if i in rows]
+    return [hit_from_row(rank, score, rows[i]) for rank, (i, score) in enumerate(scored, 1) if i in rows]
 
 
 def _collapse(lib: Library, scored: list[tuple[int, float]], threshold: float,
@@ -176,7 +176,7 @@ def _collapse(lib: Library, scored: list[tuple[int, float]], threshold: float,
     return kept
 
 
-def _hit(rank: int, score: float, row: dict) -> Hit:
+def hit_from_row(rank: int, score: float, row: dict) -> Hit:
     return Hit(rank, round(score, 4), row["path"], row["title"], row["artist"], row["album"],
                row["genre"], row["year"], row["duration"], row["predicted_genre"], row["predicted_tags"],
                _rounded(row.get("energy")), _rounded(row.get("valence")))
@@ -255,7 +255,7 @@ def _rank_blended(lib: Library, model: TextModel, reading: Reading, limit: int, 
     hits = []
     for rank, (track_id, score) in enumerate(scored, 1):
         if track_id in rows:
-            hit, i = _hit(rank, score, rows[track_id]), position[track_id]
+            hit, i = hit_from_row(rank, score, rows[track_id]), position[track_id]
             hit.score_kind = "blend"
             hit.parts = {"heads": round(float(blend.grounded[i]), 4), "text": round(float(blend.text[i]), 4)}
             hits.append(hit)
@@ -280,7 +280,7 @@ def similar(lib: Library, model_hash: str, embed_file: Callable[[Path], np.ndarr
     filters = filters or Filters()
     track_id = lib.catalogue.find_path(os.path.abspath(target))
     if track_id is None and not Path(target).exists():
-        track_id = _track_by_name(lib, target)
+        track_id = track_by_name(lib, target)
     if track_id is not None:
         ids, vectors = lib.catalogue.vectors(lib.model_hash, [track_id])
         if len(ids):
@@ -289,7 +289,7 @@ def similar(lib: Library, model_hash: str, embed_file: Callable[[Path], np.ndarr
     return _rank(lib, query, limit, filters, collapse=collapse)
 
 
-def _track_by_name(lib: Library, name: str) -> int:
+def track_by_name(lib: Library, name: str) -> int:
     rows = lib.catalogue.find_by_name(name, limit=6)
     if not rows:
         raise QueryError(f"{name}: no such file, and no indexed track has it in its title or path")
