@@ -10,16 +10,17 @@ import typer
 from muser_model.core.errors import (EXIT_BUSY, EXIT_FILE_FAILED, EXIT_INTERRUPTED, EXIT_MODEL,  # noqa: F401
                                      EXIT_OK, EXIT_TERMINATED, EXIT_USAGE)
 
-CheckpointOpt = typer.Option(None, "--checkpoint", "-c",
+CheckpointOpt = typer.Option(None, "--checkpoint", "-c", envvar="MUSER_CHECKPOINT", show_envvar=False,
                              help="Checkpoint file (default: the one shipped with muser, or $MUSER_CHECKPOINT).")
-DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+DeviceOpt = typer.Option("auto", "--device", envvar="MUSER_DEVICE", show_envvar=False, help="auto, cpu or cuda.")
 PrecisionOpt = typer.Option("auto", "--precision",
                             help="Audio inference precision: auto (bf16 where the CPU/GPU computes it natively), fp32 or bf16.")
-LibraryOpt = typer.Option("default", "--library", "-l", help="Library name (several can live side by side).")
+LibraryOpt = typer.Option("default", "--library", "-l", envvar="MUSER_LIBRARY", show_envvar=False,
+                          help="Library name (several can live side by side).")
 JsonLinesOpt = typer.Option(False, "--json", help="One JSON object per line on stdout.")
 M3uOpt = typer.Option(None, "--m3u", help="Also write the hits to this M3U playlist file (UTF-8; paths relative to "
                                            "its folder when the tracks are under it, else absolute).")
-RelativeToOpt = typer.Option(None, "--relative-to", metavar="DIR",
+RelativeToOpt = typer.Option(None, "--relative-to", metavar="DIR", envvar="MUSER_PLAYLIST_BASE", show_envvar=False,
                              help="Write --m3u paths relative to DIR (a player's music folder: MPD's "
                                   "music_directory, Navidrome's or Jellyfin's library root).")
 

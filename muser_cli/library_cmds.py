@@ -19,7 +19,7 @@ def index(
     library: str = LibraryOpt,
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Try files that failed before again."),
     wait: bool = typer.Option(False, "--wait", help="If another index run holds the library, wait for it."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, envvar="MUSER_WORKERS", show_envvar=False,
                                           help="Decoder processes (default: one per CPU, at most 16; "
                                                "one fewer when the torch engine embeds here)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,

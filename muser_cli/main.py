@@ -87,7 +87,7 @@ def tag(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per file on stdout."),
     timeline: bool = typer.Option(False, "--timeline", help="Tags for every window of each file."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Windows per model batch."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, envvar="MUSER_WORKERS", show_envvar=False,
                                           help="Processes embedding files at once, numpy engine (default: one per "
                                                "CPU for several files with 5 min of audio or more in all)."),
     checkpoint: Optional[Path] = CheckpointOpt,
@@ -243,8 +243,22 @@ app.command(cls=_Command)(browse_cmds.duplicates)
 app.command(cls=_Command)(train_cmd.train)
 
 
+@app.command(name="config", cls=_Command)
+def config_command(as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
+    """Show the config file's path and the effective defaults, with where each comes from."""
+    from muser_cli import config
+
+    config.show(as_json)
+
+
 def main() -> None:
-    app()
+    from muser_cli import config
+
+    try:
+        values = config.read_config()
+    except config.ConfigError as exc:
+        config.fail(exc)
+    app(default_map=config.default_map(typer.main.get_command(app), values))
 
 
 if __name__ == "__main__":

@@ -109,3 +109,25 @@ def scored_corpus(tmp_path, monkeypatch) -> Path:
         paths = [r["path"] for r in csv.DictReader(f)]
     write_scores(corpus, paths[::2])
     return corpus
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_user_config(tmp_path_factory):
+    """Commands run by the tests read an empty config file, never the user's own defaults
+    (~/.config/muser/config.toml), nor their MUSER_* environment."""
+    import os
+
+    empty = tmp_path_factory.mktemp("config") / "config.toml"
+    empty.write_text("")
+    saved = {k: os.environ.get(k) for k in ("MUSER_CONFIG", "MUSER_LIBRARY", "MUSER_DEVICE", "MUSER_WORKERS",
+                                             "MUSER_PLAYLIST_BASE")}
+    os.environ["MUSER_CONFIG"] = str(empty)
+    for key in saved:
+        if key != "MUSER_CONFIG":
+            os.environ.pop(key, None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
