@@ -34,6 +34,12 @@ def index(
     rebuild: bool = typer.Option(False, "--rebuild",
                                  help="Set the catalogue aside (kept beside it, with the time in its name) and "
                                       "index the folders again from scratch: the way out of a damaged catalogue."),
+    watch: bool = typer.Option(False, "--watch",
+                               help="After the scan, keep watching the folders and index new, changed and "
+                                    "removed files as they settle (Ctrl-C to stop)."),
+    settle: float = typer.Option(2.0, "--settle", min=0.1,
+                                 help="--watch: seconds the folders must be quiet, and a changed file keep its "
+                                      "size and time, before it is indexed."),
     checkpoint: Optional[Path] = CheckpointOpt,
     device: str = DeviceOpt,
     precision: str = PrecisionOpt,
@@ -70,6 +76,33 @@ def index(
     if log:
         _write_log(log, summary.failures)
     _print_summary(summary, lib, as_json, log)
+    if watch:
+        _watch(lib, folders, model, opts, wait, settle, as_json, log)
+
+
+def _watch(lib, folders: list[Path], model, opts, wait: bool, settle: float, as_json: bool,
+           log: Optional[Path]) -> None:
+    """`--watch`: rescan after each settled batch of changes until Ctrl-C or SIGTERM."""
+    from muser_model.library.pool import Terminated, sigterm_as_interrupt
+    from muser_model.library.scan import index_library
+    from muser_model.library.watch import watch
+
+    def rescan() -> None:
+        summary = index_library(lib, folders, model, opts)
+        if log:
+            _write_log(log, summary.failures)
+        _print_summary(summary, lib, as_json, log)
+
+    def waiting() -> None:
+        output.message(f"watching {', '.join(str(f) for f in folders)} for changes (Ctrl-C to stop)")
+
+    try:
+        with lib.writer_lock(wait=wait), sigterm_as_interrupt():
+            watch(folders, rescan, settle, on_wait=waiting)
+    except KeyboardInterrupt as exc:  # as the scan: 130 for Ctrl-C, 143 for SIGTERM
+        stop = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        output.message(f"{stop}: stopped watching; everything indexed so far is kept")
+        raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
 
 
 def _write_log(log: Path, failures: list[tuple[str, str]]) -> None:
