@@ -86,33 +86,33 @@ AXES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # -- concepts ------------------------------------------------------------------------------------
 CONCEPTS: tuple[Concept, ...] = (
     # moods and character
-    _c("sad", "mood", "msd:sad, axis:valence-", "sadness, melancholic, melancholy, sorrowful, gloomy, "
+    _c("sad", "mood", "msd:sad, axis:valence-", "crying, tears, breakup, heartbreak, sadness, melancholic, melancholy, sorrowful, gloomy, "
        "depressing, depressed, heartbreaking, heartbroken, mournful, somber, sombre, tearful, "
        "bittersweet, wistful, lonely, grief, tragic, downbeat, blue, moody"),
     _c("mellow", "mood", "msd:Mellow", "melancholic, melancholy, laid back, laid-back, smooth, "
        "soothing, wistful, moody, bittersweet, gentle"),
     _c("chill", "mood", "msd:chill, msd:chillout", "chilled, chill out, chillout, relaxed, relaxing, "
        "relax, lounge, unwind, unwinding, easygoing, lazy, sunday morning"),
-    _c("happy", "mood", "msd:happy, axis:valence", "happiness, cheerful, joyful, joyous, uplifting, "
+    _c("happy", "mood", "msd:happy, axis:valence", "joy, celebratory, summer, summery, sunshine, happiness, cheerful, joyful, joyous, uplifting, "
        "upbeat, feel good, feel-good, sunny, bright, fun, positive, optimistic, playful, carefree, "
        "euphoric, good mood"),
-    _c("dark", "mood", "axis:valence-, mtt:weird", "darker, ominous, sinister, menacing, grim, "
+    _c("dark", "mood", "axis:valence-, mtt:weird", "gothic, goth, darker, ominous, sinister, menacing, grim, "
        "brooding, creepy, spooky, scary, haunting, eerie, horror, tense, suspense, suspenseful"),
     _c("party", "mood", "msd:party, msd:dance", "partying, club, clubbing, dancefloor, dance floor, "
        "upbeat, festive, celebration"),
     _c("beautiful", "mood", "msd:beautiful", "lovely, pretty, gorgeous, dreamy, elegant, graceful, "
        "touching, emotional, moving, tender"),
-    _c("sexy", "mood", "msd:sexy", "sensual, seductive, sultry, romantic, love song, intimate"),
+    _c("sexy", "mood", "msd:sexy", "romance, sensual, seductive, sultry, romantic, love song, intimate"),
     _c("catchy", "mood", "msd:catchy", "earworm, hooky, memorable, sing along, singalong"),
     _c("weird", "mood", "mtt:weird, msd:experimental", "strange, bizarre, quirky, odd, unusual, "
        "avant-garde, avant garde, abstract, psychedelic, trippy, surreal"),
     _c("epic", "mood", "mtt:loud, mtt:strings, axis:energy", "epic, heroic, grand, majestic, "
        "triumphant, cinematic, dramatic, battle, war, powerful"),
     # energy and tempo
-    _c("calm", "other", "axis:energy-, mtt:quiet, mtt:soft", "calming, peaceful, tranquil, serene, "
+    _c("calm", "other", "axis:energy-, mtt:quiet, mtt:soft", "sleeping, bedtime, winding down, relaxation, calming, peaceful, tranquil, serene, "
        "meditative, meditation, soothing, restful, relaxing, quiet, background, "
        "sleep, sleepy, study, focus, zen, still, gentle, low energy, spa, yoga, lullaby"),
-    _c("energetic", "other", "axis:energy", "energy, high energy, high-energy, intense, lively, "
+    _c("energetic", "other", "axis:energy", "pump up, pumped, adrenaline, energy, high energy, high-energy, intense, lively, "
        "pumping, dynamic, workout, gym, running, driving, exciting, hype, powerful, vigorous, "
        "explosive, action, upbeat"),
     _c("fast", "other", "mtt:fast", "faster, quick, rapid, high tempo, uptempo, up-tempo, frantic, "
@@ -129,7 +129,7 @@ CONCEPTS: tuple[Concept, ...] = (
     # instruments
     _c("piano", "instrument", "mtt:piano", "pianos, pianist, keys, grand piano, piano solo, "
        "keyboard, keyboards, upright piano, ivories"),
-    _c("guitar", "instrument", "mtt:guitar, msd:guitar", "guitars, guitarist, riff, riffs, "
+    _c("guitar", "instrument", "mtt:guitar, msd:guitar", "ukulele, mandolin, guitars, guitarist, riff, riffs, "
        "electric guitar, guitar solo, strumming, strummed, six-string"),
     _c("acoustic", "instrument", "msd:acoustic", "unplugged, acoustic guitar, acoustic instruments, "
        "folk guitar, organic, natural instruments, live instruments",
@@ -165,7 +165,7 @@ CONCEPTS: tuple[Concept, ...] = (
     _c("instrumental", "vocals", "mtt:no vocals, mtt:no vocal, mtt:no voice, msd:instrumental",
        "no vocals, no vocal, no voice, no singing, without vocals, without singing, without voice, "
        "without lyrics, no lyrics, instrumentals, vocal-free, non-vocal"),
-    _c("choir", "vocals", "mtt:choir, mtt:choral", "choral, chorus, choirs, chant, chanting, chants, "
+    _c("choir", "vocals", "mtt:choir, mtt:choral", "gospel, choral, chorus, choirs, chant, chanting, chants, "
        "gregorian, hymn, hymns, sacred, church, monks, a cappella, acapella"),
     _c("opera", "vocals", "mtt:opera", "operatic, soprano, aria, arias, tenor, bel canto"),
     # eras
