@@ -70,6 +70,7 @@ class Grounder:
         self.source = source if self.reference is not None else ""
         self._columns = self._tag_columns()
         self._ref_stats: dict[str, tuple[float, float]] = {}
+        self._reference_cache: dict = {}  # raw outputs of the reference, computed once
 
     def with_population(self, vectors: np.ndarray, source: str) -> "Grounder":
         """This grounder, or one calibrated on `vectors` when it has no reference of its own."""
@@ -140,8 +141,6 @@ class Grounder:
         return self._ref_stats[output]
 
     def _ref_cache(self) -> dict:
-        if not hasattr(self, "_reference_cache"):
-            self._reference_cache: dict = {}
         return self._reference_cache
 
     def z(self, vectors: np.ndarray, output: str, cache: dict | None = None) -> np.ndarray:
