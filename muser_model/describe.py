@@ -101,7 +101,19 @@ def describe_checkpoint(path: str | Path) -> dict[str, Any]:
         "templates": dict(record.get("templates", {})),
         "training": training,
         "metrics": metrics,
+        "calibration": _calibration(path, record["content_hash"]),
     }
+
+
+def _calibration(path: str | Path, content_hash: str) -> dict[str, Any] | None:
+    """The reference set beside the checkpoint (core.reference): what grounding standardises the
+    heads over; None when it has none (a library calibrates on its own tracks)."""
+    from muser_model.core.reference import load_reference, reference_path
+
+    reference = load_reference(path, content_hash)
+    if reference is None:
+        return None
+    return {"file": str(reference_path(path)), "clips": int(len(reference.vectors)), "source": reference.source}
 
 
 def _heads_line(report: dict[str, Any]) -> str:
@@ -178,6 +190,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         ("vocabulary", f"{len(vocab['tags'])} tags; {len(vocab['genres'])} genres: {', '.join(vocab['genres'])}"),
         *_vocabulary_lines(report["vocabularies"]),
         ("heads", _heads_line(report) or "none (zero-shot only)"),
+        ("calibration", _calibration_line(report.get("calibration"))),
     ]
     lines += _training_lines(training)
     metric_groups = _metric_groups(report["metrics"])
@@ -186,6 +199,12 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     width = max(len(label) for label, _ in lines) + 2
     return ([f"{label:<{width}}{value}".rstrip() for label, value in lines]
             + [f"  {name}: {values}" for name, values in metric_groups])
+
+
+def _calibration_line(calibration: dict[str, Any] | None) -> str:
+    if calibration is None:
+        return "no reference set: each library calibrates the heads on its own tracks"
+    return f"{calibration['source']} ({calibration['clips']} vectors, {Path(calibration['file']).name})"
 
 
 def _vocabulary_lines(vocabularies: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:

@@ -111,3 +111,19 @@ def test_checkpoint_without_table_lists_the_mtt_vocabulary_only(tiny_checkpoint)
     res = runner.invoke(app, ["info", "-c", str(tiny_checkpoint)])
     facts = _facts(res.stdout)
     assert "mtt tags" in facts and "msd tags" not in facts
+
+
+def test_the_calibration_reference_is_named_where_there_is_one(tiny_checkpoint, tmp_path):
+    import numpy as np
+
+    from muser_model.core.reference import write_reference
+    from muser_model.describe import describe_checkpoint, summary_lines
+
+    assert describe_checkpoint(tiny_checkpoint)["calibration"] is None
+    assert any("no reference set" in line for line in summary_lines(describe_checkpoint(tiny_checkpoint)))
+    copy = tmp_path / "with-ref.muser"
+    copy.write_bytes(tiny_checkpoint.read_bytes())
+    report = describe_checkpoint(copy)
+    write_reference(copy, report["content_hash"], np.eye(4, 8, dtype=np.float32), "four test clips")
+    calibration = describe_checkpoint(copy)["calibration"]
+    assert calibration == {"file": str(tmp_path / "with-ref.reference.npz"), "clips": 4, "source": "four test clips"}
