@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from muser_cli import browse_cmds, output
-from muser_cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, CheckpointOpt, DeviceOpt, JsonLinesOpt,
+from muser_cli.common import (EXIT_FILE_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, CheckpointOpt, DeviceOpt, JsonLinesOpt,
                               LibraryOpt, M3uOpt, PrecisionOpt, RelativeToOpt, filter_options, load_model_or_exit)
 from muser_cli.output import err
 
@@ -396,3 +396,63 @@ def _say_if_short(hits, count: int) -> None:
     if len(hits) < count:
         output.message(f"{len(hits)} of {count} tracks: the library (with these filters) has no more that "
                        "are neither near-copies of a listed track nor over the per-artist cap")
+
+
+def write_tags(
+    paths: Optional[list[str]] = typer.Argument(None, metavar="[PATH]...",
+                                                help="Indexed files or folders (default: the whole library)."),
+    write: bool = typer.Option(False, "--write", help="Write the tags (without it: show what would change)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a genre or mood you set yourself."),
+    undo: bool = typer.Option(False, "--undo", help="Put back every field muser changed, exactly as it was."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per file on stdout."),
+    library: str = LibraryOpt,
+    checkpoint: Optional[Path] = CheckpointOpt,
+) -> None:
+    """Write muser's genre and mood into the files, where players read them (a dry run unless --write).
+
+    Indexed files use their stored predictions; other files given as PATH are tagged first."""
+    from muser_model.core.checkpoint import checkpoint_hash, default_checkpoint_path
+    from muser_model.library.filetags import outside, undo_library_tags, write_file_tags, write_library_tags
+    from muser_model.library.store import Library, LibraryNotFoundError
+    from muser_model.tagging import tag as tag_paths
+
+    try:
+        lib = Library.open(library)
+    except LibraryNotFoundError:  # loose files only: their undo history needs a library all the same
+        lib = Library.open(library, create=True)
+    with lib.writer_lock():
+        if undo:
+            outcome = undo_library_tags(lib, paths or [])
+        else:
+            outcome = write_library_tags(lib, paths or [], write, overwrite)
+            loose = outside(lib, paths or [])
+            if loose:
+                model_hash = checkpoint_hash(checkpoint or default_checkpoint_path())
+                write_file_tags(lib, tag_paths(loose, checkpoint), model_hash, write, overwrite, outcome)
+    for p in outcome.plans:
+        _show_plan(p, as_json)
+    for path, reason in outcome.failures:
+        output.error(reason if reason.startswith(path) else f"{path}: {reason}")
+    if undo:
+        output.message(f"restored {outcome.written} file(s)")
+    elif write:
+        output.message(f"wrote tags into {outcome.written} file(s); undo with: muser write-tags --undo")
+    else:
+        changing = sum(1 for p in outcome.plans if p.changes)
+        output.message(f"dry run: {changing} of {len(outcome.plans)} file(s) would change; add --write to write")
+    if outcome.failures:
+        raise typer.Exit(EXIT_FILE_FAILED)
+
+
+def _show_plan(p, as_json: bool) -> None:
+    if as_json:
+        output.json_line({"path": p.path, "changes": {k: {"old": o, "new": n} for k, (o, n) in p.changes.items()},
+                          "kept": p.kept})
+        return
+    if not p.changes and not p.kept:
+        return
+    output.data(p.path)
+    for name, (old, new) in p.changes.items():
+        output.data(f"  {name:<16} {'; '.join(old) if old else '-'} -> {'; '.join(new)}")
+    for name in p.kept:
+        output.data(f"  {name:<16} kept (set by you; --overwrite replaces it)")

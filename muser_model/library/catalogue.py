@@ -125,6 +125,28 @@ class Catalogue:
             return None
         return np.stack([np.frombuffer(found[i], dtype=np.float32) for i in wanted])
 
+    def remember_tags(self, path: str, previous: str) -> None:
+        """Keep a file's fields as they were before muser's first write (later writes keep them)."""
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO tag_history (path, previous, written) VALUES (?, ?, ?)",
+                       (to_db_path(path), previous, time.time()))
+
+    def tag_history(self) -> list[tuple[str, str]]:
+        """(path, previous fields as JSON) of every file muser wrote tags into."""
+        rows = self.db.execute("SELECT path, previous FROM tag_history ORDER BY path").fetchall()
+        return [(from_db_path(p), prev) for p, prev in rows]
+
+    def forget_tags(self, path: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM tag_history WHERE path=?", (to_db_path(path),))
+
+    def touch(self, path: str, size: int, mtime_ns: int) -> None:
+        """A good track's new size and mtime after muser rewrote its tags (its audio, and so its
+        vector, unchanged): the next scan does not embed it again."""
+        with self.transaction() as db:
+            db.execute("UPDATE tracks SET size=?, mtime_ns=? WHERE path=? AND status='ok'",
+                       (size, mtime_ns, to_db_path(path)))
+
     def ids(self, model_hash: str) -> np.ndarray:
         """(N,) ids of good tracks embedded by `model_hash` (no vectors read)."""
         rows = self.db.execute("SELECT id FROM tracks WHERE status='ok' AND model_hash=?", (model_hash,))

@@ -102,7 +102,16 @@ def _head_logits(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE tracks ADD COLUMN head_logits BLOB")
 
 
-MIGRATIONS: list[Migration] = [_tracks, _predictions, _tag_vocab, _moods, _head_logits]
+def _tag_history(db: sqlite3.Connection) -> None:
+    """What a file's genre, mood and MUSER_* fields held before muser first wrote into it, so
+    that `muser write-tags --undo` puts them back exactly (library.filetags)."""
+    db.execute("""CREATE TABLE IF NOT EXISTS tag_history (
+        path TEXT PRIMARY KEY,         -- as tracks.path
+        previous TEXT NOT NULL,        -- JSON: field -> list of values, or null where absent
+        written REAL NOT NULL)""")
+
+
+MIGRATIONS: list[Migration] = [_tracks, _predictions, _tag_vocab, _moods, _head_logits, _tag_history]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
