@@ -41,10 +41,12 @@ KEYS: dict[str, Key] = {
     "workers": Key("workers", int, "MUSER_WORKERS", "decoder / embedding processes"),
     "checkpoint": Key("checkpoint", str, "MUSER_CHECKPOINT", "checkpoint file"),
     "playlist_base": Key("relative_to", str, "MUSER_PLAYLIST_BASE", "--m3u paths relative to this folder"),
+    "tag_min_probability": Key("", dict, "", "the probability a predicted tag needs for --tag, per vocabulary: "
+                                             "{ mtt = 0.3, msd = 0.2 }"),
 }
-_KIND_NAMES = {int: "a whole number", str: "a string"}
+_KIND_NAMES = {int: "a whole number", str: "a string", dict: "a table"}
 BUILT_IN = {"library": "default", "device": "auto", "engine": "auto", "workers": None, "checkpoint": None,
-            "playlist_base": None}
+            "playlist_base": None, "tag_min_probability": {"mtt": 0.3, "msd": 0.2}}
 
 
 def config_path() -> Path:
@@ -97,6 +99,14 @@ def _checked(path: Path, key: str, value: Any) -> Any:
         raise ConfigError(f"{path}: workers = {value}: give 1 or more")
     if key in ("checkpoint", "playlist_base"):
         return str(Path(value).expanduser())
+    if key == "tag_min_probability":
+        from muser_model.core.vocab_groups import VOCABULARIES
+
+        for vocab, floor in value.items():
+            if vocab not in VOCABULARIES or not isinstance(floor, (int, float)) or not 0 <= floor <= 1:
+                raise ConfigError(f"{path}: tag_min_probability.{vocab} = {floor!r}: give a probability from 0 to 1 "
+                                  f"for a vocabulary of {', '.join(VOCABULARIES)}")
+        return {vocab: float(floor) for vocab, floor in value.items()}
     return value
 
 
@@ -106,7 +116,7 @@ def default_map(command: Any, values: dict[str, Any]) -> dict[str, dict[str, Any
     out: dict[str, dict[str, Any]] = {}
     for name, sub in getattr(command, "commands", {}).items():
         params = {p.name for p in sub.params}
-        defaults = {KEYS[k].option: v for k, v in values.items() if KEYS[k].option in params}
+        defaults = {KEYS[k].option: v for k, v in values.items() if KEYS[k].option and KEYS[k].option in params}
         if defaults:
             out[name] = defaults
     return out
@@ -116,13 +126,21 @@ def effective(values: dict[str, Any]) -> list[tuple[str, Any, str]]:
     """(key, value, where it comes from) for every key: environment, the file or built in."""
     rows = []
     for key, spec in KEYS.items():
-        if os.environ.get(spec.env):
+        if spec.env and os.environ.get(spec.env):
             rows.append((key, os.environ[spec.env], f"${spec.env}"))
         elif key in values:
             rows.append((key, values[key], "file"))
         else:
             rows.append((key, BUILT_IN[key], "built in"))
     return rows
+
+
+def apply_process_settings(values: dict[str, Any]) -> None:
+    """The keys that are no command option: the --tag floors (library.predict)."""
+    if "tag_min_probability" in values:
+        from muser_model.library.predict import set_tag_min_probability
+
+        set_tag_min_probability(values["tag_min_probability"])
 
 
 def fail(exc: ConfigError) -> None:

@@ -259,6 +259,7 @@ def main() -> None:
         values = config.read_config()
     except config.ConfigError as exc:
         config.fail(exc)
+    config.apply_process_settings(values)
     app(default_map=config.default_map(typer.main.get_command(app), values))
 
 

@@ -37,6 +37,12 @@ TAG_MIN_PROBABILITY: dict[str, float] = {"mtt": 0.3, "msd": 0.2}
 OTHER_TAG_MIN_PROBABILITY = 0.5
 
 
+def set_tag_min_probability(floors: dict[str, float]) -> None:
+    """Replace the floors of some vocabularies for this process (the config file's
+    `tag_min_probability`)."""
+    TAG_MIN_PROBABILITY.update(floors)
+
+
 def tag_min_probability(vocab: str) -> float:
     """The score a head's tag of vocabulary `vocab` needs to match `--tag`."""
     return TAG_MIN_PROBABILITY.get(vocab, OTHER_TAG_MIN_PROBABILITY)

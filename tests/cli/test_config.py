@@ -52,6 +52,8 @@ def test_muser_config_says_where_each_value_comes_from(tmp_path):
     ('device = "tpu"\n', "device: unknown device 'tpu'"),
     ('engine = "fast"\n', "engine = 'fast': use one of auto, numpy, torch"),
     ("workers = \n", "not valid TOML"),
+    ("tag_min_probability = { xyz = 0.5 }\n", "tag_min_probability.xyz = 0.5: give a probability"),
+    ("tag_min_probability = { mtt = 2 }\n", "tag_min_probability.mtt = 2"),
 ])
 def test_a_bad_file_is_one_line_naming_the_key_and_the_file(tmp_path, text, message):
     cfg = tmp_path / "config.toml"
@@ -69,3 +71,14 @@ def test_defaults_reach_every_command_with_the_option():
                                                                                  if d.get("library") == "work"}
     assert {c for c, d in dm.items() if "relative_to" in d} == {"search", "similar", "path", "radio"}
     assert {c for c, d in dm.items() if "engine" in d} == {"tag", "index"}
+
+
+def test_the_tag_floors_of_the_file_set_what_tag_filters_need(tmp_path, monkeypatch):
+    from muser_cli.config import apply_process_settings
+    from muser_model.library import predict
+
+    monkeypatch.setattr(predict, "TAG_MIN_PROBABILITY", dict(predict.TAG_MIN_PROBABILITY))
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("tag_min_probability = { mtt = 0.5 }\n")
+    apply_process_settings(read_config(cfg))
+    assert predict.tag_min_probability("mtt") == 0.5 and predict.tag_min_probability("msd") == 0.2

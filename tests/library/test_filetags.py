@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import mutagen
@@ -26,12 +27,13 @@ def _audio(path: Path) -> str:
 
 def _file(tmp_path: Path, kind: str) -> Path:
     """A clip of `kind` with a title tag of its own."""
-    if kind == "m4a":
+    if kind in ("m4a", "opus"):
         if not shutil.which("ffmpeg"):
             pytest.skip("no ffmpeg")
         src = write_clip(tmp_path / "src.wav", 330.0, 2.0)
-        path = tmp_path / "clip.m4a"
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(src), "-c:a", "aac", str(path)], check=True)
+        path = tmp_path / f"clip.{kind}"
+        codec = {"m4a": "aac", "opus": "libopus"}[kind]
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(src), "-c:a", codec, str(path)], check=True)
     else:
         path = write_clip(tmp_path / f"clip.{kind.split('-')[0]}", 330.0, 2.0)
     f = mutagen.File(path)
@@ -55,6 +57,7 @@ FIELDS = {  # the raw keys players read, per format
     "mp3": ("TCON", "TMOO", "TXXX:MUSER_CHECKPOINT", "TIT2"),
     "mp3-v23": ("TCON", "TXXX:MOOD", "TXXX:MUSER_CHECKPOINT", "TIT2"),
     "ogg": ("genre", "mood", "muser_checkpoint", "title"),
+    "opus": ("genre", "mood", "muser_checkpoint", "title"),
     "flac": ("genre", "mood", "muser_checkpoint", "title"),
     "m4a": ("\xa9gen", "----:com.apple.iTunes:MOOD", "----:com.apple.iTunes:MUSER_CHECKPOINT", "\xa9nam"),
 }
@@ -151,3 +154,45 @@ def test_loose_files_are_tagged_first_and_undone_alike(tmp_path, msd_checkpoint,
     assert _values(loose, "muser_checkpoint") and _audio(loose) == before
     assert run_cli("write-tags", "--undo").exit_code == 0
     assert not _values(loose, "muser_checkpoint")
+
+
+def test_a_file_that_cannot_be_written_is_one_error_and_the_run_goes_on(tmp_path, msd_checkpoint, monkeypatch):
+    """Root ignores a file's mode, so the refusal is the copy's: a read-only file's PermissionError."""
+    monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
+    music = tmp_path / "music"
+    files = [write_clip(music / f"t{i}.ogg", 200.0 + 90 * i, 3.0, seed=i) for i in range(3)]
+    assert run_cli("index", music, "-c", msd_checkpoint, "--workers", 1).exit_code == 0
+    real_copy = shutil.copy2
+
+    def refuse_one(src, dst, *args, **kwargs):
+        if Path(src).name == "t1.ogg":
+            raise PermissionError(13, "Permission denied")
+        return real_copy(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(filetags.shutil, "copy2", refuse_one)
+    res = run_cli("write-tags", "--write")
+    assert res.exit_code == 1
+    assert [line for line in res.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {files[1]}: cannot write tags (Permission denied)"]
+    assert [bool(_values(f, "muser_checkpoint")) for f in files] == [True, False, True]
+
+
+_KILL_MID_WRITE = """
+import os, signal, sys
+from muser_model.library import filetags
+filetags.same_audio = lambda a, b: os.kill(os.getpid(), signal.SIGKILL)  # dies between copy and rename
+want = filetags.wanted("electronic", 0.6, 0.9, 0.1, "ab" * 32, True)
+filetags.apply(filetags.plan(sys.argv[1], want), lambda *a: None)
+"""
+
+
+def test_a_kill_mid_write_leaves_the_file_whole_and_playable(tmp_path):
+    path = _file(tmp_path, "flac")
+    original, audio = path.read_bytes(), _audio(path)
+    root = Path(__file__).resolve().parents[2]
+    res = subprocess.run([sys.executable, "-c", _KILL_MID_WRITE, str(path)], env={**os.environ, "PYTHONPATH": str(root)},
+                         capture_output=True, timeout=120)
+    assert res.returncode == -9  # killed, as planned
+    assert path.read_bytes() == original and _audio(path) == audio  # whole and playable
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".muser-tags-")]
+    assert len(leftovers) == 1  # the hidden copy: scans skip hidden files, the next write replaces it

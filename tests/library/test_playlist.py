@@ -78,7 +78,9 @@ def test_a_playlist_in_the_music_folder_is_relative_to_itself(tmp_path):
     hits = _hits_under(tmp_path)
     (tmp_path / "music" / "Ann").mkdir(parents=True)
     write_m3u(hits, tmp_path / "music" / "x.m3u")
-    assert (tmp_path / "music" / "x.m3u").read_text().splitlines()[2::2] == ["Ann/a.ogg", "b.ogg"]
+    entries = (tmp_path / "music" / "x.m3u").read_text().splitlines()[2::2]
+    assert entries == ["Ann/a.ogg", "b.ogg"]
+    assert [str((tmp_path / "music" / e).resolve()) for e in entries] == [h.path for h in hits]  # resolve from its folder
     write_m3u(hits, tmp_path / "music" / "Ann" / "y.m3u")  # b.ogg is not under Ann/: all absolute
     assert (tmp_path / "music" / "Ann" / "y.m3u").read_text().splitlines()[2::2] == [h.path for h in hits]
 
