@@ -100,7 +100,7 @@ def tag(
                                          "genre') or gtzan (GTZAN-10, the research vocabulary)."),
     explain: bool = typer.Option(False, "--explain", help="Say how each --labels word was read."),
 ) -> None:
-    """Print the genre and the top tags of each audio file (MTT-50, and MSD-50 where the checkpoint has it)."""
+    """Print the genre, the mood (energy, valence) and the top tags of each audio file (MTT-50, MSD-50)."""
     from muser_model.core.audio import quiet_decoder_notes
     from muser_model.core.errors import AudioError
     from muser_model.core.files import given_paths, iter_audio_files
