@@ -62,7 +62,7 @@ def list_tracks(
         else:
             name = " - ".join(x for x in (row["artist"], row["title"]) if x) or Path(row["path"]).name
             axis = f"{sort.value} {_level(row[sort.value])}  " if sort.value in ("energy", "valence") else ""
-            output.data(f"{_clock(row['duration'])}  {row['predicted_genre'] or '-':<10}  {axis}{name}  {row['path']}")
+            output.data(f"{_clock(row['duration'])}  {row['predicted_genre'] or '-':<14}  {axis}{name}  {row['path']}")
 
 
 def _level(value: float | None) -> str:
