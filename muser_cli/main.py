@@ -260,7 +260,8 @@ def main() -> None:
     except config.ConfigError as exc:
         config.fail(exc)
     config.apply_process_settings(values)
-    app(default_map=config.default_map(typer.main.get_command(app), values))
+    command = typer.main.get_command(app)  # built once: the config's defaults are read off its options
+    command(default_map=config.default_map(command, values))
 
 
 if __name__ == "__main__":

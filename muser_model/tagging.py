@@ -21,13 +21,13 @@ from muser_model.core.errors import AudioError, EngineError, LabelsError, Option
 from muser_model.core.files import FileEntry
 from muser_model.numpy_engine.audio import NumpyMuser
 from muser_model.core.concepts import GENRE_FAMILIES
-from muser_model.core.grounding import GenreCall, NO_CLEAR_GENRE, LABEL_TEMPERATURE
-from muser_model.core.scoring import Engine, LabelScore, Scorer, TrackEmbedding, softmax, top_k
+from muser_model.core.grounding import LABEL_TEMPERATURE, GenreCall
+from muser_model.core.scoring import LabelScore, TrackEmbedding, softmax, top_k
+from muser_model.core.vocab_groups import MAIN_KIND, vocab_name
 from muser_model.text_model import TextModel, explain_reading, text_model
 
 GENRE_VOCABS = ("muser", "gtzan")  # the headline genre's vocabulary: user families or GTZAN-10
 FAMILY_VOCAB = "muser"  # what a genre family's score names as its vocabulary
-from muser_model.core.vocab_groups import MAIN_KIND, vocab_name
 
 if TYPE_CHECKING:
     from muser_model.torch_engine.runtime import LoadedModel
@@ -125,7 +125,7 @@ def _tag_embedded(model: TextModel, embedded: Iterable[TrackEmbedding | AudioErr
                   ) -> Iterator[TagResult | AudioError]:
     if genre_vocab not in GENRE_VOCABS:
         raise OptionError(f"--genre-vocab {genre_vocab!r}: use one of {', '.join(GENRE_VOCABS)}")
-    families = genre_vocab == "muser" and model.grounder.knows("genre:rock")
+    families = genre_vocab == "muser" and model.grounder.has_families()
     for result in embedded:
         yield (result if isinstance(result, AudioError)
                else _tag_one(model, result, k, labels or [], timeline, families))

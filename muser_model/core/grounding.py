@@ -100,6 +100,11 @@ class Grounder:
             return self.scorer.has_head("genres") and rest in self.scorer.genres
         return output in self._columns
 
+    def has_families(self) -> bool:
+        """Whether this checkpoint's heads can name the genre families (and so the energy and
+        valence axes): it has MTT-50 or MSD-50 heads."""
+        return self.knows("genre:rock")
+
     def raw(self, vectors: np.ndarray, output: str, cache: dict | None = None) -> np.ndarray:
         """(N, E) -> (N,) the output before calibration: a tag's logit, a genre family's evidence
         as a logit, an axis's calibrated difference."""
@@ -136,12 +141,9 @@ class Grounder:
         if self.reference is None:
             return 0.0, 1.0
         if output not in self._ref_stats:
-            values = self.raw(self.reference, output, self._ref_cache())
+            values = self.raw(self.reference, output, self._reference_cache)
             self._ref_stats[output] = (float(values.mean()), float(max(values.std(), 1e-3)))
         return self._ref_stats[output]
-
-    def _ref_cache(self) -> dict:
-        return self._reference_cache
 
     def z(self, vectors: np.ndarray, output: str, cache: dict | None = None) -> np.ndarray:
         """(N,) calibrated score of an output; a trailing "-" negates it ("axis:energy-")."""
@@ -203,7 +205,7 @@ class Grounder:
         value = self._reading_raw(vectors, reading, cache)
         if self.reference is None:
             return value
-        ref = self._reading_raw(self.reference, reading, self._ref_cache())
+        ref = self._reading_raw(self.reference, reading, self._reference_cache)
         return (value - ref.mean()) / max(float(ref.std()), 1e-3)
 
     def text_z(self, vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -276,12 +278,14 @@ class Grounder:
                 for axis in AXES if self.knows(f"axis:{axis}")}
 
 
-def family_evidence(probability: Callable[[str], np.ndarray | None], n: int) -> np.ndarray:
-    """(N, F) each genre family's evidence: the largest probability among its tags, for N clips;
-    `probability(tag_id)` gives a tag's (N,) probabilities (the heads', or the teachers' for the
-    reports), None for a tag it lacks."""
-    out = np.zeros((n, len(GENRE_FAMILIES)), np.float32)
-    for f, members in enumerate(GENRE_FAMILIES.values()):
+def family_evidence(probability: Callable[[str], np.ndarray | None], n: int,
+                    families: dict[str, tuple[str, ...]] = GENRE_FAMILIES) -> np.ndarray:
+    """(N, F) each family's evidence: the largest probability among its tags, for N clips (0 where
+    none has one); `probability(tag_id)` gives a tag's (N,) probabilities (the heads', or the
+    teachers'), None for a tag it lacks. `families`: family -> tag ids (the user genre families, or
+    training's GTZAN-10 mapping)."""
+    out = np.zeros((n, len(families)), np.float32)
+    for f, members in enumerate(families.values()):
         for tag_id in members:
             p = probability(tag_id)
             if p is not None:

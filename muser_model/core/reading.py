@@ -107,7 +107,8 @@ class Reader:
     def __init__(self, embed: SentenceEmbedder | None = None,
                  phrase_vectors: tuple[list[str], np.ndarray] | None = None) -> None:
         self.embed = embed
-        self._phrase_vectors = phrase_vectors
+        self._phrase_vectors = phrase_vectors  # as given; None: the stored ones
+        self._table: tuple[list[str], np.ndarray] | None = None  # the table's phrases and vectors
 
     def read(self, text: str) -> Reading:
         reading = Reading(text)
@@ -167,20 +168,20 @@ class Reader:
         reading.terms = [t for t in reading.terms if t.concepts]
 
     def phrase_vectors(self) -> tuple[list[str], np.ndarray]:
-        """(phrases, (P, D) unit vectors) of the whole table: the stored ones, any phrase the store
-        lacks embedded now."""
-        if self._phrase_vectors is None:
-            self._phrase_vectors = stored_phrase_vectors()
-        phrases, vectors = self._phrase_vectors
-        wanted = list(phrase_table())
-        missing = [p for p in wanted if p not in set(phrases)]
-        if missing and self.embed is not None:
-            extra = _unit(np.asarray(self.embed(missing), dtype=np.float32))
-            phrases, vectors = [*phrases, *missing], np.concatenate([vectors, extra]) if len(phrases) else extra
-            self._phrase_vectors = (phrases, vectors)
-        index = {p: i for i, p in enumerate(phrases)}
-        keep = [index[p] for p in wanted if p in index]
-        return [phrases[i] for i in keep], vectors[keep]
+        """(phrases, (P, D) unit vectors) of the whole table, in table order: the stored ones, any
+        phrase the store lacks embedded now; worked out once per reader."""
+        if self._table is None:
+            stored, vectors = self._phrase_vectors or stored_phrase_vectors()
+            index = {p: i for i, p in enumerate(stored)}
+            wanted = list(phrase_table())
+            missing = [p for p in wanted if p not in index]
+            if missing and self.embed is not None:
+                index.update({p: len(stored) + i for i, p in enumerate(missing)})
+                extra = _unit(np.asarray(self.embed(missing), dtype=np.float32))
+                vectors = np.concatenate([vectors, extra]) if len(stored) else extra
+            keep = [p for p in wanted if p in index]
+            self._table = (keep, vectors[[index[p] for p in keep]])
+        return self._table
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

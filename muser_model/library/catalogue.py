@@ -93,37 +93,46 @@ class Catalogue:
         rows = self.db.execute("SELECT path, id, size, mtime_ns, status, model_hash FROM tracks")
         return {from_db_path(r[0]): FileState(*r[1:]) for r in rows}
 
+    def _good_rows(self, columns: str, model_hash: str, ids: Iterable[int] | None, params: tuple = ()) -> list:
+        """`SELECT id, COLUMNS` of good tracks embedded by `model_hash` (those of `ids`, or all);
+        `params` fill the placeholders of COLUMNS."""
+        query = f"SELECT id, {columns} FROM tracks WHERE status='ok' AND model_hash=?"
+        if ids is None:
+            return self.db.execute(query, (*params, model_hash)).fetchall()
+        rows, wanted = [], list(ids)
+        for start in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
+            chunk = wanted[start : start + 900]
+            rows += self.db.execute(f"{query} AND id IN ({','.join('?' * len(chunk))})",
+                                    (*params, model_hash, *chunk)).fetchall()
+        return rows
+
     def vectors(self, model_hash: str, ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids (N,), vectors (N, E)) of good tracks embedded by `model_hash`."""
-        query = "SELECT id, vector FROM tracks WHERE status='ok' AND model_hash=?"
-        if ids is None:
-            rows = self.db.execute(query, (model_hash,)).fetchall()
-        else:
-            rows = []
-            wanted = list(ids)
-            for start in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
-                chunk = wanted[start : start + 900]
-                marks = ",".join("?" * len(chunk))
-                rows += self.db.execute(f"{query} AND id IN ({marks})", (model_hash, *chunk)).fetchall()
+        ids_, vectors, _ = self.vectors_with_logits(model_hash, None, ids)
+        return ids_, vectors
+
+    def vectors_with_logits(self, model_hash: str, key: str | None, ids: Iterable[int] | None = None,
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(ids (N,), vectors (N, E), stored head logits (N, L)) in one read; the logits are those
+        predicted under `key` (Predictor.key), None unless every track has them (or no key)."""
+        rows = self._good_rows("vector, CASE WHEN predicted_by=? THEN head_logits END", model_hash, ids, (key or "",))
         if not rows:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32), None
+        logits = None
+        if key is not None and all(r[2] is not None for r in rows):
+            logits = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
         return (np.array([r[0] for r in rows], dtype=np.int64),
-                np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]))
+                np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]), logits)
 
     def head_logits(self, model_hash: str, key: str, ids: np.ndarray) -> np.ndarray | None:
         """(N, L) stored head logits of tracks `ids` (in that order), predicted under `key`
         (Predictor.key); None unless every one of them has them."""
-        found: dict[int, bytes] = {}
-        wanted = [int(i) for i in ids]
-        for start in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
-            chunk = wanted[start : start + 900]
-            rows = self.db.execute(f"SELECT id, head_logits FROM tracks WHERE model_hash=? AND predicted_by=? "
-                                   f"AND head_logits IS NOT NULL AND id IN ({','.join('?' * len(chunk))})",
-                                   (model_hash, key, *chunk))
-            found.update(rows.fetchall())
-        if len(found) != len(wanted) or not wanted:
+        rows = self._good_rows("CASE WHEN predicted_by=? THEN head_logits END", model_hash, [int(i) for i in ids],
+                               (key,))
+        found = {r[0]: r[1] for r in rows if r[1] is not None}
+        if not len(ids) or len(found) != len(ids):
             return None
-        return np.stack([np.frombuffer(found[i], dtype=np.float32) for i in wanted])
+        return np.stack([np.frombuffer(found[int(i)], dtype=np.float32) for i in ids])
 
     def remember_tags(self, path: str, previous: str) -> None:
         """Keep a file's fields as they were before muser's first write (later writes keep them)."""

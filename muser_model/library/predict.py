@@ -126,7 +126,7 @@ def scorer_predictor(scorer: Scorer, model_hash: str, reference: Reference | Non
     more = {kind: (assets.tag_kinds[kind].name, assets.vocabulary(kind)) for kind in assets.extra_tag_kinds}
     grounder = Grounder(scorer, None if reference is None else reference.vectors,
                         "" if reference is None else reference.source)
-    headed = grounder.knows("genre:rock")
+    headed = grounder.has_families()
     calibration = "" if reference is None else hashlib.sha256(reference.vectors.tobytes()).hexdigest()[:12]
     return Predictor(score, scorer.tags, scorer.genres, model_hash, more, grounder.genre_calls if headed else None,
                      grounder.axes if headed else None, calibration, grounder.all_logits if headed else None)

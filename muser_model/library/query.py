@@ -147,14 +147,20 @@ def _rank(lib: Library, query: np.ndarray, limit: int, filters: Filters,
 
 
 def _hits(lib: Library, scored: list[tuple[int, float]], limit: int, collapse: float | None,
-          seed: np.ndarray | None = None) -> list[Hit]:
+          seed: np.ndarray | None = None, annotate: Callable[[Hit, int], None] | None = None) -> list[Hit]:
     """Hits for the best-first (track id, score) pairs: near-duplicates collapsed (see
-    _collapse), cut to `limit`."""
+    _collapse), cut to `limit`; `annotate(hit, track_id)` adds what the ranking knows of each."""
     if collapse is not None:
         scored = _collapse(lib, scored, collapse, seed)
     scored = scored[:limit]
     rows = lib.catalogue.rows(i for i, _ in scored)
-    return [hit_from_row(rank, score, rows[i]) for rank, (i, score) in enumerate(scored, 1) if i in rows]
+    hits = []
+    for rank, (track_id, score) in enumerate(scored, 1):
+        if track_id in rows:
+            hits.append(hit_from_row(rank, score, rows[track_id]))
+            if annotate is not None:
+                annotate(hits[-1], track_id)
+    return hits
 
 
 def _collapse(lib: Library, scored: list[tuple[int, float]], threshold: float,
@@ -238,27 +244,21 @@ def search_text(lib: Library, model: TextModel, text: str, limit: int = 10,
 def _rank_blended(lib: Library, model: TextModel, reading: Reading, limit: int, filters: Filters,
                   collapse: float | None) -> Search:
     """Every candidate scored by the blend; ties by track id."""
-    ids, vectors = lib.catalogue.vectors(lib.model_hash, _candidates(lib, filters))
+    key = scorer_predictor(model.scorer, model.content_hash, model.reference).key  # of the stored logits
+    ids, vectors, stored = lib.catalogue.vectors_with_logits(lib.model_hash, key, _candidates(lib, filters))
     if not len(ids):
         return Search([], explain_query(model, reading, model.grounder.coverage(reading), model.grounder.source))
-    stored = lib.catalogue.head_logits(lib.model_hash, scorer_predictor(model.scorer, model.content_hash,
-                                                                      model.reference).key, ids)
     blend = model.blend(vectors, reading, population_source=f"this library ({len(ids)} tracks)", logits=stored)
     want = limit if collapse is None else 2 * limit + 8
     order = np.lexsort((ids, -blend.score))[:want]
     position = {int(ids[i]): int(i) for i in order}
-    scored = [(int(ids[i]), float(blend.score[i])) for i in order]
-    if collapse is not None:
-        scored = _collapse(lib, scored, collapse)
-    scored = scored[:limit]
-    rows = lib.catalogue.rows(i for i, _ in scored)
-    hits = []
-    for rank, (track_id, score) in enumerate(scored, 1):
-        if track_id in rows:
-            hit, i = hit_from_row(rank, score, rows[track_id]), position[track_id]
-            hit.score_kind = "blend"
-            hit.parts = {"heads": round(float(blend.grounded[i]), 4), "text": round(float(blend.text[i]), 4)}
-            hits.append(hit)
+
+    def annotate(hit: Hit, track_id: int) -> None:
+        i = position[track_id]
+        hit.score_kind = "blend"
+        hit.parts = {"heads": round(float(blend.grounded[i]), 4), "text": round(float(blend.text[i]), 4)}
+
+    hits = _hits(lib, [(int(ids[i]), float(blend.score[i])) for i in order], limit, collapse, annotate=annotate)
     return Search(hits, explain_query(model, reading, blend.weight, blend.calibration))
 
 

@@ -21,6 +21,7 @@ import random
 
 import numpy as np
 
+from muser_model.core.grounding import family_evidence
 from muser_model.core.vocab import GTZAN_GENRES
 from muser_model.core.vocab_groups import VOCABULARIES
 from muser_train.corpus.common import join_words, with_article
@@ -54,14 +55,14 @@ def spoken(label: str) -> str:
 
 
 def genre_evidence(teacher: dict[str, np.ndarray], genres=GTZAN_GENRES) -> np.ndarray:
-    """(G,) largest teacher probability among each genre's mapped tags (0 for none)."""
-    out = np.zeros(len(genres), np.float32)
-    for g, genre in enumerate(genres):
-        for tag_id in GENRE_EVIDENCE.get(genre, ()):
-            vocab, label = tag_id.split(":", 1)
-            if vocab in teacher:
-                out[g] = max(out[g], float(teacher[vocab][VOCABULARIES[vocab].labels.index(label)]))
-    return out
+    """(G,) largest teacher probability among each genre's mapped tags (0 for none): the rule the
+    user genre families use too (core.grounding.family_evidence)."""
+    def probability(tag_id: str) -> np.ndarray | None:
+        vocab, label = tag_id.split(":", 1)
+        return teacher[vocab][[VOCABULARIES[vocab].labels.index(label)]] if vocab in teacher else None
+
+    mapping = {genre: GENRE_EVIDENCE.get(genre, ()) for genre in genres}
+    return family_evidence(probability, 1, mapping)[0]
 
 
 def genre_target(teacher: dict[str, np.ndarray], genres=GTZAN_GENRES) -> tuple[np.ndarray, float]:
