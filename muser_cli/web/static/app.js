@@ -351,7 +351,7 @@ function statusRow(term, ...values) {
 function renderStatus(s) {
   const hash = String(s.model_hash ?? "");
   const folders = Array.isArray(s.folders) ? s.folders : [];
-  const hours = typeof s.hours === "number" ? s.hours.toFixed(1) : "";
+  const hours = typeof s.hours === "number" ? s.hours.toFixed(s.hours < 10 ? 2 : 1) : "";
   $("status").replaceChildren(
     ...statusRow("Library", String(s.library ?? "")),
     ...statusRow("Location", el("code", { text: s.location ?? "" })),
@@ -445,6 +445,11 @@ async function pollReindex() {
 const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
   "#9c755f", "#17becf", "#bcbd22", "#7f3c8d", "#a0cbe8", "#d37295", "#11a579", "#f1ce63"];
 const UNKNOWN_COLOUR = "#8a8f98";
+const NO_CLEAR_GENRE = "no clear genre"; // the model's own "no call": grey, like an unknown genre
+
+function genreColour(genres, k) {
+  return genres[k] === NO_CLEAR_GENRE ? UNKNOWN_COLOUR : PALETTE[k % PALETTE.length];
+}
 // calm (blue) -> energetic (red)
 const ENERGY_STOPS = [[44, 123, 182], [171, 217, 233], [255, 255, 191], [253, 174, 97], [215, 25, 28]];
 const ENERGY_BINS = 24;
@@ -593,6 +598,7 @@ class MapView {
   async load() {
     if (this.loading) return;
     this.loading = true;
+    this.error = "";
     const wait = $("map-wait");
     wait.hidden = false;
     wait.textContent = "loading the map…";
@@ -612,6 +618,7 @@ class MapView {
       wait.hidden = this.data.n > 0;
       if (!this.data.n) wait.textContent = "no tracks indexed yet";
     } catch (err) {
+      this.error = err.message;
       showError(err.message);
       wait.textContent = "the map could not be loaded";
     } finally {
@@ -662,7 +669,7 @@ class MapView {
       }
     } else {
       const g = d.genres.length;
-      colours = [...d.genres.map((_, k) => PALETTE[k % PALETTE.length]), UNKNOWN_COLOUR];
+      colours = [...d.genres.map((_, k) => genreColour(d.genres, k)), UNKNOWN_COLOUR];
       for (let i = 0; i < d.n; i++) {
         const k = d.genre[i];
         keys[i] = k >= 0 && k < g ? k : g;
@@ -707,7 +714,7 @@ class MapView {
       counts.set(k, (counts.get(k) ?? 0) + 1);
     }
     const items = [...counts.entries()].filter(([k]) => k >= 0).sort((a, b) => b[1] - a[1])
-      .map(([k, n]) => this.legendItem(PALETTE[k % PALETTE.length], d.genres[k], n));
+      .map(([k, n]) => this.legendItem(genreColour(d.genres, k), d.genres[k], n));
     if (counts.has(-1)) items.push(this.legendItem(UNKNOWN_COLOUR, "no clear genre", counts.get(-1)));
     legend.replaceChildren(el("div", { cls: "legend-title", text: "Predicted genre" }), ...items);
   }
@@ -1090,6 +1097,8 @@ window.muserMap = {
   get pointCount() { return mapView.data?.n ?? 0; },
   /** Points drawn so far: 0 until the offscreen canvas has been rendered once. */
   get drawn() { return mapView.off && mapView.data ? mapView.data.n : 0; },
+  /** The last load's error message, "" when none. */
+  get error() { return mapView.error ?? ""; },
   get lastFrameMs() { return mapView.lastFrameMs; },
   get lastRenderMs() { return mapView.lastRenderMs; },
   /** Where track `id` lies: css px in the canvas and in the viewport (for clicks), or null. */
