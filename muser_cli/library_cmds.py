@@ -130,7 +130,7 @@ def _print_summary(summary, lib, as_json: bool, log: Optional[Path] = None) -> N
         data["library"] = str(lib.root)
         output.json_line(data)
         return
-    output.message(_summary_line(summary))
+    output.message(summary_line(summary))
     for path, reason in summary.failures[:SHOWN_FAILURES]:
         output.error(f"{path}: {reason}")
     hidden = len(summary.failures) - SHOWN_FAILURES
@@ -139,7 +139,7 @@ def _print_summary(summary, lib, as_json: bool, log: Optional[Path] = None) -> N
                        else f"... and {hidden} more (use --log FILE for all)")
 
 
-def _summary_line(summary) -> str:
+def summary_line(summary) -> str:
     skipped = (f" (+{summary.skipped_failed} failed or silent before, not retried; --retry-failed)"
                if summary.skipped_failed else "")
     silent = f", silent {summary.silent}" if summary.silent else ""
@@ -252,7 +252,7 @@ def search(
         raise _empty_query()
     sort_hits([], sort)  # an unknown order answers before any model loads
     lib = Library.open(library, readonly=True)
-    model = _text_model(lib, checkpoint, device)
+    model = text_model_for(lib, checkpoint, device)
     result = search_text(lib, model, text, limit, filters, _collapse(no_duplicates))
     if explain:
         output.message(f"query: {result.query['explain']} (calibration: {result.query['calibration']})")
@@ -262,7 +262,7 @@ def search(
     _show_hits(hits, as_json, m3u, relative_to)
 
 
-def _text_model(lib, checkpoint: Optional[Path], device: str):
+def text_model_for(lib, checkpoint: Optional[Path], device: str):
     """The checkpoint's TextModel: numpy from its numpy section (no torch import, the fast path),
     else over the full model."""
     from muser_model.core.checkpoint import checkpoint_hash, default_checkpoint_path

@@ -230,7 +230,7 @@ def evaluate(
             output.data(f"  {genre:<14} " + " ".join(f"{n:>4}" for n in row))
 
 
-from muser_cli import browse_cmds, library_cmds, train_cmd  # noqa: E402  (registers the library and training commands)
+from muser_cli import browse_cmds, library_cmds, serve_cmd, train_cmd  # noqa: E402  (registers the library and training commands)
 
 app.command(cls=_Command)(library_cmds.index)
 app.command(cls=_Command)(library_cmds.search)
@@ -241,6 +241,7 @@ app.command(name="write-tags", cls=_Command)(library_cmds.write_tags)
 app.command(cls=_Command)(library_cmds.status)
 app.command(name="list", cls=_Command)(browse_cmds.list_tracks)
 app.command(cls=_Command)(browse_cmds.duplicates)
+app.command(cls=_Command)(serve_cmd.serve)
 app.command(cls=_Command)(train_cmd.train)
 
 

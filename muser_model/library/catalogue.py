@@ -240,6 +240,21 @@ class Catalogue:
         return self.db.execute("SELECT track_id, op FROM changes WHERE generation>? ORDER BY rowid",
                                (generation,)).fetchall()
 
+    def labels(self) -> dict[int, tuple[str, str, str, float | None]]:
+        """Good tracks' (display name, path, predicted genre, energy) by id: what a map point shows."""
+        rows = self.db.execute("SELECT id, artist, title, path, predicted_genre, energy FROM tracks WHERE status='ok'")
+        out = {}
+        for track_id, artist, title, path, genre, energy in rows:
+            path = from_db_path(path)
+            name = " - ".join(x for x in (artist, title) if x) or Path(path).name
+            out[track_id] = (name, path, genre or "", energy)
+        return out
+
+    def predicted_genre_counts(self) -> list[tuple[str, int]]:
+        """(predicted genre, good tracks) pairs, the most common first."""
+        return self.db.execute("SELECT predicted_genre, COUNT(*) AS n FROM tracks WHERE status='ok' "
+                               "GROUP BY predicted_genre ORDER BY n DESC, predicted_genre").fetchall()
+
     def counts(self) -> dict[str, int]:
         rows = self.db.execute("SELECT status, COUNT(*) FROM tracks GROUP BY status").fetchall()
         return {status: n for status, n in rows}

@@ -26,8 +26,12 @@ from muser_model.library.store import Library
 PER_ARTIST = 3  # radio: at most this many tracks of one artist
 
 
-def resolve_track(lib: Library, target: str) -> int:
-    """The id of an indexed track named by its path, or by a unique part of its title or path."""
+def resolve_track(lib: Library, target: str | int) -> int:
+    """The id of an indexed track named by its id, its path, or a unique part of its title or path."""
+    if isinstance(target, int):
+        if not len(lib.catalogue.vectors(lib.model_hash, [target])[0]):
+            raise QueryError(f"no indexed track has id {target}")
+        return target
     track_id = lib.catalogue.find_path(os.path.abspath(target))
     if track_id is None:
         if Path(target).exists():
@@ -59,7 +63,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / max(float(np.linalg.norm(x)), 1e-12)
 
 
-def path(lib: Library, model_hash: str, start: str, end: str, n: int = 12,
+def path(lib: Library, model_hash: str, start: str | int, end: str | int, n: int = 12,
          filters: Filters | None = None) -> list[Hit]:
     """`n` tracks from `start` to `end` (both included), each the nearest unused track to its
     point on the way; scores are each track's cosine to its point."""
@@ -88,7 +92,7 @@ def path(lib: Library, model_hash: str, start: str, end: str, n: int = 12,
     return _as_hits(lib, ids, chosen, scores)
 
 
-def radio(lib: Library, model_hash: str, seed: str, n: int = 30, per_artist: int = PER_ARTIST,
+def radio(lib: Library, model_hash: str, seed: str | int, n: int = 30, per_artist: int = PER_ARTIST,
           filters: Filters | None = None) -> list[Hit]:
     """`n` tracks starting at `seed` and drifting; scores are each track's cosine to the seed."""
     if n < 1 or per_artist < 1:

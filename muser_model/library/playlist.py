@@ -31,15 +31,7 @@ def write_m3u(hits: Sequence[Hit], path: Path, relative_to: Path | None = None) 
     M3U is one entry a line and has no escapes: a hit whose file name holds a line break would
     add false entries, so it is left out; the paths left out are returned. A line break in a
     title or artist becomes a space (the #EXTINF name is for display only)."""
-    base = _base(hits, Path(path), relative_to)
-    lines, left_out = ["#EXTM3U"], []
-    for hit in hits:
-        if "\n" in hit.path or "\r" in hit.path:
-            left_out.append(hit.path)
-            continue
-        seconds = int(round(hit.duration)) if hit.duration else -1
-        name = " - ".join(x for x in (hit.artist, hit.title) if x) or Path(hit.path).stem
-        lines += [f"#EXTINF:{seconds},{' '.join(name.splitlines())}", _entry(hit.path, base)]
+    text, left_out = m3u_text(hits, _base(hits, Path(path), relative_to))
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -52,7 +44,7 @@ def write_m3u(hits: Sequence[Hit], path: Path, relative_to: Path | None = None) 
         raise PlaylistError(path, exc.strerror or str(exc)) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:  # names' bytes as on disk
-            f.write("\n".join(lines) + "\n")
+            f.write(text)
             os.fchmod(f.fileno(), new_file_mode())  # mkstemp made it 0600
         os.replace(tmp, path)
     except OSError as exc:
@@ -60,6 +52,19 @@ def write_m3u(hits: Sequence[Hit], path: Path, relative_to: Path | None = None) 
         raise PlaylistError(path, exc.strerror or str(exc)) from exc
     return left_out
 
+
+def m3u_text(hits: Sequence[Hit], base: Path | None = None) -> tuple[str, list[str]]:
+    """The extended M3U text of `hits` (paths relative to `base` for the tracks under it), and the
+    paths left out (a line break in a file name: see write_m3u)."""
+    lines, left_out = ["#EXTM3U"], []
+    for hit in hits:
+        if "\n" in hit.path or "\r" in hit.path:
+            left_out.append(hit.path)
+            continue
+        seconds = int(round(hit.duration)) if hit.duration else -1
+        name = " - ".join(x for x in (hit.artist, hit.title) if x) or Path(hit.path).stem
+        lines += [f"#EXTINF:{seconds},{' '.join(name.splitlines())}", _entry(hit.path, base)]
+    return "\n".join(lines) + "\n", left_out
 
 
 def _base(hits: Sequence[Hit], path: Path, relative_to: Path | None) -> Path | None:

@@ -105,6 +105,7 @@ class Hit:
     valence: float | None = None  # 0 sad .. 1 happy
     score_kind: str = "cosine"  # or "blend": heads and text embedding, calibrated (core.grounding)
     parts: dict = field(default_factory=dict)  # a blend's parts: {"heads": z, "text": z}
+    id: int | None = None  # the catalogue's track id (the web page plays and links tracks by it)
 
     query: dict | None = None  # with --json: how the text was read (query.Search.query)
 
@@ -185,7 +186,7 @@ def _collapse(lib: Library, scored: list[tuple[int, float]], threshold: float,
 def hit_from_row(rank: int, score: float, row: dict) -> Hit:
     return Hit(rank, round(score, 4), row["path"], row["title"], row["artist"], row["album"],
                row["genre"], row["year"], row["duration"], row["predicted_genre"], row["predicted_tags"],
-               _rounded(row.get("energy")), _rounded(row.get("valence")))
+               _rounded(row.get("energy")), _rounded(row.get("valence")), id=row.get("id"))
 
 
 def _rounded(value: float | None) -> float | None:
@@ -245,7 +246,7 @@ def _rank_blended(lib: Library, model: TextModel, reading: Reading, limit: int, 
                   collapse: float | None) -> Search:
     """Every candidate scored by the blend; ties by track id."""
     key = scorer_predictor(model.scorer, model.content_hash, model.reference).key  # of the stored logits
-    ids, vectors, stored = lib.catalogue.vectors_with_logits(lib.model_hash, key, _candidates(lib, filters))
+    ids, vectors, stored = lib.vectors_with_logits(key, _candidates(lib, filters))
     if not len(ids):
         return Search([], explain_query(model, reading, model.grounder.coverage(reading), model.grounder.source))
     blend = model.blend(vectors, reading, population_source=f"this library ({len(ids)} tracks)", logits=stored)
@@ -287,6 +288,16 @@ def similar(lib: Library, model_hash: str, embed_file: Callable[[Path], np.ndarr
             return _rank(lib, vectors[0], limit, filters, exclude=track_id, collapse=collapse)
     query = embed_file(Path(target))
     return _rank(lib, query, limit, filters, collapse=collapse)
+
+
+def similar_to_track(lib: Library, model_hash: str, track_id: int, limit: int = 10,
+                     filters: Filters | None = None, collapse: float | None = None) -> list[Hit]:
+    """Tracks that sound like the indexed track `track_id` (QueryError when it is not indexed)."""
+    check_ready(lib, model_hash)
+    ids, vectors = lib.catalogue.vectors(lib.model_hash, [track_id])
+    if not len(ids):
+        raise QueryError(f"no indexed track has id {track_id}")
+    return _rank(lib, vectors[0], limit, filters or Filters(), exclude=track_id, collapse=collapse)
 
 
 def track_by_name(lib: Library, name: str) -> int:

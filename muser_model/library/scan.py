@@ -290,6 +290,7 @@ def _scan(lib: Library, roots: list[Path], model: IndexModel, opts: ScanOptions,
     lib.predictor = predictor_for(model)  # stored with each track (lquery: predictions)
     summary.unchanged, summary.skipped_failed = plan.unchanged, plan.skipped_failed
     summary.removed = lib.catalogue.remove(plan.removed)
+    lib.remember_folders(roots)
 
     def decoded_ok() -> Iterator[tuple[FileEntry, Decoded]]:
         for entry, item in itertools.chain(early, stream):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import time
 from contextlib import contextmanager
@@ -70,6 +71,11 @@ class Library:
         self.readonly = readonly
         self.catalogue = Catalogue(root / "catalogue.sqlite", readonly)
         self.predictor = None  # library.predict.Predictor: set by a scan, used by put_tracks
+        # a long-lived reader (muser serve) keeps the vectors and the index between queries,
+        # reloaded when the catalogue's generation moves; a command that queries once does not
+        self.keep_in_memory = False
+        self._vectors_kept: tuple[tuple, tuple] | None = None  # (key, (ids, vectors, logits))
+        self._ann_kept: tuple[tuple, AnnIndex] | None = None  # (key, index)
 
     def put_tracks(self, rows: list[TrackRow], model_hash: str) -> None:
         """Store embedded tracks, with their predictions when a predictor is set."""
@@ -128,6 +134,43 @@ class Library:
                 path.unlink(missing_ok=True)
         return kept
 
+    # -- the folders it indexes ------------------------------------------------------------------
+    def remember_folders(self, roots: list[Path]) -> None:
+        """Add `roots` to the folders this library indexes (what `muser serve` re-indexes)."""
+        known = self.catalogue.get_meta("folders")
+        folders = json.loads(known) if known else []
+        for root in (os.path.abspath(r) for r in roots):
+            if root not in folders:
+                folders.append(root)
+        self.catalogue.set_meta("folders", json.dumps(folders))
+
+    def folders(self) -> list[str]:
+        """The folders `muser index` was given for this library; for a library indexed before
+        they were recorded, the deepest folder that holds every catalogued file."""
+        known = self.catalogue.get_meta("folders")
+        if known:
+            return json.loads(known)
+        paths = [p for p in self.catalogue.states()]
+        if not paths:
+            return []
+        return [os.path.dirname(paths[0]) if len(paths) == 1 else os.path.commonpath(paths)]
+
+    # -- vectors for a long-lived reader ---------------------------------------------------------
+    def vectors_with_logits(self, key: str | None, ids: set[int] | None = None,
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Catalogue.vectors_with_logits of this library's model; with keep_in_memory the whole
+        set is read once per catalogue generation and `ids` picked from it."""
+        if not self.keep_in_memory:
+            return self.catalogue.vectors_with_logits(self.model_hash, key, ids)
+        state = (self.catalogue.generation, self.model_hash, key)
+        if self._vectors_kept is None or self._vectors_kept[0] != state:
+            self._vectors_kept = (state, self.catalogue.vectors_with_logits(self.model_hash, key))
+        all_ids, vectors, logits = self._vectors_kept[1]
+        if ids is None:
+            return all_ids, vectors, logits
+        keep = np.isin(all_ids, np.fromiter(ids, dtype=np.int64, count=len(ids)))  # (N,)
+        return all_ids[keep], vectors[keep], None if logits is None else logits[keep]
+
     # -- model identity -------------------------------------------------------------------------
     @property
     def model_hash(self) -> str:
@@ -170,7 +213,16 @@ class Library:
                 path.unlink(missing_ok=True)
 
     def ann(self) -> tuple[AnnIndex, bool]:
-        """The index, brought up to date with the catalogue; True if it differs from the file."""
+        """The index, brought up to date with the catalogue; True if it differs from the file.
+        With keep_in_memory it is loaded once per catalogue generation."""
+        if not self.keep_in_memory:
+            return self._load_ann()
+        state = (self.catalogue.generation, self.index_generation, self.model_hash)
+        if self._ann_kept is None or self._ann_kept[0] != state:
+            self._ann_kept = (state, self._load_ann()[0])
+        return self._ann_kept[1], False
+
+    def _load_ann(self) -> tuple[AnnIndex, bool]:
         cat = self.catalogue
         with cat.snapshot():
             model, dim = self.model_hash, int(cat.get_meta("embed_dim") or 0)

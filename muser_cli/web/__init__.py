@@ -1,0 +1,1 @@
+"""`muser serve`: the web page over a library (Starlette app, its services, the page itself)."""
