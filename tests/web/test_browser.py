@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.library_fixtures import make_library
+from tests.helpers.library_fixtures import make_library, tag_file
 
 pytestmark = pytest.mark.slow  # a subprocess index and server, and a browser
 
@@ -44,7 +44,8 @@ def env(tmp_path_factory) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "MUSER_LIBRARY"}
     env.update(MUSER_HOME=str(root / "home"), MUSER_CONFIG=str(root / "empty.toml"), NO_COLOR="1",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    make_library(root / "music")
+    files = make_library(root / "music")
+    tag_file(files["rock"], title="<b>Loud</b>")  # markup in a tag must show as text
     done = subprocess.run(_muser("index", str(root / "music"), "--library", LIBRARY), env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -166,6 +167,15 @@ def test_search_lists_rows_and_play_starts_the_audio(driver, server, shots):
     assert _player(driver)["src"].endswith(f"/api/audio/{rows[0].get_attribute('data-id')}")
     shots("2-playing")
 
+    box = driver.find_element(By.ID, "q")
+    box.clear()
+    box.send_keys('artist:"The Amps"\n')
+    titles = _wait(driver, lambda d: [c.text for c in d.find_elements(By.CSS_SELECTOR, "#results td.c-title")
+                                      if "Loud" in c.text], 20, "the track titled <b>Loud</b> listed")
+    assert titles == ["<b>Loud</b>"]
+    assert driver.execute_script("return document.querySelector('#results b') === null")
+    shots("3-literal-title")
+
 
 def test_map_draws_every_point_and_a_click_plays_that_track(driver, server, shots):
     from selenium.webdriver.common.action_chains import ActionChains
@@ -181,7 +191,7 @@ def test_map_draws_every_point_and_a_click_plays_that_track(driver, server, shot
     assert driver.execute_script("return window.muserMap.pointCount") == tracks
     canvas = driver.find_element(By.ID, "map")
     assert _painted_pixels(driver) > 50, "the canvas shows the points"
-    shots("3-map")
+    shots("4-map")
 
     target, pos = _loneliest_point(driver, ids)
     before = _player(driver)["src"]
@@ -192,7 +202,7 @@ def test_map_draws_every_point_and_a_click_plays_that_track(driver, server, shot
     _wait(driver, lambda d: _player(d)["src"].endswith(f"/api/audio/{target}"), 10,
           f"a click on track {target}'s point at {pos} sets the player to it", lambda: f"player {_player(driver)}")
     _wait(driver, lambda d: _player(d)["time"] > 0.5, 10, "the clicked track plays", lambda: f"player {_player(driver)}")
-    shots("4-map-click")
+    shots("5-map-click")
 
 
 def _map_drawn(driver) -> bool:
