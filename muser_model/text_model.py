@@ -24,6 +24,28 @@ from muser_model.core.scoring import Engine, Scorer
 TextEmbedder = Callable[[list[str]], np.ndarray]  # texts -> (N, E) normalised, in the checkpoint's space
 
 
+def remembering(embed: TextEmbedder, size: int = 512) -> TextEmbedder:
+    """`embed` that keeps the vectors of its last `size` texts: a long-lived searcher (muser serve)
+    sees the same query again with other filters, and one embedding streams the tower's ~40 MB of
+    weights through the CPU (tens of ms)."""
+    from collections import OrderedDict
+
+    kept: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def embed_remembered(texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in kept))
+        if missing:
+            for text, vector in zip(missing, np.asarray(embed(missing), np.float32)):
+                kept[text] = vector
+        for text in texts:
+            kept.move_to_end(text)
+        while len(kept) > size:
+            kept.popitem(last=False)
+        return np.stack([kept[t] for t in texts]) if texts else np.asarray(embed(texts), np.float32)
+
+    return embed_remembered
+
+
 @dataclass
 class TextModel:
     content_hash: str

@@ -72,10 +72,24 @@ class LibraryService:
 
     def _open(self) -> None:
         from muser_cli.library_cmds import text_model_for
+        from muser_model.text_model import remembering
 
         self.lib = Library.open(self.name, readonly=True)
         self.lib.keep_in_memory = True
         self.model = text_model_for(self.lib, self.checkpoint, self.device)
+        self.model.embed = remembering(self.model.embed)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """One grounded and one free-text search, so that the vectors, the heads' logits and the ANN
+        index are in memory before the first visitor's query."""
+        from muser_model.library.query import EmptyLibraryError, search_text
+
+        for words in ("calm music", "the sound of a quiet room"):
+            try:
+                search_text(self.lib, self.model, words, 1)
+            except EmptyLibraryError:  # nothing indexed yet: nothing to warm
+                return
 
     def close(self) -> None:
         if self.lib is not None:

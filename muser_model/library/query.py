@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -110,7 +110,10 @@ class Hit:
     query: dict | None = None  # with --json: how the text was read (query.Search.query)
 
     def to_json(self) -> dict:
-        data = asdict(self)
+        # fields one level deep, not dataclasses.asdict: its deep copy was 0.5 ms a hit
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["predicted_tags"] = [dict(t) for t in self.predicted_tags]
+        data["parts"] = dict(self.parts)
         if data["query"] is None:
             del data["query"]
         return data

@@ -1,0 +1,105 @@
+"""`muser serve`: where it listens, what it says, how it stops."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.helpers.library_fixtures import run_cli
+from tests.helpers.web_fixtures import build_web_library
+
+
+def _start(args: list[str], env: dict) -> tuple[subprocess.Popen, str, str]:
+    """`muser serve ARGS`, the URL it announces on stderr, and what it said before."""
+    proc = subprocess.Popen([sys.executable, "-m", "muser_cli.main", "serve", "--no-browser", "--port", "0", *args],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True)
+    said, deadline = [], time.time() + 60
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
+            break
+        said.append(line)
+        found = re.search(r"http://[\d.]+:\d+/", line)
+        if found:
+            return proc, found.group(0), "".join(said)
+    proc.kill()
+    raise AssertionError("muser serve did not announce its address: " + "".join(said))
+
+
+@pytest.fixture
+def served_home(tmp_path):
+    env = {**os.environ, "MUSER_HOME": str(tmp_path / "home"), "NO_COLOR": "1"}
+    os.environ["MUSER_HOME"], saved = env["MUSER_HOME"], os.environ.get("MUSER_HOME")
+    try:
+        build_web_library(tmp_path)
+    finally:
+        if saved is None:
+            os.environ.pop("MUSER_HOME")
+        else:
+            os.environ["MUSER_HOME"] = saved
+    return env
+
+
+@pytest.mark.slow
+def test_serve_answers_on_127_0_0_1_and_ctrl_c_stops_it(served_home):
+    proc, url, _ = _start(["--library", "web"], served_home)
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url + "api/search?q=calm%20piano&limit=3", timeout=30) as r:
+            assert len(json.load(r)["hits"]) == 3
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "stopped" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_listening_on_every_interface_warns(served_home):
+    proc, url, said = _start(["--library", "web", "--host", "0.0.0.0"], served_home)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert "warning: listening on 0.0.0.0" in said and url.startswith("http://127.0.0.1:")
+
+
+def test_serve_without_a_library_is_one_line_and_exit_2(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
+    result = run_cli("serve", "--no-browser", "--library", "nothing")
+    assert result.exit_code == 2 and "does not exist yet" in result.output
+
+
+def test_serve_without_the_web_extra_says_how_to_install_it(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_uvicorn(name, *args, **kwargs):
+        if name == "uvicorn":
+            raise ImportError("No module named 'uvicorn'", name="uvicorn")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_uvicorn)
+    result = run_cli("serve", "--no-browser")
+    assert result.exit_code == 2 and 'pip install "muser[web]"' in result.output and "uvicorn" in result.output
+
+
+def test_a_port_in_use_is_one_line_naming_it(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
+    build_web_library(tmp_path)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--no-browser", "--library", "web", "--port", port)
+    finally:
+        taken.close()
+    assert result.exit_code == 2 and f"--port {port}" in result.output
