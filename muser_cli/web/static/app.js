@@ -713,7 +713,8 @@ class MapView {
       const k = d.genre[i] >= 0 && d.genre[i] < d.genres.length ? d.genre[i] : -1;
       counts.set(k, (counts.get(k) ?? 0) + 1);
     }
-    const items = [...counts.entries()].filter(([k]) => k >= 0).sort((a, b) => b[1] - a[1])
+    const last = (k) => (d.genres[k] === NO_CLEAR_GENRE ? 1 : 0); // the grey "no call" goes last
+    const items = [...counts.entries()].filter(([k]) => k >= 0).sort((a, b) => last(a[0]) - last(b[0]) || b[1] - a[1])
       .map(([k, n]) => this.legendItem(genreColour(d.genres, k), d.genres[k], n));
     if (counts.has(-1)) items.push(this.legendItem(UNKNOWN_COLOUR, "no clear genre", counts.get(-1)));
     legend.replaceChildren(el("div", { cls: "legend-title", text: "Predicted genre" }), ...items);
