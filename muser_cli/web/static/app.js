@@ -957,9 +957,9 @@ class MapView {
     const t0 = performance.now();
     const { w, h, dpr } = this.size;
     const v = this.view;
-    // a margin of half the view on each side lets a pan blit without a gap
-    const mx = Math.round(w / 2);
-    const my = Math.round(h / 2);
+    // a margin of a third of the view on each side lets a pan blit without a gap
+    const mx = Math.round(w / 3);
+    const my = Math.round(h / 3);
     // one offscreen canvas for the page's life: `off` is cleared to ask for a redraw, not a new canvas
     this.offStore ??= { canvas: document.createElement("canvas") };
     const o = this.offStore;
@@ -1049,9 +1049,17 @@ class MapView {
     const k = v.s / o.s;
     // offscreen pixel p holds css point p/dpr - m of the old view; in the current view that is
     // (p/dpr - m - t_old) * k + t_new css px, i.e. device px p*k + ((t_new - (m + t_old) * k) * dpr)
-    this.ctx.setTransform(k, 0, 0, k, (v.tx - (o.mx + o.tx) * k) * dpr, (v.ty - (o.my + o.ty) * k) * dpr);
-    this.ctx.imageSmoothingEnabled = true;
-    this.ctx.drawImage(o.canvas, 0, 0);
+    const offX = (v.tx - (o.mx + o.tx) * k) * dpr;
+    const offY = (v.ty - (o.my + o.ty) * k) * dpr;
+    // copy only the part that lands on the canvas: a software canvas pays for every source pixel
+    const sx = Math.max(0, Math.floor(-offX / k));
+    const sy = Math.max(0, Math.floor(-offY / k));
+    const sw = Math.min(o.canvas.width, Math.ceil((this.canvas.width - offX) / k)) - sx;
+    const sh = Math.min(o.canvas.height, Math.ceil((this.canvas.height - offY) / k)) - sy;
+    if (sw <= 0 || sh <= 0) return;
+    this.ctx.setTransform(1, 0, 0, 1, 0, 0);
+    this.ctx.imageSmoothingEnabled = k !== 1;
+    this.ctx.drawImage(o.canvas, sx, sy, sw, sh, sx * k + offX, sy * k + offY, sw * k, sh * k);
   }
 
   /** The list's tracks, larger with an outline; the playing and hovered points ringed. */
