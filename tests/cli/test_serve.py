@@ -103,3 +103,42 @@ def test_a_port_in_use_is_one_line_naming_it(tmp_path, monkeypatch):
     finally:
         taken.close()
     assert result.exit_code == 2 and f"--port {port}" in result.output
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_reindex_stops_both_and_keeps_what_was_indexed(served_home, tmp_path):
+    from muser_model.library.store import Library
+    from tests.conftest import write_clip
+
+    for i in range(16):
+        write_clip(tmp_path / "music" / "more" / f"m{i:02d}.ogg", 150.0 + 25 * i, 4.0, seed=40 + i)
+    proc, url, _ = _start(["--library", "web", "--workers", "1"], served_home)
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            token = re.search(r'name="csrf-token" content="([^"]+)"', r.read().decode()).group(1)
+        start = urllib.request.Request(url + "api/reindex", method="POST", headers={"X-CSRF-Token": token})
+        with urllib.request.urlopen(start, timeout=30) as r:
+            assert r.status == 202
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            with urllib.request.urlopen(url + "api/status", timeout=30) as r:
+                progress = json.load(r)["reindex"]
+            if progress["indexed"] >= 2 or progress["state"] != "running":
+                break
+            time.sleep(0.2)
+        assert progress["state"] == "running", progress  # still going: 16 new files, one decoder
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err
+    os.environ["MUSER_HOME"], saved = served_home["MUSER_HOME"], os.environ.get("MUSER_HOME")
+    try:
+        lib = Library.open("web", readonly=True)
+        more = [p for p, s in lib.catalogue.states().items() if "/more/" in p and s.status == "ok"]
+        lib.close()
+    finally:
+        if saved is None:
+            os.environ.pop("MUSER_HOME")
+        else:
+            os.environ["MUSER_HOME"] = saved
+    assert 2 <= len(more) < 16  # what was embedded is committed; the rest waits for the next scan
