@@ -217,12 +217,14 @@ def _exact_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _hnsw_knn(x: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Approximate neighbours (recall about 0.999 at these settings on 10,000 clustered vectors)."""
+    """Approximate neighbours (recall 0.99 on 50,000 clustered vectors). The graph is built on
+    one thread: threads insert in a varying order, which changes a few neighbours from run to
+    run, and the map with them; the queries, independent of each other, run on two."""
     import hnswlib
 
     index = hnswlib.Index(space="ip", dim=x.shape[1])  # unit rows: 1 - inner product is the cosine distance
     index.init_index(max_elements=len(x), ef_construction=64, M=12, random_seed=seed)
-    index.add_items(x, np.arange(len(x)), num_threads=2)
+    index.add_items(x, np.arange(len(x)), num_threads=1)
     index.set_ef(max(2 * k, 48))
     labels, dist = index.knn_query(x, k=k, num_threads=2)
     return labels.astype(np.int64), dist.astype(np.float32)
@@ -345,7 +347,7 @@ class _NegativePool:
 
     def __init__(self, rng: np.random.Generator, n: int, per_epoch: int) -> None:
         self.rng = rng
-        self.points = rng.integers(0, n, 4 * per_epoch + 4096).astype(np.int32)
+        self.points = rng.integers(0, n, 4 * per_epoch + 4096, dtype=np.int32)
 
     def take(self, count: int) -> np.ndarray:
         start = int(self.rng.integers(0, len(self.points)))

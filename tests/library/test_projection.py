@@ -48,6 +48,7 @@ def test_clusters_sit_apart_on_the_map(six_clusters):
     spread = np.mean([np.linalg.norm(xy[labels == c] - centres[c], axis=1).mean() for c in range(6)])
     gaps = np.linalg.norm(centres[:, None] - centres[None], axis=-1)[np.triu_indices(6, 1)]
     assert gaps.min() > 3 * spread  # even the two nearest clusters are well apart
+    assert spread > 0.02  # yet each cluster's tracks spread out, not piled on one spot
     nearest = ((xy[:, None] - centres[None]) ** 2).sum(-1).argmin(axis=1)
     assert np.mean(nearest == labels) > 0.99
 
@@ -64,6 +65,15 @@ def test_the_map_fills_the_unit_square_with_finite_points(six_clusters):
     assert xy.dtype == np.float32 and xy.shape == (600, 2) and np.isfinite(xy).all()
     assert xy.min() >= 0 and xy.max() <= 1
     assert np.allclose(xy.min(axis=0), projection.MARGIN) and np.allclose(xy.max(axis=0), 1 - projection.MARGIN)
+
+
+def test_edges_are_fuzzy_memberships_the_same_both_ways():
+    x, _ = _clusters(60, clusters=2)
+    head, tail, weight = projection.fuzzy_graph(*projection.knn(projection._unit(x), 5))
+    assert (weight > 0).all() and (weight <= 1).all()  # a fuzzy union of two memberships stays one
+    both_ways = dict(zip(zip(head.tolist(), tail.tolist()), weight.tolist()))
+    assert all(both_ways[(j, i)] == w for (i, j), w in both_ways.items()) and len(both_ways) == len(head)
+    assert (head != tail).all() and max(both_ways.values()) == 1.0  # each point's nearest: full membership
 
 
 def test_one_seed_gives_one_layout():
@@ -139,6 +149,21 @@ def test_a_new_generation_recomputes_and_replaces_the_old_map(library, counted):
     new = map_layout(library)
     assert len(counted) == 2 and new.generation > old.generation and len(new.ids) == 210
     assert _maps(library) == [f"map-{new.generation}.npz"]
+
+
+def test_a_damaged_map_file_is_computed_again(library, counted):
+    x, _ = _clusters(100, clusters=2)
+    _put(library, x)
+    path = library.root / f"map-{library.catalogue.generation}.npz"
+    path.write_bytes(b"PK\x03\x04 cut short")
+    layout = map_layout(library)
+    assert len(counted) == 1 and len(layout.ids) == 100
+    assert map_layout(library).xy.tolist() == layout.xy.tolist() and len(counted) == 1  # the file was rewritten
+
+
+def test_an_empty_library_has_an_empty_map(library):
+    layout = map_layout(library)
+    assert layout.ids.shape == (0,) and layout.xy.shape == (0, 2) and layout.xy.dtype == np.float32
 
 
 def test_a_map_of_another_model_is_not_used(library, counted):
