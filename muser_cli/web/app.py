@@ -110,6 +110,9 @@ def create_app(settings: ServerSettings, service: LibraryService | None = None) 
     cache = settings.cache or _default_cache()
 
     async def index(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        await run_in_threadpool(maps.get)  # the map starts computing as the page opens, not when first shown
         return Response(page, media_type="text/html; charset=utf-8")
 
     async def static(request: Request) -> Response:

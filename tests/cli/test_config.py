@@ -67,9 +67,10 @@ def test_a_bad_file_is_one_line_naming_the_key_and_the_file(tmp_path, text, mess
 
 def test_defaults_reach_every_command_with_the_option():
     dm = default_map(typer.main.get_command(app), {"library": "work", "playlist_base": "/music", "engine": "numpy"})
-    assert {"search", "similar", "list", "status", "index", "path", "radio"} <= {c for c, d in dm.items()
-                                                                                 if d.get("library") == "work"}
-    assert {c for c, d in dm.items() if "relative_to" in d} == {"search", "similar", "path", "radio"}
+    assert {"search", "similar", "list", "status", "index", "path", "radio", "serve"} <= {
+        c for c, d in dm.items() if d.get("library") == "work"}
+    # serve: the m3u lists the page saves
+    assert {c for c, d in dm.items() if "relative_to" in d} == {"search", "similar", "path", "radio", "serve"}
     assert {c for c, d in dm.items() if "engine" in d} == {"tag", "index"}
 
 
