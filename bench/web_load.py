@@ -9,6 +9,7 @@ process. Reported:
 - warm latency per query (sequential, one client): median and 95th percentile;
 - memory: the server's RSS after warming up and after `--searches` more searches (50 distinct
   queries, filters and limits in turn);
+- map: seconds from the first /api/map request until the layout is served, and its size;
 - load: `--clients` threads, each on its own keep-alive connection, searching back to back for
   `--seconds`: requests/s, latency percentiles, and every non-200 answer counted as an error.
 """
@@ -118,6 +119,22 @@ def load(address: str, clients: int, seconds: float) -> dict:
             "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99)}
 
 
+def map_timing(conn: http.client.HTTPConnection) -> str:
+    started = time.perf_counter()
+    while True:
+        conn.request("GET", "/api/map", headers={"Accept-Encoding": "gzip"})
+        response = conn.getresponse()
+        body = response.read()
+        if response.status == 200:
+            break
+        time.sleep(0.2)
+    took = time.perf_counter() - started
+    conn.request("GET", "/api/map")
+    plain = conn.getresponse().read()
+    return (f"map: served {took:.1f} s after the first request; {len(plain) / 2**20:.1f} MiB of JSON, "
+            f"{len(body) / 2**20:.2f} MiB gzipped")
+
+
 def _cycle(items: list, offset: int):
     while True:
         for i in range(len(items)):
@@ -152,6 +169,7 @@ def main() -> None:
             after = rss_mib(proc.pid)
             print(f"\nmemory: RSS {before:.0f} MiB after warm-up, {after:.0f} MiB after {args.searches} more "
                   f"searches ({after - before:+.0f} MiB); non-200 answers: {sum(s != 200 for s in statuses)}")
+            print("\n" + map_timing(conn))
             result = load(address, args.clients, args.seconds)
             print(f"\nload: {args.clients} clients x {args.seconds:.0f} s: {result['requests']} searches, "
                   f"{result['rps']:.1f}/s, errors {result['errors']}; latency p50 {result['p50'] * 1000:.0f} ms, "

@@ -182,7 +182,7 @@ def create_app(settings: ServerSettings, service: LibraryService | None = None) 
 
     async def reindex(request: Request) -> Response:
         _check_csrf(request, settings.csrf_token)
-        folders = await service.run(lambda: service.lib.folders())
+        folders = await service.run(service.folders)
         if not folders:
             return _error("this library has no folders yet: run muser index FOLDER once", 409)
         if not job.start(folders):
@@ -218,7 +218,7 @@ async def _audio(request: Request, service: LibraryService, cache: Path) -> Resp
 
     track_id = _track_id(request)
     file = await service.run(service.track_path, track_id)
-    folders = await service.run(lambda: service.lib.folders())
+    folders = await service.run(service.folders)
     if file is None or not inside(file, folders):
         raise HTTPException(404, "no such track")
     if not needs_transcode(file):

@@ -56,6 +56,7 @@ class LibraryService:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="muser-library")
         self.lib: Library | None = None
         self.model = None  # text_model.TextModel, loaded by open()
+        self._folders: tuple[int, list[str]] | None = None  # (generation, folders)
 
     # -- running on the library thread -----------------------------------------------------------
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -78,6 +79,8 @@ class LibraryService:
         self.lib.keep_in_memory = True
         self.model = text_model_for(self.lib, self.checkpoint, self.device)
         self.model.embed = remembering(self.model.embed)
+        if self.model.reader.embed is not None:  # the reading's nearest phrase for words it lacks
+            self.model.reader.embed = remembering(self.model.reader.embed)
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -160,8 +163,17 @@ class LibraryService:
         from muser_model.library.status import library_status
 
         report = library_status(self.lib)
-        report["folders"] = self.lib.folders()
+        report["folders"] = self.folders()
         return report
+
+    def folders(self) -> list[str]:
+        """The library's folders: where a re-index looks, and the only places audio is served from
+        (kept per generation: for a library from before they were recorded, working them out
+        reads every path)."""
+        generation = self.lib.catalogue.generation
+        if self._folders is None or self._folders[0] != generation:
+            self._folders = (generation, self.lib.folders())
+        return self._folders[1]
 
     def generation(self) -> int:
         return self.lib.catalogue.generation
@@ -180,10 +192,6 @@ def checked_ids(text: str, most: int = 2000) -> list[int]:
     if not parts or len(parts) > most or not all(p.strip().isdigit() for p in parts):
         raise QueryError(f"ids: give up to {most} track ids separated by commas, e.g. ids=3,7,9")
     return [int(p) for p in parts]
-
-
-def folders_of(service: LibraryService) -> list[str]:
-    return service.call(lambda: service.lib.folders())
 
 
 def inside(path: str, folders: list[str]) -> bool:
