@@ -1,7 +1,6 @@
 """The music map: every indexed track as a point, computed once per catalogue generation."""
 from __future__ import annotations
 
-import gzip
 import json
 import time
 
