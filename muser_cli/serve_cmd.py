@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from muser_cli import output
-from muser_cli.common import EXIT_INTERRUPTED, CheckpointOpt, DeviceOpt, LibraryOpt, RelativeToOpt
+from muser_cli.common import EXIT_INTERRUPTED, CheckpointOpt, DeviceOpt, LibraryOpt
 from muser_model.core.errors import OptionError, UsageError
 
 
@@ -30,7 +30,10 @@ def serve(
     device: str = DeviceOpt,
     workers: Optional[int] = typer.Option(None, "--workers", min=1, envvar="MUSER_WORKERS", show_envvar=False,
                                           help="Decoder processes of a re-index started from the page."),
-    relative_to: Optional[Path] = RelativeToOpt,
+    relative_to: Optional[Path] = typer.Option(None, "--relative-to", metavar="DIR", envvar="MUSER_PLAYLIST_BASE",
+                                               show_envvar=False,
+                                               help="Write the paths of the page's m3u downloads relative to DIR "
+                                                    "(a player's music folder)."),
 ) -> None:
     """Open the library as a web page: search, listen, explore its map, re-index (Ctrl-C to stop)."""
     uvicorn = _web_stack()
