@@ -233,3 +233,24 @@ def _loneliest_point(driver, ids: list[int]) -> tuple[int, dict]:
     target = max(ids, key=room)
     assert room(target) > 8, f"the map's points overlap: {positions}"
     return target, positions[target]
+
+
+def test_a_track_whose_file_is_gone_says_why_it_cannot_play(driver, server, env, shots):
+    """<audio> cannot read an error response; the page asks the server for its reason and shows it."""
+    from pathlib import Path
+
+    from selenium.webdriver.common.by import By
+
+    gone = Path(env["MUSER_HOME"]).parent / "music" / "plain.wav"
+    gone.rename(gone.with_suffix(".moved"))  # still catalogued; its file no longer there
+    try:
+        driver.get(server)
+        driver.find_element(By.ID, "q").send_keys("plain\n")
+        row = _wait(driver, lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, "#results tr[data-id]")
+                                       if "plain.wav" in r.text], 20, "the row of plain.wav")[0]
+        row.find_element(By.CSS_SELECTOR, ".play").click()
+        text = _wait(driver, lambda d: d.find_element(By.ID, "message-text").text, 15, "a message")
+        shots("6-file-gone")
+        assert "cannot play" in text and "no such track" in text, text
+    finally:
+        gone.with_suffix(".moved").rename(gone)

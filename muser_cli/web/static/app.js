@@ -309,11 +309,19 @@ function onPlayRejected(err) {
   if (err?.name !== "AbortError") showError(`cannot play: ${err?.message ?? err}`);
 }
 
-function onPlayerError() {
+async function onPlayerError() {
   const player = $("player");
-  if (!player.getAttribute("src")) return;
-  const detail = player.error?.message || "the browser could not play the audio";
-  showError(`cannot play ${state.playing?.name ?? "this track"}: ${detail}`);
+  const src = player.getAttribute("src");
+  if (!src) return;
+  const name = state.playing?.name ?? "this track";
+  let detail = player.error?.message || "the browser could not play the audio";
+  try {  // an <audio> element cannot read the server's reason (a 404, a failed transcode): ask once more
+    const response = await fetch(src, { headers: { Range: "bytes=0-0" } });
+    if (!response.ok && (response.headers.get("content-type") || "").includes("json")) {
+      detail = (await response.json()).error || detail;
+    }
+  } catch (_) { /* keep the browser's own reason */ }
+  if (player.getAttribute("src") === src) showError(`cannot play ${name}: ${detail}`);
 }
 
 /** At the end of a track the next playable one of the list plays, so a radio list runs on. */
