@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cold_start import fake_library  # noqa: E402
 from common import machine  # noqa: E402
+from web_load import start_server  # noqa: E402
 
 FRAMES = """
 const done = arguments[0]; const times = []; let last = performance.now(); let k = 0;
@@ -37,18 +35,6 @@ requestAnimationFrame(step);
 """
 
 
-def serve(home: Path) -> tuple[subprocess.Popen, str]:
-    env = {**os.environ, "MUSER_HOME": str(home), "NO_COLOR": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "muser_cli.main", "serve", "--no-browser", "--port", "0",
-                             "--library", "bench"], stderr=subprocess.PIPE, text=True, env=env)
-    for line in proc.stderr:
-        found = re.search(r"http://[\d.]+:\d+/", line)
-        if found:
-            threading.Thread(target=proc.stderr.read, daemon=True).start()
-            return proc, found.group(0)
-    raise RuntimeError("the server did not start")
-
-
 def main() -> None:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -59,7 +45,8 @@ def main() -> None:
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:
         fake_library(Path(tmp), args.tracks)
-        proc, url = serve(Path(tmp))
+        proc, address, _ = start_server({**os.environ, "MUSER_HOME": tmp, "NO_COLOR": "1"})
+        url = f"http://{address}/"
         options = webdriver.ChromeOptions()
         for flag in ("--headless=new", "--no-sandbox", "--window-size=1280,900", "--force-device-scale-factor=1"):
             options.add_argument(flag)

@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
@@ -33,7 +34,7 @@ from starlette.routing import Route
 
 from muser_cli.web.map_state import MapState
 from muser_cli.web.reindex import ReindexJob
-from muser_cli.web.service import MAX_LIMIT, MAX_QUERY_CHARS, LibraryService, SearchForm, checked_ids, inside
+from muser_cli.web.service import MAX_LIMIT, MAX_QUERY_CHARS, LibraryService, SearchForm, checked_ids
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
@@ -107,11 +108,10 @@ def create_app(settings: ServerSettings, service: LibraryService | None = None) 
     job = ReindexJob(settings.library, settings.checkpoint, settings.device, settings.workers)
     maps = MapState(settings.library, lambda: service.call(service.generation))
     page = _page(settings.csrf_token)
+    assets = {name: _static(name) for name in STATIC}  # read once: they ship with the package
     cache = settings.cache or _default_cache()
 
     async def index(request: Request) -> Response:
-        from starlette.concurrency import run_in_threadpool
-
         await run_in_threadpool(maps.get)  # the map starts computing as the page opens, not when first shown
         return Response(page, media_type="text/html; charset=utf-8")
 
@@ -119,7 +119,7 @@ def create_app(settings: ServerSettings, service: LibraryService | None = None) 
         name = request.path_params["name"]
         if name not in STATIC:
             raise HTTPException(404, "no such file")
-        return Response(_static(name), media_type=STATIC[name])
+        return Response(assets[name], media_type=STATIC[name])
 
     async def search(request: Request) -> Response:
         form = SearchForm(q=_text(request, "q", MAX_QUERY_CHARS), limit=_number(request, "limit", 50),
@@ -163,8 +163,6 @@ def create_app(settings: ServerSettings, service: LibraryService | None = None) 
                         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}.m3u8"})
 
     async def map_points(request: Request) -> Response:
-        from starlette.concurrency import run_in_threadpool
-
         body, done = await run_in_threadpool(maps.get)
         if body is None:
             if maps.error:
@@ -212,14 +210,10 @@ def create_app(settings: ServerSettings, service: LibraryService | None = None) 
 
 # -- audio ------------------------------------------------------------------------------------------
 async def _audio(request: Request, service: LibraryService, cache: Path) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
     from muser_cli.web.audio import PLAYABLE, TranscodeError, needs_transcode, transcoded
 
-    track_id = _track_id(request)
-    file = await service.run(service.track_path, track_id)
-    folders = await service.run(service.folders)
-    if file is None or not inside(file, folders):
+    file = await service.run(service.audio_file, _track_id(request))
+    if file is None:
         raise HTTPException(404, "no such track")
     if not needs_transcode(file):
         ext = Path(file).suffix.lower()

@@ -7,6 +7,7 @@ track says why it cannot be played here.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -30,6 +31,17 @@ def needs_transcode(path: str) -> bool:
 
 
 def _is_alac(path: str) -> bool:
+    """ALAC inside an MP4 file: its header read once per file version (a search shows each hit's
+    playability, and a library of m4a files would parse 50 headers a query)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return _codec_is_alac(path, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8192)
+def _codec_is_alac(path: str, size: int, mtime_ns: int) -> bool:
     try:
         import mutagen.mp4
 
@@ -41,13 +53,12 @@ def _is_alac(path: str) -> bool:
 def playability(path: str) -> dict:
     """The track fields the page needs to offer playback: playable, mime, and a note if not."""
     ext = os.path.splitext(path)[1].lower()
-    if ext in PLAYABLE and not (ext in (".m4a", ".mp4") and _is_alac(path)):
+    if not needs_transcode(path):
         return {"playable": True, "mime": PLAYABLE[ext]}
+    kind = ext.lstrip(".") or "this format"
     if shutil.which("ffmpeg"):
-        return {"playable": True, "mime": TRANSCODED_MIME, "note": f"{ext.lstrip('.') or 'this format'}: "
-                                                                    "transcoded to Opus for the browser"}
-    return {"playable": False, "mime": "", "note": f"{ext.lstrip('.') or 'this format'}: a browser cannot play it; "
-                                                   "install ffmpeg to play it here"}
+        return {"playable": True, "mime": TRANSCODED_MIME, "note": f"{kind}: transcoded to Opus for the browser"}
+    return {"playable": False, "mime": "", "note": f"{kind}: a browser cannot play it; install ffmpeg to play it here"}
 
 
 class TranscodeError(Exception):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from muser_cli.web.audio import playability
 from muser_model.library.filters import Filters
 from muser_model.library.query import DUPLICATE_COSINE, Hit, QueryError, parse_query, parse_range, parse_years
 from muser_model.library.store import Library
@@ -113,7 +114,7 @@ class LibraryService:
             if not filters.active():
                 raise QueryError("empty query: type some words, e.g. melancholic piano, or pick a filter")
             return {"query": None, "hits": self.list_tracks(filters, form.limit)}
-        result = search_text(self.lib, self.model, form.q, form.limit, form.filters(), DUPLICATE_COSINE)
+        result = search_text(self.lib, self.model, words, form.limit, filters, DUPLICATE_COSINE)
         return {"query": result.query, "hits": [self.track_json(h) for h in result.hits]}
 
     def list_tracks(self, filters: Filters, limit: int) -> list[dict]:
@@ -150,10 +151,15 @@ class LibraryService:
         found = self.tracks([track_id])
         return self.track_json(found[0]) if found else None
 
-    def track_path(self, track_id: int) -> str | None:
-        """The file of a good track, or None."""
-        row = self.lib.catalogue.rows([track_id]).get(track_id)
-        return row["path"] if row and row["status"] == "ok" else None
+    def audio_file(self, track_id: int) -> str | None:
+        """The file of a good track when it lies, symlinks resolved, under one of the library's
+        folders; else None (the only files the server sends)."""
+        found = self.tracks([track_id])
+        if not found:
+            return None
+        real = os.path.realpath(found[0].path)
+        inside = any(Path(real).is_relative_to(os.path.realpath(f)) for f in self.folders())
+        return found[0].path if inside and os.path.isfile(real) else None
 
     def genres(self) -> dict:
         counts = self.lib.catalogue.predicted_genre_counts()
@@ -179,8 +185,6 @@ class LibraryService:
         return self.lib.catalogue.generation
 
     def track_json(self, hit: Hit) -> dict:
-        from muser_cli.web.audio import playability
-
         data = hit.to_json()
         data.update(playability(hit.path))
         return data
@@ -192,10 +196,3 @@ def checked_ids(text: str, most: int = 2000) -> list[int]:
     if not parts or len(parts) > most or not all(p.strip().isdigit() for p in parts):
         raise QueryError(f"ids: give up to {most} track ids separated by commas, e.g. ids=3,7,9")
     return [int(p) for p in parts]
-
-
-def inside(path: str, folders: list[str]) -> bool:
-    """Whether `path`, symlinks resolved, is a file under one of `folders` (also resolved)."""
-    real = os.path.realpath(path)
-    return os.path.isfile(real) and any(
-        Path(real).is_relative_to(os.path.realpath(f)) for f in folders)

@@ -285,10 +285,9 @@ def similar(lib: Library, model_hash: str, embed_file: Callable[[Path], np.ndarr
     track_id = lib.catalogue.find_path(os.path.abspath(target))
     if track_id is None and not Path(target).exists():
         track_id = track_by_name(lib, target)
-    if track_id is not None:
-        ids, vectors = lib.catalogue.vectors(lib.model_hash, [track_id])
-        if len(ids):
-            return _rank(lib, vectors[0], limit, filters, exclude=track_id, collapse=collapse)
+    vector = None if track_id is None else _track_vector(lib, track_id)
+    if vector is not None:
+        return _rank(lib, vector, limit, filters, exclude=track_id, collapse=collapse)
     query = embed_file(Path(target))
     return _rank(lib, query, limit, filters, collapse=collapse)
 
@@ -297,10 +296,16 @@ def similar_to_track(lib: Library, model_hash: str, track_id: int, limit: int = 
                      filters: Filters | None = None, collapse: float | None = None) -> list[Hit]:
     """Tracks that sound like the indexed track `track_id` (QueryError when it is not indexed)."""
     check_ready(lib, model_hash)
-    ids, vectors = lib.catalogue.vectors(lib.model_hash, [track_id])
-    if not len(ids):
+    vector = _track_vector(lib, track_id)
+    if vector is None:
         raise QueryError(f"no indexed track has id {track_id}")
-    return _rank(lib, vectors[0], limit, filters or Filters(), exclude=track_id, collapse=collapse)
+    return _rank(lib, vector, limit, filters or Filters(), exclude=track_id, collapse=collapse)
+
+
+def _track_vector(lib: Library, track_id: int) -> np.ndarray | None:
+    """(E,) the stored vector of a good track, or None."""
+    ids, vectors = lib.catalogue.vectors(lib.model_hash, [track_id])
+    return vectors[0] if len(ids) else None
 
 
 def track_by_name(lib: Library, name: str) -> int:

@@ -34,17 +34,11 @@ def _start(args: list[str], env: dict) -> tuple[subprocess.Popen, str, str]:
 
 
 @pytest.fixture
-def served_home(tmp_path):
-    env = {**os.environ, "MUSER_HOME": str(tmp_path / "home"), "NO_COLOR": "1"}
-    os.environ["MUSER_HOME"], saved = env["MUSER_HOME"], os.environ.get("MUSER_HOME")
-    try:
-        build_web_library(tmp_path)
-    finally:
-        if saved is None:
-            os.environ.pop("MUSER_HOME")
-        else:
-            os.environ["MUSER_HOME"] = saved
-    return env
+def served_home(tmp_path, monkeypatch):
+    """The environment of a `muser serve` over the library "web" (MUSER_HOME set here too)."""
+    monkeypatch.setenv("MUSER_HOME", str(tmp_path / "home"))
+    build_web_library(tmp_path)
+    return {**os.environ, "NO_COLOR": "1"}
 
 
 @pytest.mark.slow
@@ -131,16 +125,9 @@ def test_ctrl_c_during_a_reindex_stops_both_and_keeps_what_was_indexed(served_ho
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err
-    os.environ["MUSER_HOME"], saved = served_home["MUSER_HOME"], os.environ.get("MUSER_HOME")
-    try:
-        lib = Library.open("web", readonly=True)
-        more = [p for p, s in lib.catalogue.states().items() if "/more/" in p and s.status == "ok"]
-        lib.close()
-    finally:
-        if saved is None:
-            os.environ.pop("MUSER_HOME")
-        else:
-            os.environ["MUSER_HOME"] = saved
+    lib = Library.open("web", readonly=True)
+    more = [p for p, s in lib.catalogue.states().items() if "/more/" in p and s.status == "ok"]
+    lib.close()
     assert 2 <= len(more) < 16  # what was embedded is committed; the rest waits for the next scan
 
 
