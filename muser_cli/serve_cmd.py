@@ -49,8 +49,9 @@ def serve(
     url = f"http://{_shown_host(host)}:{sock.getsockname()[1]}/"
     if host not in ("127.0.0.1", "localhost", "::1"):
         output.warn(f"listening on {host}: anyone who can reach this machine can search and play your library")
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, service), log_level="warning", access_log=False,
-                                           timeout_graceful_shutdown=5))
+    app = create_app(settings, service)
+    server = _stopping_server(uvicorn, app.state.job.request_stop)(
+        uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5))
     threading.Thread(target=_announce, args=(server, url, not no_browser), daemon=True).start()
     try:
         with blas_threads(1):  # each search's matmuls are small: see process_settings.blas_threads
@@ -59,6 +60,19 @@ def serve(
         pass
     output.message("stopped: anything a re-index had embedded is kept")
     raise typer.Exit(EXIT_INTERRUPTED if server.should_exit else 0)
+
+
+def _stopping_server(uvicorn, on_exit):
+    """uvicorn's Server that also tells a running re-index to stop the moment Ctrl-C or SIGTERM
+    arrives: the app's shutdown comes only after open connections close (up to 5 s), and the scan
+    would go on meanwhile."""
+
+    class StoppingServer(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            on_exit()
+            super().handle_exit(sig, frame)
+
+    return StoppingServer
 
 
 def _web_stack():

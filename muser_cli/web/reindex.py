@@ -63,9 +63,13 @@ class ReindexJob:
             self._thread.start()
             return True
 
+    def request_stop(self) -> None:
+        """Ask a running scan to commit and stop, without waiting (from a signal handler)."""
+        self._stop.set()
+
     def stop(self, timeout: float = 30.0) -> None:
         """Ask a running scan to commit and stop, and wait for it (at most `timeout` seconds)."""
-        self._stop.set()
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
 

@@ -105,7 +105,7 @@ def test_ctrl_c_during_a_reindex_stops_both_and_keeps_what_was_indexed(served_ho
     from tests.conftest import write_clip
 
     for i in range(16):
-        write_clip(tmp_path / "music" / "more" / f"m{i:02d}.ogg", 150.0 + 25 * i, 4.0, seed=40 + i)
+        write_clip(tmp_path / "music" / "more" / f"m{i:02d}.ogg", 150.0 + 25 * i, 8.0, seed=40 + i)
     proc, url, _ = _start(["--library", "web", "--workers", "1"], served_home)
     try:
         with urllib.request.urlopen(url, timeout=30) as r:
